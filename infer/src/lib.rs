@@ -1,0 +1,2 @@
+//! infer
+pub mod stage;

@@ -1,0 +1,1 @@
+//! Generate stage adapter (owned by the service wiring).

@@ -1,0 +1,2 @@
+//! preprocess
+pub mod stage;

@@ -1,0 +1,1 @@
+//! Parse stage adapter (owned by the service wiring).

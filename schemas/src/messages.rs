@@ -1,0 +1,212 @@
+//! The bus envelope and the payload of every pipeline message.
+//!
+//! Every message carries `schema_version`; a consumer that sees a version it
+//! does not know treats the message as a permanent failure (dead-lettered),
+//! never as a crash.
+
+use crate::files::FileSet;
+use crate::{JobId, ObjectKey, Stage, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The message schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Payloads above this size travel by reference (claim check).
+pub const INLINE_LIMIT: usize = 1024 * 1024;
+
+/// The wrapper around every pipeline message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// Unique id of this message (not of the job).
+    pub message_id: uuid::Uuid,
+    /// The job the message is about.
+    pub job_id: JobId,
+    /// The job's owner.
+    pub user_id: UserId,
+    /// When the message was first created.
+    pub created_at: DateTime<Utc>,
+    /// The payload.
+    pub body: Message,
+}
+
+/// The payload of a pipeline message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Message {
+    /// ingest -> parse.
+    JobUploaded(JobUploaded),
+    /// parse -> generate.
+    JobParsed(JobParsed),
+    /// generate -> store.
+    JobGenerated(JobGenerated),
+}
+
+impl Message {
+    /// The routing key the message is published with.
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Message::JobUploaded(_) => "job.uploaded",
+            Message::JobParsed(_) => "job.parsed",
+            Message::JobGenerated(_) => "job.generated",
+        }
+    }
+
+    /// The stage that consumes the message.
+    pub fn consumer(&self) -> Stage {
+        match self {
+            Message::JobUploaded(_) => Stage::Parse,
+            Message::JobParsed(_) => Stage::Generate,
+            Message::JobGenerated(_) => Stage::Store,
+        }
+    }
+}
+
+/// The routing key consumed by a stage, if it consumes pipeline messages.
+pub fn routing_key_for(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Parse => Some("job.uploaded"),
+        Stage::Generate => Some("job.parsed"),
+        Stage::Store => Some("job.generated"),
+        Stage::Ingest | Stage::Notifier => None,
+    }
+}
+
+/// A diagram was accepted and its source stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobUploaded {
+    /// Where the source is.
+    pub source_key: ObjectKey,
+    /// The file name as uploaded (sanitized).
+    pub file_name: String,
+    /// Which generator to run.
+    pub generator: String,
+}
+
+/// The diagram was parsed and its model stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobParsed {
+    /// Where the model IR JSON is.
+    pub model_key: ObjectKey,
+    /// The file name as uploaded.
+    pub file_name: String,
+    /// Which generator to run.
+    pub generator: String,
+}
+
+/// A value that travels inline when small and by object key when large.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Carried<T> {
+    /// The value itself.
+    Inline {
+        /// The value.
+        value: T,
+    },
+    /// A key in the object store holding the value as JSON.
+    Reference {
+        /// Where it is.
+        key: ObjectKey,
+    },
+}
+
+/// The project was generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobGenerated {
+    /// The generated files.
+    pub files: Carried<FileSet>,
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or not an envelope.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A schema version this build does not understand.
+    #[error("unsupported schema version {found} (this build understands {SCHEMA_VERSION})")]
+    UnsupportedVersion {
+        /// The version in the message.
+        found: u32,
+    },
+}
+
+impl Envelope {
+    /// A new envelope for `body` with a fresh message id.
+    pub fn new(job_id: JobId, user_id: UserId, body: Message) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            message_id: uuid::Uuid::new_v4(),
+            job_id,
+            user_id,
+            created_at: Utc::now(),
+            body,
+        }
+    }
+
+    /// JSON bytes of the envelope.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes an envelope, checking the schema version before the body so
+    /// that a future message format is reported as such.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            schema_version: u32,
+        }
+        let v: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if v.schema_version != SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                found: v.schema_version,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        let job = JobId::new();
+        Envelope::new(
+            job,
+            UserId::new(),
+            Message::JobUploaded(JobUploaded {
+                source_key: ObjectKey::source(job, "a.puml"),
+                file_name: "a.puml".into(),
+                generator: "python-fastapi".into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        let env = sample();
+        let back = Envelope::decode(&env.encode()).expect("decodes");
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn unknown_version_is_reported_not_misparsed() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().encode()).expect("json");
+        json["schema_version"] = 99.into();
+        let err = Envelope::decode(json.to_string().as_bytes()).expect_err("rejected");
+        assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99 }));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(
+            Envelope::decode(b"\xff not json"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}
