@@ -1,0 +1,316 @@
+//! The RabbitMQ backend (lapin): durable quorum work queues, persistent
+//! messages, publisher confirms, manual acks, per-consumer prefetch.
+
+use super::{
+    Acker, Bus, BusError, Consumer, Delivery, Destination, Names, Outgoing, RETRY_TIERS_MS, Source,
+};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use schemas::Stage;
+use schemas::messages::routing_key_for;
+use std::collections::BTreeMap;
+use tokio::sync::{Mutex, mpsc};
+
+/// Stages that own a work queue.
+const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
+
+/// A RabbitMQ connection with a confirm-mode publishing channel.
+pub struct AmqpBus {
+    conn: Connection,
+    publisher: Mutex<Channel>,
+    names: Names,
+}
+
+impl std::fmt::Debug for AmqpBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpBus").field("names", &self.names).finish()
+    }
+}
+
+fn conn_err(e: lapin::Error) -> BusError {
+    BusError::Connection(e.to_string())
+}
+
+fn chan_err(e: lapin::Error) -> BusError {
+    BusError::Channel(e.to_string())
+}
+
+fn s(v: &str) -> ShortString {
+    ShortString::from(v.to_string())
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
+}
+
+impl AmqpBus {
+    /// Connects to `url` and opens the publishing channel.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(conn_err)?;
+        let publisher = conn.create_channel().await.map_err(conn_err)?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(chan_err)?;
+        Ok(Self {
+            conn,
+            publisher: Mutex::new(publisher),
+            names: Names::new(prefix),
+        })
+    }
+
+    fn queue_name(&self, source: Source) -> String {
+        match source {
+            Source::Stage(stage) => self.names.stage_queue(stage),
+            Source::DeadLetter => self.names.dead_letter(),
+            Source::Status => String::new(),
+        }
+    }
+}
+
+fn to_field_table(headers: &BTreeMap<String, String>) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in headers {
+        t.insert(s(k), AMQPValue::LongString(LongString::from(v.clone())));
+    }
+    t
+}
+
+fn from_field_table(props: &BasicProperties) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(t) = props.headers() {
+        for (k, v) in t.inner() {
+            let text = match v {
+                AMQPValue::LongString(ls) => String::from_utf8_lossy(ls.as_bytes()).into_owned(),
+                AMQPValue::ShortString(ss) => ss.as_str().to_string(),
+                other => format!("{other:?}"),
+            };
+            out.insert(k.as_str().to_string(), text);
+        }
+    }
+    out
+}
+
+struct AmqpAcker {
+    acker: Option<lapin::Acker>,
+}
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
+        if let Some(a) = self.acker.take() {
+            a.ack(BasicAckOptions::default()).await.map_err(chan_err)?;
+        }
+        Ok(())
+    }
+    async fn requeue(mut self: Box<Self>) -> Result<(), BusError> {
+        if let Some(a) = self.acker.take() {
+            a.nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .map_err(chan_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AmqpAcker {
+    fn drop(&mut self) {
+        // Never settled (the task died): hand the message back right away
+        // instead of waiting for the channel to close.
+        if let Some(a) = self.acker.take() {
+            tokio::spawn(async move {
+                let _ = a
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn declare_topology(&self) -> Result<(), BusError> {
+        let ch = self.conn.create_channel().await.map_err(conn_err)?;
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let work = self.names.work_exchange();
+        ch.exchange_declare(s(&work), ExchangeKind::Topic, durable_exchange, FieldTable::default())
+            .await
+            .map_err(chan_err)?;
+        ch.exchange_declare(
+            s(&self.names.status_exchange()),
+            ExchangeKind::Fanout,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(chan_err)?;
+        for stage in WORK_STAGES {
+            let queue = self.names.stage_queue(stage);
+            let mut args = FieldTable::default();
+            args.insert(s("x-queue-type"), AMQPValue::LongString("quorum".into()));
+            ch.queue_declare(s(&queue), durable_queue(), args)
+                .await
+                .map_err(chan_err)?;
+            if let Some(key) = routing_key_for(stage) {
+                ch.queue_bind(s(&queue), s(&work), s(key), QueueBindOptions::default(), FieldTable::default())
+                    .await
+                    .map_err(chan_err)?;
+            }
+        }
+        for tier in RETRY_TIERS_MS {
+            let name = self.names.retry(tier);
+            ch.exchange_declare(s(&name), ExchangeKind::Fanout, durable_exchange, FieldTable::default())
+                .await
+                .map_err(chan_err)?;
+            let mut args = FieldTable::default();
+            args.insert(s("x-message-ttl"), AMQPValue::LongLongInt(tier as i64));
+            args.insert(s("x-dead-letter-exchange"), AMQPValue::LongString(work.clone().into()));
+            ch.queue_declare(s(&name), durable_queue(), args)
+                .await
+                .map_err(chan_err)?;
+            ch.queue_bind(s(&name), s(&name), s(""), QueueBindOptions::default(), FieldTable::default())
+                .await
+                .map_err(chan_err)?;
+        }
+        let mut args = FieldTable::default();
+        args.insert(s("x-queue-type"), AMQPValue::LongString("quorum".into()));
+        ch.queue_declare(s(&self.names.dead_letter()), durable_queue(), args)
+            .await
+            .map_err(chan_err)?;
+        let _ = ch.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    async fn publish(&self, msg: Outgoing) -> Result<(), BusError> {
+        let (exchange, key) = match &msg.destination {
+            Destination::Work(key) => (self.names.work_exchange(), key.clone()),
+            Destination::Status => (self.names.status_exchange(), String::new()),
+            Destination::Retry {
+                tier_ms,
+                routing_key,
+            } => (self.names.retry(*tier_ms), routing_key.clone()),
+            Destination::DeadLetter => (String::new(), self.names.dead_letter()),
+        };
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(s("application/json"))
+            .with_headers(to_field_table(&msg.headers));
+        let confirm = {
+            let ch = self.publisher.lock().await;
+            ch.basic_publish(s(&exchange), s(&key), BasicPublishOptions::default(), &msg.body, props)
+                .await
+                .map_err(chan_err)?
+        };
+        match confirm.await.map_err(chan_err)? {
+            Confirmation::Ack(_) => Ok(()),
+            Confirmation::Nack(_) => Err(BusError::NotConfirmed(format!("{exchange}/{key}"))),
+            Confirmation::NotRequested => Err(BusError::NotConfirmed("confirms disabled".into())),
+        }
+    }
+
+    async fn consume(&self, source: Source, prefetch: u16) -> Result<Consumer, BusError> {
+        let ch = self.conn.create_channel().await.map_err(conn_err)?;
+        ch.basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(chan_err)?;
+        let queue = if source == Source::Status {
+            let q = ch
+                .queue_declare(
+                    s(""),
+                    QueueDeclareOptions {
+                        exclusive: true,
+                        auto_delete: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(chan_err)?;
+            let name = q.name().as_str().to_string();
+            ch.queue_bind(
+                s(&name),
+                s(&self.names.status_exchange()),
+                s(""),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(chan_err)?;
+            name
+        } else {
+            self.queue_name(source)
+        };
+        let mut inner = ch
+            .basic_consume(s(&queue), s(""), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(chan_err)?;
+        let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        tokio::spawn(async move {
+            // Keep the channel alive as long as the consumer runs.
+            let _ch = ch;
+            while let Some(next) = inner.next().await {
+                let Ok(d) = next else { break };
+                let delivery = Delivery {
+                    headers: from_field_table(&d.properties),
+                    redelivered: d.redelivered,
+                    body: d.data,
+                    acker: Box::new(AmqpAcker {
+                        acker: Some(d.acker),
+                    }),
+                };
+                if tx.send(delivery).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Consumer::new(rx))
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        if self.conn.status().connected() {
+            Ok(())
+        } else {
+            Err(BusError::Connection("not connected".into()))
+        }
+    }
+
+    async fn depth(&self, source: Source) -> Result<u64, BusError> {
+        if source == Source::Status {
+            return Ok(0);
+        }
+        let ch = self.conn.create_channel().await.map_err(conn_err)?;
+        let q = ch
+            .queue_declare(
+                s(&self.queue_name(source)),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(chan_err)?;
+        let _ = ch.close(200, "depth".into()).await;
+        Ok(u64::from(q.message_count()))
+    }
+}

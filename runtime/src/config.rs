@@ -1,0 +1,231 @@
+//! Configuration of a c4forge process.
+//!
+//! Loading order (implemented by the binary): defaults < `c4forge.toml` <
+//! `C4FORGE_*` environment < command-line flags. Every struct denies unknown
+//! fields so a typo in `c4forge.toml` is an error, not a silently ignored
+//! setting. An empty URL means "embedded": the database and object directory
+//! live under `data_dir` and the bus is in-process.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Default HTTP listen address (loopback: the embedded mode is a local tool).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory of the embedded mode.
+pub const DEFAULT_DATA_DIR: &str = "./c4forge-data";
+/// Default name prefix of every exchange and queue.
+pub const DEFAULT_BUS_PREFIX: &str = "c4forge";
+/// Default unacknowledged deliveries per stage consumer.
+pub const DEFAULT_PREFETCH: u16 = 8;
+/// Default attempts of a stage before its message is dead-lettered.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// Default largest accepted upload.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// Default access token lifetime.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+
+/// The whole configuration of one process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded mode keeps its SQLite file and objects.
+    pub data_dir: PathBuf,
+    /// HTTP server settings (ingest and notifier).
+    pub http: HttpConfig,
+    /// Message bus settings.
+    pub bus: BusConfig,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// Object store settings.
+    pub objects: ObjectsConfig,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+    /// Consumer loop settings.
+    pub stages: StagesConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            http: HttpConfig::default(),
+            bus: BusConfig::default(),
+            database: DatabaseConfig::default(),
+            objects: ObjectsConfig::default(),
+            auth: AuthConfig::default(),
+            stages: StagesConfig::default(),
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address, `host:port`.
+    pub listen: String,
+    /// Public base URL used in `Location` and websocket links; derived from
+    /// the request's `Host` header when empty.
+    pub public_url: String,
+    /// Largest accepted request body in bytes (413 above).
+    pub max_upload_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_string(),
+            public_url: String::new(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
+
+/// Message bus settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `amqp://user:pass@host:port/vhost`, or empty for the in-process bus.
+    pub url: String,
+    /// Prefix of every exchange and queue name, so several deployments (or
+    /// tests) can share one broker.
+    pub prefix: String,
+    /// Unacknowledged deliveries per stage consumer (bounds stage concurrency).
+    pub prefetch: u16,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            prefix: DEFAULT_BUS_PREFIX.to_string(),
+            prefetch: DEFAULT_PREFETCH,
+        }
+    }
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://...` or `sqlite://path?mode=rwc`; empty means the SQLite
+    /// file `c4forge.db` in the data dir.
+    pub url: String,
+    /// Largest number of pooled connections (0 = driver default).
+    pub max_connections: u32,
+}
+
+/// Object store settings. S3 credentials and endpoint come from the standard
+/// `AWS_*` environment variables so any S3-compatible server works.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectsConfig {
+    /// `s3://bucket[/prefix]` or `file:///dir`; empty means the `objects`
+    /// directory in the data dir.
+    pub url: String,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC secret for access tokens. Empty in embedded mode means a random
+    /// secret kept in the data dir; every process of a distributed
+    /// deployment must share the same value.
+    pub jwt_secret: String,
+    /// Access token lifetime in seconds.
+    pub token_ttl_secs: u64,
+    /// Whether `POST /auth/register` is open.
+    pub allow_register: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+            allow_register: true,
+        }
+    }
+}
+
+/// Consumer loop settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StagesConfig {
+    /// Attempts (first try included) before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles per attempt, full jitter.
+    pub retry_base_ms: u64,
+    /// Largest retry delay in milliseconds.
+    pub retry_max_ms: u64,
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_base_ms: 500,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+impl Config {
+    /// True when nothing external is configured: SQLite, local objects and
+    /// the in-process bus.
+    pub fn is_embedded(&self) -> bool {
+        self.bus.url.is_empty()
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("c4forge.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// A copy with every secret masked, for `c4forge config` and logs.
+    pub fn masked(&self) -> Config {
+        let mut shown = self.clone();
+        if !shown.auth.jwt_secret.is_empty() {
+            shown.auth.jwt_secret = "********".into();
+        }
+        shown.bus.url = mask_url_password(&shown.bus.url);
+        shown.database.url = mask_url_password(&shown.database.url);
+        shown
+    }
+}
+
+/// Replaces the password of a URL with `********`.
+pub fn mask_url_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        let mut c = Config::default();
+        c.bus.url = "amqp://guest:secret@localhost:5672/%2f".into();
+        c.auth.jwt_secret = "topsecret".into();
+        let shown = serde_json::to_string(&c.masked()).unwrap_or_default();
+        assert!(!shown.contains("secret@") && !shown.contains("topsecret"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<Config>(r#"{"http":{"listn":"x"}}"#);
+        assert!(err.is_err());
+    }
+}

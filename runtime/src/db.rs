@@ -1,0 +1,214 @@
+//! Database connection (SQLite in embedded mode, PostgreSQL in distributed
+//! mode) and the schema migrations.
+//!
+//! Queries are plain SQL through sea-orm's connection with `$N` placeholders,
+//! which both sqlx drivers accept; timestamps are stored as epoch
+//! milliseconds and ids as text so one statement works on both backends.
+//! Only the DDL differs (auto-increment keys), see [`MIGRATIONS`].
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use std::time::Duration;
+
+/// A pooled database connection.
+pub type Db = DatabaseConnection;
+
+/// Database failures. Connection problems are transient; the rest are bugs
+/// or a schema from a newer version.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The driver reported an error.
+    #[error("database: {0}")]
+    Driver(#[from] DbErr),
+    /// The URL names no supported database.
+    #[error("unsupported database url `{0}` (expected postgres:// or sqlite://)")]
+    UnsupportedUrl(String),
+}
+
+/// One schema version: the SQL to reach it, with `{serial}` standing for the
+/// backend's auto-increment primary key.
+#[derive(Debug)]
+pub struct Migration {
+    /// Version number, applied in increasing order.
+    pub version: i64,
+    /// What it does.
+    pub name: &'static str,
+    /// Statements separated by `;` on their own line ends.
+    pub sql: &'static str,
+}
+
+/// Every migration of the schema, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "jobs, events, stage runs, outbox, objects, generated files, dead letters, users",
+    sql: r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    is_active BOOLEAN NOT NULL,
+    is_admin BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    status TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    generator TEXT NOT NULL,
+    generator_version TEXT,
+    diagnostics TEXT NOT NULL,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_user_created ON jobs (user_id, created_at);
+CREATE INDEX jobs_status ON jobs (status);
+CREATE TABLE job_events (
+    id {serial},
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX job_events_job ON job_events (job_id, id);
+CREATE TABLE stage_runs (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL,
+    output TEXT,
+    completed_at BIGINT NOT NULL,
+    PRIMARY KEY (job_id, stage)
+);
+CREATE TABLE outbox (
+    id {serial},
+    job_id TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE objects (
+    object_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX objects_job ON objects (job_id);
+CREATE TABLE generated_files (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    zip_offset BIGINT NOT NULL,
+    zip_length BIGINT NOT NULL,
+    PRIMARY KEY (job_id, path)
+);
+CREATE TABLE dead_letters (
+    id {serial},
+    job_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    payload TEXT NOT NULL,
+    first_failed_at BIGINT NOT NULL,
+    last_failed_at BIGINT NOT NULL,
+    replayed_at BIGINT
+);
+CREATE INDEX dead_letters_job ON dead_letters (job_id)
+"#,
+}];
+
+/// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
+/// of 0 keeps the default (10 for PostgreSQL, 4 for SQLite).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+    let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(DbError::UnsupportedUrl(url.to_string()));
+    }
+    let mut opts = ConnectOptions::new(url.to_string());
+    let max = match max_connections {
+        0 if sqlite => 4,
+        0 => 10,
+        n => n,
+    };
+    opts.max_connections(max)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    if sqlite {
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
+    }
+    Ok(db)
+}
+
+/// Applies every migration not applied yet, each in its own transaction.
+/// Safe to run from several processes at once on PostgreSQL (an advisory
+/// lock serializes them). Returns the versions applied now.
+pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
+    let backend = db.get_database_backend();
+    db.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let tx = db.begin().await?;
+        if backend == DbBackend::Postgres {
+            tx.execute_unprepared("SELECT pg_advisory_xact_lock(4242004)").await?;
+        }
+        let done = tx
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT version FROM schema_migrations WHERE version = $1",
+                [m.version.into()],
+            ))
+            .await?
+            .is_some();
+        if done {
+            tx.commit().await?;
+            continue;
+        }
+        let serial = match backend {
+            DbBackend::Postgres => "BIGSERIAL PRIMARY KEY",
+            _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        };
+        for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            tx.execute_unprepared(&stmt.replace("{serial}", serial)).await?;
+        }
+        tx.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            [m.version.into(), crate::now_millis().into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+/// A cheap round trip, for `/readyz`.
+pub async fn ping(db: &Db) -> Result<(), DbError> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_apply_once_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url, 0).await.expect("connect");
+        assert_eq!(migrate(&db).await.expect("first"), vec![1]);
+        assert!(migrate(&db).await.expect("second").is_empty());
+    }
+}

@@ -1,0 +1,675 @@
+//! The job ledger: users, jobs, their events, stage runs, the outbox, stored
+//! objects and generated files, and dead letters.
+//!
+//! Every status change is a forward-only `UPDATE ... WHERE status IN
+//! (allowed previous)` and appends a `job_events` row in the same
+//! transaction, so the history a websocket client replays is exactly what
+//! happened. `stage_runs` records each finished `(job, stage)` with the
+//! message it produced: a redelivered message whose stage already committed
+//! re-publishes that output instead of redoing the work.
+
+use crate::db::{Db, DbError};
+use crate::{from_millis, now_millis};
+use schemas::events::{JobStatus, StatusEvent, EVENT_VERSION};
+use schemas::model::v1::Diagnostic;
+use schemas::{JobId, Stage, UserId};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, TransactionTrait, Value,
+};
+
+/// Ledger failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The database failed (usually transient).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A stored value could not be read back (a bug or a foreign schema).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// A unique constraint refused the row (for example a taken e-mail).
+    #[error("already exists")]
+    Conflict,
+}
+
+impl From<sea_orm::DbErr> for LedgerError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        let text = e.to_string().to_lowercase();
+        if text.contains("unique") || text.contains("duplicate key") {
+            LedgerError::Conflict
+        } else {
+            LedgerError::Db(DbError::Driver(e))
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+/// A registered user.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// Id.
+    pub id: UserId,
+    /// Login name.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Inactive users cannot log in.
+    pub is_active: bool,
+    /// May use admin endpoints.
+    pub is_admin: bool,
+}
+
+/// A job row.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// Id.
+    pub id: JobId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Current status.
+    pub status: JobStatus,
+    /// Uploaded file name.
+    pub file_name: String,
+    /// Generator requested.
+    pub generator: String,
+    /// Generator version that produced the code.
+    pub generator_version: Option<String>,
+    /// Diagnostics of the parse (and failure).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Failure reason, if failed or dead-lettered.
+    pub error: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// What a stage finds when it tries to start work on a job.
+#[derive(Debug)]
+pub enum StartOutcome {
+    /// The job moved to the stage's status (event returned if it changed).
+    Started(Option<StatusEvent>),
+    /// This stage already committed for the job; its output is attached.
+    AlreadyDone(Option<String>),
+    /// The job is finished or failed; nothing to do.
+    Terminal(JobStatus),
+}
+
+/// A stored object linked to a job.
+#[derive(Debug, Clone)]
+pub struct ObjectRecord {
+    /// Object key.
+    pub key: String,
+    /// What it is (`source`, `model`, `code_zip`, `manifest`).
+    pub kind: String,
+    /// Hex sha256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+}
+
+/// One generated file inside the job's zip.
+#[derive(Debug, Clone)]
+pub struct GeneratedFileRecord {
+    /// Path inside the project.
+    pub path: String,
+    /// The zip object holding it.
+    pub object_key: String,
+    /// Hex sha256 of the file contents.
+    pub sha256: String,
+    /// Uncompressed size.
+    pub size: i64,
+    /// `generated` or `user`.
+    pub owner: String,
+    /// Offset of the entry's data inside the zip.
+    pub zip_offset: i64,
+    /// Stored length of the entry's data.
+    pub zip_length: i64,
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Routing key to publish with.
+    pub routing_key: String,
+    /// The encoded envelope.
+    pub body: String,
+}
+
+/// A new job, as ingest creates it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Id.
+    pub id: JobId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Uploaded file name.
+    pub file_name: String,
+    /// Generator requested.
+    pub generator: String,
+    /// Routing key of the first message.
+    pub routing_key: String,
+    /// The encoded first message (`job.uploaded`).
+    pub message: String,
+}
+
+/// The job ledger over one database.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    db: Db,
+}
+
+fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> Result<T> {
+    row.try_get::<T>("", col)
+        .map_err(|e| LedgerError::Corrupt(format!("{col}: {e}")))
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
+    text.parse()
+        .map_err(|_| LedgerError::Corrupt(format!("{what}: `{text}`")))
+}
+
+impl Ledger {
+    /// A ledger over `db` (migrated).
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The underlying connection (health checks).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    async fn all(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        Ok(self.db.query_all_raw(self.stmt(sql, values)).await?)
+    }
+
+    async fn one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
+        Ok(self.db.query_one_raw(self.stmt(sql, values)).await?)
+    }
+
+    async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
+        Ok(self.db.execute_raw(self.stmt(sql, values)).await?.rows_affected())
+    }
+
+    // ---- users ----
+
+    /// Creates a user; [`LedgerError::Conflict`] if the e-mail is taken.
+    pub async fn create_user(&self, email: &str, password_hash: &str, is_admin: bool) -> Result<UserRecord> {
+        let id = UserId::new();
+        self.exec(
+            "INSERT INTO users (id, email, password_hash, is_active, is_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![id.to_string().into(), email.into(), password_hash.into(), true.into(), is_admin.into(), now_millis().into()],
+        )
+        .await?;
+        Ok(UserRecord {
+            id,
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+            is_active: true,
+            is_admin,
+        })
+    }
+
+    fn user_from(row: &QueryResult) -> Result<UserRecord> {
+        Ok(UserRecord {
+            id: parse(&get::<String>(row, "id")?, "user id")?,
+            email: get(row, "email")?,
+            password_hash: get(row, "password_hash")?,
+            is_active: get(row, "is_active")?,
+            is_admin: get(row, "is_admin")?,
+        })
+    }
+
+    /// Looks a user up by login name.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        self.one(
+            "SELECT id, email, password_hash, is_active, is_admin FROM users WHERE email = $1",
+            vec![email.into()],
+        )
+        .await?
+        .as_ref()
+        .map(Self::user_from)
+        .transpose()
+    }
+
+    /// Looks a user up by id.
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {
+        self.one(
+            "SELECT id, email, password_hash, is_active, is_admin FROM users WHERE id = $1",
+            vec![id.to_string().into()],
+        )
+        .await?
+        .as_ref()
+        .map(Self::user_from)
+        .transpose()
+    }
+
+    // ---- jobs ----
+
+    async fn insert_event(
+        &self,
+        tx: &DatabaseTransaction,
+        job: JobId,
+        user: UserId,
+        status: JobStatus,
+        stage: Stage,
+        detail: serde_json::Value,
+    ) -> Result<StatusEvent> {
+        let at = now_millis();
+        let row = tx
+            .query_one_raw(self.stmt(
+                "INSERT INTO job_events (job_id, status, stage, detail, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                vec![job.to_string().into(), status.as_str().into(), stage.as_str().into(), detail.to_string().into(), at.into()],
+            ))
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt("insert returned no id".into()))?;
+        Ok(StatusEvent {
+            schema_version: EVENT_VERSION,
+            seq: get(&row, "id")?,
+            job_id: job,
+            user_id: user,
+            status,
+            stage,
+            at: from_millis(at),
+            detail,
+        })
+    }
+
+    /// Creates a queued job with its first event, its `ingest` stage run and
+    /// the outbox row of its first message, all in one transaction.
+    pub async fn create_job(&self, job: &NewJob) -> Result<StatusEvent> {
+        let now = now_millis();
+        let tx = self.db.begin().await?;
+        tx.execute_raw(self.stmt(
+            "INSERT INTO jobs (id, user_id, status, file_name, generator, diagnostics, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            vec![job.id.to_string().into(), job.user_id.to_string().into(), JobStatus::Queued.as_str().into(), job.file_name.clone().into(), job.generator.clone().into(), "[]".into(), now.into(), now.into()],
+        ))
+        .await?;
+        let event = self
+            .insert_event(&tx, job.id, job.user_id, JobStatus::Queued, Stage::Ingest, serde_json::json!({"file_name": job.file_name}))
+            .await?;
+        tx.execute_raw(self.stmt(
+            "INSERT INTO stage_runs (job_id, stage, output, completed_at) VALUES ($1, $2, $3, $4)",
+            vec![job.id.to_string().into(), Stage::Ingest.as_str().into(), job.message.clone().into(), now.into()],
+        ))
+        .await?;
+        tx.execute_raw(self.stmt(
+            "INSERT INTO outbox (job_id, routing_key, body, created_at) VALUES ($1, $2, $3, $4)",
+            vec![job.id.to_string().into(), job.routing_key.clone().into(), job.message.clone().into(), now.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    fn job_from(row: &QueryResult) -> Result<JobRecord> {
+        let diagnostics: String = get(row, "diagnostics")?;
+        Ok(JobRecord {
+            id: parse(&get::<String>(row, "id")?, "job id")?,
+            user_id: parse(&get::<String>(row, "user_id")?, "user id")?,
+            status: parse(&get::<String>(row, "status")?, "status")?,
+            file_name: get(row, "file_name")?,
+            generator: get(row, "generator")?,
+            generator_version: get(row, "generator_version")?,
+            diagnostics: serde_json::from_str(&diagnostics).unwrap_or_default(),
+            error: get(row, "error")?,
+            created_at: get(row, "created_at")?,
+            updated_at: get(row, "updated_at")?,
+        })
+    }
+
+    const JOB_COLUMNS: &'static str =
+        "id, user_id, status, file_name, generator, generator_version, diagnostics, error, created_at, updated_at";
+
+    /// A job by id, whoever owns it (stages and admins).
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        let sql = format!("SELECT {} FROM jobs WHERE id = $1", Self::JOB_COLUMNS);
+        self.one(&sql, vec![id.to_string().into()]).await?.as_ref().map(Self::job_from).transpose()
+    }
+
+    /// A user's jobs, newest first.
+    pub async fn jobs_of(&self, user: UserId, limit: u64) -> Result<Vec<JobRecord>> {
+        let sql = format!(
+            "SELECT {} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            Self::JOB_COLUMNS
+        );
+        self.all(&sql, vec![user.to_string().into(), (limit as i64).into()])
+            .await?
+            .iter()
+            .map(Self::job_from)
+            .collect()
+    }
+
+    /// Jobs not in a terminal status, oldest first (recovery sweep).
+    pub async fn unfinished_jobs(&self, limit: u64) -> Result<Vec<JobRecord>> {
+        let sql = format!(
+            "SELECT {} FROM jobs WHERE status NOT IN ('done', 'failed', 'dead_lettered') ORDER BY created_at LIMIT $1",
+            Self::JOB_COLUMNS
+        );
+        self.all(&sql, vec![(limit as i64).into()]).await?.iter().map(Self::job_from).collect()
+    }
+
+    fn event_from(row: &QueryResult, user: UserId) -> Result<StatusEvent> {
+        let detail: String = get(row, "detail")?;
+        Ok(StatusEvent {
+            schema_version: EVENT_VERSION,
+            seq: get(row, "id")?,
+            job_id: parse(&get::<String>(row, "job_id")?, "job id")?,
+            user_id: user,
+            status: parse(&get::<String>(row, "status")?, "status")?,
+            stage: parse(&get::<String>(row, "stage")?, "stage")?,
+            at: from_millis(get(row, "at")?),
+            detail: serde_json::from_str(&detail).unwrap_or_default(),
+        })
+    }
+
+    /// Every event of one job, oldest first.
+    pub async fn events(&self, job: JobId, user: UserId) -> Result<Vec<StatusEvent>> {
+        self.all(
+            "SELECT id, job_id, status, stage, detail, at FROM job_events WHERE job_id = $1 ORDER BY id",
+            vec![job.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(|r| Self::event_from(r, user))
+        .collect()
+    }
+
+    /// Every event of a user's unfinished jobs plus jobs changed in the
+    /// last `recent_ms`, oldest first: the websocket snapshot.
+    pub async fn snapshot_events(&self, user: UserId, recent_ms: i64) -> Result<Vec<StatusEvent>> {
+        self.all(
+            "SELECT e.id, e.job_id, e.status, e.stage, e.detail, e.at FROM job_events e JOIN jobs j ON j.id = e.job_id \
+             WHERE j.user_id = $1 AND (j.status NOT IN ('done', 'failed', 'dead_lettered') OR j.updated_at >= $2) ORDER BY e.id",
+            vec![user.to_string().into(), (now_millis() - recent_ms).into()],
+        )
+        .await?
+        .iter()
+        .map(|r| Self::event_from(r, user))
+        .collect()
+    }
+
+    /// Moves `job` to the status `stage` sets when it starts, forward only.
+    pub async fn start_stage(&self, job: JobId, stage: Stage) -> Result<StartOutcome> {
+        if let Some(row) = self
+            .one(
+                "SELECT output FROM stage_runs WHERE job_id = $1 AND stage = $2",
+                vec![job.to_string().into(), stage.as_str().into()],
+            )
+            .await?
+        {
+            return Ok(StartOutcome::AlreadyDone(get(&row, "output")?));
+        }
+        let Some((next, allowed)) = JobStatus::started_by(stage) else {
+            return Ok(StartOutcome::Started(None));
+        };
+        let record = self
+            .job(job)
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt(format!("job {job} does not exist")))?;
+        if record.status.is_terminal() {
+            return Ok(StartOutcome::Terminal(record.status));
+        }
+        let from: Vec<&JobStatus> = allowed.iter().filter(|s| **s != next).collect();
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "UPDATE jobs SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
+            placeholders.join(", ")
+        );
+        let mut values: Vec<Value> = vec![next.as_str().into(), now_millis().into(), job.to_string().into()];
+        values.extend(from.iter().map(|s| Value::from(s.as_str())));
+        let tx = self.db.begin().await?;
+        let changed = tx.execute_raw(self.stmt(&sql, values)).await?.rows_affected();
+        let event = if changed == 1 {
+            Some(self.insert_event(&tx, job, record.user_id, next, stage, serde_json::Value::Null).await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(StartOutcome::Started(event))
+    }
+
+    /// Records that `stage` finished `job` with `output` (the message it
+    /// publishes next). With `done`, also moves the job to `done` with that
+    /// event detail. Idempotent.
+    pub async fn complete_stage(
+        &self,
+        job: JobId,
+        user: UserId,
+        stage: Stage,
+        output: Option<&str>,
+        done: Option<serde_json::Value>,
+    ) -> Result<Option<StatusEvent>> {
+        let now = now_millis();
+        let tx = self.db.begin().await?;
+        let inserted = tx
+            .execute_raw(self.stmt(
+                "INSERT INTO stage_runs (job_id, stage, output, completed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                vec![job.to_string().into(), stage.as_str().into(), output.map(str::to_string).into(), now.into()],
+            ))
+            .await?
+            .rows_affected();
+        let mut event = None;
+        if let (1, Some(detail)) = (inserted, done) {
+            let changed = tx
+                .execute_raw(self.stmt(
+                    "UPDATE jobs SET status = 'done', updated_at = $1 WHERE id = $2 AND status = 'storing'",
+                    vec![now.into(), job.to_string().into()],
+                ))
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                event = Some(self.insert_event(&tx, job, user, JobStatus::Done, stage, detail).await?);
+            }
+        }
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    /// Moves a job to `failed` or `dead_lettered` with its diagnostics and
+    /// reason, unless it already reached a terminal status.
+    pub async fn fail_job(
+        &self,
+        job: JobId,
+        user: UserId,
+        stage: Stage,
+        status: JobStatus,
+        reason: &str,
+        diagnostics: &[Diagnostic],
+    ) -> Result<Option<StatusEvent>> {
+        let diag_json = serde_json::to_string(diagnostics).unwrap_or_else(|_| "[]".into());
+        let tx = self.db.begin().await?;
+        let changed = tx
+            .execute_raw(self.stmt(
+                "UPDATE jobs SET status = $1, error = $2, diagnostics = $3, updated_at = $4 WHERE id = $5 AND status NOT IN ('done', 'failed', 'dead_lettered')",
+                vec![status.as_str().into(), reason.into(), diag_json.into(), now_millis().into(), job.to_string().into()],
+            ))
+            .await?
+            .rows_affected();
+        let event = if changed == 1 {
+            let detail = serde_json::json!({"reason": reason, "diagnostics": diagnostics});
+            Some(self.insert_event(&tx, job, user, status, stage, detail).await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    /// Stores the parse diagnostics (warnings) of a job that continues.
+    pub async fn set_diagnostics(&self, job: JobId, diagnostics: &[Diagnostic]) -> Result<()> {
+        let diag_json = serde_json::to_string(diagnostics).unwrap_or_else(|_| "[]".into());
+        self.exec(
+            "UPDATE jobs SET diagnostics = $1 WHERE id = $2",
+            vec![diag_json.into(), job.to_string().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records which generator version produced the job's code.
+    pub async fn set_generator_version(&self, job: JobId, version: &str) -> Result<()> {
+        self.exec(
+            "UPDATE jobs SET generator_version = $1 WHERE id = $2",
+            vec![version.into(), job.to_string().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    // ---- objects and files ----
+
+    /// Links a stored object to its job (upsert: a retried PUT rewrites it).
+    pub async fn record_object(&self, job: JobId, rec: &ObjectRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO objects (object_key, job_id, kind, sha256, size, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (object_key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
+            vec![rec.key.clone().into(), job.to_string().into(), rec.kind.clone().into(), rec.sha256.clone().into(), rec.size.into(), now_millis().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The objects linked to a job.
+    pub async fn objects_of(&self, job: JobId) -> Result<Vec<ObjectRecord>> {
+        self.all(
+            "SELECT object_key, kind, sha256, size FROM objects WHERE job_id = $1 ORDER BY object_key",
+            vec![job.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ObjectRecord {
+                key: get(r, "object_key")?,
+                kind: get(r, "kind")?,
+                sha256: get(r, "sha256")?,
+                size: get(r, "size")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Replaces the generated-file rows of a job in one transaction.
+    pub async fn record_generated_files(&self, job: JobId, files: &[GeneratedFileRecord]) -> Result<()> {
+        let tx = self.db.begin().await?;
+        tx.execute_raw(self.stmt("DELETE FROM generated_files WHERE job_id = $1", vec![job.to_string().into()]))
+            .await?;
+        for f in files {
+            tx.execute_raw(self.stmt(
+                "INSERT INTO generated_files (job_id, path, object_key, sha256, size, owner, zip_offset, zip_length) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![job.to_string().into(), f.path.clone().into(), f.object_key.clone().into(), f.sha256.clone().into(), f.size.into(), f.owner.clone().into(), f.zip_offset.into(), f.zip_length.into()],
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The generated-file rows of a job, by path.
+    pub async fn generated_files_of(&self, job: JobId) -> Result<Vec<GeneratedFileRecord>> {
+        self.all(
+            "SELECT path, object_key, sha256, size, owner, zip_offset, zip_length FROM generated_files WHERE job_id = $1 ORDER BY path",
+            vec![job.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(GeneratedFileRecord {
+                path: get(r, "path")?,
+                object_key: get(r, "object_key")?,
+                sha256: get(r, "sha256")?,
+                size: get(r, "size")?,
+                owner: get(r, "owner")?,
+                zip_offset: get(r, "zip_offset")?,
+                zip_length: get(r, "zip_length")?,
+            })
+        })
+        .collect()
+    }
+
+    // ---- outbox ----
+
+    /// The oldest outbox rows.
+    pub async fn outbox_pending(&self, limit: u64) -> Result<Vec<OutboxRow>> {
+        self.all(
+            "SELECT id, routing_key, body FROM outbox ORDER BY id LIMIT $1",
+            vec![(limit as i64).into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: get(r, "id")?,
+                routing_key: get(r, "routing_key")?,
+                body: get(r, "body")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Removes a published outbox row.
+    pub async fn outbox_delete(&self, id: i64) -> Result<()> {
+        self.exec("DELETE FROM outbox WHERE id = $1", vec![id.into()]).await?;
+        Ok(())
+    }
+
+    /// The output of the latest committed stage of a job (recovery sweep).
+    pub async fn latest_output(&self, job: JobId) -> Result<Option<String>> {
+        let rows = self
+            .all(
+                "SELECT stage, output FROM stage_runs WHERE job_id = $1",
+                vec![job.to_string().into()],
+            )
+            .await?;
+        let order = |s: &str| Stage::ALL.iter().position(|x| x.as_str() == s).unwrap_or(0);
+        let mut best: Option<(usize, Option<String>)> = None;
+        for r in &rows {
+            let stage: String = get(r, "stage")?;
+            let pos = order(&stage);
+            if best.as_ref().is_none_or(|(b, _)| pos > *b) {
+                best = Some((pos, get(r, "output")?));
+            }
+        }
+        Ok(best.and_then(|(_, o)| o))
+    }
+
+    // ---- dead letters ----
+
+    /// Records a dead-lettered message.
+    pub async fn record_dead_letter(
+        &self,
+        job: JobId,
+        stage: Stage,
+        reason: &str,
+        attempts: u32,
+        payload: &str,
+    ) -> Result<()> {
+        let now = now_millis();
+        self.exec(
+            "INSERT INTO dead_letters (job_id, stage, reason, attempts, payload, first_failed_at, last_failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![job.to_string().into(), stage.as_str().into(), reason.into(), i64::from(attempts).into(), payload.into(), now.into(), now.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Number of dead letters not replayed yet.
+    pub async fn dead_letter_count(&self) -> Result<i64> {
+        let row = self
+            .one("SELECT COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL", vec![])
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt("count returned nothing".into()))?;
+        get(&row, "n")
+    }
+}

@@ -1,0 +1,80 @@
+//! The outbox relay and the recovery sweep.
+//!
+//! Ingest commits a job together with an outbox row; the relay publishes
+//! outbox rows with confirms and deletes them afterwards, so an upload is
+//! never accepted without its message eventually reaching the bus. The
+//! sweep re-publishes the latest committed output of every unfinished job:
+//! after a crash of the embedded mode (whose in-process queues are gone)
+//! every job resumes; stages treat the duplicates idempotently.
+
+use crate::bus::{Destination, Outgoing, SharedBus};
+use crate::jobs::Ledger;
+use crate::shutdown::Shutdown;
+use schemas::messages::Envelope;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Rows relayed per round.
+const BATCH: u64 = 100;
+
+/// Publishes pending outbox rows until `shutdown`. `wake` is notified by
+/// ingest after each commit, so relaying adds no polling delay; a slow poll
+/// catches rows left by a crashed process.
+pub async fn relay(ledger: Ledger, bus: SharedBus, wake: Arc<Notify>, shutdown: Shutdown) {
+    loop {
+        match relay_once(&ledger, &bus).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox relay round failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// One relay round; returns how many rows were published.
+pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
+    let rows = ledger.outbox_pending(BATCH).await.map_err(|e| e.to_string())?;
+    for row in &rows {
+        bus.publish(Outgoing {
+            destination: Destination::Work(row.routing_key.clone()),
+            body: row.body.clone().into_bytes(),
+            headers: BTreeMap::new(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        ledger.outbox_delete(row.id).await.map_err(|e| e.to_string())?;
+        metrics::counter!("c4forge_outbox_published_total").increment(1);
+    }
+    Ok(rows.len())
+}
+
+/// Re-publishes the latest committed output of every unfinished job.
+/// Returns how many jobs were re-enqueued.
+pub async fn sweep(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
+    let jobs = ledger.unfinished_jobs(10_000).await.map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for job in jobs {
+        let Some(body) = ledger.latest_output(job.id).await.map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let Ok(env) = Envelope::decode(body.as_bytes()) else {
+            continue;
+        };
+        bus.publish(Outgoing {
+            destination: Destination::Work(env.body.routing_key().to_string()),
+            body: body.into_bytes(),
+            headers: BTreeMap::new(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        tracing::info!(job_id = %job.id, status = %job.status, "recovered unfinished job");
+        n += 1;
+    }
+    Ok(n)
+}

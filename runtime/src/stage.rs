@@ -1,0 +1,421 @@
+//! The consumer loop every pipeline stage runs, and the typed stage errors.
+//!
+//! Per delivery: decode (unknown schema version or garbage: dead-letter at
+//! once) -> idempotency check on `(job, stage)` (already committed:
+//! re-publish the stored output, ack) -> forward-only status update ->
+//! the stage's pure work -> commit (stage run + next message recorded) ->
+//! publish the next message and the status event with confirms -> ack.
+//! Transient errors go to a delay tier with exponential backoff and full
+//! jitter until `max_attempts`, then to the dead-letter queue.
+
+use crate::bus::{Delivery, Destination, Outgoing, SharedBus, Source, retry_tier};
+use crate::jobs::{Ledger, StartOutcome};
+use crate::objects::Objects;
+use crate::shutdown::{DRAIN_DEADLINE, Shutdown};
+use async_trait::async_trait;
+use rand::Rng;
+use schemas::events::{JobStatus, StatusEvent};
+use schemas::messages::{DecodeError, Envelope, Message};
+use schemas::model::v1::Diagnostic;
+use schemas::{JobId, Stage, UserId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Header carrying the attempt number of a delivery (1 = first try).
+pub const ATTEMPT_HEADER: &str = "x-c4forge-attempt";
+/// Dead-letter header: why.
+pub const REASON_HEADER: &str = "x-c4forge-reason";
+/// Dead-letter header: which stage gave up.
+pub const STAGE_HEADER: &str = "x-c4forge-stage";
+
+/// How a stage failed. Decided by type, never from error text.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Retrying cannot help (invalid diagram, unusable model): the job fails
+    /// with these diagnostics and the message is acknowledged.
+    #[error("permanent failure: {reason}")]
+    Permanent {
+        /// One-line reason shown to the user.
+        reason: String,
+        /// Where in the input, when known.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A dependency hiccup (database, object store, broker): retried with
+    /// backoff, dead-lettered after the attempt limit.
+    #[error("transient failure: {0}")]
+    Transient(String),
+}
+
+impl StageError {
+    /// A permanent failure without diagnostics.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        StageError::Permanent {
+            reason: reason.into(),
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
+impl From<crate::jobs::LedgerError> for StageError {
+    fn from(e: crate::jobs::LedgerError) -> Self {
+        StageError::Transient(e.to_string())
+    }
+}
+
+impl From<crate::objects::ObjectsError> for StageError {
+    fn from(e: crate::objects::ObjectsError) -> Self {
+        StageError::Transient(e.to_string())
+    }
+}
+
+/// What a stage hands back after its work.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// The next pipeline message, if any.
+    pub next: Option<Message>,
+    /// For the last stage: the job is done, with this event detail.
+    pub done: Option<serde_json::Value>,
+}
+
+/// The dependencies a stage adapter may use.
+#[derive(Debug, Clone)]
+pub struct StageContext {
+    /// The job ledger.
+    pub ledger: Ledger,
+    /// The object store.
+    pub objects: Objects,
+    /// The bus (stages publish through the loop, not directly).
+    pub bus: SharedBus,
+}
+
+/// A pipeline stage: a thin adapter from a message to a pure call.
+#[async_trait]
+pub trait StageHandler: Send + Sync + 'static {
+    /// Which stage this is (queue, status, metrics label).
+    fn stage(&self) -> Stage;
+    /// Does the stage's work for one message. Must be idempotent: it may run
+    /// again for the same job after a crash before commit.
+    async fn handle(&self, ctx: &StageContext, env: &Envelope) -> Result<StageOutput, StageError>;
+}
+
+/// Consumer loop settings.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    /// Unacked deliveries (and so concurrent handlers) per process.
+    pub prefetch: u16,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Largest retry delay.
+    pub retry_max: Duration,
+}
+
+impl From<&crate::config::Config> for LoopSettings {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            prefetch: c.bus.prefetch,
+            max_attempts: c.stages.max_attempts.max(1),
+            retry_base: Duration::from_millis(c.stages.retry_base_ms),
+            retry_max: Duration::from_millis(c.stages.retry_max_ms),
+        }
+    }
+}
+
+/// Full-jitter exponential backoff for attempt `attempt` (1-based).
+pub fn backoff(settings: &LoopSettings, attempt: u32) -> Duration {
+    let exp = settings
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(settings.retry_max);
+    let ms = u64::try_from(exp.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=ms))
+}
+
+/// Publishes a status event (best effort: the event is already committed in
+/// `job_events`, which websocket snapshots read).
+pub async fn publish_event(bus: &SharedBus, event: &StatusEvent) {
+    let body = serde_json::to_vec(event).unwrap_or_default();
+    let msg = Outgoing {
+        destination: Destination::Status,
+        body,
+        headers: BTreeMap::new(),
+    };
+    if let Err(e) = bus.publish(msg).await {
+        tracing::warn!(job_id = %event.job_id, error = %e, "status event not published");
+    }
+}
+
+/// Runs `handler` on its stage queue until `shutdown`, then drains in-flight
+/// work for at most [`DRAIN_DEADLINE`]. Returns an error if the consumer
+/// ended on its own (connection lost), so the process can restart.
+pub async fn run(
+    handler: Arc<dyn StageHandler>,
+    ctx: StageContext,
+    settings: LoopSettings,
+    shutdown: Shutdown,
+) -> Result<(), crate::bus::BusError> {
+    let stage = handler.stage();
+    let mut consumer = ctx.bus.consume(Source::Stage(stage), settings.prefetch).await?;
+    tracing::info!(stage = %stage, prefetch = settings.prefetch, "stage consuming");
+    let mut tasks = JoinSet::new();
+    let ended_by_broker = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break false,
+            next = consumer.next() => match next {
+                Some(delivery) => {
+                    let (h, c, s) = (handler.clone(), ctx.clone(), settings.clone());
+                    tasks.spawn(async move { process(h.as_ref(), &c, &s, delivery).await });
+                }
+                None => break true,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    };
+    drop(consumer);
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(stage = %stage, "drain deadline passed; unfinished deliveries will be redelivered");
+        tasks.abort_all();
+    }
+    if ended_by_broker {
+        return Err(crate::bus::BusError::Connection(format!("{stage} consumer ended")));
+    }
+    Ok(())
+}
+
+fn attempt_of(d: &Delivery) -> u32 {
+    d.headers
+        .get(ATTEMPT_HEADER)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+async fn process(handler: &dyn StageHandler, ctx: &StageContext, settings: &LoopSettings, delivery: Delivery) {
+    let stage = handler.stage();
+    let env = match Envelope::decode(&delivery.body) {
+        Ok(env) => env,
+        Err(e) => return reject_undecodable(ctx, stage, delivery, e).await,
+    };
+    let span = tracing::info_span!("stage", stage = %stage, job_id = %env.job_id, attempt = attempt_of(&delivery));
+    async move {
+        metrics::gauge!("c4forge_stage_in_flight", "stage" => stage.as_str()).increment(1.0);
+        let started = Instant::now();
+        let outcome = handle_one(handler, ctx, settings, &env, delivery).await;
+        metrics::gauge!("c4forge_stage_in_flight", "stage" => stage.as_str()).decrement(1.0);
+        metrics::histogram!("c4forge_stage_duration_seconds", "stage" => stage.as_str())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("c4forge_stage_messages_total", "stage" => stage.as_str(), "outcome" => outcome).increment(1);
+        tracing::info!(outcome, elapsed_ms = started.elapsed().as_millis() as u64, "delivery handled");
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> {
+    let env = Envelope::decode(body.as_bytes()).map_err(|e| StageError::Transient(e.to_string()))?;
+    ctx.bus
+        .publish(Outgoing {
+            destination: Destination::Work(env.body.routing_key().to_string()),
+            body: body.as_bytes().to_vec(),
+            headers: BTreeMap::new(),
+        })
+        .await
+        .map_err(|e| StageError::Transient(e.to_string()))
+}
+
+/// Handles one decoded delivery and returns the outcome label.
+async fn handle_one(
+    handler: &dyn StageHandler,
+    ctx: &StageContext,
+    settings: &LoopSettings,
+    env: &Envelope,
+    delivery: Delivery,
+) -> &'static str {
+    let stage = handler.stage();
+    let result: Result<&'static str, StageError> = async {
+        match ctx.ledger.start_stage(env.job_id, stage).await? {
+            StartOutcome::Terminal(status) => {
+                tracing::info!(status = %status, "job already terminal; dropping message");
+                Ok("duplicate")
+            }
+            StartOutcome::AlreadyDone(output) => {
+                if let Some(body) = output {
+                    publish_next(ctx, &body).await?;
+                }
+                Ok("duplicate")
+            }
+            StartOutcome::Started(event) => {
+                if let Some(ev) = event {
+                    publish_event(&ctx.bus, &ev).await;
+                }
+                let out = handler.handle(ctx, env).await?;
+                let next_body = out
+                    .next
+                    .map(|m| String::from_utf8_lossy(&Envelope::new(env.job_id, env.user_id, m).encode()).into_owned());
+                let done = ctx
+                    .ledger
+                    .complete_stage(env.job_id, env.user_id, stage, next_body.as_deref(), out.done)
+                    .await?;
+                if let Some(body) = &next_body {
+                    publish_next(ctx, body).await?;
+                }
+                if let Some(ev) = done {
+                    publish_event(&ctx.bus, &ev).await;
+                }
+                Ok("ok")
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(label) => {
+            settle_ack(delivery).await;
+            label
+        }
+        Err(StageError::Permanent { reason, diagnostics }) => {
+            tracing::warn!(reason = %reason, diagnostics = diagnostics.len(), "job failed permanently");
+            match ctx
+                .ledger
+                .fail_job(env.job_id, env.user_id, stage, JobStatus::Failed, &reason, &diagnostics)
+                .await
+            {
+                Ok(ev) => {
+                    if let Some(ev) = ev {
+                        publish_event(&ctx.bus, &ev).await;
+                    }
+                    settle_ack(delivery).await;
+                    "failed"
+                }
+                Err(e) => retry_or_dead_letter(ctx, settings, stage, env, delivery, &e.to_string()).await,
+            }
+        }
+        Err(StageError::Transient(reason)) => {
+            retry_or_dead_letter(ctx, settings, stage, env, delivery, &reason).await
+        }
+    }
+}
+
+async fn settle_ack(delivery: Delivery) {
+    if let Err(e) = delivery.acker.ack().await {
+        // The message will be redelivered; the stage run makes that a no-op.
+        tracing::warn!(error = %e, "ack failed");
+    }
+}
+
+async fn settle_requeue(delivery: Delivery) {
+    // Back off a little so a broken dependency is not hammered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Err(e) = delivery.acker.requeue().await {
+        tracing::warn!(error = %e, "requeue failed; the broker redelivers on channel close");
+    }
+}
+
+async fn retry_or_dead_letter(
+    ctx: &StageContext,
+    settings: &LoopSettings,
+    stage: Stage,
+    env: &Envelope,
+    delivery: Delivery,
+    reason: &str,
+) -> &'static str {
+    let attempt = attempt_of(&delivery);
+    let routing_key = env.body.routing_key().to_string();
+    if attempt < settings.max_attempts {
+        let delay = backoff(settings, attempt);
+        tracing::warn!(reason, attempt, delay_ms = delay.as_millis() as u64, "transient failure; retrying");
+        let mut headers = delivery.headers.clone();
+        headers.insert(ATTEMPT_HEADER.into(), (attempt + 1).to_string());
+        let retry = Outgoing {
+            destination: Destination::Retry {
+                tier_ms: retry_tier(delay),
+                routing_key,
+            },
+            body: delivery.body.clone(),
+            headers,
+        };
+        match ctx.bus.publish(retry).await {
+            Ok(()) => {
+                settle_ack(delivery).await;
+                "retried"
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not schedule the retry; requeueing");
+                settle_requeue(delivery).await;
+                "retried"
+            }
+        }
+    } else {
+        tracing::error!(reason, attempt, "attempts exhausted; dead-lettering");
+        let dead = dead_letter_message(&delivery, stage, reason, attempt);
+        let payload = String::from_utf8_lossy(&delivery.body).into_owned();
+        if ctx.bus.publish(dead).await.is_err() {
+            settle_requeue(delivery).await;
+            return "retried";
+        }
+        let recorded = ctx
+            .ledger
+            .record_dead_letter(env.job_id, stage, reason, attempt, &payload)
+            .await;
+        let failed = ctx
+            .ledger
+            .fail_job(env.job_id, env.user_id, stage, JobStatus::DeadLettered, reason, &[])
+            .await;
+        if let Ok(Some(ev)) = &failed {
+            publish_event(&ctx.bus, ev).await;
+        }
+        if recorded.is_err() || failed.is_err() {
+            tracing::error!("dead letter published but not recorded in the database");
+        }
+        settle_ack(delivery).await;
+        "dead_lettered"
+    }
+}
+
+fn dead_letter_message(delivery: &Delivery, stage: Stage, reason: &str, attempt: u32) -> Outgoing {
+    let mut headers = delivery.headers.clone();
+    headers.insert(REASON_HEADER.into(), reason.chars().take(1000).collect());
+    headers.insert(STAGE_HEADER.into(), stage.as_str().into());
+    headers.insert(ATTEMPT_HEADER.into(), attempt.to_string());
+    Outgoing {
+        destination: Destination::DeadLetter,
+        body: delivery.body.clone(),
+        headers,
+    }
+}
+
+/// A message that cannot be decoded can never succeed: dead-letter it at
+/// once, and fail its job if the job id is readable.
+async fn reject_undecodable(ctx: &StageContext, stage: Stage, delivery: Delivery, err: DecodeError) {
+    let reason = err.to_string();
+    tracing::error!(stage = %stage, reason = %reason, "undecodable message; dead-lettering");
+    let dead = dead_letter_message(&delivery, stage, &reason, attempt_of(&delivery));
+    if ctx.bus.publish(dead).await.is_err() {
+        return settle_requeue(delivery).await;
+    }
+    let ids = serde_json::from_slice::<serde_json::Value>(&delivery.body).ok().and_then(|v| {
+        let job: JobId = v.get("job_id")?.as_str()?.parse().ok()?;
+        let user: UserId = v.get("user_id")?.as_str()?.parse().ok()?;
+        Some((job, user))
+    });
+    if let Some((job, user)) = ids {
+        let payload = String::from_utf8_lossy(&delivery.body).into_owned();
+        let _ = ctx.ledger.record_dead_letter(job, stage, &reason, attempt_of(&delivery), &payload).await;
+        if let Ok(Some(ev)) = ctx
+            .ledger
+            .fail_job(job, user, stage, JobStatus::DeadLettered, &reason, &[])
+            .await
+        {
+            publish_event(&ctx.bus, &ev).await;
+        }
+    }
+    metrics::counter!("c4forge_stage_messages_total", "stage" => stage.as_str(), "outcome" => "dead_lettered").increment(1);
+    settle_ack(delivery).await;
+}
