@@ -1,0 +1,1287 @@
+//! The C4-PlantUML library, implemented natively.
+//!
+//! Instead of interpreting the ~3,000 lines of `C4*.puml` for every diagram,
+//! this module knows each public macro's parameter list (C4-PlantUML 2.13)
+//! and its meaning, and builds the IR directly: elements, boundaries,
+//! deployment nodes, relationships, the dynamic index counter, tag defaults
+//! (`$techn`/`$type`/`$sprite` of `Add*Tag`/`UpdateElementStyle`) and
+//! property tables. Which macros exist, and with which parameters, depends
+//! on the library files included (see [`Libs`]), as in PlantUML.
+
+use std::collections::HashMap;
+
+use schemas::model::v1::{
+    Boundary, BoundaryKind, Diagram, Direction, Element, ElementKind, Level, Relationship, Shape,
+    Span,
+};
+
+use crate::diagnostics::{Diags, Loc};
+use crate::expr::Value;
+
+/// Which C4 library files are loaded in the current diagram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Libs {
+    /// `C4.puml`.
+    pub base: bool,
+    /// `C4_Context.puml`.
+    pub context: bool,
+    /// `C4_Container.puml`.
+    pub container: bool,
+    /// `C4_Component.puml`.
+    pub component: bool,
+    /// `C4_Deployment.puml`.
+    pub deployment: bool,
+    /// `C4_Dynamic.puml`.
+    pub dynamic: bool,
+    /// `C4_Sequence.puml`.
+    pub sequence: bool,
+}
+
+impl Libs {
+    /// Marks `file` (a library file stem such as `C4_Container`) and the
+    /// files it includes as loaded; false if `file` is not a library file.
+    pub fn load(&mut self, file: &str) -> bool {
+        match file {
+            "C4" => self.base = true,
+            "C4_Context" => {
+                self.load("C4");
+                self.context = true;
+            }
+            "C4_Container" => {
+                self.load("C4_Context");
+                self.container = true;
+            }
+            "C4_Component" => {
+                self.load("C4_Container");
+                self.component = true;
+            }
+            "C4_Deployment" => {
+                self.load("C4_Container");
+                self.deployment = true;
+            }
+            "C4_Dynamic" => {
+                self.load("C4_Component");
+                self.dynamic = true;
+            }
+            "C4_Sequence" => {
+                self.load("C4_Component");
+                self.sequence = true;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn any(&self) -> bool {
+        self.base
+    }
+}
+
+/// Library file stem for an include target naming a C4 library file
+/// (`C4_Container.puml`, `.../master/C4_Container.puml`, `<C4/C4_Container>`).
+pub(crate) fn library_stem(target: &str) -> Option<&'static str> {
+    let t = target.trim().trim_start_matches('<').trim_end_matches('>');
+    let t = t.split(['?', '#']).next().unwrap_or(t);
+    let last = t.rsplit(['/', '\\']).next().unwrap_or(t);
+    let stem = last.strip_suffix(".puml").unwrap_or(last);
+    [
+        "C4",
+        "C4_Context",
+        "C4_Container",
+        "C4_Component",
+        "C4_Deployment",
+        "C4_Dynamic",
+        "C4_Sequence",
+    ]
+    .into_iter()
+    .find(|s| *s == stem)
+}
+
+const PERSON: &[&str] = &["alias", "label", "descr", "sprite", "tags", "link", "type"];
+const SYSTEM: &[&str] = &[
+    "alias",
+    "label",
+    "descr",
+    "sprite",
+    "tags",
+    "link",
+    "type",
+    "baseShape",
+];
+const CONTAINER: &[&str] = &[
+    "alias",
+    "label",
+    "techn",
+    "descr",
+    "sprite",
+    "tags",
+    "link",
+    "baseShape",
+];
+const CONTAINER_DB: &[&str] = &["alias", "label", "techn", "descr", "sprite", "tags", "link"];
+const BOUNDARY: &[&str] = &["alias", "label", "type", "tags", "link", "descr"];
+const KIND_BOUNDARY: &[&str] = &["alias", "label", "tags", "link", "descr"];
+const NODE: &[&str] = &["alias", "label", "type", "descr", "sprite", "tags", "link"];
+const REL: &[&str] = &[
+    "from", "to", "label", "techn", "descr", "sprite", "tags", "link",
+];
+const REL_DYN: &[&str] = &[
+    "from", "to", "label", "techn", "descr", "sprite", "tags", "link", "index",
+];
+const REL_SEQ: &[&str] = &[
+    "from", "to", "label", "techn", "descr", "sprite", "tags", "link", "index", "rel",
+];
+const REL_INDEX: &[&str] = &[
+    "e_index", "from", "to", "label", "techn", "descr", "sprite", "tags", "link",
+];
+const REL_RAW4: &[&str] = &["alias1", "alias2", "label", "direction"];
+const REL_RAW5: &[&str] = &["alias1", "alias2", "label", "techn", "direction"];
+const REL_RAW_DYN5: &[&str] = &["e_index", "alias1", "alias2", "label", "direction"];
+const REL_RAW_DYN6: &[&str] = &["e_index", "alias1", "alias2", "label", "techn", "direction"];
+const LAY: &[&str] = &["from", "to"];
+const LAY_DISTANCE: &[&str] = &["from", "to", "distance"];
+const ELEMENT_TAG: &[&str] = &[
+    "tagStereo",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "sprite",
+    "techn",
+    "legendText",
+    "legendSprite",
+    "borderStyle",
+    "borderThickness",
+];
+const UPDATE_ELEMENT: &[&str] = &[
+    "elementName",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "sprite",
+    "techn",
+    "legendText",
+    "legendSprite",
+    "borderStyle",
+    "borderThickness",
+];
+const PERSON_TAG: &[&str] = &[
+    "tagStereo",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "sprite",
+    "legendText",
+    "legendSprite",
+    "type",
+    "borderStyle",
+    "borderThickness",
+];
+const NODE_TAG: &[&str] = &[
+    "tagStereo",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "sprite",
+    "type",
+    "legendText",
+    "legendSprite",
+    "techn",
+    "borderStyle",
+    "borderThickness",
+];
+const REL_TAG: &[&str] = &[
+    "tagStereo",
+    "textColor",
+    "lineColor",
+    "lineStyle",
+    "sprite",
+    "techn",
+    "legendText",
+    "legendSprite",
+    "lineThickness",
+];
+const BOUNDARY_TAG: &[&str] = &[
+    "tagStereo",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "type",
+    "legendText",
+    "borderStyle",
+    "borderThickness",
+    "sprite",
+    "legendSprite",
+];
+const UPDATE_BOUNDARY: &[&str] = &[
+    "elementName",
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "type",
+    "legendText",
+    "borderStyle",
+    "borderThickness",
+    "sprite",
+    "legendSprite",
+];
+const KIND_BOUNDARY_STYLE: &[&str] = &[
+    "bgColor",
+    "fontColor",
+    "borderColor",
+    "shadowing",
+    "shape",
+    "type",
+    "legendText",
+    "borderStyle",
+    "borderThickness",
+    "sprite",
+    "legendSprite",
+];
+const PROPS: &[&str] = &["col1", "col2", "col3", "col4"];
+const SHOW: &[&str] = &["show"];
+
+/// What a macro does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Person/system/container/component.
+    Element {
+        kind: ElementKind,
+        external: bool,
+        shape: Shape,
+    },
+    /// A boundary; `tag` is the kind tag (`system`, ...) added to `$tags`.
+    Boundary(Option<&'static str>),
+    /// `Boundary_End()` of sequence diagrams.
+    BoundaryEnd,
+    /// A deployment node.
+    Node,
+    /// A relationship.
+    Rel {
+        dir: Option<Direction>,
+        bidirectional: bool,
+        /// `RelIndex*`: the first argument is the index.
+        explicit_index: bool,
+        /// Defined by C4_Dynamic/C4_Sequence with a `$index` parameter.
+        indexed: bool,
+    },
+    /// `Rel_` with a raw arrow.
+    RawRel { indexed: bool },
+    /// `Lay_*`: hidden layout line.
+    Lay,
+    /// `Add*Tag`/`UpdateElementStyle`: records `$sprite`/`$techn` defaults.
+    ElementTag {
+        /// Suffix appended to the tag name (`_boundary` for boundary tags).
+        boundary: bool,
+    },
+    /// `AddRelTag`.
+    RelTag,
+    /// `SetPropertyHeader`.
+    PropHeader,
+    /// `WithoutPropertyHeader`.
+    NoPropHeader,
+    /// `AddProperty`.
+    AddProp,
+    /// `increment`.
+    Increment,
+    /// `setIndex`.
+    SetIndexProc,
+    /// `LAYOUT_LANDSCAPE`.
+    Landscape,
+    /// `SHOW_INDEX`.
+    ShowIndex,
+    /// Style, legend and layout macros without model meaning.
+    Style,
+}
+
+/// A resolved macro: its action and parameter names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Macro {
+    /// What it does.
+    pub action: Action,
+    /// Parameter names, in order (no `$`).
+    pub params: &'static [&'static str],
+}
+
+/// The public C4 procedures visible with `libs`, chosen for `nargs`
+/// arguments where the library overloads on arity (`Rel_`).
+pub(crate) fn lookup(name: &str, libs: Libs, nargs: usize) -> Option<Macro> {
+    use Action as A;
+    use ElementKind as K;
+    if !libs.any() {
+        return None;
+    }
+    let el = |kind, external, shape, params| {
+        Some(Macro {
+            action: A::Element {
+                kind,
+                external,
+                shape,
+            },
+            params,
+        })
+    };
+    let m = |action, params| Some(Macro { action, params });
+    let ctx = libs.context;
+    let cont = libs.container;
+    let comp = libs.component;
+    let dy = libs.dynamic;
+    let seq = libs.sequence;
+    let (db, q, d) = (Shape::Database, Shape::Queue, Shape::Default);
+    match name {
+        "Person" if ctx => el(K::Person, false, d, PERSON),
+        "Person_Ext" if ctx => el(K::Person, true, d, PERSON),
+        "System" if ctx => el(K::System, false, d, SYSTEM),
+        "System_Ext" if ctx => el(K::System, true, d, SYSTEM),
+        "SystemDb" if ctx => el(K::System, false, db, PERSON),
+        "SystemDb_Ext" if ctx => el(K::System, true, db, PERSON),
+        "SystemQueue" if ctx => el(K::System, false, q, PERSON),
+        "SystemQueue_Ext" if ctx => el(K::System, true, q, PERSON),
+        "Container" if cont => el(K::Container, false, d, CONTAINER),
+        "Container_Ext" if cont => el(K::Container, true, d, CONTAINER),
+        "ContainerDb" if cont => el(K::Container, false, db, CONTAINER_DB),
+        "ContainerDb_Ext" if cont => el(K::Container, true, db, CONTAINER_DB),
+        "ContainerQueue" if cont => el(K::Container, false, q, CONTAINER_DB),
+        "ContainerQueue_Ext" if cont => el(K::Container, true, q, CONTAINER_DB),
+        "Component" if comp => el(K::Component, false, d, CONTAINER),
+        "Component_Ext" if comp => el(K::Component, true, d, CONTAINER),
+        "ComponentDb" if comp => el(K::Component, false, db, CONTAINER_DB),
+        "ComponentDb_Ext" if comp => el(K::Component, true, db, CONTAINER_DB),
+        "ComponentQueue" if comp => el(K::Component, false, q, CONTAINER_DB),
+        "ComponentQueue_Ext" if comp => el(K::Component, true, q, CONTAINER_DB),
+        "Boundary" => m(A::Boundary(None), BOUNDARY),
+        "Enterprise_Boundary" if ctx => m(A::Boundary(Some("enterprise")), KIND_BOUNDARY),
+        "System_Boundary" if ctx => m(A::Boundary(Some("system")), KIND_BOUNDARY),
+        "Container_Boundary" if cont => m(A::Boundary(Some("container")), KIND_BOUNDARY),
+        "Boundary_End" if seq => m(A::BoundaryEnd, &[]),
+        "Deployment_Node" | "Node" | "Deployment_Node_L" | "Deployment_Node_R" | "Node_L"
+        | "Node_R"
+            if libs.deployment =>
+        {
+            m(A::Node, NODE)
+        }
+        "Rel_" => {
+            let params = match (dy, nargs) {
+                (true, n) if n >= 6 => REL_RAW_DYN6,
+                (true, _) => REL_RAW_DYN5,
+                (false, n) if n >= 5 => REL_RAW5,
+                (false, _) => REL_RAW4,
+            };
+            m(A::RawRel { indexed: dy }, params)
+        }
+        "Lay_Distance" => m(A::Lay, LAY_DISTANCE),
+        "AddElementTag"
+        | "AddContainerTag"
+        | "AddExternalContainerTag"
+        | "AddComponentTag"
+        | "AddExternalComponentTag" => m(A::ElementTag { boundary: false }, ELEMENT_TAG),
+        "UpdateElementStyle" => m(A::ElementTag { boundary: false }, UPDATE_ELEMENT),
+        "AddPersonTag" | "AddExternalPersonTag" | "AddSystemTag" | "AddExternalSystemTag"
+            if ctx =>
+        {
+            m(A::ElementTag { boundary: false }, PERSON_TAG)
+        }
+        "AddNodeTag" if libs.deployment => m(A::ElementTag { boundary: false }, NODE_TAG),
+        "AddBoundaryTag" => m(A::ElementTag { boundary: true }, BOUNDARY_TAG),
+        "UpdateBoundaryStyle" => m(A::ElementTag { boundary: true }, UPDATE_BOUNDARY),
+        "UpdateEnterpriseBoundaryStyle" | "UpdateSystemBoundaryStyle" if ctx => {
+            m(A::Style, KIND_BOUNDARY_STYLE)
+        }
+        "UpdateContainerBoundaryStyle" if cont => m(A::Style, KIND_BOUNDARY_STYLE),
+        "AddRelTag" => m(A::RelTag, REL_TAG),
+        "SetPropertyHeader" => m(A::PropHeader, PROPS),
+        "WithoutPropertyHeader" => m(A::NoPropHeader, &[]),
+        "AddProperty" => m(A::AddProp, PROPS),
+        "increment" => m(A::Increment, &["offset"]),
+        "setIndex" => m(A::SetIndexProc, &["new_index"]),
+        "LAYOUT_LANDSCAPE" => m(A::Landscape, &[]),
+        "SHOW_INDEX" if seq => m(A::ShowIndex, SHOW),
+        "SHOW_ELEMENT_DESCRIPTIONS" | "SHOW_FOOT_BOXES" if seq => m(A::Style, SHOW),
+        "UpdateRelStyle" => m(A::Style, &["textColor", "lineColor"]),
+        "UpdateLegendTitle" => m(A::Style, &["newTitle"]),
+        "SetDefaultLegendEntries" => m(A::Style, &["tagStereoEntries"]),
+        "UpdateSkinparamsAndLegendEntry" => m(
+            A::Style,
+            &[
+                "elementName",
+                "bgColor",
+                "fontColor",
+                "borderColor",
+                "shadowing",
+            ],
+        ),
+        "SET_SKETCH_STYLE" => m(
+            A::Style,
+            &[
+                "bgColor",
+                "fontColor",
+                "warningColor",
+                "fontName",
+                "footerWarning",
+                "footerText",
+            ],
+        ),
+        "SHOW_LEGEND" => m(A::Style, &["hideStereotype", "details"]),
+        "SHOW_DYNAMIC_LEGEND" => m(A::Style, &["hideStereotype"]),
+        "SHOW_FLOATING_LEGEND" => m(A::Style, &["alias", "hideStereotype", "details"]),
+        "C4VersionDetails" | "HIDE_STEREOTYPE" | "LAYOUT_AS_SKETCH" | "LAYOUT_TOP_DOWN"
+        | "LAYOUT_LEFT_RIGHT" => m(A::Style, &[]),
+        "LAYOUT_WITH_LEGEND"
+        | "HIDE_PERSON_SPRITE"
+        | "SHOW_PERSON_PORTRAIT"
+        | "SHOW_PERSON_OUTLINE"
+            if ctx =>
+        {
+            m(A::Style, &[])
+        }
+        "SHOW_PERSON_SPRITE" if ctx => m(A::Style, &["sprite"]),
+        _ => rel_lookup(name, dy, seq),
+    }
+}
+
+fn rel_lookup(name: &str, dy: bool, seq: bool) -> Option<Macro> {
+    let (explicit_index, rest) = match name.strip_prefix("RelIndex") {
+        Some(r) if dy => (true, r),
+        Some(_) => return None,
+        None => (false, name),
+    };
+    let (bidirectional, rest) = if explicit_index {
+        (false, rest)
+    } else if let Some(r) = rest.strip_prefix("BiRel") {
+        (true, r)
+    } else if let Some(r) = rest.strip_prefix("Rel") {
+        (false, r)
+    } else if let Some(r) = rest.strip_prefix("Lay") {
+        let dir = direction_suffix(r)?;
+        return dir.map(|_| Macro {
+            action: Action::Lay,
+            params: LAY,
+        });
+    } else {
+        return None;
+    };
+    let dir = if bidirectional {
+        match rest {
+            "" | "_Neighbor" => None,
+            r => Some(direction_suffix(r)??),
+        }
+    } else {
+        match rest {
+            "" | "_Back" | "_Neighbor" | "_Back_Neighbor" => None,
+            r => Some(direction_suffix(r)??),
+        }
+    };
+    let indexed = !bidirectional && !explicit_index && (dy || seq);
+    if seq && !(name == "Rel") && indexed {
+        // C4_Sequence only redefines `Rel`; the other variants keep the C4.puml form.
+        return Some(Macro {
+            action: Action::Rel {
+                dir,
+                bidirectional,
+                explicit_index,
+                indexed: false,
+            },
+            params: REL,
+        });
+    }
+    let params = if explicit_index {
+        REL_INDEX
+    } else if indexed && seq {
+        REL_SEQ
+    } else if indexed {
+        REL_DYN
+    } else {
+        REL
+    };
+    Some(Macro {
+        action: Action::Rel {
+            dir,
+            bidirectional,
+            explicit_index,
+            indexed,
+        },
+        params,
+    })
+}
+
+/// `_D`/`_Down`/... to a direction; `Some(None)` for "" (no suffix).
+fn direction_suffix(s: &str) -> Option<Option<Direction>> {
+    Some(match s {
+        "" => None,
+        "_D" | "_Down" => Some(Direction::Down),
+        "_U" | "_Up" => Some(Direction::Up),
+        "_L" | "_Left" => Some(Direction::Left),
+        "_R" | "_Right" => Some(Direction::Right),
+        _ => return None,
+    })
+}
+
+/// C4 functions usable inside expressions (`Index()`, `DashedLine()`, ...).
+pub(crate) fn is_function(name: &str, libs: Libs) -> bool {
+    libs.any()
+        && matches!(
+            name,
+            "C4Version"
+                | "SharpCornerShape"
+                | "RoundedBoxShape"
+                | "EightSidedShape"
+                | "DottedLine"
+                | "DashedLine"
+                | "BoldLine"
+                | "SolidLine"
+                | "None"
+                | "Normal"
+                | "Small"
+                | "LEGEND"
+                | "Index"
+                | "LastIndex"
+                | "SetIndex"
+                | "SetPropertyHeader"
+                | "WithoutPropertyHeader"
+                | "AddProperty"
+        )
+}
+
+/// An open `{` frame.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// The boundary or node alias; `None` for a non-C4 group (`package x {`).
+    alias: Option<String>,
+    /// Where it was opened.
+    loc: Loc,
+}
+
+/// Rotation `LAYOUT_LANDSCAPE()` applies (an involution).
+fn rotate(d: Direction) -> Direction {
+    match d {
+        Direction::Down => Direction::Right,
+        Direction::Right => Direction::Down,
+        Direction::Up => Direction::Left,
+        Direction::Left => Direction::Up,
+    }
+}
+
+/// Per-diagram C4 state and the model under construction.
+#[derive(Debug, Default)]
+pub(crate) struct C4State {
+    /// Included library files.
+    pub libs: Libs,
+    /// The diagram being built.
+    pub diagram: Diagram,
+    frames: Vec<Frame>,
+    index: Option<Value>,
+    last_index: Option<Value>,
+    elem_techn: HashMap<String, String>,
+    elem_sprite: HashMap<String, String>,
+    rel_techn: HashMap<String, String>,
+    rel_sprite: HashMap<String, String>,
+    prop_header: Option<Vec<String>>,
+    prop_rows: Vec<Vec<String>>,
+    landscape: bool,
+    show_index: bool,
+    /// Printed arrow direction per relationship (before un-rotation).
+    aliases: HashMap<String, Loc>,
+    rel_locs: Vec<Loc>,
+    /// Seen any C4 macro at all (for level inference without includes).
+    used_deployment: bool,
+    used_enterprise: bool,
+}
+
+/// The bound arguments of one call.
+pub(crate) struct Bound {
+    vals: Vec<Option<String>>,
+    params: &'static [&'static str],
+}
+
+impl Bound {
+    fn get(&self, p: &str) -> String {
+        self.params
+            .iter()
+            .position(|x| *x == p)
+            .and_then(|i| self.vals.get(i).cloned().flatten())
+            .unwrap_or_default()
+    }
+}
+
+fn split_tags(s: &str) -> Vec<String> {
+    s.split('+')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+impl C4State {
+    /// A fresh state for one diagram.
+    pub fn new() -> Self {
+        C4State {
+            index: Some(Value::Int(1)),
+            last_index: Some(Value::Int(0)),
+            ..Default::default()
+        }
+    }
+
+    /// Binds positional and keyword arguments to `m`'s parameters,
+    /// reporting arity and unknown-keyword problems.
+    pub fn bind(
+        &self,
+        name: &str,
+        m: &Macro,
+        args: Vec<(Option<String>, Value)>,
+        loc: &Loc,
+        d: &mut Diags,
+    ) -> Option<Bound> {
+        let mut vals: Vec<Option<String>> = vec![None; m.params.len()];
+        let mut pos = 0usize;
+        for (k, v) in args {
+            match k {
+                Some(k) => match m.params.iter().position(|p| *p == k) {
+                    Some(i) => vals[i] = Some(v.text()),
+                    None => d.warning(
+                        loc,
+                        format!("`{name}` has no parameter `${k}`; the argument is ignored"),
+                    ),
+                },
+                None => {
+                    if pos >= m.params.len() {
+                        d.error(
+                            loc,
+                            format!(
+                                "too many arguments for `{name}`: it takes at most {}",
+                                m.params.len()
+                            ),
+                        );
+                        return None;
+                    }
+                    if vals[pos].is_none() {
+                        vals[pos] = Some(v.text());
+                    }
+                    pos += 1;
+                }
+            }
+        }
+        let required = match m.action {
+            Action::Element { .. } | Action::Boundary(_) | Action::Node => 2,
+            Action::Rel { explicit_index, .. } => 3 + usize::from(explicit_index),
+            Action::RawRel { .. } => m.params.len(),
+            Action::Lay => 2,
+            Action::ElementTag { .. } | Action::RelTag => 1,
+            Action::AddProp | Action::PropHeader => 1,
+            Action::SetIndexProc => 1,
+            _ => 0,
+        };
+        let required = required.min(m.params.len());
+        if let Some(missing) = (0..required).find(|&i| vals[i].is_none()) {
+            d.error(
+                loc,
+                format!(
+                    "`{name}` needs its `${}` argument",
+                    m.params.get(missing).copied().unwrap_or("?")
+                ),
+            );
+            return None;
+        }
+        Some(Bound {
+            vals,
+            params: m.params,
+        })
+    }
+
+    fn tag_default(
+        &self,
+        map: &HashMap<String, String>,
+        arg: String,
+        tags: &str,
+        et: &str,
+    ) -> String {
+        if !arg.is_empty() {
+            return arg;
+        }
+        let look = |k: &str| map.get(k).filter(|v| !v.is_empty()).cloned();
+        if tags.is_empty() {
+            return look(et).unwrap_or(arg);
+        }
+        let parts: Vec<&str> = tags.split('+').collect();
+        let (last, init) = parts.split_last().unwrap_or((&"", &[]));
+        for t in init {
+            if let Some(v) = look(t) {
+                return v;
+            }
+        }
+        if !last.is_empty() {
+            if let Some(v) = look(last) {
+                return v;
+            }
+            if let Some(v) = look(et) {
+                return v;
+            }
+        }
+        arg
+    }
+
+    fn rel_default(&self, map: &HashMap<String, String>, arg: String, tags: &str) -> String {
+        if !arg.is_empty() {
+            return arg;
+        }
+        tags.split('+')
+            .filter(|t| !t.is_empty())
+            .find_map(|t| map.get(t).filter(|v| !v.is_empty()).cloned())
+            .unwrap_or(arg)
+    }
+
+    fn parent(&self) -> Option<String> {
+        self.frames.iter().rev().find_map(|f| f.alias.clone())
+    }
+
+    fn take_props(&mut self) -> Vec<Vec<String>> {
+        if self.prop_rows.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if let Some(h) = self.prop_header.take() {
+            out.push(h);
+        }
+        out.append(&mut self.prop_rows);
+        self.prop_header = None;
+        out
+    }
+
+    /// Records a new alias; false (with an error) when it is empty or taken.
+    fn define_alias(&mut self, alias: &str, loc: &Loc, d: &mut Diags) -> bool {
+        if alias.is_empty() {
+            d.error(loc, "empty alias".to_string());
+            return false;
+        }
+        if let Some(prev) = self.aliases.get(alias) {
+            d.error(
+                loc,
+                format!(
+                    "duplicate alias `{alias}` (first defined at line {})",
+                    prev.line
+                ),
+            );
+            return false;
+        }
+        self.aliases.insert(alias.to_string(), loc.clone());
+        true
+    }
+
+    /// Runs the procedure `m` (already looked up) with bound arguments.
+    /// `brace` is true when the call line ends with `{`.
+    pub fn run(&mut self, name: &str, m: &Macro, b: Bound, brace: bool, loc: &Loc, d: &mut Diags) {
+        let span = Span {
+            line: loc.line,
+            column: loc.column,
+        };
+        match m.action {
+            Action::Element {
+                kind,
+                external,
+                shape,
+            } => {
+                let et_base = match kind {
+                    ElementKind::Person => "person",
+                    ElementKind::System => "system",
+                    ElementKind::Container => "container",
+                    ElementKind::Component => "component",
+                };
+                let et = if external {
+                    format!("external_{et_base}")
+                } else {
+                    et_base.to_string()
+                };
+                let tags_raw = b.get("tags");
+                let alias = b.get("alias");
+                let is_ps = matches!(kind, ElementKind::Person | ElementKind::System);
+                let techn_arg = if is_ps { b.get("type") } else { b.get("techn") };
+                let techn = self.tag_default(&self.elem_techn, techn_arg, &tags_raw, &et);
+                let sprite = self.tag_default(&self.elem_sprite, b.get("sprite"), &tags_raw, &et);
+                let properties = self.take_props();
+                if !self.define_alias(&alias, loc, d) {
+                    return;
+                }
+                if brace {
+                    d.error(
+                        loc,
+                        format!("`{name}` is not a boundary and cannot open `{{`"),
+                    );
+                }
+                let parent = self.parent();
+                self.diagram.elements.push(Element {
+                    alias,
+                    kind,
+                    external,
+                    shape,
+                    name: b.get("label"),
+                    r#type: if is_ps { techn.clone() } else { String::new() },
+                    technology: techn,
+                    description: b.get("descr"),
+                    tags: split_tags(&tags_raw),
+                    sprite,
+                    link: b.get("link"),
+                    parent,
+                    span,
+                    properties,
+                });
+            }
+            Action::Boundary(kind_tag) => {
+                let mut tags = split_tags(&b.get("tags"));
+                if let Some(k) = kind_tag {
+                    tags.push(k.to_string());
+                }
+                let kind = match tags.last().map(String::as_str) {
+                    Some("enterprise") => BoundaryKind::EnterpriseBoundary,
+                    Some("system") => BoundaryKind::SystemBoundary,
+                    Some("container") => BoundaryKind::ContainerBoundary,
+                    _ => BoundaryKind::Boundary,
+                };
+                if kind != BoundaryKind::Boundary {
+                    tags.pop();
+                }
+                if kind == BoundaryKind::EnterpriseBoundary {
+                    self.used_enterprise = true;
+                }
+                let alias = b.get("alias");
+                let fresh = self.define_alias(&alias, loc, d);
+                let btags: Vec<String> = tags.iter().map(|t| format!("{t}_boundary")).collect();
+                let btags = btags.join("+");
+                let technology = if kind_tag.is_none() {
+                    self.tag_default(&self.elem_techn, b.get("type"), &btags, "boundary")
+                } else {
+                    String::new()
+                };
+                let parent = self.parent();
+                self.open_frame(alias.clone(), name, brace, loc, d);
+                if !fresh {
+                    return;
+                }
+                self.diagram.boundaries.push(Boundary {
+                    alias,
+                    kind,
+                    label: b.get("label"),
+                    technology,
+                    description: b.get("descr"),
+                    parent,
+                    tags,
+                    link: b.get("link"),
+                    span,
+                    properties: Vec::new(),
+                });
+            }
+            Action::Node => {
+                self.used_deployment = true;
+                let tags_raw = b.get("tags");
+                let alias = b.get("alias");
+                let fresh = self.define_alias(&alias, loc, d);
+                let technology =
+                    self.tag_default(&self.elem_techn, b.get("type"), &tags_raw, "node");
+                let properties = self.take_props();
+                let parent = self.parent();
+                self.open_frame(alias.clone(), name, brace, loc, d);
+                if !fresh {
+                    return;
+                }
+                self.diagram.boundaries.push(Boundary {
+                    alias,
+                    kind: BoundaryKind::DeploymentNode,
+                    label: b.get("label"),
+                    technology,
+                    description: b.get("descr"),
+                    parent,
+                    tags: split_tags(&tags_raw),
+                    link: b.get("link"),
+                    span,
+                    properties,
+                });
+            }
+            Action::BoundaryEnd => {
+                if self.frames.pop().is_none() {
+                    d.error(loc, "`Boundary_End()` without an open boundary".to_string());
+                }
+            }
+            Action::Rel {
+                dir,
+                bidirectional,
+                explicit_index,
+                indexed,
+            } => {
+                let index = if explicit_index {
+                    Some(b.get("e_index"))
+                } else if indexed && (self.libs.dynamic || self.show_index) {
+                    let given = b.get("index");
+                    Some(if given.is_empty() {
+                        self.next_index(1).text()
+                    } else {
+                        given
+                    })
+                } else {
+                    None
+                };
+                let printed = dir.map(|d| if self.landscape { rotate(d) } else { d });
+                self.push_rel(
+                    &b,
+                    "from",
+                    "to",
+                    b.get("techn"),
+                    index,
+                    bidirectional,
+                    printed,
+                    span,
+                    loc,
+                );
+            }
+            Action::RawRel { indexed } => {
+                let arrow = b.get("direction");
+                let (bidi, printed) = arrow_info(&arrow);
+                let index = indexed.then(|| b.get("e_index"));
+                let index = if bidi { None } else { index };
+                self.push_rel(
+                    &b,
+                    "alias1",
+                    "alias2",
+                    b.get("techn"),
+                    index,
+                    bidi,
+                    printed,
+                    span,
+                    loc,
+                );
+            }
+            Action::Lay => {}
+            Action::ElementTag { boundary } => {
+                let mut key = if b.params[0] == "elementName" {
+                    b.get("elementName")
+                } else {
+                    b.get("tagStereo")
+                };
+                if boundary {
+                    key = if key.is_empty() && b.params[0] == "elementName" {
+                        "boundary".to_string()
+                    } else {
+                        format!("{key}_boundary")
+                    };
+                }
+                let techn = b.get("techn") + &b.get("type");
+                if !techn.is_empty() {
+                    self.elem_techn.insert(key.clone(), techn);
+                }
+                let sprite = b.get("sprite");
+                if !sprite.is_empty() {
+                    self.elem_sprite.insert(key, sprite);
+                }
+            }
+            Action::RelTag => {
+                let key = b.get("tagStereo");
+                let techn = b.get("techn");
+                if !techn.is_empty() {
+                    self.rel_techn.insert(key.clone(), techn);
+                }
+                let sprite = b.get("sprite");
+                if !sprite.is_empty() {
+                    self.rel_sprite.insert(key, sprite);
+                }
+            }
+            Action::PropHeader => {
+                self.prop_header = Some(trim_cols(&b));
+            }
+            Action::NoPropHeader => {
+                self.prop_header = None;
+            }
+            Action::AddProp => {
+                self.prop_rows.push(trim_cols(&b));
+            }
+            Action::Increment => {
+                let off = parse_int_or(&b.get("offset"), 1);
+                self.last_index = self.index.clone();
+                self.index = Some(add(self.index.clone(), Value::Int(off)));
+            }
+            Action::SetIndexProc => {
+                self.last_index = self.index.clone();
+                self.index = Some(num_or_text(&b.get("new_index")));
+            }
+            Action::Landscape => self.landscape = true,
+            Action::ShowIndex => {
+                let v = b.get("show");
+                self.show_index = v.is_empty() || v == "true";
+            }
+            Action::Style => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_rel(
+        &mut self,
+        b: &Bound,
+        from_p: &str,
+        to_p: &str,
+        techn: String,
+        index: Option<String>,
+        bidirectional: bool,
+        printed: Option<Direction>,
+        span: Span,
+        loc: &Loc,
+    ) {
+        let tags_raw = b.get("tags");
+        let technology = self.rel_default(&self.rel_techn, techn, &tags_raw);
+        let sprite = self.rel_default(&self.rel_sprite, b.get("sprite"), &tags_raw);
+        let properties = self.take_props();
+        self.diagram.relationships.push(Relationship {
+            from: b.get(from_p),
+            to: b.get(to_p),
+            label: b.get("label"),
+            technology,
+            description: b.get("descr"),
+            index,
+            bidirectional,
+            direction: printed,
+            tags: split_tags(&tags_raw),
+            link: b.get("link"),
+            sprite,
+            span,
+            properties,
+        });
+        self.rel_locs.push(loc.clone());
+    }
+
+    fn open_frame(&mut self, alias: String, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
+        if self.libs.sequence {
+            if brace {
+                d.error(
+                    loc,
+                    format!("`{name}` in a sequence diagram is closed by `Boundary_End()`, not by braces"),
+                );
+            }
+            self.frames.push(Frame {
+                alias: Some(alias),
+                loc: loc.clone(),
+            });
+        } else if brace {
+            self.frames.push(Frame {
+                alias: Some(alias),
+                loc: loc.clone(),
+            });
+        }
+    }
+
+    /// A `{` opening a non-C4 group (`package x {`, `skinparam x {`).
+    pub fn open_group(&mut self, loc: &Loc) {
+        self.frames.push(Frame {
+            alias: None,
+            loc: loc.clone(),
+        });
+    }
+
+    /// A `}` line.
+    pub fn close(&mut self, loc: &Loc, d: &mut Diags) {
+        if self.libs.sequence {
+            // only non-C4 groups use braces in sequence diagrams
+            if let Some(pos) = self.frames.iter().rposition(|f| f.alias.is_none()) {
+                self.frames.remove(pos);
+                return;
+            }
+        }
+        if self.frames.pop().is_none() {
+            d.error(loc, "`}` without an open boundary or group".to_string());
+        }
+    }
+
+    /// `Index($offset)`: returns the counter, then advances it.
+    pub fn next_index(&mut self, offset: i64) -> Value {
+        let cur = self.index.clone().unwrap_or(Value::Int(1));
+        self.last_index = Some(cur.clone());
+        self.index = Some(add(Some(cur.clone()), Value::Int(offset)));
+        cur
+    }
+
+    /// Evaluates a C4 function (see [`is_function`]).
+    pub fn function(
+        &mut self,
+        name: &str,
+        args: &[(Option<String>, Value)],
+        loc: &Loc,
+        d: &mut Diags,
+    ) -> Value {
+        let arg = |i: usize, k: &str| {
+            args.iter()
+                .find(|(n, _)| n.as_deref() == Some(k))
+                .or_else(|| args.iter().filter(|(n, _)| n.is_none()).nth(i))
+                .map(|(_, v)| v.clone())
+        };
+        let s = |x: &str| Value::Str(x.to_string());
+        match name {
+            "C4Version" => s("2.13.0"),
+            "SharpCornerShape" => s("SharpCornerShape"),
+            "RoundedBoxShape" => s("RoundedBoxShape"),
+            "EightSidedShape" => s("EightSidedShape"),
+            "DottedLine" => s("dotted"),
+            "DashedLine" => s("dashed"),
+            "BoldLine" => s("bold"),
+            "SolidLine" => s("plain"),
+            "None" => s("none"),
+            "Normal" => s("normal"),
+            "Small" => s("small"),
+            "LEGEND" => s("legend"),
+            "Index" => {
+                let off = arg(0, "offset").and_then(|v| v.int()).unwrap_or(1);
+                self.next_index(off)
+            }
+            "LastIndex" => self.last_index.clone().unwrap_or(Value::Int(0)),
+            "SetIndex" => {
+                let new = arg(0, "new_index").unwrap_or(Value::Int(1));
+                let off = arg(1, "offset").and_then(|v| v.int()).unwrap_or(1);
+                self.last_index = Some(new.clone());
+                self.index = Some(add(Some(new.clone()), Value::Int(off)));
+                new
+            }
+            "SetPropertyHeader" | "WithoutPropertyHeader" | "AddProperty" => {
+                if let Some(m) = lookup(name, self.libs, args.len())
+                    && let Some(b) = self.bind(name, &m, args.to_vec(), loc, d)
+                {
+                    self.run(name, &m, b, false, loc, d);
+                }
+                s("")
+            }
+            _ => s(""),
+        }
+    }
+
+    /// Closes the diagram: unterminated boundaries, unknown aliases,
+    /// direction un-rotation and level inference. Returns the diagram.
+    pub fn finish(mut self, d: &mut Diags) -> Diagram {
+        for f in self.frames.drain(..) {
+            match f.alias {
+                Some(a) if self.libs.sequence => d.error(
+                    &f.loc,
+                    format!("boundary `{a}` is never closed: add `Boundary_End()`"),
+                ),
+                Some(a) => d.error(&f.loc, format!("unterminated boundary `{a}`: missing `}}`")),
+                None => d.error(&f.loc, "unterminated `{` group: missing `}`".to_string()),
+            }
+        }
+        if self.landscape {
+            for r in &mut self.diagram.relationships {
+                r.direction = r.direction.map(rotate);
+            }
+        }
+        let mut known: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        for (r, loc) in self.diagram.relationships.iter().zip(&self.rel_locs) {
+            for a in [&r.from, &r.to] {
+                if self.aliases.contains_key(a.as_str()) {
+                    continue;
+                }
+                let best = known
+                    .iter()
+                    .map(|k| (crate::lexer::edit_distance(a, k), *k))
+                    .min();
+                match best {
+                    Some((dist, k)) if dist <= 2 && dist < a.chars().count().max(2) => d.error(
+                        loc,
+                        format!("relationship refers to unknown alias `{a}`; did you mean `{k}`?"),
+                    ),
+                    _ => d.warning(
+                        loc,
+                        format!(
+                            "relationship refers to unknown alias `{a}` (PlantUML draws it as a plain, non-C4 box)"
+                        ),
+                    ),
+                }
+            }
+        }
+        self.diagram.level = self.level();
+        self.diagram
+    }
+
+    fn level(&self) -> Level {
+        let l = self.libs;
+        let ds = &self.diagram;
+        if l.sequence {
+            Level::Sequence
+        } else if l.dynamic {
+            Level::Dynamic
+        } else if l.deployment || self.used_deployment {
+            Level::Deployment
+        } else if l.component || ds.elements.iter().any(|e| e.kind == ElementKind::Component) {
+            Level::Component
+        } else if l.container || ds.elements.iter().any(|e| e.kind == ElementKind::Container) {
+            Level::Container
+        } else if l.context || !ds.elements.is_empty() {
+            if self.used_enterprise {
+                Level::Landscape
+            } else {
+                Level::Context
+            }
+        } else {
+            Level::Unknown
+        }
+    }
+}
+
+fn trim_cols(b: &Bound) -> Vec<String> {
+    let mut cols: Vec<String> = b
+        .vals
+        .iter()
+        .map(|v| v.clone().unwrap_or_default())
+        .collect();
+    while cols.last().is_some_and(String::is_empty) {
+        cols.pop();
+    }
+    cols
+}
+
+fn parse_int_or(s: &str, dflt: i64) -> i64 {
+    s.trim().parse().unwrap_or(dflt)
+}
+
+fn num_or_text(s: &str) -> Value {
+    s.trim()
+        .parse()
+        .map(Value::Int)
+        .unwrap_or_else(|_| Value::Str(s.to_string()))
+}
+
+fn add(a: Option<Value>, b: Value) -> Value {
+    match (a.unwrap_or(Value::Int(0)), b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(y)),
+        (x, y) => match (x.int(), y.int()) {
+            (Some(p), Some(q)) => Value::Int(p.wrapping_add(q)),
+            _ => Value::Str(x.text() + &y.text()),
+        },
+    }
+}
+
+/// Direction and bidirectionality of a raw PlantUML arrow (`-UP->>`, `<-->`).
+fn arrow_info(arrow: &str) -> (bool, Option<Direction>) {
+    let mut core = String::new();
+    let mut depth = 0;
+    for c in arrow.trim().chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ if depth == 0 => core.push(c),
+            _ => {}
+        }
+    }
+    let bidi = core.starts_with('<') && core.ends_with('>');
+    let dir = core
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .find_map(|w| match w.to_ascii_lowercase().as_str() {
+            "up" | "u" => Some(Direction::Up),
+            "down" | "d" | "do" => Some(Direction::Down),
+            "left" | "l" | "le" => Some(Direction::Left),
+            "right" | "r" | "ri" => Some(Direction::Right),
+            _ => None,
+        });
+    (bidi, dir)
+}

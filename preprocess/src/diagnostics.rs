@@ -1,0 +1,52 @@
+//! Diagnostics: collection while parsing, with exact positions.
+
+use schemas::model::v1::{Diagnostic, Severity};
+
+/// A 1-based position in a named file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Loc {
+    /// File path as given by the caller.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// The diagnostics of one run, in the order found.
+#[derive(Debug, Default)]
+pub(crate) struct Diags {
+    /// Everything reported so far.
+    pub list: Vec<Diagnostic>,
+}
+
+/// At most this many diagnostics are kept (a hostile input must not grow memory).
+const MAX_DIAGNOSTICS: usize = 1000;
+
+impl Diags {
+    fn push(&mut self, severity: Severity, loc: &Loc, message: String) {
+        if self.list.len() >= MAX_DIAGNOSTICS {
+            return;
+        }
+        let d = Diagnostic {
+            severity,
+            message,
+            file: loc.file.clone(),
+            line: loc.line,
+            column: loc.column,
+        };
+        if self.list.last() != Some(&d) {
+            self.list.push(d);
+        }
+    }
+
+    /// Records an error (the model is not usable as is).
+    pub fn error(&mut self, loc: &Loc, message: String) {
+        self.push(Severity::Error, loc, message);
+    }
+
+    /// Records a warning (suspicious but usable).
+    pub fn warning(&mut self, loc: &Loc, message: String) {
+        self.push(Severity::Warning, loc, message);
+    }
+}

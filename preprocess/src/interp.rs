@@ -1,0 +1,1200 @@
+//! The preprocessor: directives, includes, variables, user procedures and
+//! functions, and dispatch of macro calls to the native C4 library.
+//!
+//! One [`Interp`] runs one `@startuml ... @enduml` block, line by line, the
+//! way PlantUML's preprocessor does, but it hands C4 macro calls straight to
+//! [`crate::c4`] instead of expanding the library's text. Every loop and
+//! recursion is bounded (steps, call depth, include depth, value size), so
+//! hostile input ends with a diagnostic, never a hang.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use schemas::model::v1::Diagram;
+
+use crate::c4::{self, C4State, Libs};
+use crate::diagnostics::{Diags, Loc};
+use crate::expr::{self, Host, Value};
+use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
+use crate::{IncludeResolver, SourceFile};
+
+/// Lines processed per diagram before giving up (loops, recursion).
+const MAX_STEPS: u64 = 400_000;
+/// Nested procedure/function calls.
+const MAX_CALL_DEPTH: usize = 64;
+/// Nested includes.
+const MAX_INCLUDE_DEPTH: usize = 16;
+/// Elements + boundaries + relationships per diagram.
+const MAX_ITEMS: usize = 100_000;
+/// Longest string value.
+pub(crate) const MAX_VALUE_LEN: usize = 1 << 20;
+
+/// A `!procedure` or `!function` defined in the diagram.
+#[derive(Debug)]
+struct UserProc {
+    params: Vec<(String, Option<String>)>,
+    body: Vec<SrcLine>,
+    is_function: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cond {
+    /// The enclosing lines are active.
+    parent: bool,
+    /// This branch is active.
+    active: bool,
+    /// Some branch was already taken.
+    taken: bool,
+    /// File index and line of the `!if`, for "unterminated" reports.
+    line: u32,
+    file: usize,
+}
+
+/// Multi-line constructs whose content is skipped.
+#[derive(Debug, Clone)]
+enum Skip {
+    /// Until a line equal (case-insensitively, blanks removed) to one of these.
+    Until(&'static [&'static str]),
+    /// A `title` block: collect lines until `end title`.
+    Title(Vec<String>),
+}
+
+/// The interpreter for one diagram block.
+pub(crate) struct Interp<'a> {
+    resolver: &'a dyn IncludeResolver,
+    /// File paths; `SrcLine::file` indexes this.
+    pub files: &'a mut Vec<String>,
+    /// Texts of files read through the resolver (for rendering).
+    pub loaded: &'a mut Vec<SourceFile>,
+    d: &'a mut Diags,
+    globals: HashMap<String, Value>,
+    scopes: Vec<HashMap<String, Value>>,
+    defines: Vec<(String, String)>,
+    procs: HashMap<String, Vec<Rc<UserProc>>>,
+    c4: C4State,
+    include_stack: Vec<String>,
+    once: HashSet<String>,
+    steps: u64,
+    stopped: bool,
+    ret: Option<Value>,
+    skip: Option<Skip>,
+    loc: Loc,
+    warned_libs: HashSet<String>,
+}
+
+impl<'a> Interp<'a> {
+    /// A fresh interpreter (one per diagram block).
+    pub fn new(
+        resolver: &'a dyn IncludeResolver,
+        files: &'a mut Vec<String>,
+        loaded: &'a mut Vec<SourceFile>,
+        d: &'a mut Diags,
+    ) -> Self {
+        Interp {
+            resolver,
+            files,
+            loaded,
+            d,
+            globals: HashMap::new(),
+            scopes: Vec::new(),
+            defines: Vec::new(),
+            procs: HashMap::new(),
+            c4: C4State::new(),
+            include_stack: Vec::new(),
+            once: HashSet::new(),
+            steps: 0,
+            stopped: false,
+            ret: None,
+            skip: None,
+            loc: Loc::default(),
+            warned_libs: HashSet::new(),
+        }
+    }
+
+    fn loc_of(&self, l: &SrcLine, col: u32) -> Loc {
+        Loc {
+            file: self.files.get(l.file).cloned().unwrap_or_default(),
+            line: l.line,
+            column: col,
+        }
+    }
+
+    /// Runs the diagram's lines (file index of the top file is `top`) and
+    /// returns the finished diagram.
+    pub fn run_diagram(mut self, lines: &[SrcLine], top_path: &str) -> Diagram {
+        self.include_stack.push(top_path.to_string());
+        self.run(lines);
+        if let Some(Skip::Title(t)) = self.skip.take() {
+            self.c4.diagram.title = Some(t.join("\n"));
+        }
+        self.c4.finish(self.d)
+    }
+
+    fn error(&mut self, l: &SrcLine, msg: String) {
+        let loc = self.loc_of(l, l.first_col());
+        self.d.error(&loc, msg);
+    }
+
+    fn warning(&mut self, l: &SrcLine, msg: String) {
+        let loc = self.loc_of(l, l.first_col());
+        self.d.warning(&loc, msg);
+    }
+
+    fn step(&mut self, l: &SrcLine) -> bool {
+        if self.stopped {
+            return false;
+        }
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            self.stopped = true;
+            self.error(
+                l,
+                format!(
+                    "preprocessing stopped after {MAX_STEPS} steps (endless `!while` or recursion?)"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Executes lines with their own `!if` stack.
+    fn run(&mut self, lines: &[SrcLine]) {
+        let mut conds: Vec<Cond> = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            if self.stopped || self.ret.is_some() {
+                return;
+            }
+            let l = &lines[i];
+            i += 1;
+            if !self.step(l) {
+                return;
+            }
+            let active = conds.last().is_none_or(|c| c.active);
+            let t = l.text.trim();
+            if let Some(rest) = t.strip_prefix('!') {
+                let rest = rest.trim_start();
+                let word: String = rest.chars().take_while(|c| is_ident_char(*c)).collect();
+                let arg = rest[word.len()..].trim();
+                match word.as_str() {
+                    "if" | "ifdef" | "ifndef" => {
+                        let v = active && self.condition(&word, arg, l);
+                        conds.push(Cond {
+                            parent: active,
+                            active: v,
+                            taken: v,
+                            line: l.line,
+                            file: l.file,
+                        });
+                        continue;
+                    }
+                    "elseif" => {
+                        match conds.last().copied() {
+                            Some(c) => {
+                                let v = c.parent && !c.taken && self.condition("if", arg, l);
+                                if let Some(c) = conds.last_mut() {
+                                    c.active = v;
+                                    c.taken |= v;
+                                }
+                            }
+                            None => self.error(l, "`!elseif` without `!if`".into()),
+                        }
+                        continue;
+                    }
+                    "else" => {
+                        match conds.last_mut() {
+                            Some(c) => {
+                                c.active = c.parent && !c.taken;
+                                c.taken = true;
+                            }
+                            None => self.error(l, "`!else` without `!if`".into()),
+                        }
+                        continue;
+                    }
+                    "endif" => {
+                        if conds.pop().is_none() {
+                            self.error(l, "`!endif` without `!if`".into());
+                        }
+                        continue;
+                    }
+                    "procedure" | "function" | "unquoted" | "final" => {
+                        let end = self.find_end(lines, i, &["endprocedure", "endfunction"], &[]);
+                        let one_line = rest.contains("!return");
+                        let (body_end, next) = if one_line {
+                            (i, i)
+                        } else {
+                            match end {
+                                Some(e) => (e, e + 1),
+                                None => {
+                                    self.error(l, "`!procedure`/`!function` without `!endprocedure`/`!endfunction`".into());
+                                    (lines.len(), lines.len())
+                                }
+                            }
+                        };
+                        if active {
+                            self.define_proc(rest, &lines[i..body_end], l);
+                        }
+                        i = next;
+                        continue;
+                    }
+                    "endprocedure" | "endfunction" => {
+                        self.error(l, format!("`!{word}` without a definition"));
+                        continue;
+                    }
+                    "foreach" | "while" => {
+                        let (open, close): (&[&str], &[&str]) = if word == "while" {
+                            (&["while"], &["endwhile"])
+                        } else {
+                            (&["foreach"], &["endfor", "endforeach"])
+                        };
+                        let end = self.find_end(lines, i, close, open);
+                        let Some(end) = end else {
+                            self.error(l, format!("`!{word}` without `!{}`", close[0]));
+                            return;
+                        };
+                        if active {
+                            if word == "while" {
+                                self.run_while(arg, &lines[i..end], l);
+                            } else {
+                                self.run_foreach(arg, &lines[i..end], l);
+                            }
+                        }
+                        i = end + 1;
+                        continue;
+                    }
+                    "endwhile" | "endfor" | "endforeach" => {
+                        self.error(l, format!("`!{word}` without its loop"));
+                        continue;
+                    }
+                    _ => {}
+                }
+                if active {
+                    self.directive(&word, arg, rest, l);
+                }
+                continue;
+            }
+            if active {
+                self.statement(l);
+            }
+        }
+        for c in conds {
+            let loc = Loc {
+                file: self.files.get(c.file).cloned().unwrap_or_default(),
+                line: c.line,
+                column: 1,
+            };
+            self.d.error(&loc, "`!if` without `!endif`".into());
+        }
+    }
+
+    /// Index of the line closing a block opened before `from`.
+    fn find_end(
+        &self,
+        lines: &[SrcLine],
+        from: usize,
+        close: &[&str],
+        open: &[&str],
+    ) -> Option<usize> {
+        let mut depth = 0usize;
+        for (k, l) in lines.iter().enumerate().skip(from) {
+            let t = l.text.trim();
+            let Some(r) = t.strip_prefix('!') else {
+                continue;
+            };
+            let w: String = r
+                .trim_start()
+                .chars()
+                .take_while(|c| is_ident_char(*c))
+                .collect();
+            if open.contains(&w.as_str()) {
+                depth += 1;
+            } else if close.contains(&w.as_str()) {
+                if depth == 0 {
+                    return Some(k);
+                }
+                depth -= 1;
+            }
+        }
+        None
+    }
+
+    fn condition(&mut self, word: &str, arg: &str, l: &SrcLine) -> bool {
+        match word {
+            "ifdef" | "ifndef" => {
+                let name = arg.trim();
+                let def = self.var(name).is_some() || self.defines.iter().any(|(n, _)| n == name);
+                def == (word == "ifdef")
+            }
+            _ => match expr::eval_str(arg, self) {
+                Ok(v) => v.truthy(),
+                Err(e) => {
+                    self.error(l, format!("cannot evaluate `!if` condition: {e}"));
+                    false
+                }
+            },
+        }
+    }
+
+    fn directive(&mut self, word: &str, arg: &str, rest: &str, l: &SrcLine) {
+        match word {
+            "include" | "include_once" | "include_many" | "includeurl" | "includesub" => {
+                self.include(arg, word == "include_once", l);
+            }
+            "define" => {
+                let name: String = arg.chars().take_while(|c| is_ident_char(*c)).collect();
+                if name.is_empty() {
+                    self.error(l, "`!define` needs a name".into());
+                    return;
+                }
+                let value = arg[name.len()..].trim().to_string();
+                self.defines.retain(|(n, _)| *n != name);
+                self.defines.push((name, value));
+            }
+            "undef" => {
+                let name = arg.trim();
+                self.defines.retain(|(n, _)| n != name);
+                self.globals.remove(name);
+            }
+            "return" => {
+                if self.scopes.is_empty() {
+                    self.error(l, "`!return` outside a procedure or function".into());
+                    return;
+                }
+                let v = if arg.is_empty() {
+                    Value::Str(String::new())
+                } else {
+                    match expr::eval_str(arg, self) {
+                        Ok(v) => v,
+                        Err(_) => Value::Str(expr::substitute(arg, self, false)),
+                    }
+                };
+                self.ret = Some(v);
+            }
+            "global" | "local" => self.assign(arg, l, Some(word == "global")),
+            "theme" | "log" | "option" | "pragma" | "assert" | "dump_memory" | "import"
+            | "startsub" | "endsub" | "exit" | "definelong" | "enddefinelong" => {}
+            _ => {
+                if rest.starts_with('$') || rest.contains('=') {
+                    self.assign(rest, l, None);
+                } else {
+                    self.warning(
+                        l,
+                        format!("unknown preprocessor directive `!{word}` ignored"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `$x = v`, `$x ?= v` (optionally forced global/local).
+    fn assign(&mut self, text: &str, l: &SrcLine, scope: Option<bool>) {
+        let name: String = text
+            .chars()
+            .enumerate()
+            .take_while(|(k, c)| is_ident_char(*c) || (*k == 0 && *c == '$'))
+            .map(|(_, c)| c)
+            .collect();
+        let rest = text[name.len()..].trim_start();
+        let (cond, value) = if let Some(v) = rest.strip_prefix("?=") {
+            (true, v)
+        } else if let Some(v) = rest.strip_prefix('=') {
+            (false, v)
+        } else {
+            self.error(l, format!("cannot read assignment `!{}`", text.trim()));
+            return;
+        };
+        if name.is_empty() || name == "$" {
+            self.error(l, "assignment needs a variable name".into());
+            return;
+        }
+        if cond && self.var(&name).is_some() {
+            return;
+        }
+        let v = match expr::eval_str(value, self) {
+            Ok(v) => v,
+            Err(_) => Value::Str(expr::substitute(value.trim(), self, false)),
+        };
+        self.set_var(&name, v, scope);
+    }
+
+    fn set_var(&mut self, name: &str, v: Value, scope: Option<bool>) {
+        let v = match v {
+            Value::Str(s) if s.len() > MAX_VALUE_LEN => {
+                Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
+            }
+            v => v,
+        };
+        match (scope, self.scopes.last_mut()) {
+            (Some(true), _) | (_, None) => {
+                self.globals.insert(name.to_string(), v);
+            }
+            (Some(false), Some(s)) => {
+                s.insert(name.to_string(), v);
+            }
+            (None, Some(s)) => {
+                if s.contains_key(name) || !self.globals.contains_key(name) {
+                    s.insert(name.to_string(), v);
+                } else {
+                    self.globals.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+
+    fn define_proc(&mut self, header: &str, body: &[SrcLine], l: &SrcLine) {
+        let mut h = header.trim();
+        for p in ["unquoted", "final"] {
+            if let Some(r) = h.strip_prefix(p) {
+                h = r.trim_start().trim_start_matches('!').trim_start();
+            }
+        }
+        let is_function = h.starts_with("function");
+        let h = h
+            .strip_prefix("procedure")
+            .or_else(|| h.strip_prefix("function"))
+            .unwrap_or(h)
+            .trim();
+        let CallParse::Call(c) = lexer::parse_call(h) else {
+            self.error(l, "cannot read the procedure/function header".into());
+            return;
+        };
+        let mut params = Vec::new();
+        for (p, _) in c.args {
+            match p.split_once('=') {
+                Some((n, dflt)) => {
+                    params.push((n.trim().to_string(), Some(dflt.trim().to_string())))
+                }
+                None => params.push((p.trim().to_string(), None)),
+            }
+        }
+        let body = match c.rest.find("!return") {
+            Some(p) => vec![SrcLine {
+                text: c.rest[p..].to_string(),
+                file: l.file,
+                line: l.line,
+            }],
+            None => body.to_vec(),
+        };
+        let list = self.procs.entry(c.name).or_default();
+        list.retain(|p| p.params.len() != params.len());
+        list.push(Rc::new(UserProc {
+            params,
+            body,
+            is_function,
+        }));
+    }
+
+    fn find_proc(&self, name: &str, args: &[(Option<String>, Value)]) -> Option<Rc<UserProc>> {
+        let list = self.procs.get(name)?;
+        let npos = args.iter().filter(|a| a.0.is_none()).count();
+        let fits = |p: &UserProc| {
+            let required = p.params.iter().filter(|x| x.1.is_none()).count();
+            npos <= p.params.len() && args.len() >= required.min(npos.max(required))
+        };
+        list.iter()
+            .filter(|p| fits(p))
+            .min_by_key(|p| p.params.len())
+            .or_else(|| list.last())
+            .cloned()
+    }
+
+    fn call_user(
+        &mut self,
+        name: &str,
+        p: Rc<UserProc>,
+        args: Vec<(Option<String>, Value)>,
+    ) -> Value {
+        if self.scopes.len() >= MAX_CALL_DEPTH {
+            let loc = self.loc.clone();
+            if !self.stopped {
+                self.d.error(
+                    &loc,
+                    format!(
+                        "calls nested deeper than {MAX_CALL_DEPTH} (endless recursion in `{name}`?)"
+                    ),
+                );
+            }
+            self.stopped = true;
+            return Value::Str(String::new());
+        }
+        let mut scope: HashMap<String, Value> = HashMap::new();
+        let mut pos = 0;
+        for (k, v) in args {
+            match k {
+                Some(k) => {
+                    let key = format!("${k}");
+                    if p.params.iter().any(|x| x.0 == key) {
+                        scope.insert(key, v);
+                    }
+                }
+                None => {
+                    if let Some((n, _)) = p.params.get(pos) {
+                        scope.insert(n.clone(), v);
+                    }
+                    pos += 1;
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for (n, dflt) in &p.params {
+            if scope.contains_key(n) {
+                continue;
+            }
+            match dflt {
+                Some(e) => {
+                    self.scopes.push(scope.clone());
+                    let v = expr::eval_arg(e, self).unwrap_or_else(|_| Value::Str(e.clone()));
+                    self.scopes.pop();
+                    scope.insert(n.clone(), v);
+                }
+                None => missing.push(n.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let loc = self.loc.clone();
+            self.d.error(
+                &loc,
+                format!("`{name}` needs its `{}` argument", missing.join("`, `")),
+            );
+            for n in missing {
+                scope.insert(n, Value::Str(String::new()));
+            }
+        }
+        self.scopes.push(scope);
+        let saved_ret = self.ret.take();
+        let saved_loc = self.loc.clone();
+        self.run(&p.body);
+        let out = self.ret.take().unwrap_or(Value::Str(String::new()));
+        self.ret = saved_ret;
+        self.loc = saved_loc;
+        self.scopes.pop();
+        let _ = p.is_function;
+        out
+    }
+
+    fn run_while(&mut self, cond: &str, body: &[SrcLine], l: &SrcLine) {
+        loop {
+            if self.stopped || self.ret.is_some() || !self.step(l) {
+                return;
+            }
+            if !self.condition("if", cond, l) {
+                return;
+            }
+            self.run(body);
+        }
+    }
+
+    fn run_foreach(&mut self, spec: &str, body: &[SrcLine], l: &SrcLine) {
+        let Some((var, list)) = spec.split_once(" in ") else {
+            self.error(l, "`!foreach` needs `$var in list`".into());
+            return;
+        };
+        let var = var.trim().to_string();
+        let list = list.trim();
+        let text = match expr::eval_str(list, self) {
+            Ok(v) => v.text(),
+            Err(_) => list.to_string(),
+        };
+        let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+        let items: Vec<String> = inner
+            .split(',')
+            .map(|s| {
+                let s = s.trim();
+                lexer::unquote_whole(s).unwrap_or(s).to_string()
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        for it in items {
+            if self.stopped || self.ret.is_some() {
+                return;
+            }
+            self.set_var(&var, Value::Str(it), None);
+            self.run(body);
+        }
+    }
+
+    fn include(&mut self, arg: &str, once: bool, l: &SrcLine) {
+        let target = self.apply_defines(arg);
+        let target = expr::substitute(target.trim(), self, true);
+        let target = lexer::unquote_whole(&target)
+            .unwrap_or(&target)
+            .trim()
+            .to_string();
+        // `file.puml!2` / `file.puml!ID` select a sub-diagram: not supported, the whole file is used
+        let target = match target.rfind('!') {
+            Some(p) if p > 0 && !target[p..].contains('/') => target[..p].to_string(),
+            _ => target,
+        };
+        if target.is_empty() {
+            self.error(l, "`!include` needs a file".into());
+            return;
+        }
+        let is_url = target.contains("://");
+        if let Some(stem) = c4::library_stem(&target) {
+            self.c4.libs.load(stem);
+            return;
+        }
+        if target.starts_with('<') {
+            // PlantUML standard library (icons, themes): sprites only, no model meaning
+            return;
+        }
+        let from = self.include_stack.last().cloned().unwrap_or_default();
+        let found = if is_url {
+            let name = target.rsplit('/').next().unwrap_or("");
+            match self.resolver.resolve(&from, name) {
+                Ok(f) if !name.is_empty() => Some(f),
+                _ => {
+                    self.warning(
+                        l,
+                        format!("include of URL `{target}` skipped: c4forge works offline and only has the C4-PlantUML library built in"),
+                    );
+                    return;
+                }
+            }
+        } else {
+            match self.resolver.resolve(&from, &target) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    self.error(l, format!("cannot include `{target}`: {e}"));
+                    return;
+                }
+            }
+        };
+        let Some(file) = found else { return };
+        if self.include_stack.contains(&file.path) {
+            self.error(l, format!("include cycle: `{}` includes itself", file.path));
+            return;
+        }
+        if self.include_stack.len() > MAX_INCLUDE_DEPTH {
+            self.error(
+                l,
+                format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"),
+            );
+            return;
+        }
+        if once && !self.once.insert(file.path.clone()) {
+            return;
+        }
+        self.once.insert(file.path.clone());
+        let idx = match self.files.iter().position(|p| *p == file.path) {
+            Some(i) => i,
+            None => {
+                self.files.push(file.path.clone());
+                self.loaded.push(file.clone());
+                self.files.len() - 1
+            }
+        };
+        let lines = lexer::logical_lines(&file.text, idx);
+        let lines = first_block(lines);
+        self.include_stack.push(file.path.clone());
+        self.run(&lines);
+        self.include_stack.pop();
+    }
+
+    fn apply_defines(&self, text: &str) -> String {
+        if self.defines.is_empty() {
+            return text.to_string();
+        }
+        let mut out = text.to_string();
+        for (name, value) in &self.defines {
+            if value.contains(name.as_str()) || !out.contains(name.as_str()) {
+                continue;
+            }
+            out = replace_word(&out, name, value);
+        }
+        out
+    }
+
+    fn statement(&mut self, l: &SrcLine) {
+        let text = self.apply_defines(&l.text);
+        let t = text.trim();
+        if t.is_empty() {
+            return;
+        }
+        let low = t.to_ascii_lowercase();
+        let squashed: String = low.split_whitespace().collect();
+        match self.skip.take() {
+            Some(Skip::Until(ends)) => {
+                if !ends.contains(&squashed.as_str()) {
+                    self.skip = Some(Skip::Until(ends));
+                }
+                return;
+            }
+            Some(Skip::Title(mut v)) => {
+                if squashed == "endtitle" {
+                    self.c4.diagram.title = Some(v.join("\n"));
+                } else {
+                    v.push(t.to_string());
+                    self.skip = Some(Skip::Title(v));
+                }
+                return;
+            }
+            None => {}
+        }
+        if low.starts_with("<style") {
+            if !low.contains("</style>") {
+                self.skip = Some(Skip::Until(&["</style>"]));
+            }
+            return;
+        }
+        let first = low.split_whitespace().next().unwrap_or("");
+        if matches!(first, "note" | "rnote" | "hnote") && !t.contains(':') && !t.ends_with('{') {
+            self.skip = Some(Skip::Until(&["endnote", "endrnote", "endhnote"]));
+            return;
+        }
+        if matches!(first, "legend") && !t.contains(':') {
+            self.skip = Some(Skip::Until(&["endlegend"]));
+            return;
+        }
+        if low.starts_with("ref over") && !t.contains(':') {
+            self.skip = Some(Skip::Until(&["endref"]));
+            return;
+        }
+        let loc = self.loc_of(l, l.first_col());
+        if t.starts_with('}') {
+            self.c4.close(&loc, self.d);
+            return;
+        }
+        if first == "title" {
+            let rest = t[5..].trim();
+            if rest.is_empty() {
+                self.skip = Some(Skip::Title(Vec::new()));
+            } else {
+                let v = expr::substitute(rest, self, true);
+                self.c4.diagram.title = Some(v);
+            }
+            return;
+        }
+        match lexer::parse_call(t) {
+            CallParse::Call(c) => {
+                let lead = text.chars().take_while(|c| c.is_whitespace()).count();
+                let col = u32::try_from(c.offset + 1).unwrap_or(1);
+                let _ = lead;
+                let loc = self.loc_of(l, col);
+                self.exec_call(c, &loc);
+            }
+            CallParse::Unclosed { name, .. } => {
+                if self.is_callable(&name) {
+                    self.d
+                        .error(&loc, format!("call to `{name}` is missing its closing `)`"));
+                }
+            }
+            CallParse::NotACall => {
+                if t == "{" {
+                    self.d.error(
+                        &loc,
+                        "`{` must be on the same line as the boundary it opens".into(),
+                    );
+                    self.c4.open_group(&loc);
+                } else if t.ends_with('{') {
+                    self.c4.open_group(&loc);
+                }
+            }
+        }
+    }
+
+    fn is_callable(&self, name: &str) -> bool {
+        self.procs.contains_key(name)
+            || c4::lookup(name, all_libs(), 0).is_some()
+            || c4::is_function(name, all_libs())
+    }
+
+    fn eval_args(&mut self, raw: &[(String, usize)]) -> Vec<(Option<String>, Value)> {
+        let mut out = Vec::with_capacity(raw.len());
+        for (a, _) in raw {
+            let (k, v) = match lexer::keyword_arg(a) {
+                Some((k, v)) => (Some(k), v),
+                None => (None, a.clone()),
+            };
+            let val = match expr::eval_arg(&v, self) {
+                Ok(x) => x,
+                Err(e) => {
+                    let loc = self.loc.clone();
+                    self.d
+                        .warning(&loc, format!("argument `{v}`: {e}; used as text"));
+                    Value::Str(lexer::unquote_whole(&v).unwrap_or(&v).to_string())
+                }
+            };
+            out.push((k, val));
+        }
+        out
+    }
+
+    fn exec_call(&mut self, c: lexer::Call, loc: &Loc) {
+        self.loc = loc.clone();
+        let brace = c.rest.starts_with('{') && !c.rest.contains('}');
+        let name = c.name.as_str();
+        if self.procs.contains_key(name) {
+            let args = self.eval_args(&c.args);
+            if let Some(p) = self.find_proc(name, &args) {
+                self.call_user(name, p, args);
+            }
+            if brace {
+                self.c4.open_group(loc);
+            }
+            return;
+        }
+        let nargs = c.args.len();
+        let libs = self.c4.libs;
+        let (m, libs_ok) = match c4::lookup(name, libs, nargs) {
+            Some(m) => (Some(m), true),
+            None => (c4::lookup(name, fallback_libs(libs), nargs), false),
+        };
+        if let Some(m) = m {
+            if !libs_ok && self.warned_libs.insert(name.to_string()) {
+                self.d.error(
+                    loc,
+                    format!(
+                        "`{name}` is not defined: include the C4-PlantUML file that defines it (e.g. `!include <C4/{}>`)",
+                        needed_lib(name)
+                    ),
+                );
+            }
+            let args = self.eval_args(&c.args);
+            if let Some(b) = self.c4.bind(name, &m, args, loc, self.d) {
+                if self.item_count() >= MAX_ITEMS {
+                    if !self.stopped {
+                        self.d.error(
+                            loc,
+                            format!("more than {MAX_ITEMS} diagram items; the rest is ignored"),
+                        );
+                    }
+                    self.stopped = true;
+                    return;
+                }
+                let saved = self.c4.libs;
+                if !libs_ok {
+                    self.c4.libs = fallback_libs(saved);
+                }
+                self.c4.run(name, &m, b, brace, loc, self.d);
+                if !libs_ok {
+                    self.c4.libs = saved;
+                }
+            } else if brace {
+                self.c4.open_group(loc);
+            }
+            return;
+        }
+        if self.has_function(name) {
+            let args = self.eval_args(&c.args);
+            let _ = self.call(name, args);
+            return;
+        }
+        if brace {
+            self.c4.open_group(loc);
+        }
+        if name.starts_with('$')
+            || name.starts_with('%')
+            || name.chars().next().is_some_and(|ch| ch.is_uppercase())
+            || self.c4.libs.base
+        {
+            self.d
+                .warning(loc, format!("unknown macro `{name}`: the line is ignored"));
+        }
+    }
+
+    fn item_count(&self) -> usize {
+        let d = &self.c4.diagram;
+        d.elements.len() + d.boundaries.len() + d.relationships.len()
+    }
+
+    fn builtin(&mut self, name: &str, args: &[(Option<String>, Value)]) -> Result<Value, String> {
+        let s = |i: usize| args.get(i).map(|a| a.1.text()).unwrap_or_default();
+        let n = |i: usize| args.get(i).and_then(|a| a.1.int()).unwrap_or(0);
+        let b = |x: bool| Value::Int(i64::from(x));
+        Ok(match name {
+            "%true" => Value::Int(1),
+            "%false" => Value::Int(0),
+            "%not" => b(!args.first().is_some_and(|a| a.1.truthy())),
+            "%boolval" => b(args.first().is_some_and(|a| a.1.truthy())),
+            "%strlen" => Value::Int(i64::try_from(s(0).chars().count()).unwrap_or(0)),
+            "%substr" => {
+                let text: Vec<char> = s(0).chars().collect();
+                let start = usize::try_from(n(1)).unwrap_or(0).min(text.len());
+                let len = if args.len() > 2 {
+                    usize::try_from(n(2)).unwrap_or(0)
+                } else {
+                    text.len()
+                };
+                Value::Str(text[start..].iter().take(len).collect())
+            }
+            "%strpos" => {
+                let hay = s(0);
+                match hay.find(&s(1)) {
+                    Some(p) => Value::Int(i64::try_from(hay[..p].chars().count()).unwrap_or(-1)),
+                    None => Value::Int(-1),
+                }
+            }
+            "%intval" => Value::Int(s(0).trim().parse().unwrap_or(0)),
+            "%string" => Value::Str(s(0)),
+            "%lower" => Value::Str(s(0).to_lowercase()),
+            "%upper" => Value::Str(s(0).to_uppercase()),
+            "%variable_exists" => {
+                let v = s(0);
+                b(self.var(&v).is_some() || self.defines.iter().any(|(d, _)| *d == v))
+            }
+            "%get_variable_value" => {
+                let v = s(0);
+                self.var(&v)
+                    .or_else(|| {
+                        self.defines
+                            .iter()
+                            .find(|(d, _)| *d == v)
+                            .map(|(_, x)| Value::Str(x.clone()))
+                    })
+                    .unwrap_or(Value::Str(String::new()))
+            }
+            "%set_variable_value" => {
+                let v = args
+                    .get(1)
+                    .map(|a| a.1.clone())
+                    .unwrap_or(Value::Str(String::new()));
+                let k = s(0);
+                self.set_var(&k, v, Some(true));
+                Value::Str(String::new())
+            }
+            "%function_exists" => {
+                let f = s(0);
+                b(self.has_function(&f) || c4::lookup(&f, self.c4.libs, 0).is_some())
+            }
+            "%newline" | "%breakline" => Value::Str("\n".into()),
+            "%chr" => Value::Str(
+                u32::try_from(n(0))
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map(String::from)
+                    .unwrap_or_default(),
+            ),
+            "%ord" => Value::Int(
+                s(0).chars()
+                    .next()
+                    .map(|c| i64::from(u32::from(c)))
+                    .unwrap_or(0),
+            ),
+            "%version" => Value::Str("1.2026.8".into()),
+            "%dirpath" => {
+                let f = self.include_stack.last().cloned().unwrap_or_default();
+                Value::Str(
+                    f.rsplit_once('/')
+                        .map(|x| x.0.to_string())
+                        .unwrap_or_default(),
+                )
+            }
+            "%filename" => {
+                let f = self.include_stack.last().cloned().unwrap_or_default();
+                Value::Str(f.rsplit('/').next().unwrap_or("").to_string())
+            }
+            "%darken" | "%lighten" | "%reverse_color" | "%reverse_hsluv_color" => Value::Str(s(0)),
+            "%is_dark" => b(false),
+            "%is_light" => b(true),
+            "%splitstr" | "%splitstr_regex" => {
+                let sep = s(1);
+                let text = s(0);
+                let parts: Vec<String> = if sep.is_empty() {
+                    vec![text]
+                } else {
+                    text.split(sep.as_str())
+                        .map(|p| format!("\"{p}\""))
+                        .collect()
+                };
+                Value::Str(format!("[{}]", parts.join(",")))
+            }
+            "%size" => Value::Int(i64::try_from(s(0).chars().count()).unwrap_or(0)),
+            "%date" | "%getenv" | "%load_json" | "%random" | "%feature" | "%now" | "%dirname" => {
+                Value::Str(String::new())
+            }
+            "%call_user_func" => {
+                let f = s(0);
+                let rest = args.get(1..).map(<[_]>::to_vec).unwrap_or_default();
+                return self.call(&f, rest);
+            }
+            _ => return Err(format!("unknown builtin `{name}`")),
+        })
+    }
+}
+
+const BUILTINS: &[&str] = &[
+    "%true",
+    "%false",
+    "%not",
+    "%boolval",
+    "%strlen",
+    "%substr",
+    "%strpos",
+    "%intval",
+    "%string",
+    "%lower",
+    "%upper",
+    "%variable_exists",
+    "%get_variable_value",
+    "%set_variable_value",
+    "%function_exists",
+    "%newline",
+    "%breakline",
+    "%chr",
+    "%ord",
+    "%version",
+    "%dirpath",
+    "%filename",
+    "%darken",
+    "%lighten",
+    "%reverse_color",
+    "%reverse_hsluv_color",
+    "%is_dark",
+    "%is_light",
+    "%splitstr",
+    "%splitstr_regex",
+    "%size",
+    "%date",
+    "%getenv",
+    "%load_json",
+    "%random",
+    "%feature",
+    "%now",
+    "%dirname",
+    "%call_user_func",
+];
+
+impl Host for Interp<'_> {
+    fn var(&self, name: &str) -> Option<Value> {
+        if let Some(v) = self.scopes.last().and_then(|s| s.get(name)) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.globals.get(name) {
+            return Some(v.clone());
+        }
+        if !name.starts_with('$') {
+            return self
+                .defines
+                .iter()
+                .find(|(d, _)| d == name)
+                .map(|(_, v)| Value::Str(v.clone()));
+        }
+        None
+    }
+
+    fn has_function(&self, name: &str) -> bool {
+        BUILTINS.contains(&name)
+            || self
+                .procs
+                .get(name)
+                .is_some_and(|l| l.iter().any(|p| p.is_function))
+            || c4::is_function(name, self.c4.libs)
+    }
+
+    fn call(&mut self, name: &str, args: Vec<(Option<String>, Value)>) -> Result<Value, String> {
+        if self.stopped {
+            return Ok(Value::Str(String::new()));
+        }
+        if name.starts_with('%') {
+            let v = self.builtin(name, &args)?;
+            return Ok(cap(v));
+        }
+        if self.procs.contains_key(name) {
+            if let Some(p) = self.find_proc(name, &args) {
+                return Ok(cap(self.call_user(name, p, args)));
+            }
+            return Err(format!("no definition of `{name}` takes these arguments"));
+        }
+        if c4::is_function(name, self.c4.libs) {
+            let loc = self.loc.clone();
+            return Ok(self.c4.function(name, &args, &loc, self.d));
+        }
+        Err(format!("unknown function `{name}`"))
+    }
+}
+
+fn cap(v: Value) -> Value {
+    match v {
+        Value::Str(s) if s.len() > MAX_VALUE_LEN => {
+            Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
+        }
+        v => v,
+    }
+}
+
+/// Largest char boundary at or below `n`.
+pub(crate) fn floor(s: &str, n: usize) -> usize {
+    let mut n = n.min(s.len());
+    while n > 0 && !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+fn all_libs() -> Libs {
+    let mut l = Libs::default();
+    l.load("C4_Deployment");
+    l.load("C4_Component");
+    l
+}
+
+/// Libraries assumed when a macro is used without its include.
+fn fallback_libs(cur: Libs) -> Libs {
+    let mut l = all_libs();
+    l.dynamic = cur.dynamic;
+    l.sequence = cur.sequence;
+    l
+}
+
+fn needed_lib(name: &str) -> &'static str {
+    if name.starts_with("Component") {
+        "C4_Component"
+    } else if name.starts_with("Container") {
+        "C4_Container"
+    } else if name.contains("Node") {
+        "C4_Deployment"
+    } else {
+        "C4_Context"
+    }
+}
+
+/// Replaces whole-word occurrences of `name` by `value`.
+fn replace_word(text: &str, name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(p) = rest.find(name) {
+        let before = rest[..p].chars().next_back().or(prev);
+        let after = rest[p + name.len()..].chars().next();
+        out.push_str(&rest[..p]);
+        let word_start = before.is_none_or(|c| !(is_ident_char(c) || c == '$'));
+        let word_end = after.is_none_or(|c| !is_ident_char(c));
+        if word_start && word_end {
+            out.push_str(value);
+        } else {
+            out.push_str(name);
+        }
+        prev = name.chars().next_back();
+        rest = &rest[p + name.len()..];
+        if out.len() > MAX_VALUE_LEN {
+            break;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The lines of the first `@startuml ... @enduml` block, or all lines.
+pub(crate) fn first_block(lines: Vec<SrcLine>) -> Vec<SrcLine> {
+    let start = lines.iter().position(|l| {
+        l.text
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("@startuml")
+    });
+    let Some(s) = start else { return lines };
+    let mut out = Vec::new();
+    for l in lines.into_iter().skip(s + 1) {
+        if l.text
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("@enduml")
+        {
+            break;
+        }
+        out.push(l);
+    }
+    out
+}
