@@ -675,6 +675,7 @@ impl C4State {
             Action::Rel { explicit_index, .. } => 3 + usize::from(explicit_index),
             Action::RawRel { .. } => m.params.len(),
             Action::Lay => 2,
+            Action::ElementTag { boundary: true } if m.params[0] == "elementName" => 0,
             Action::ElementTag { .. } | Action::RelTag => 1,
             Action::AddProp | Action::PropHeader => 1,
             Action::SetIndexProc => 1,
@@ -807,6 +808,11 @@ impl C4State {
                 let techn = self.tag_default(&self.elem_techn, techn_arg, &tags_raw, &et);
                 let sprite = self.tag_default(&self.elem_sprite, b.get("sprite"), &tags_raw, &et);
                 let properties = self.take_props();
+                let shape = match b.get("baseShape").as_str() {
+                    "database" => Shape::Database,
+                    "queue" => Shape::Queue,
+                    _ => shape,
+                };
                 if !self.define_alias(&alias, loc, d) {
                     return;
                 }
@@ -1093,6 +1099,31 @@ impl C4State {
         if self.frames.pop().is_none() {
             d.error(loc, "`}` without an open boundary or group".to_string());
         }
+    }
+
+    /// The library's `$index`/`$lastIndex` variables.
+    pub fn index_var(&self, name: &str) -> Option<Value> {
+        if !self.libs.any() {
+            return None;
+        }
+        match name {
+            "$index" => self.index.clone(),
+            "$lastIndex" => self.last_index.clone(),
+            _ => None,
+        }
+    }
+
+    /// Assigns `$index`/`$lastIndex`; false for any other name.
+    pub fn set_index_var(&mut self, name: &str, v: &Value) -> bool {
+        if !self.libs.any() {
+            return false;
+        }
+        match name {
+            "$index" => self.index = Some(v.clone()),
+            "$lastIndex" => self.last_index = Some(v.clone()),
+            _ => return false,
+        }
+        true
     }
 
     /// `Index($offset)`: returns the counter, then advances it.

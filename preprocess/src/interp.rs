@@ -425,6 +425,12 @@ impl<'a> Interp<'a> {
             }
             v => v,
         };
+        if scope != Some(false)
+            && !self.scopes.last().is_some_and(|s| s.contains_key(name))
+            && self.c4.set_index_var(name, &v)
+        {
+            return;
+        }
         match (scope, self.scopes.last_mut()) {
             (Some(true), _) | (_, None) => {
                 self.globals.insert(name.to_string(), v);
@@ -1063,6 +1069,9 @@ impl Host for Interp<'_> {
         }
         if let Some(v) = self.globals.get(name) {
             return Some(v.clone());
+        }
+        if let Some(v) = self.c4.index_var(name) {
+            return Some(v);
         }
         if !name.starts_with('$') {
             return self

@@ -215,12 +215,10 @@ pub(crate) fn split_args(chars: &[char], open: usize) -> Option<(Vec<(String, us
             continue;
         }
         match c {
-            '"' => {
-                quote = Some('"');
-                cur.push(c);
-            }
-            '\'' if matches!(last_sig, '(' | ',' | '=' | '+') => {
-                quote = Some('\'');
+            '"' | '\'' if matches!(last_sig, '(' | ',' | '=' | '+') => {
+                // a quote opens a string only where a value starts; inside
+                // an unquoted word (`techn\nwith break"`) it is literal
+                quote = Some(c);
                 cur.push(c);
             }
             '(' | '[' => {
