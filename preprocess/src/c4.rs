@@ -483,7 +483,7 @@ fn rel_lookup(name: &str, dy: bool, seq: bool) -> Option<Macro> {
         }
     };
     let indexed = !bidirectional && !explicit_index && (dy || seq);
-    if seq && !(name == "Rel") && indexed {
+    if seq && name != "Rel" && indexed {
         // C4_Sequence only redefines `Rel`; the other variants keep the C4.puml form.
         return Some(Macro {
             action: Action::Rel {
@@ -526,6 +526,128 @@ fn direction_suffix(s: &str) -> Option<Option<Direction>> {
         _ => return None,
     })
 }
+
+/// Every public C4 procedure name (for "did you mean" suggestions).
+pub(crate) const MACRO_NAMES: &[&str] = &[
+    "AddBoundaryTag",
+    "AddComponentTag",
+    "AddContainerTag",
+    "AddElementTag",
+    "AddExternalComponentTag",
+    "AddExternalContainerTag",
+    "AddExternalPersonTag",
+    "AddExternalSystemTag",
+    "AddNodeTag",
+    "AddPersonTag",
+    "AddProperty",
+    "AddRelTag",
+    "AddSystemTag",
+    "Boundary",
+    "Boundary_End",
+    "Component",
+    "ComponentDb",
+    "ComponentDb_Ext",
+    "ComponentQueue",
+    "ComponentQueue_Ext",
+    "Component_Ext",
+    "Container",
+    "ContainerDb",
+    "ContainerDb_Ext",
+    "ContainerQueue",
+    "ContainerQueue_Ext",
+    "Container_Boundary",
+    "Container_Ext",
+    "Deployment_Node",
+    "Deployment_Node_L",
+    "Deployment_Node_R",
+    "Enterprise_Boundary",
+    "HIDE_PERSON_SPRITE",
+    "HIDE_STEREOTYPE",
+    "LAYOUT_AS_SKETCH",
+    "LAYOUT_LANDSCAPE",
+    "LAYOUT_LEFT_RIGHT",
+    "LAYOUT_TOP_DOWN",
+    "LAYOUT_WITH_LEGEND",
+    "Lay_Distance",
+    "Node",
+    "Node_L",
+    "Node_R",
+    "Person",
+    "Person_Ext",
+    "Rel_",
+    "SET_SKETCH_STYLE",
+    "SHOW_DYNAMIC_LEGEND",
+    "SHOW_ELEMENT_DESCRIPTIONS",
+    "SHOW_FLOATING_LEGEND",
+    "SHOW_FOOT_BOXES",
+    "SHOW_INDEX",
+    "SHOW_LEGEND",
+    "SHOW_PERSON_OUTLINE",
+    "SHOW_PERSON_PORTRAIT",
+    "SHOW_PERSON_SPRITE",
+    "SetDefaultLegendEntries",
+    "SetPropertyHeader",
+    "System",
+    "SystemDb",
+    "SystemDb_Ext",
+    "SystemQueue",
+    "SystemQueue_Ext",
+    "System_Boundary",
+    "System_Ext",
+    "UpdateBoundaryStyle",
+    "UpdateContainerBoundaryStyle",
+    "UpdateElementStyle",
+    "UpdateEnterpriseBoundaryStyle",
+    "UpdateLegendTitle",
+    "UpdateRelStyle",
+    "UpdateSkinparamsAndLegendEntry",
+    "UpdateSystemBoundaryStyle",
+    "WithoutPropertyHeader",
+    "increment",
+    "setIndex",
+    "Rel",
+    "Rel_D",
+    "Rel_Down",
+    "Rel_U",
+    "Rel_Up",
+    "Rel_L",
+    "Rel_Left",
+    "Rel_R",
+    "Rel_Right",
+    "Rel_Neighbor",
+    "Rel_Back",
+    "Rel_Back_Neighbor",
+    "BiRel",
+    "BiRel_D",
+    "BiRel_Down",
+    "BiRel_U",
+    "BiRel_Up",
+    "BiRel_L",
+    "BiRel_Left",
+    "BiRel_R",
+    "BiRel_Right",
+    "BiRel_Neighbor",
+    "RelIndex",
+    "RelIndex_D",
+    "RelIndex_Down",
+    "RelIndex_U",
+    "RelIndex_Up",
+    "RelIndex_L",
+    "RelIndex_Left",
+    "RelIndex_R",
+    "RelIndex_Right",
+    "RelIndex_Neighbor",
+    "RelIndex_Back",
+    "RelIndex_Back_Neighbor",
+    "Lay_D",
+    "Lay_Down",
+    "Lay_U",
+    "Lay_Up",
+    "Lay_L",
+    "Lay_Left",
+    "Lay_R",
+    "Lay_Right",
+];
 
 /// C4 functions usable inside expressions (`Index()`, `DashedLine()`, ...).
 pub(crate) fn is_function(name: &str, libs: Libs) -> bool {
@@ -592,7 +714,10 @@ pub(crate) struct C4State {
     show_index: bool,
     /// Printed arrow direction per relationship (before un-rotation).
     aliases: HashMap<String, Loc>,
-    rel_locs: Vec<Loc>,
+    /// Where each relationship's `from` and `to` arguments are.
+    rel_locs: Vec<(Loc, Loc)>,
+    /// 1-based columns of the current call's arguments (set by the caller).
+    pub arg_cols: Vec<u32>,
     /// Seen any C4 macro at all (for level inference without includes).
     used_deployment: bool,
     used_enterprise: bool,
@@ -601,6 +726,8 @@ pub(crate) struct C4State {
 /// The bound arguments of one call.
 pub(crate) struct Bound {
     vals: Vec<Option<String>>,
+    /// 1-based column of the argument bound to each parameter, when known.
+    cols: Vec<Option<u32>>,
     params: &'static [&'static str],
 }
 
@@ -611,6 +738,19 @@ impl Bound {
             .position(|x| *x == p)
             .and_then(|i| self.vals.get(i).cloned().flatten())
             .unwrap_or_default()
+    }
+
+    /// `base` moved to the column of parameter `p`'s argument.
+    fn loc(&self, p: &str, base: &Loc) -> Loc {
+        let col = self
+            .params
+            .iter()
+            .position(|x| *x == p)
+            .and_then(|i| self.cols.get(i).copied().flatten());
+        Loc {
+            column: col.unwrap_or(base.column),
+            ..base.clone()
+        }
     }
 }
 
@@ -642,11 +782,16 @@ impl C4State {
         d: &mut Diags,
     ) -> Option<Bound> {
         let mut vals: Vec<Option<String>> = vec![None; m.params.len()];
+        let mut cols: Vec<Option<u32>> = vec![None; m.params.len()];
         let mut pos = 0usize;
-        for (k, v) in args {
+        for (n, (k, v)) in args.into_iter().enumerate() {
+            let col = self.arg_cols.get(n).copied();
             match k {
                 Some(k) => match m.params.iter().position(|p| *p == k) {
-                    Some(i) => vals[i] = Some(v.text()),
+                    Some(i) => {
+                        vals[i] = Some(v.text());
+                        cols[i] = col;
+                    }
                     None => d.warning(
                         loc,
                         format!("`{name}` has no parameter `${k}`; the argument is ignored"),
@@ -665,6 +810,7 @@ impl C4State {
                     }
                     if vals[pos].is_none() {
                         vals[pos] = Some(v.text());
+                        cols[pos] = col;
                     }
                     pos += 1;
                 }
@@ -694,6 +840,7 @@ impl C4State {
         }
         Some(Bound {
             vals,
+            cols,
             params: m.params,
         })
     }
@@ -813,7 +960,7 @@ impl C4State {
                     "queue" => Shape::Queue,
                     _ => shape,
                 };
-                if !self.define_alias(&alias, loc, d) {
+                if !self.define_alias(&alias, &b.loc("alias", loc), d) {
                     return;
                 }
                 if brace {
@@ -858,7 +1005,7 @@ impl C4State {
                     self.used_enterprise = true;
                 }
                 let alias = b.get("alias");
-                let fresh = self.define_alias(&alias, loc, d);
+                let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
                 let btags: Vec<String> = tags.iter().map(|t| format!("{t}_boundary")).collect();
                 let btags = btags.join("+");
                 let technology = if kind_tag.is_none() {
@@ -888,7 +1035,7 @@ impl C4State {
                 self.used_deployment = true;
                 let tags_raw = b.get("tags");
                 let alias = b.get("alias");
-                let fresh = self.define_alias(&alias, loc, d);
+                let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
                 let technology =
                     self.tag_default(&self.elem_techn, b.get("type"), &tags_raw, "node");
                 let properties = self.take_props();
@@ -1056,7 +1203,7 @@ impl C4State {
             span,
             properties,
         });
-        self.rel_locs.push(loc.clone());
+        self.rel_locs.push((b.loc(from_p, loc), b.loc(to_p, loc)));
     }
 
     fn open_frame(&mut self, alias: String, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
@@ -1206,8 +1353,8 @@ impl C4State {
         }
         let mut known: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
         known.sort_unstable();
-        for (r, loc) in self.diagram.relationships.iter().zip(&self.rel_locs) {
-            for a in [&r.from, &r.to] {
+        for (r, (lf, lt)) in self.diagram.relationships.iter().zip(&self.rel_locs) {
+            for (a, loc) in [(&r.from, lf), (&r.to, lt)] {
                 if self.aliases.contains_key(a.as_str()) {
                     continue;
                 }

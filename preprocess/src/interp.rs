@@ -27,7 +27,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// Elements + boundaries + relationships per diagram.
 const MAX_ITEMS: usize = 100_000;
 /// Longest string value.
-pub(crate) const MAX_VALUE_LEN: usize = 1 << 20;
+pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
 
 /// A `!procedure` or `!function` defined in the diagram.
 #[derive(Debug)]
@@ -419,6 +419,10 @@ impl<'a> Interp<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Value, scope: Option<bool>) {
+        if let Value::Str(s) = &v {
+            // long values cost work: charge them to the step budget
+            self.steps += u64::try_from(s.len() / 256).unwrap_or(u64::MAX / 2);
+        }
         let v = match v {
             Value::Str(s) if s.len() > MAX_VALUE_LEN => {
                 Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
@@ -829,6 +833,11 @@ impl<'a> Interp<'a> {
 
     fn exec_call(&mut self, c: lexer::Call, loc: &Loc) {
         self.loc = loc.clone();
+        self.c4.arg_cols = c
+            .args
+            .iter()
+            .map(|(_, off)| u32::try_from(off + 1).unwrap_or(loc.column))
+            .collect();
         let brace = c.rest.starts_with('{') && !c.rest.contains('}');
         let name = c.name.as_str();
         if self.procs.contains_key(name) {
@@ -895,9 +904,30 @@ impl<'a> Interp<'a> {
             || name.chars().next().is_some_and(|ch| ch.is_uppercase())
             || self.c4.libs.base
         {
-            self.d
-                .warning(loc, format!("unknown macro `{name}`: the line is ignored"));
+            let hint = self
+                .suggest(name)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            self.d.warning(
+                loc,
+                format!("unknown macro `{name}`: the line is ignored{hint}"),
+            );
         }
+    }
+
+    /// The closest known macro or procedure name, for typos.
+    fn suggest(&self, name: &str) -> Option<String> {
+        let libs = fallback_libs(self.c4.libs);
+        c4::MACRO_NAMES
+            .iter()
+            .copied()
+            .filter(|n| c4::lookup(n, libs, 0).is_some())
+            .map(str::to_string)
+            .chain(self.procs.keys().cloned())
+            .map(|n| (lexer::edit_distance(name, &n), n))
+            .filter(|(dist, n)| *dist <= 2 && *dist < n.chars().count())
+            .min()
+            .map(|x| x.1)
     }
 
     fn item_count(&self) -> usize {

@@ -1,1 +1,92 @@
-//! Parse stage adapter (owned by the service wiring).
+//! The parse stage adapter (feature `stage`): `job.uploaded` in, the model
+//! IR stored under `jobs/{id}/model.json`, `job.parsed` out. The parser call
+//! itself is pure; this module only moves bytes.
+#![cfg(feature = "stage")]
+
+use crate::{NoIncludes, SourceFile, parse};
+use async_trait::async_trait;
+use runtime::jobs::ObjectRecord;
+use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
+use schemas::messages::{Envelope, JobParsed, Message};
+use schemas::model::v1::Severity;
+use schemas::{ObjectKey, Stage};
+
+/// The parse stage.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ParseStage;
+
+#[async_trait]
+impl StageHandler for ParseStage {
+    fn stage(&self) -> Stage {
+        Stage::Parse
+    }
+
+    async fn handle(&self, ctx: &StageContext, env: &Envelope) -> Result<StageOutput, StageError> {
+        let Message::JobUploaded(up) = &env.body else {
+            return Err(StageError::permanent(
+                "parse stage received a message for another stage",
+            ));
+        };
+        let bytes = ctx.objects.get(&up.source_key).await?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| StageError::permanent("the diagram is not UTF-8 text"))?;
+        let source = SourceFile {
+            path: up.file_name.clone(),
+            text,
+        };
+        let model = tokio::task::spawn_blocking(move || parse(&source, &NoIncludes))
+            .await
+            .map_err(|e| StageError::Transient(format!("parser task failed: {e}")))?;
+        let elements: usize = model.diagrams.iter().map(|d| d.elements.len()).sum();
+        let relationships: usize = model.diagrams.iter().map(|d| d.relationships.len()).sum();
+        if model.has_errors() {
+            let errors = model
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            return Err(StageError::Permanent {
+                reason: format!("the diagram has {errors} error(s)"),
+                diagnostics: model.diagnostics,
+            });
+        }
+        if elements == 0 {
+            return Err(StageError::Permanent {
+                reason: "no C4 elements found (is this a C4-PlantUML diagram?)".into(),
+                diagnostics: model.diagnostics,
+            });
+        }
+        let key = ObjectKey::model(env.job_id);
+        let json =
+            serde_json::to_vec_pretty(&model).map_err(|e| StageError::permanent(e.to_string()))?;
+        let stored = ctx.objects.put(&key, json.into()).await?;
+        ctx.ledger
+            .record_object(
+                env.job_id,
+                &ObjectRecord {
+                    key: key.to_string(),
+                    kind: "model".into(),
+                    sha256: stored.sha256,
+                    size: stored.size as i64,
+                },
+            )
+            .await?;
+        ctx.ledger
+            .set_diagnostics(env.job_id, &model.diagnostics)
+            .await?;
+        tracing::info!(
+            elements,
+            relationships,
+            warnings = model.diagnostics.len(),
+            "diagram parsed"
+        );
+        Ok(StageOutput {
+            next: Some(Message::JobParsed(JobParsed {
+                model_key: key,
+                file_name: up.file_name.clone(),
+                generator: up.generator.clone(),
+            })),
+            done: None,
+        })
+    }
+}
