@@ -7,6 +7,11 @@
 //! (`$techn`/`$type`/`$sprite` of `Add*Tag`/`UpdateElementStyle`) and
 //! property tables. Which macros exist, and with which parameters, depends
 //! on the library files included (see [`Libs`]), as in PlantUML.
+//!
+//! The parameter tables and semantics follow C4-PlantUML
+//! (<https://github.com/plantuml-stdlib/C4-PlantUML>, MIT, (c) Ricardo
+//! Niepel, kirchsth and contributors; see `LICENSE-C4-PlantUML`). No library
+//! text is embedded.
 
 use std::collections::HashMap;
 

@@ -19,7 +19,7 @@ use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
 use crate::{IncludeResolver, SourceFile};
 
 /// Lines processed per diagram before giving up (loops, recursion).
-const MAX_STEPS: u64 = 400_000;
+const MAX_STEPS: u64 = 200_000;
 /// Nested procedure/function calls.
 const MAX_CALL_DEPTH: usize = 64;
 /// Nested includes.
