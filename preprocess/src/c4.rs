@@ -723,6 +723,9 @@ pub(crate) struct C4State {
     rel_locs: Vec<(Loc, Loc)>,
     /// 1-based columns of the current call's arguments (set by the caller).
     pub arg_cols: Vec<u32>,
+    /// A user procedure was called with a trailing `{`: the boundary it
+    /// creates (without its own brace) takes it.
+    pub pending_brace: bool,
     /// Seen any C4 macro at all (for level inference without includes).
     used_deployment: bool,
     used_enterprise: bool,
@@ -1212,6 +1215,7 @@ impl C4State {
     }
 
     fn open_frame(&mut self, alias: String, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
+        let brace = brace || std::mem::take(&mut self.pending_brace);
         if self.libs.sequence {
             if brace {
                 d.error(

@@ -842,10 +842,11 @@ impl<'a> Interp<'a> {
         let name = c.name.as_str();
         if self.procs.contains_key(name) {
             let args = self.eval_args(&c.args);
+            self.c4.pending_brace = brace;
             if let Some(p) = self.find_proc(name, &args) {
                 self.call_user(name, p, args);
             }
-            if brace {
+            if std::mem::take(&mut self.c4.pending_brace) {
                 self.c4.open_group(loc);
             }
             return;

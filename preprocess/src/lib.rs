@@ -142,6 +142,7 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
         }
         found = true;
         let name = t.get("@startuml".len()..).unwrap_or("").trim();
+        let name = lexer::unquote_whole(name).unwrap_or(name).trim();
         let name = (!name.is_empty() && !name.starts_with('(')).then(|| name.to_string());
         let end = lines[i + 1..]
             .iter()
