@@ -1,2 +1,143 @@
-//! infer
+//! # infer: the c4forge generators ("models")
+//!
+//! Turns the C4 model IR ([`schemas::model::v1::Model`]) into a project file set
+//! ([`schemas::files::FileSet`]). The only generator today is `python-fastapi`:
+//! one FastAPI service per own container, a typed client per relationship,
+//! SQLAlchemy repositories, queue producers/consumers, docker-compose, a pytest
+//! suite and a `c4forge.json` manifest tracing every file to diagram elements.
+//!
+//! Generation is pure and deterministic: no IO (except reading an optional
+//! template overlay directory), no async, same input -> byte-identical output.
+//!
+//! Module map:
+//! - [`naming`]: safe Python identifiers, URL segments, host names and paths.
+//! - [`techmap`]: THE technology table (diagram technology text -> library, image).
+//! - [`project`]: analysis, IR -> [`project::Project`] (every decision and name).
+//! - [`render`]: minijinja environment, built-in templates, overlay directory.
+//! - `python_fastapi`: the `python-fastapi` generator (project -> files + manifest).
+//! - [`verify`]: in-process Python syntax check of generated files (ruff's parser).
+//! - [`regen`]: safe regeneration into an existing directory; the ONLY module
+//!   of this crate that touches the filesystem for writing.
+//! - [`stage`]: the generate stage adapter (owned by the service wiring).
+
+pub mod naming;
+pub mod project;
+mod python_fastapi;
+pub mod regen;
+pub mod render;
 pub mod stage;
+pub mod techmap;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use schemas::files::FileSet;
+use schemas::model::v1::Model;
+use serde::Serialize;
+
+pub use verify::{VerifyError, verify_python};
+
+/// The default generator name, used when a job or the CLI names none.
+pub const DEFAULT_GENERATOR: &str = "python-fastapi";
+
+/// Options of one generation run.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateOptions {
+    /// File the model came from; written into headers and the manifest so a
+    /// reader can find the diagram line behind each file.
+    pub source_name: String,
+    /// `--templates` overlay: files in this directory replace built-in
+    /// templates of the same name. `None` uses the built-in templates only.
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// Information about a registered generator (served at `GET /api/v1/models`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorInfo {
+    /// Name used to select it (`--model`, job option).
+    pub name: &'static str,
+    /// Version recorded on every job and manifest; bumped when output changes.
+    pub version: &'static str,
+    /// One line for listings.
+    pub description: &'static str,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// No generator has this name (see [`generators`]).
+    #[error("unknown generator {name:?}; known: {known}")]
+    UnknownGenerator {
+        /// The requested name.
+        name: String,
+        /// Comma-separated known names.
+        known: String,
+    },
+    /// The model has no element to generate anything from.
+    #[error("the model has no elements to generate code from")]
+    EmptyModel,
+    /// A template failed to load or render (built-in or overlay).
+    #[error("template {template}: {message}")]
+    Template {
+        /// Template name.
+        template: String,
+        /// What went wrong (minijinja's message with line).
+        message: String,
+    },
+    /// The overlay directory could not be read.
+    #[error("templates overlay {path}: {source}")]
+    Overlay {
+        /// The directory or file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// A generated file escaped the project root (a generator bug, never the diagram's fault).
+    #[error("generated path {0:?} is not a safe relative path")]
+    UnsafePath(String),
+    /// The generated Python does not parse (usually a broken template overlay).
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
+
+/// All registered generators.
+pub fn generators() -> Vec<GeneratorInfo> {
+    vec![GeneratorInfo {
+        name: python_fastapi::NAME,
+        version: python_fastapi::VERSION,
+        description: "Python 3.11+ FastAPI services, httpx/aio-pika/aiokafka/SQLAlchemy/redis clients, docker-compose and a pytest suite",
+    }]
+}
+
+/// Generates a project from a model.
+///
+/// Pure (no IO but reading `opts.templates_dir`) and deterministic. The files
+/// are sorted by path and include the `c4forge.json` manifest. Every `.py`
+/// file is checked with [`verify_python`] before returning.
+pub fn generate(
+    generator: &str,
+    model: &Model,
+    opts: &GenerateOptions,
+) -> Result<FileSet, GenerateError> {
+    if generator != python_fastapi::NAME {
+        return Err(GenerateError::UnknownGenerator {
+            name: generator.to_string(),
+            known: generators()
+                .iter()
+                .map(|g| g.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if model.diagrams.iter().all(|d| d.elements.is_empty()) {
+        return Err(GenerateError::EmptyModel);
+    }
+    let files = python_fastapi::generate(model, opts)?;
+    for f in &files.files {
+        if !naming::is_safe_relative_path(&f.path) {
+            return Err(GenerateError::UnsafePath(f.path.clone()));
+        }
+    }
+    verify_python(&files)?;
+    Ok(files)
+}

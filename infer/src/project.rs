@@ -1,0 +1,2357 @@
+//! Analysis: the C4 model IR -> a [`Project`], the generator-independent
+//! description of what to build (services, components, clients, routes,
+//! databases, brokers, flows, deployment groups) with every name already
+//! chosen and made safe.
+//!
+//! All decisions live here, so templates only print. The walk order is the
+//! model order, which makes every name and port deterministic.
+//!
+//! Rules, in short:
+//! - every own `Container` (default shape) is a service; an own `Container_Boundary`
+//!   with no matching container (component diagrams) is one too; on a model with no
+//!   containers at all, every own `System` is a service (context diagrams);
+//! - `*Db` shapes are databases, `*Queue` shapes and containers whose technology is
+//!   a broker (RabbitMQ, Kafka) are brokers; `Redis` containers are caches;
+//! - a relationship is realised by the source's technology (see [`crate::techmap`]):
+//!   a client in the source, a route in the target, a repository, a producer and a
+//!   consumer, an in-process call between components of one service, or (when no
+//!   code can sensibly implement it) documentation only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemas::model::v1::{
+    Boundary, BoundaryKind, Diagram, Element, ElementKind, Level, Model, Relationship, Shape,
+};
+use serde::Serialize;
+
+use crate::naming::{self, Scope, kebab, pascal, snake};
+use crate::techmap::{self, Tech};
+
+/// Where something was written in the diagrams.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Src {
+    /// Diagram file (or the run's source name).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+}
+
+/// A Python package grouping the services of one `System_Boundary`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemPkg {
+    /// Boundary alias.
+    pub alias: String,
+    /// Boundary label.
+    pub name: String,
+    /// Boundary description.
+    pub description: String,
+    /// Package identifier.
+    pub ident: String,
+    /// Dotted module path.
+    pub module: String,
+    /// Directory.
+    pub dir: String,
+    /// Where declared.
+    pub src: Src,
+}
+
+/// A method on a service or component base class.
+#[derive(Debug, Clone, Serialize)]
+pub struct Method {
+    /// Python method name.
+    pub name: String,
+    /// The relationship label it implements.
+    pub label: String,
+    /// `request` (HTTP route / direct call) or `event` (consumer handler).
+    pub kind: &'static str,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+    /// Human description of the callers.
+    pub callers: Vec<String>,
+}
+
+/// An HTTP route of a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// Function name in `routes.py`.
+    pub func: String,
+    /// URL path.
+    pub path: String,
+    /// Label.
+    pub label: String,
+    /// `None`: the service object handles it; else the component field.
+    pub component: Option<String>,
+    /// Method called on the handler object.
+    pub method: String,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+    /// Who calls it.
+    pub callers: Vec<String>,
+}
+
+/// A method of a client class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientMethod {
+    /// Method name.
+    pub name: String,
+    /// URL path (HTTP) or RPC method (`/package.Service/Method` for gRPC) or operation name.
+    pub path: String,
+    /// Label.
+    pub label: String,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+}
+
+/// An object built once per service and injected where used: a client, a
+/// repository, a producer or a cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dep {
+    /// Field name on `Dependencies` and attribute name on users.
+    pub field: String,
+    /// `http`, `grpc`, `generic`, `sql`, `redis`, `amqp_producer`, `kafka_producer`.
+    pub kind: &'static str,
+    /// Module relative to the service package (`clients.api_application`).
+    pub module: String,
+    /// Class name.
+    pub class: String,
+    /// Settings field with its address.
+    pub setting: String,
+    /// Alias of the thing it talks to.
+    pub target: String,
+    /// Display name of the thing it talks to.
+    pub target_name: String,
+    /// Technology text of the relationship(s).
+    pub technology: String,
+    /// Whether the target is external (outside our systems).
+    pub external: bool,
+    /// Client methods (clients only).
+    pub methods: Vec<ClientMethod>,
+    /// Exchange (AMQP) or empty.
+    pub exchange: String,
+    /// Routing key (AMQP) or topic (Kafka).
+    pub routing_key: String,
+    /// Record class (SQL).
+    pub record: String,
+    /// Table name (SQL).
+    pub table: String,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+    /// Element aliases this file implements besides relationships.
+    pub aliases: Vec<String>,
+}
+
+/// A message consumer of a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consumer {
+    /// Field name on `Dependencies`.
+    pub field: String,
+    /// `amqp` or `kafka`.
+    pub kind: &'static str,
+    /// Module relative to the service package.
+    pub module: String,
+    /// Class.
+    pub class: String,
+    /// Settings field with the broker address.
+    pub setting: String,
+    /// Exchange (AMQP).
+    pub exchange: String,
+    /// Routing key (AMQP) / topic (Kafka).
+    pub routing_key: String,
+    /// Queue name (AMQP) / consumer group (Kafka).
+    pub queue: String,
+    /// `None`: the service handles events, else the component field.
+    pub component: Option<String>,
+    /// Handler method.
+    pub method: String,
+    /// Broker alias.
+    pub broker: String,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+}
+
+/// A reference from a class to a dependency it uses.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Use {
+    /// Attribute / field name.
+    pub field: String,
+    /// Type name.
+    pub class: String,
+    /// Module relative to the service package.
+    pub module: String,
+}
+
+/// A component inside a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Alias.
+    pub alias: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Technology.
+    pub technology: String,
+    /// Where declared.
+    pub src: Src,
+    /// Module identifier and field name.
+    pub ident: String,
+    /// Implementation class (user module).
+    pub class: String,
+    /// Base class (generated).
+    pub base: String,
+    /// Methods.
+    pub methods: Vec<Method>,
+    /// Service-level dependencies it uses.
+    pub uses: Vec<Use>,
+    /// Other components it calls.
+    pub calls: Vec<Use>,
+    /// Relationship ids (outbound and inbound).
+    pub rel_ids: Vec<String>,
+}
+
+/// A generated service (FastAPI application).
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    /// Primary alias.
+    pub alias: String,
+    /// All aliases it stands for (container + matching container boundaries).
+    pub aliases: Vec<String>,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Technology text from the diagram.
+    pub technology: String,
+    /// `container`, `system`, `container boundary` or `component`.
+    pub origin: &'static str,
+    /// Where declared.
+    pub src: Src,
+    /// Package identifier.
+    pub ident: String,
+    /// PascalCase prefix.
+    pub class: String,
+    /// Compose service / host name.
+    pub host: String,
+    /// Environment variable prefix.
+    pub env_prefix: String,
+    /// Dotted module path.
+    pub module: String,
+    /// Directory.
+    pub dir: String,
+    /// System package identifier, when grouped.
+    pub system: Option<String>,
+    /// System display name.
+    pub system_name: Option<String>,
+    /// Published port on the host.
+    pub port: u16,
+    /// Components.
+    pub components: Vec<Component>,
+    /// HTTP routes.
+    pub routes: Vec<Route>,
+    /// Service-level methods (routes and event handlers not owned by a component).
+    pub methods: Vec<Method>,
+    /// Clients, repositories, producers, caches.
+    pub deps: Vec<Dep>,
+    /// Consumers.
+    pub consumers: Vec<Consumer>,
+    /// Dependencies the service object itself holds (all of `deps`).
+    pub uses: Vec<Use>,
+    /// Deployment node path (outermost first).
+    pub node: Vec<String>,
+    /// Compose network of its top-level deployment node.
+    pub network: Option<String>,
+    /// Compose environment (name, value).
+    pub env: Vec<(String, String)>,
+    /// Compose `depends_on`.
+    pub depends_on: Vec<String>,
+    /// Relationship ids touching it.
+    pub rel_ids: Vec<String>,
+}
+
+/// A database (SQL or Redis).
+#[derive(Debug, Clone, Serialize)]
+pub struct Database {
+    /// Alias.
+    pub alias: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Technology text.
+    pub technology: String,
+    /// Where declared.
+    pub src: Src,
+    /// Identifier.
+    pub ident: String,
+    /// Compose host.
+    pub host: String,
+    /// `sql` or `redis`.
+    pub tech: Tech,
+    /// Outside our systems (no compose service).
+    pub external: bool,
+    /// Compose image.
+    pub image: String,
+    /// Deployment node path.
+    pub node: Vec<String>,
+    /// Compose network.
+    pub network: Option<String>,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+}
+
+/// A message broker (explicit element or implied by a relationship).
+#[derive(Debug, Clone, Serialize)]
+pub struct Broker {
+    /// Alias (`_amqp` / `_kafka` for implied brokers).
+    pub alias: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Technology text.
+    pub technology: String,
+    /// Where declared.
+    pub src: Src,
+    /// Identifier.
+    pub ident: String,
+    /// Compose host.
+    pub host: String,
+    /// `amqp` or `kafka`.
+    pub tech: Tech,
+    /// Outside our systems.
+    pub external: bool,
+    /// Not drawn, implied by a relationship technology.
+    pub implied: bool,
+    /// Compose image.
+    pub image: String,
+    /// Deployment node path.
+    pub node: Vec<String>,
+    /// Compose network.
+    pub network: Option<String>,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+}
+
+/// Something outside our systems (external system, container, component).
+#[derive(Debug, Clone, Serialize)]
+pub struct External {
+    /// Alias.
+    pub alias: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Kind.
+    pub kind: ElementKind,
+    /// Technology.
+    pub technology: String,
+    /// Where declared.
+    pub src: Src,
+}
+
+/// A person (actor).
+#[derive(Debug, Clone, Serialize)]
+pub struct Person {
+    /// Alias.
+    pub alias: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `Person_Ext`.
+    pub external: bool,
+    /// Where declared.
+    pub src: Src,
+    /// What the person does (relationship summaries).
+    pub interactions: Vec<String>,
+}
+
+/// What the contract test of one relationship does.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TestSpec {
+    /// Test kind (`http_internal`, `http_external`, `http_route`, `grpc`, `generic`,
+    /// `sql`, `redis`, `amqp_produce`, `amqp_consume`, `kafka_produce`,
+    /// `kafka_consume`, `direct`, `doc`).
+    pub kind: &'static str,
+    /// Dotted module of the class under test.
+    pub module: String,
+    /// Class under test.
+    pub class: String,
+    /// Method under test.
+    pub method: String,
+    /// URL path / routing key / topic.
+    pub path: String,
+    /// Dotted module of the provider app (`http_internal`, `http_route`), or of the
+    /// service dependencies module (`direct`).
+    pub provider: String,
+    /// Source component field (`direct`).
+    pub from_field: String,
+    /// Target component field (`direct`).
+    pub to_field: String,
+    /// Service whose client or route the test exercises (resolved after naming).
+    #[serde(skip)]
+    pub owner: Option<usize>,
+}
+
+/// One relationship and how it is realised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relation {
+    /// Stable id (`from->to`, `#2` etc. on repeats).
+    pub id: String,
+    /// Test function name.
+    pub test: String,
+    /// From alias.
+    pub from: String,
+    /// To alias.
+    pub to: String,
+    /// From display name.
+    pub from_name: String,
+    /// To display name.
+    pub to_name: String,
+    /// Label.
+    pub label: String,
+    /// Technology text.
+    pub technology: String,
+    /// Description.
+    pub description: String,
+    /// Dynamic index.
+    pub index: Option<String>,
+    /// Where declared.
+    pub src: Src,
+    /// The technology chosen (None: unknown / not applicable).
+    pub tech: Option<Tech>,
+    /// True when the technology was empty and HTTP was assumed.
+    pub assumed: bool,
+    /// One sentence: how it is realised.
+    pub realization: String,
+    /// Contract test.
+    pub spec: TestSpec,
+}
+
+/// A dynamic diagram's numbered call order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flow {
+    /// Test function identifier.
+    pub ident: String,
+    /// Title.
+    pub title: String,
+    /// Diagram file.
+    pub file: String,
+    /// Steps in call order: (index, relation test function, relation id, summary).
+    pub steps: Vec<FlowStep>,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowStep {
+    /// Index as printed.
+    pub index: String,
+    /// Relation id.
+    pub rel_id: String,
+    /// Contract test function to run.
+    pub test: String,
+    /// Summary.
+    pub summary: String,
+}
+
+/// A compose network for a top-level deployment node.
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    /// Network name.
+    pub ident: String,
+    /// Node label.
+    pub label: String,
+    /// Node alias.
+    pub alias: String,
+    /// Node technology.
+    pub technology: String,
+    /// Where declared.
+    pub src: Src,
+}
+
+/// Documentation row for every element (README and manifest).
+#[derive(Debug, Clone, Serialize)]
+pub struct ElementDoc {
+    /// Alias.
+    pub alias: String,
+    /// Kind (`person`, `system`, ...).
+    pub kind: ElementKind,
+    /// Name.
+    pub name: String,
+    /// External.
+    pub external: bool,
+    /// Where declared.
+    pub src: Src,
+    /// What it became.
+    pub role: String,
+}
+
+/// Everything a generator needs, names decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    /// Title.
+    pub title: String,
+    /// Distribution name (kebab).
+    pub dist: String,
+    /// Root Python package.
+    pub package: String,
+    /// Source name of the run.
+    pub source: String,
+    /// System packages.
+    pub systems: Vec<SystemPkg>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// Databases.
+    pub databases: Vec<Database>,
+    /// Brokers.
+    pub brokers: Vec<Broker>,
+    /// External things.
+    pub externals: Vec<External>,
+    /// Persons.
+    pub persons: Vec<Person>,
+    /// Relationships.
+    pub relations: Vec<Relation>,
+    /// Dynamic flows.
+    pub flows: Vec<Flow>,
+    /// Compose networks.
+    pub networks: Vec<Network>,
+    /// Every element.
+    pub elements: Vec<ElementDoc>,
+    /// Diagrams (title, level, file).
+    pub diagrams: Vec<(String, Level, String)>,
+    /// Extra pip requirements implied by the technologies used.
+    pub requirements: Vec<String>,
+    /// Technologies used.
+    pub techs: BTreeSet<Tech>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Service(usize),
+    Component(usize, usize),
+    Database(usize),
+    Broker(usize),
+    External(usize),
+    Person(usize),
+    Unknown,
+}
+
+struct Ctx<'a> {
+    elements: Vec<(&'a Element, Src)>,
+    by_alias: BTreeMap<&'a str, usize>,
+    boundaries: BTreeMap<&'a str, (&'a Boundary, Src)>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(model: &'a Model, source: &str) -> Self {
+        let mut elements = Vec::new();
+        let mut by_alias = BTreeMap::new();
+        let mut boundaries = BTreeMap::new();
+        for d in &model.diagrams {
+            let file = diagram_file(d, source);
+            for e in &d.elements {
+                if !by_alias.contains_key(e.alias.as_str()) {
+                    by_alias.insert(e.alias.as_str(), elements.len());
+                    elements.push((
+                        e,
+                        Src {
+                            file: file.clone(),
+                            line: e.span.line,
+                        },
+                    ));
+                }
+            }
+            for b in &d.boundaries {
+                boundaries.entry(b.alias.as_str()).or_insert((
+                    b,
+                    Src {
+                        file: file.clone(),
+                        line: b.span.line,
+                    },
+                ));
+            }
+        }
+        Self {
+            elements,
+            by_alias,
+            boundaries,
+        }
+    }
+
+    /// Boundary chain from the element's parent outwards.
+    fn ancestors(&self, parent: Option<&'a str>) -> Vec<&'a Boundary> {
+        let mut out = Vec::new();
+        let mut cur = parent;
+        let mut seen = BTreeSet::new();
+        while let Some(p) = cur {
+            if !seen.insert(p) {
+                break;
+            }
+            match self.boundaries.get(p) {
+                Some((b, _)) => {
+                    out.push(*b);
+                    cur = b.parent.as_deref();
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+fn diagram_file(d: &Diagram, source: &str) -> String {
+    if d.file.is_empty() {
+        source.to_string()
+    } else {
+        d.file.clone()
+    }
+}
+
+fn norm(s: &str) -> String {
+    naming::words(s).join(" ")
+}
+
+fn one_line(s: &str) -> String {
+    s.replace("\\n", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Natural order of dynamic indexes: `"2" < "4-1" < "10"`.
+fn index_key(index: &str) -> Vec<u64> {
+    index
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u64>().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// Strips "Container diagram for" style prefixes from a title.
+fn project_title(model: &Model, source: &str) -> String {
+    for d in &model.diagrams {
+        if let Some(t) = d.title.as_deref().filter(|t| !naming::words(t).is_empty()) {
+            let lower = t.to_ascii_lowercase();
+            if let Some(pos) = lower.find(" for ")
+                && lower[..pos].contains("diagram")
+            {
+                return one_line(&t[pos + 5..]);
+            }
+            return one_line(t);
+        }
+        if let Some(n) = d.name.as_deref().filter(|t| !naming::words(t).is_empty()) {
+            return one_line(n.trim_matches('"'));
+        }
+    }
+    let stem = source.rsplit('/').next().unwrap_or(source);
+    let stem = stem.strip_suffix(".puml").unwrap_or(stem);
+    let stem = stem.strip_suffix(".json").unwrap_or(stem);
+    if naming::words(stem).is_empty() {
+        "c4 project".to_string()
+    } else {
+        one_line(stem)
+    }
+}
+
+/// State of pass 1 (elements to services, databases, brokers, ...).
+struct Elems<'a> {
+    ctx: Ctx<'a>,
+    source: String,
+    package: String,
+    root_scope: Scope,
+    host_scope: Scope,
+    systems: Vec<SystemPkg>,
+    system_scopes: BTreeMap<String, Scope>,
+    services: Vec<Service>,
+    networks: Vec<Network>,
+    network_of: BTreeMap<String, String>,
+    net_scope: Scope,
+}
+
+impl<'a> Elems<'a> {
+    fn boundary_src(&self, alias: &str) -> Src {
+        self.ctx
+            .boundaries
+            .get(alias)
+            .map(|(_, s)| s.clone())
+            .unwrap_or(Src {
+                file: self.source.clone(),
+                line: 1,
+            })
+    }
+
+    /// Deployment node labels (outermost first) and the network of the top node.
+    fn deployment(&mut self, parent: Option<&str>) -> (Vec<String>, Option<String>) {
+        let chain: Vec<&Boundary> = self
+            .ctx
+            .ancestors(parent)
+            .into_iter()
+            .filter(|b| b.kind == BoundaryKind::DeploymentNode)
+            .collect();
+        let node: Vec<String> = chain.iter().rev().map(|b| one_line(&b.label)).collect();
+        let Some(top) = chain.last() else {
+            return (node, None);
+        };
+        if let Some(n) = self.network_of.get(&top.alias) {
+            return (node, Some(n.clone()));
+        }
+        let ident = self.net_scope.alloc(&kebab(&snake(&top.label, "node")));
+        let src = self.boundary_src(&top.alias);
+        self.networks.push(Network {
+            ident: ident.clone(),
+            label: one_line(&top.label),
+            alias: top.alias.clone(),
+            technology: one_line(&top.technology),
+            src,
+        });
+        self.network_of.insert(top.alias.clone(), ident.clone());
+        (node, Some(ident))
+    }
+
+    /// The system package an element with this parent belongs to.
+    fn system_of(&mut self, parent: Option<&str>) -> Option<usize> {
+        let b = self
+            .ctx
+            .ancestors(parent)
+            .into_iter()
+            .find(|b| b.kind == BoundaryKind::SystemBoundary)?;
+        if let Some(i) = self.systems.iter().position(|s| s.alias == b.alias) {
+            return Some(i);
+        }
+        let ident = self.root_scope.alloc(&snake(&b.label, "system"));
+        let src = self.boundary_src(&b.alias);
+        self.systems.push(SystemPkg {
+            alias: b.alias.clone(),
+            name: one_line(&b.label),
+            description: one_line(&b.description),
+            module: format!("{}.{ident}", self.package),
+            dir: format!("src/{}/{ident}", self.package),
+            ident,
+            src,
+        });
+        Some(self.systems.len() - 1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_service(
+        &mut self,
+        alias: &str,
+        name: &str,
+        description: &str,
+        technology: &str,
+        origin: &'static str,
+        src: Src,
+        parent: Option<&str>,
+    ) -> usize {
+        let sys = self.system_of(parent);
+        let base = snake(
+            if naming::words(name).is_empty() {
+                alias
+            } else {
+                name
+            },
+            "service",
+        );
+        let ident = match sys {
+            Some(i) => self
+                .system_scopes
+                .entry(self.systems[i].ident.clone())
+                .or_insert_with(|| Scope::with_reserved(&["__init__"]))
+                .alloc(&base),
+            None => self.root_scope.alloc(&base),
+        };
+        let host = self.host_scope.alloc(&kebab(&base));
+        let (module, dir) = match sys {
+            Some(i) => (
+                format!("{}.{ident}", self.systems[i].module),
+                format!("{}/{ident}", self.systems[i].dir),
+            ),
+            None => (
+                format!("{}.{ident}", self.package),
+                format!("src/{}/{ident}", self.package),
+            ),
+        };
+        let (node, network) = self.deployment(parent);
+        let port = 8001 + u16::try_from(self.services.len()).unwrap_or(0);
+        self.services.push(Service {
+            alias: alias.to_string(),
+            aliases: vec![alias.to_string()],
+            name: if naming::words(name).is_empty() {
+                alias.to_string()
+            } else {
+                one_line(name)
+            },
+            description: one_line(description),
+            technology: one_line(technology),
+            origin,
+            src,
+            class: pascal(&base, "Service"),
+            env_prefix: format!("{}_", host.replace('-', "_").to_ascii_uppercase()),
+            host,
+            module,
+            dir,
+            system: sys.map(|i| self.systems[i].ident.clone()),
+            system_name: sys.map(|i| self.systems[i].name.clone()),
+            ident,
+            port,
+            components: Vec::new(),
+            routes: Vec::new(),
+            methods: Vec::new(),
+            deps: Vec::new(),
+            consumers: Vec::new(),
+            uses: Vec::new(),
+            node,
+            network,
+            env: Vec::new(),
+            depends_on: Vec::new(),
+            rel_ids: Vec::new(),
+        });
+        self.services.len() - 1
+    }
+}
+
+/// Builds the project description of a model.
+pub fn analyze(model: &Model, source: &str) -> Project {
+    let ctx = Ctx::new(model, source);
+    let title = project_title(model, source);
+    let mut package = snake(&title, "app");
+    if naming::is_reserved_top_level(&package) {
+        package.push_str("_app");
+    }
+    let dist = kebab(&package);
+    let has_containers = ctx.elements.iter().any(|(e, _)| {
+        (e.kind == ElementKind::Container || e.kind == ElementKind::Component) && !e.external
+    }) || ctx
+        .boundaries
+        .values()
+        .any(|(b, _)| b.kind == BoundaryKind::ContainerBoundary);
+    let elements: Vec<(&Element, Src)> = ctx.elements.clone();
+    let mut a = Elems {
+        ctx,
+        source: source.to_string(),
+        package: package.clone(),
+        root_scope: Scope::with_reserved(&["testing", "__init__", "__main__"]),
+        host_scope: Scope::with_reserved(&["tests"]),
+        systems: Vec::new(),
+        system_scopes: BTreeMap::new(),
+        services: Vec::new(),
+        networks: Vec::new(),
+        network_of: BTreeMap::new(),
+        net_scope: Scope::with_reserved(&["default"]),
+    };
+    let mut databases: Vec<Database> = Vec::new();
+    let mut brokers: Vec<Broker> = Vec::new();
+    let mut externals: Vec<External> = Vec::new();
+    let mut persons: Vec<Person> = Vec::new();
+    let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
+    let mut elements_doc: Vec<ElementDoc> = Vec::new();
+
+    // Pass 1: containers, systems, databases, brokers, externals, persons.
+    let mut pending_components: Vec<usize> = Vec::new();
+    for (i, (e, src)) in elements.iter().enumerate() {
+        let role: String;
+        let tech = techmap::classify(&e.technology);
+        let not_person = e.kind != ElementKind::Person;
+        let is_db = not_person
+            && (e.shape == Shape::Database
+                || (e.shape == Shape::Default && tech == Some(Tech::Redis)));
+        let is_broker = not_person
+            && (e.shape == Shape::Queue
+                || (e.shape == Shape::Default && matches!(tech, Some(Tech::Amqp | Tech::Kafka))));
+        let display = if naming::words(&e.name).is_empty() {
+            e.alias.as_str()
+        } else {
+            e.name.as_str()
+        };
+        if e.kind == ElementKind::Person {
+            persons.push(Person {
+                alias: e.alias.clone(),
+                name: one_line(&e.name),
+                description: one_line(&e.description),
+                external: e.external,
+                src: src.clone(),
+                interactions: Vec::new(),
+            });
+            endpoints.insert(e.alias.clone(), Endpoint::Person(persons.len() - 1));
+            role = "actor (documented in the README)".into();
+        } else if is_db {
+            let t = if tech == Some(Tech::Redis) {
+                Tech::Redis
+            } else {
+                Tech::Sql
+            };
+            let host = a.host_scope.alloc(&kebab(&snake(display, "db")));
+            let (node, network) = a.deployment(e.parent.as_deref());
+            databases.push(Database {
+                alias: e.alias.clone(),
+                name: one_line(&e.name),
+                description: one_line(&e.description),
+                technology: one_line(&e.technology),
+                src: src.clone(),
+                ident: host.replace('-', "_"),
+                host,
+                tech: t,
+                external: e.external,
+                image: techmap::row(t).image.to_string(),
+                node,
+                network,
+                rel_ids: Vec::new(),
+            });
+            endpoints.insert(e.alias.clone(), Endpoint::Database(databases.len() - 1));
+            role = format!(
+                "{} database",
+                if t == Tech::Redis { "Redis" } else { "SQL" }
+            );
+        } else if is_broker {
+            let t = if tech == Some(Tech::Kafka) {
+                Tech::Kafka
+            } else {
+                Tech::Amqp
+            };
+            let host = a.host_scope.alloc(&kebab(&snake(display, "broker")));
+            let (node, network) = a.deployment(e.parent.as_deref());
+            brokers.push(Broker {
+                alias: e.alias.clone(),
+                name: one_line(&e.name),
+                description: one_line(&e.description),
+                technology: one_line(&e.technology),
+                src: src.clone(),
+                ident: host.replace('-', "_"),
+                host,
+                tech: t,
+                external: e.external,
+                implied: false,
+                image: techmap::row(t).image.to_string(),
+                node,
+                network,
+                rel_ids: Vec::new(),
+            });
+            endpoints.insert(e.alias.clone(), Endpoint::Broker(brokers.len() - 1));
+            role = format!("{} broker", if t == Tech::Kafka { "Kafka" } else { "AMQP" });
+        } else if e.external {
+            externals.push(External {
+                alias: e.alias.clone(),
+                name: one_line(&e.name),
+                description: one_line(&e.description),
+                kind: e.kind,
+                technology: one_line(&e.technology),
+                src: src.clone(),
+            });
+            endpoints.insert(e.alias.clone(), Endpoint::External(externals.len() - 1));
+            role = "external (client stubs with configurable URLs)".into();
+        } else {
+            match e.kind {
+                ElementKind::Container => {
+                    let s = a.new_service(
+                        &e.alias,
+                        &e.name,
+                        &e.description,
+                        &e.technology,
+                        "container",
+                        src.clone(),
+                        e.parent.as_deref(),
+                    );
+                    endpoints.insert(e.alias.clone(), Endpoint::Service(s));
+                    role = "service".into();
+                }
+                ElementKind::System => {
+                    let expanded = a.ctx.boundaries.values().any(|(b, _)| {
+                        b.kind == BoundaryKind::SystemBoundary
+                            && (b.alias == e.alias || norm(&b.label) == norm(&e.name))
+                            && elements.iter().any(|(c, _)| {
+                                c.kind == ElementKind::Container
+                                    && c.parent.as_deref() == Some(b.alias.as_str())
+                            })
+                    });
+                    if has_containers && expanded {
+                        role = "system (implemented by its containers)".into();
+                    } else {
+                        let s = a.new_service(
+                            &e.alias,
+                            &e.name,
+                            &e.description,
+                            &e.technology,
+                            "system",
+                            src.clone(),
+                            e.parent.as_deref(),
+                        );
+                        endpoints.insert(e.alias.clone(), Endpoint::Service(s));
+                        role = "service".into();
+                    }
+                }
+                ElementKind::Component => {
+                    pending_components.push(i);
+                    role = "component".into();
+                }
+                ElementKind::Person => role = String::new(),
+            }
+        }
+        elements_doc.push(ElementDoc {
+            alias: e.alias.clone(),
+            kind: e.kind,
+            name: one_line(&e.name),
+            external: e.external,
+            src: src.clone(),
+            role,
+        });
+    }
+
+    // Container boundaries: match a container (alias or label) or become a service.
+    let mut boundary_service: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cb: Vec<(&Boundary, Src)> = a
+        .ctx
+        .boundaries
+        .values()
+        .filter(|(b, _)| b.kind == BoundaryKind::ContainerBoundary)
+        .map(|(b, s)| (*b, s.clone()))
+        .collect();
+    cb.sort_by(|x, y| {
+        (x.1.file.as_str(), x.1.line, x.0.alias.as_str()).cmp(&(
+            y.1.file.as_str(),
+            y.1.line,
+            y.0.alias.as_str(),
+        ))
+    });
+    for (b, src) in cb {
+        let matched = a.services.iter().position(|s| {
+            s.origin == "container" && (s.alias == b.alias || norm(&s.name) == norm(&b.label))
+        });
+        let idx = match matched {
+            Some(i) => i,
+            None => {
+                let has_comp = pending_components.iter().any(|&ci| {
+                    a.ctx
+                        .ancestors(elements[ci].0.parent.as_deref())
+                        .iter()
+                        .any(|x| x.alias == b.alias)
+                });
+                if !has_comp {
+                    continue;
+                }
+                a.new_service(
+                    &b.alias,
+                    &b.label,
+                    &b.description,
+                    &b.technology,
+                    "container boundary",
+                    src.clone(),
+                    b.parent.as_deref(),
+                )
+            }
+        };
+        if !a.services[idx].aliases.contains(&b.alias) {
+            a.services[idx].aliases.push(b.alias.clone());
+        }
+        boundary_service.insert(b.alias.clone(), idx);
+        endpoints
+            .entry(b.alias.clone())
+            .or_insert(Endpoint::Service(idx));
+    }
+
+    // Components.
+    let mut comp_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
+    for ci in pending_components {
+        let (e, src) = &elements[ci];
+        let owner = a
+            .ctx
+            .ancestors(e.parent.as_deref())
+            .iter()
+            .find_map(|b| boundary_service.get(&b.alias).copied());
+        let svc = match owner {
+            Some(s) => s,
+            None => a.new_service(
+                &e.alias,
+                &e.name,
+                &e.description,
+                &e.technology,
+                "component",
+                src.clone(),
+                e.parent.as_deref(),
+            ),
+        };
+        let scope = comp_scopes.entry(svc).or_insert_with(|| {
+            Scope::with_reserved(&["service", "__init__", "settings", "components"])
+        });
+        let display = if naming::words(&e.name).is_empty() {
+            e.alias.as_str()
+        } else {
+            e.name.as_str()
+        };
+        let ident = scope.alloc(&snake(display, "component"));
+        let class = pascal(&ident, "Component");
+        a.services[svc].components.push(Component {
+            alias: e.alias.clone(),
+            name: one_line(display),
+            description: one_line(&e.description),
+            technology: one_line(&e.technology),
+            src: src.clone(),
+            base: format!("{class}Base"),
+            class,
+            ident,
+            methods: Vec::new(),
+            uses: Vec::new(),
+            calls: Vec::new(),
+            rel_ids: Vec::new(),
+        });
+        endpoints.insert(
+            e.alias.clone(),
+            Endpoint::Component(svc, a.services[svc].components.len() - 1),
+        );
+    }
+    let ctx = &a.ctx;
+    let systems = std::mem::take(&mut a.systems);
+    let networks = std::mem::take(&mut a.networks);
+    let services = std::mem::take(&mut a.services);
+    let host_scope = std::mem::take(&mut a.host_scope);
+
+    let mut b = Builder {
+        services,
+        databases,
+        brokers,
+        host_scope,
+        field_scopes: BTreeMap::new(),
+        module_scopes: BTreeMap::new(),
+        method_reqs: Vec::new(),
+        techs: BTreeSet::new(),
+    };
+    for (i, s) in b.services.iter().enumerate() {
+        let mut scope = Scope::with_reserved(&["settings", "service", "close", "components"]);
+        for c in &s.components {
+            scope.alloc(&c.ident);
+        }
+        b.field_scopes.insert(i, scope);
+    }
+
+    // Relationships.
+    let mut relations: Vec<Relation> = Vec::new();
+    let mut id_scope = Scope::default();
+    let mut test_scope = Scope::default();
+    let mut flows: Vec<Flow> = Vec::new();
+    let mut flow_scope = Scope::default();
+    let name_of = |alias: &str| -> String {
+        ctx.by_alias
+            .get(alias)
+            .map(|&i| ctx.elements[i].0)
+            .map(|e| {
+                if naming::words(&e.name).is_empty() {
+                    e.alias.clone()
+                } else {
+                    one_line(&e.name)
+                }
+            })
+            .or_else(|| ctx.boundaries.get(alias).map(|(b, _)| one_line(&b.label)))
+            .unwrap_or_else(|| alias.to_string())
+    };
+    for d in &model.diagrams {
+        let file = diagram_file(d, source);
+        let mut steps: Vec<(Vec<u64>, usize, FlowStep)> = Vec::new();
+        for (ri, r) in d.relationships.iter().enumerate() {
+            let id = {
+                let base = format!("{}->{}", r.from, r.to);
+                let got = id_scope.alloc(&base);
+                if got == base {
+                    got
+                } else {
+                    format!("{base}#{}", &got[base.len() + 1..])
+                }
+            };
+            let test = test_scope.alloc(&format!(
+                "test_rel_{}_to_{}",
+                snake(&r.from, "x"),
+                snake(&r.to, "x")
+            ));
+            let from = endpoints.get(&r.from).copied().unwrap_or(Endpoint::Unknown);
+            let to = endpoints.get(&r.to).copied().unwrap_or(Endpoint::Unknown);
+            let src = Src {
+                file: file.clone(),
+                line: r.span.line,
+            };
+            let (tech, assumed, realization, spec) = b.realize(r, &id, from, to, &name_of);
+            for (who, text) in [
+                (
+                    &r.from,
+                    format!("{} {}", one_line(&r.label), name_of(&r.to)),
+                ),
+                (
+                    &r.to,
+                    format!(
+                        "is the target of \"{}\" from {}",
+                        one_line(&r.label),
+                        name_of(&r.from)
+                    ),
+                ),
+            ] {
+                if let Some(Endpoint::Person(p)) = endpoints.get(who.as_str()) {
+                    persons[*p].interactions.push(text);
+                }
+            }
+            let rel = Relation {
+                id: id.clone(),
+                test: test.clone(),
+                from: r.from.clone(),
+                to: r.to.clone(),
+                from_name: name_of(&r.from),
+                to_name: name_of(&r.to),
+                label: one_line(&r.label),
+                technology: one_line(&r.technology),
+                description: one_line(&r.description),
+                index: r.index.clone(),
+                src,
+                tech,
+                assumed,
+                realization,
+                spec,
+            };
+            if d.level == Level::Dynamic || r.index.is_some() {
+                let index = r.index.clone().unwrap_or_else(|| (ri + 1).to_string());
+                steps.push((
+                    index_key(&index),
+                    ri,
+                    FlowStep {
+                        index,
+                        rel_id: id.clone(),
+                        test: test.clone(),
+                        summary: format!("{} -> {}: {}", rel.from_name, rel.to_name, rel.label),
+                    },
+                ));
+            }
+            relations.push(rel);
+        }
+        if !steps.is_empty() {
+            steps.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            let title = d
+                .title
+                .clone()
+                .or(d.name.clone())
+                .unwrap_or_else(|| "dynamic diagram".into());
+            flows.push(Flow {
+                ident: flow_scope.alloc(&snake(&title, "flow")),
+                title: one_line(&title),
+                file: file.clone(),
+                steps: steps.into_iter().map(|s| s.2).collect(),
+            });
+        }
+    }
+    b.assign_methods();
+    for rel in &mut relations {
+        let Some(owner) = rel.spec.owner else {
+            continue;
+        };
+        let s = &b.services[owner];
+        if rel.spec.kind == "direct" {
+            let to = rel.spec.to_field.clone();
+            if let Some(m) = s
+                .components
+                .iter()
+                .filter(|c| c.ident == to)
+                .flat_map(|c| c.methods.iter())
+                .find(|m| m.rel_ids.contains(&rel.id))
+            {
+                rel.spec.method = m.name.clone();
+            }
+        } else if rel.spec.kind == "http_route" {
+            if let Some(r) = s.routes.iter().find(|r| r.rel_ids.contains(&rel.id)) {
+                rel.spec.path = r.path.clone();
+                rel.spec.method = r.func.clone();
+            }
+        } else if let Some(m) = s
+            .deps
+            .iter()
+            .flat_map(|d| d.methods.iter())
+            .find(|m| m.rel_ids.contains(&rel.id))
+        {
+            rel.spec.path = m.path.clone();
+            rel.spec.method = m.name.clone();
+        }
+    }
+    b.finish_compose(&package);
+
+    let mut requirements: Vec<String> = b
+        .techs
+        .iter()
+        .filter(|t| **t != Tech::Grpc)
+        .map(|t| techmap::row(*t).requirement.to_string())
+        .collect();
+    if b.techs.contains(&Tech::Sql) {
+        requirements.push("psycopg[binary]>=3.1".into());
+    }
+    requirements.sort();
+    requirements.dedup();
+
+    Project {
+        title,
+        dist,
+        package,
+        source: source.to_string(),
+        systems,
+        services: b.services,
+        databases: b.databases,
+        brokers: b.brokers,
+        externals,
+        persons,
+        relations,
+        flows,
+        networks,
+        elements: elements_doc,
+        diagrams: model
+            .diagrams
+            .iter()
+            .map(|d| {
+                (
+                    d.title
+                        .clone()
+                        .or(d.name.clone())
+                        .map(|t| one_line(&t))
+                        .unwrap_or_default(),
+                    d.level,
+                    diagram_file(d, source),
+                )
+            })
+            .collect(),
+        requirements,
+        techs: b.techs,
+    }
+}
+
+/// A method to allocate once all fields are known (pass B).
+struct MethodReq {
+    svc: usize,
+    comp: Option<usize>,
+    label: String,
+    kind: &'static str,
+    rel_id: String,
+    caller: String,
+    /// Route to add (`Some(())`) for HTTP requests.
+    route: bool,
+    /// Client methods whose `path`/`name` must be filled with the route: (service, dep index, method index).
+    client: Option<(usize, usize, usize)>,
+    /// Consumer to wire: (service, consumer index).
+    consumer: Option<(usize, usize)>,
+}
+
+struct Builder {
+    services: Vec<Service>,
+    databases: Vec<Database>,
+    brokers: Vec<Broker>,
+    host_scope: Scope,
+    field_scopes: BTreeMap<usize, Scope>,
+    module_scopes: BTreeMap<(usize, &'static str), Scope>,
+    method_reqs: Vec<MethodReq>,
+    techs: BTreeSet<Tech>,
+}
+
+impl Builder {
+    fn owner(ep: Endpoint) -> Option<(usize, Option<usize>)> {
+        match ep {
+            Endpoint::Service(s) => Some((s, None)),
+            Endpoint::Component(s, c) => Some((s, Some(c))),
+            _ => None,
+        }
+    }
+
+    fn module_name(&mut self, svc: usize, pkg: &'static str, base: &str) -> String {
+        self.module_scopes
+            .entry((svc, pkg))
+            .or_insert_with(|| Scope::with_reserved(&["__init__"]))
+            .alloc(base)
+    }
+
+    fn record_use(&mut self, svc: usize, comp: Option<usize>, dep: usize) {
+        let d = &self.services[svc].deps[dep];
+        let u = Use {
+            field: d.field.clone(),
+            class: d.class.clone(),
+            module: d.module.clone(),
+        };
+        let s = &mut self.services[svc];
+        if !s.uses.contains(&u) {
+            s.uses.push(u.clone());
+        }
+        if let Some(c) = comp {
+            let c = &mut s.components[c];
+            if !c.uses.contains(&u) {
+                c.uses.push(u);
+            }
+        }
+    }
+
+    fn touch(&mut self, svc: usize, comp: Option<usize>, id: &str) {
+        let s = &mut self.services[svc];
+        if !s.rel_ids.iter().any(|x| x == id) {
+            s.rel_ids.push(id.to_string());
+        }
+        if let Some(c) = comp {
+            let c = &mut s.components[c];
+            if !c.rel_ids.iter().any(|x| x == id) {
+                c.rel_ids.push(id.to_string());
+            }
+        }
+    }
+
+    /// Finds or creates a dependency keyed by (kind, target, routing key).
+    #[allow(clippy::too_many_arguments)]
+    fn dep(
+        &mut self,
+        svc: usize,
+        kind: &'static str,
+        target: &str,
+        target_name: &str,
+        routing_key: &str,
+        technology: &str,
+        external: bool,
+    ) -> usize {
+        if let Some(i) = self.services[svc]
+            .deps
+            .iter()
+            .position(|d| d.kind == kind && d.target == target && d.routing_key == routing_key)
+        {
+            return i;
+        }
+        let tname = if naming::words(target_name).is_empty() {
+            target
+        } else {
+            target_name
+        };
+        let base = snake(tname, "target");
+        let (pkg, suffix, cls_suffix) = match kind {
+            "http" | "grpc" | "generic" => (
+                "clients",
+                "client",
+                if kind == "grpc" {
+                    "GrpcClient"
+                } else if kind == "generic" {
+                    "Gateway"
+                } else {
+                    "Client"
+                },
+            ),
+            "sql" => ("db", "repository", "Repository"),
+            "redis" => ("cache", "cache", "Cache"),
+            _ => ("messaging", "producer", "Producer"),
+        };
+        let mod_base = if suffix == "producer" {
+            format!("{base}_{}_producer", snake(routing_key, "events"))
+        } else {
+            base.clone()
+        };
+        let mod_base = if kind == "grpc" {
+            format!("{base}_grpc")
+        } else if kind == "generic" {
+            format!("{base}_gateway")
+        } else {
+            mod_base
+        };
+        let module = self.module_name(svc, pkg, &mod_base);
+        let field = self.field_scopes.entry(svc).or_default().alloc(&format!(
+            "{module}{}",
+            if module.ends_with(suffix) {
+                String::new()
+            } else {
+                format!("_{suffix}")
+            }
+        ));
+        let class = if suffix == "producer" {
+            format!(
+                "{}Producer",
+                pascal(&module, "X").trim_end_matches("Producer")
+            )
+        } else {
+            format!(
+                "{}{cls_suffix}",
+                pascal(&module, "X").trim_end_matches(cls_suffix)
+            )
+        };
+        let setting_base = match kind {
+            "kafka_producer" => format!("{}_bootstrap_servers", snake(target, "broker")),
+            _ => format!("{}_url", snake(tname, "target")),
+        };
+        let setting = setting_base;
+        let d = Dep {
+            field,
+            kind,
+            module: format!("{pkg}.{module}"),
+            class: class.clone(),
+            setting,
+            target: target.to_string(),
+            target_name: tname.to_string(),
+            technology: technology.to_string(),
+            external,
+            methods: Vec::new(),
+            exchange: String::new(),
+            routing_key: routing_key.to_string(),
+            record: format!("{}Record", pascal(&module, "X")),
+            table: module.clone(),
+            rel_ids: Vec::new(),
+            aliases: Vec::new(),
+        };
+        self.services[svc].deps.push(d);
+        self.services[svc].deps.len() - 1
+    }
+
+    fn implied_broker(&mut self, tech: Tech) -> usize {
+        let alias = if tech == Tech::Kafka {
+            "_kafka"
+        } else {
+            "_amqp"
+        };
+        if let Some(i) = self.brokers.iter().position(|b| b.alias == alias) {
+            return i;
+        }
+        let name = if tech == Tech::Kafka {
+            "kafka"
+        } else {
+            "rabbitmq"
+        };
+        let host = self.host_scope.alloc(name);
+        self.brokers.push(Broker {
+            alias: alias.to_string(),
+            name: name.to_string(),
+            description: "Implied by a relationship technology; not drawn in the diagram.".into(),
+            technology: name.to_string(),
+            src: Src {
+                file: String::new(),
+                line: 0,
+            },
+            ident: host.replace('-', "_"),
+            host,
+            tech,
+            external: false,
+            implied: true,
+            image: techmap::row(tech).image.to_string(),
+            node: Vec::new(),
+            network: None,
+            rel_ids: Vec::new(),
+        });
+        self.brokers.len() - 1
+    }
+
+    fn add_rel_to_dep(&mut self, svc: usize, dep: usize, id: &str) {
+        let d = &mut self.services[svc].deps[dep];
+        if !d.rel_ids.iter().any(|x| x == id) {
+            d.rel_ids.push(id.to_string());
+        }
+    }
+
+    fn producer(
+        &mut self,
+        svc: usize,
+        comp: Option<usize>,
+        broker: usize,
+        r: &Relationship,
+        id: &str,
+    ) -> (usize, TestSpec) {
+        let b = self.brokers[broker].clone();
+        let kind = if b.tech == Tech::Kafka {
+            "kafka_producer"
+        } else {
+            "amqp_producer"
+        };
+        let key = kebab(&snake(&strip_verbs(&r.label), "events"));
+        let dep = self.dep(
+            svc,
+            kind,
+            &b.alias,
+            &b.name,
+            &key,
+            &one_line(&r.technology),
+            b.external,
+        );
+        {
+            let d = &mut self.services[svc].deps[dep];
+            d.exchange = b.host.clone();
+            d.setting = if b.tech == Tech::Kafka {
+                format!("{}_bootstrap_servers", b.ident)
+            } else {
+                format!("{}_url", b.ident)
+            };
+        }
+        self.add_rel_to_dep(svc, dep, id);
+        self.record_use(svc, comp, dep);
+        self.touch(svc, comp, id);
+        self.brokers[broker].rel_ids.push(id.to_string());
+        self.techs.insert(b.tech);
+        let s = &self.services[svc];
+        let d = &s.deps[dep];
+        (
+            dep,
+            TestSpec {
+                kind: if b.tech == Tech::Kafka {
+                    "kafka_produce"
+                } else {
+                    "amqp_produce"
+                },
+                module: format!("{}.{}", s.module, d.module),
+                class: d.class.clone(),
+                path: key,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn consumer(
+        &mut self,
+        svc: usize,
+        comp: Option<usize>,
+        broker: usize,
+        r: &Relationship,
+        id: &str,
+        caller: String,
+    ) -> TestSpec {
+        let b = self.brokers[broker].clone();
+        let key = kebab(&snake(&strip_verbs(&r.label), "events"));
+        let existing = self.services[svc].consumers.iter().position(|c| {
+            c.broker == b.alias
+                && c.routing_key == key
+                && c.component == comp.map(|c| self.services[svc].components[c].ident.clone())
+        });
+        let ci = match existing {
+            Some(i) => i,
+            None => {
+                let module = self.module_name(
+                    svc,
+                    "messaging",
+                    &format!(
+                        "{}_{}_consumer",
+                        snake(&b.name, "broker"),
+                        snake(&key, "events")
+                    ),
+                );
+                let field = self.field_scopes.entry(svc).or_default().alloc(&module);
+                let s = &self.services[svc];
+                let queue = format!("{}.{}", s.host, key);
+                let c = Consumer {
+                    field,
+                    kind: if b.tech == Tech::Kafka {
+                        "kafka"
+                    } else {
+                        "amqp"
+                    },
+                    class: format!(
+                        "{}Consumer",
+                        pascal(&module, "X").trim_end_matches("Consumer")
+                    ),
+                    module: format!("messaging.{module}"),
+                    setting: if b.tech == Tech::Kafka {
+                        format!("{}_bootstrap_servers", b.ident)
+                    } else {
+                        format!("{}_url", b.ident)
+                    },
+                    exchange: b.host.clone(),
+                    routing_key: key.clone(),
+                    queue,
+                    component: comp.map(|c| s.components[c].ident.clone()),
+                    method: String::new(),
+                    broker: b.alias.clone(),
+                    rel_ids: Vec::new(),
+                };
+                self.services[svc].consumers.push(c);
+                self.services[svc].consumers.len() - 1
+            }
+        };
+        self.services[svc].consumers[ci]
+            .rel_ids
+            .push(id.to_string());
+        self.touch(svc, comp, id);
+        self.brokers[broker].rel_ids.push(id.to_string());
+        self.techs.insert(b.tech);
+        self.method_reqs.push(MethodReq {
+            svc,
+            comp,
+            label: format!("on {}", strip_verbs(&r.label)),
+            kind: "event",
+            rel_id: id.to_string(),
+            caller,
+            route: false,
+            client: None,
+            consumer: Some((svc, ci)),
+        });
+        let s = &self.services[svc];
+        let c = &s.consumers[ci];
+        TestSpec {
+            kind: if b.tech == Tech::Kafka {
+                "kafka_consume"
+            } else {
+                "amqp_consume"
+            },
+            module: format!("{}.{}", s.module, c.module),
+            class: c.class.clone(),
+            path: key,
+            ..Default::default()
+        }
+    }
+
+    /// Decides how one relationship is realised; registers what it needs.
+    fn realize(
+        &mut self,
+        r: &Relationship,
+        id: &str,
+        from: Endpoint,
+        to: Endpoint,
+        name_of: &dyn Fn(&str) -> String,
+    ) -> (Option<Tech>, bool, String, TestSpec) {
+        let rtech = techmap::classify(&r.technology);
+        let empty = r.technology.trim().is_empty();
+        let doc = |why: &str| {
+            (
+                rtech,
+                false,
+                why.to_string(),
+                TestSpec {
+                    kind: "doc",
+                    ..Default::default()
+                },
+            )
+        };
+        let caller = name_of(&r.from);
+
+        // Databases and brokers are passive: whichever side is ours uses them.
+        let (ours, other) = match (Self::owner(from), Self::owner(to)) {
+            (Some(o), _) if !matches!(to, Endpoint::Unknown) => (Some(o), to),
+            (None, Some(o)) if matches!(from, Endpoint::Database(_)) => (Some(o), from),
+            _ => (None, to),
+        };
+        if let (Some((svc, comp)), Endpoint::Database(db)) = (ours, other) {
+            let d = self.databases[db].clone();
+            let tech = match rtech {
+                Some(Tech::Redis) => Tech::Redis,
+                Some(Tech::Sql) => Tech::Sql,
+                _ => d.tech,
+            };
+            let kind = if tech == Tech::Redis { "redis" } else { "sql" };
+            let dep = self.dep(
+                svc,
+                kind,
+                &d.alias,
+                &d.name,
+                "",
+                &one_line(&r.technology),
+                d.external,
+            );
+            self.services[svc].deps[dep].setting = format!("{}_url", d.ident);
+            if !self.services[svc].deps[dep].aliases.contains(&d.alias) {
+                self.services[svc].deps[dep].aliases.push(d.alias.clone());
+            }
+            self.add_rel_to_dep(svc, dep, id);
+            self.record_use(svc, comp, dep);
+            self.touch(svc, comp, id);
+            self.databases[db].rel_ids.push(id.to_string());
+            self.techs.insert(tech);
+            let s = &self.services[svc];
+            let dd = &s.deps[dep];
+            return (
+                Some(tech),
+                false,
+                format!(
+                    "{} `{}` in {} ({})",
+                    if tech == Tech::Redis {
+                        "Redis cache"
+                    } else {
+                        "SQLAlchemy repository"
+                    },
+                    dd.class,
+                    s.name,
+                    techmap::row(tech).library
+                ),
+                TestSpec {
+                    kind: if tech == Tech::Redis { "redis" } else { "sql" },
+                    module: format!("{}.{}", s.module, dd.module),
+                    class: dd.class.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+
+        match (from, to) {
+            // In-process call between components of one service.
+            (Endpoint::Component(s1, c1), Endpoint::Component(s2, c2)) if s1 == s2 => {
+                let target = self.services[s1].components[c2].clone();
+                let u = Use {
+                    field: target.ident.clone(),
+                    class: target.class.clone(),
+                    module: format!("impl.{}", target.ident),
+                };
+                if c1 != c2 && !self.services[s1].components[c1].calls.contains(&u) {
+                    self.services[s1].components[c1].calls.push(u);
+                }
+                self.touch(s1, Some(c1), id);
+                self.touch(s1, Some(c2), id);
+                self.method_reqs.push(MethodReq {
+                    svc: s1,
+                    comp: Some(c2),
+                    label: r.label.clone(),
+                    kind: "request",
+                    rel_id: id.to_string(),
+                    caller,
+                    route: false,
+                    client: None,
+                    consumer: None,
+                });
+                let s = &self.services[s1];
+                (
+                    rtech,
+                    false,
+                    format!(
+                        "in-process call from component `{}` to `{}` in {}",
+                        s.components[c1].class, target.class, s.name
+                    ),
+                    TestSpec {
+                        kind: "direct",
+                        provider: s.module.clone(),
+                        owner: Some(s1),
+                        from_field: s.components[c1].ident.clone(),
+                        to_field: target.ident.clone(),
+                        ..Default::default()
+                    },
+                )
+            }
+            // Ours -> broker: producer.
+            (f, Endpoint::Broker(bi)) if Self::owner(f).is_some() => {
+                let (svc, comp) = Self::owner(f).unwrap_or((0, None));
+                let (_, spec) = self.producer(svc, comp, bi, r, id);
+                let b = &self.brokers[bi];
+                (
+                    Some(b.tech),
+                    false,
+                    format!(
+                        "{} producer publishing `{}` to {}",
+                        techmap::row(b.tech).library,
+                        spec.path,
+                        b.name
+                    ),
+                    spec,
+                )
+            }
+            // Broker -> ours: consumer.
+            (Endpoint::Broker(bi), t) if Self::owner(t).is_some() => {
+                let (svc, comp) = Self::owner(t).unwrap_or((0, None));
+                let spec = self.consumer(svc, comp, bi, r, id, caller);
+                let b = &self.brokers[bi];
+                (
+                    Some(b.tech),
+                    false,
+                    format!(
+                        "{} consumer of `{}` from {}",
+                        techmap::row(b.tech).library,
+                        spec.path,
+                        b.name
+                    ),
+                    spec,
+                )
+            }
+            // Ours -> ours (other service) or ours -> external.
+            (f, t)
+                if Self::owner(f).is_some()
+                    && (Self::owner(t).is_some() || matches!(t, Endpoint::External(_))) =>
+            {
+                let (svc, comp) = Self::owner(f).unwrap_or((0, None));
+                let (tech, assumed) = match rtech {
+                    Some(t) => (Some(t), false),
+                    None if empty => (Some(Tech::Http), true),
+                    None => (None, false),
+                };
+                match tech {
+                    Some(Tech::Amqp | Tech::Kafka) if Self::owner(t).is_some() => {
+                        let bi = self.implied_broker(tech.unwrap_or(Tech::Amqp));
+                        let (_, spec) = self.producer(svc, comp, bi, r, id);
+                        let (tsvc, tcomp) = Self::owner(t).unwrap_or((0, None));
+                        let _ = self.consumer(tsvc, tcomp, bi, r, id, caller);
+                        let b = &self.brokers[bi];
+                        (
+                            tech,
+                            false,
+                            format!(
+                                "{} producer in the source and consumer in the target via {}",
+                                techmap::row(b.tech).library,
+                                b.host
+                            ),
+                            spec,
+                        )
+                    }
+                    Some(Tech::Http) | Some(Tech::Grpc) | None | Some(_) => {
+                        let kind = match tech {
+                            Some(Tech::Http) => "http",
+                            Some(Tech::Grpc) => "grpc",
+                            _ => "generic",
+                        };
+                        let (target_alias, target_name, external, target_svc) = match t {
+                            Endpoint::Service(ts) | Endpoint::Component(ts, _) => {
+                                let s = &self.services[ts];
+                                (s.alias.clone(), s.name.clone(), false, Some(ts))
+                            }
+                            _ => (r.to.clone(), name_of(&r.to), true, None),
+                        };
+                        let dep = self.dep(
+                            svc,
+                            kind,
+                            &target_alias,
+                            &target_name,
+                            "",
+                            &one_line(&r.technology),
+                            external,
+                        );
+                        self.add_rel_to_dep(svc, dep, id);
+                        self.record_use(svc, comp, dep);
+                        self.touch(svc, comp, id);
+                        if external && !self.services[svc].deps[dep].aliases.contains(&r.to) {
+                            self.services[svc].deps[dep].aliases.push(r.to.clone());
+                        }
+                        // Client method (name and path filled in pass B when the target is ours).
+                        let label_ident = snake(&r.label, "call");
+                        let dd = &mut self.services[svc].deps[dep];
+                        let mi = match dd
+                            .methods
+                            .iter()
+                            .position(|m| m.label == one_line(&r.label) && target_svc.is_none())
+                        {
+                            Some(i) => i,
+                            None => {
+                                let path = match kind {
+                                    "grpc" => format!(
+                                        "/{}.{}/{}",
+                                        snake(&target_name, "svc"),
+                                        pascal(&target_name, "Svc"),
+                                        pascal(&r.label, "Call")
+                                    ),
+                                    _ => format!("/{}", kebab(&label_ident)),
+                                };
+                                dd.methods.push(ClientMethod {
+                                    name: label_ident.clone(),
+                                    path,
+                                    label: one_line(&r.label),
+                                    rel_ids: Vec::new(),
+                                });
+                                dd.methods.len() - 1
+                            }
+                        };
+                        dd.methods[mi].rel_ids.push(id.to_string());
+                        let (tsvc_comp, provider) = match (t, target_svc) {
+                            (Endpoint::Service(ts), _) => {
+                                (Some((ts, None)), self.services[ts].module.clone())
+                            }
+                            (Endpoint::Component(ts, tc), _) => {
+                                (Some((ts, Some(tc))), self.services[ts].module.clone())
+                            }
+                            _ => (None, String::new()),
+                        };
+                        if let (Some((ts, tc)), "http") = (tsvc_comp, kind) {
+                            self.touch(ts, tc, id);
+                            self.method_reqs.push(MethodReq {
+                                svc: ts,
+                                comp: tc,
+                                label: r.label.clone(),
+                                kind: "request",
+                                rel_id: id.to_string(),
+                                caller: caller.clone(),
+                                route: true,
+                                client: Some((svc, dep, mi)),
+                                consumer: None,
+                            });
+                        } else if let Some((ts, tc)) = tsvc_comp {
+                            self.touch(ts, tc, id);
+                        }
+                        if let Some(t) = tech {
+                            self.techs.insert(t);
+                        }
+                        let s = &self.services[svc];
+                        let d = &s.deps[dep];
+                        let spec_kind = match (kind, target_svc.is_some()) {
+                            ("http", true) => "http_internal",
+                            ("http", false) => "http_external",
+                            (k, _) => {
+                                if k == "grpc" {
+                                    "grpc"
+                                } else {
+                                    "generic"
+                                }
+                            }
+                        };
+                        let what = match kind {
+                            "http" => "httpx client",
+                            "grpc" => "gRPC client stub",
+                            _ => {
+                                "gateway stub (technology not supported; transport to be provided)"
+                            }
+                        };
+                        (
+                            tech,
+                            assumed,
+                            format!(
+                                "{what} `{}` in {}{}{}",
+                                d.class,
+                                s.name,
+                                if spec_kind == "http_internal" {
+                                    format!(" calling a route of {}", target_name)
+                                } else {
+                                    String::new()
+                                },
+                                if assumed {
+                                    " (no technology given: HTTP assumed)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            TestSpec {
+                                kind: spec_kind,
+                                module: format!("{}.{}", s.module, d.module),
+                                class: d.class.clone(),
+                                provider,
+                                owner: Some(svc),
+                                ..Default::default()
+                            },
+                        )
+                    }
+                }
+            }
+            // Person / external -> ours over HTTP (or unspecified): a route.
+            (Endpoint::Person(_) | Endpoint::External(_) | Endpoint::Unknown, t)
+                if Self::owner(t).is_some() && (rtech == Some(Tech::Http) || empty) =>
+            {
+                let (ts, tc) = Self::owner(t).unwrap_or((0, None));
+                self.touch(ts, tc, id);
+                self.techs.insert(Tech::Http);
+                self.method_reqs.push(MethodReq {
+                    svc: ts,
+                    comp: tc,
+                    label: r.label.clone(),
+                    kind: "request",
+                    rel_id: id.to_string(),
+                    caller,
+                    route: true,
+                    client: None,
+                    consumer: None,
+                });
+                let s = &self.services[ts];
+                (
+                    Some(Tech::Http),
+                    empty,
+                    format!(
+                        "HTTP route in {}{}",
+                        s.name,
+                        if empty {
+                            " (no technology given: HTTP assumed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    TestSpec {
+                        kind: "http_route",
+                        provider: s.module.clone(),
+                        owner: Some(ts),
+                        ..Default::default()
+                    },
+                )
+            }
+            (Endpoint::External(_) | Endpoint::Person(_), t)
+                if Self::owner(t).is_some() && matches!(rtech, Some(Tech::Amqp | Tech::Kafka)) =>
+            {
+                let tech = rtech.unwrap_or(Tech::Amqp);
+                let bi = self.implied_broker(tech);
+                let (ts, tc) = Self::owner(t).unwrap_or((0, None));
+                let spec = self.consumer(ts, tc, bi, r, id, caller);
+                (
+                    rtech,
+                    false,
+                    format!(
+                        "{} consumer in {}",
+                        techmap::row(tech).library,
+                        self.services[ts].name
+                    ),
+                    spec,
+                )
+            }
+            (f, t) => {
+                for ep in [f, t] {
+                    if let Some((s, c)) = Self::owner(ep) {
+                        self.touch(s, c, id);
+                    }
+                }
+                match (f, t) {
+                    (Endpoint::Database(a), Endpoint::Database(_)) => {
+                        self.databases[a].rel_ids.push(id.to_string());
+                        doc("database-level concern (replication, ETL); documented in the README")
+                    }
+                    (_, Endpoint::Person(_)) => {
+                        doc("reaches a person outside the software; documented in the README")
+                    }
+                    (Endpoint::Unknown, _) | (_, Endpoint::Unknown) => {
+                        doc("an end is not an element of the model; documented in the README")
+                    }
+                    _ => doc(
+                        "no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README",
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Pass B: methods, routes and client paths, now that every field name is known.
+    fn assign_methods(&mut self) {
+        let reqs = std::mem::take(&mut self.method_reqs);
+        let mut class_scopes: BTreeMap<(usize, Option<usize>), Scope> = BTreeMap::new();
+        let mut route_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
+        for req in reqs {
+            let svc = req.svc;
+            let label = one_line(&req.label);
+            let base = snake(&label, "handle");
+            let reserved: Vec<String> = {
+                let s = &self.services[svc];
+                let mut r: Vec<String> = ["settings", "close", "components", "service"]
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect();
+                r.extend(s.deps.iter().map(|d| d.field.clone()));
+                r.extend(s.components.iter().map(|c| c.ident.clone()));
+                r
+            };
+            let s = &mut self.services[svc];
+            let methods: &mut Vec<Method> = match req.comp {
+                Some(c) => &mut s.components[c].methods,
+                None => &mut s.methods,
+            };
+            let mi = match methods
+                .iter()
+                .position(|m| m.label == label && m.kind == req.kind)
+            {
+                Some(i) => i,
+                None => {
+                    let scope = class_scopes.entry((svc, req.comp)).or_insert_with(|| {
+                        let r: Vec<&str> = reserved.iter().map(String::as_str).collect();
+                        Scope::with_reserved(&r)
+                    });
+                    let name = scope.alloc(&base);
+                    methods.push(Method {
+                        name,
+                        label: label.clone(),
+                        kind: req.kind,
+                        rel_ids: Vec::new(),
+                        callers: Vec::new(),
+                    });
+                    methods.len() - 1
+                }
+            };
+            methods[mi].rel_ids.push(req.rel_id.clone());
+            if !methods[mi].callers.contains(&req.caller) {
+                methods[mi].callers.push(req.caller.clone());
+            }
+            let method_name = methods[mi].name.clone();
+            if let Some((_, ci)) = req.consumer {
+                s.consumers[ci].method = method_name.clone();
+            }
+            if req.route {
+                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
+                let path = match &comp_ident {
+                    Some(c) => format!("/{}/{}", kebab(c), kebab(&method_name)),
+                    None => format!("/{}", kebab(&method_name)),
+                };
+                let ri = match s.routes.iter().position(|r| r.path == path) {
+                    Some(i) => i,
+                    None => {
+                        let func = route_scopes
+                            .entry(svc)
+                            .or_insert_with(|| {
+                                Scope::with_reserved(&[
+                                    "router",
+                                    "healthz",
+                                    "get_dependencies",
+                                    "Any",
+                                    "APIRouter",
+                                    "Depends",
+                                    "Request",
+                                    "Dependencies",
+                                    "CommandRequest",
+                                    "CommandResult",
+                                ])
+                            })
+                            .alloc(&match &comp_ident {
+                                Some(c) => format!("{c}_{method_name}"),
+                                None => method_name.clone(),
+                            });
+                        s.routes.push(Route {
+                            func,
+                            path: path.clone(),
+                            label: label.clone(),
+                            component: comp_ident,
+                            method: method_name.clone(),
+                            rel_ids: Vec::new(),
+                            callers: Vec::new(),
+                        });
+                        s.routes.len() - 1
+                    }
+                };
+                s.routes[ri].rel_ids.push(req.rel_id.clone());
+                if !s.routes[ri].callers.contains(&req.caller) {
+                    s.routes[ri].callers.push(req.caller.clone());
+                }
+                if let Some((cs, dep, cm)) = req.client {
+                    let cname = match &s.routes[ri].component {
+                        Some(c) => format!("{c}_{method_name}"),
+                        None => method_name.clone(),
+                    };
+                    // Merge with an existing client method for the same route.
+                    let d = &mut self.services[cs].deps[dep];
+                    if let Some(existing) = d.methods.iter().position(|m| m.path == path) {
+                        if existing != cm {
+                            let ids = std::mem::take(&mut d.methods[cm].rel_ids);
+                            d.methods[existing].rel_ids.extend(ids);
+                            d.methods[cm].path = String::new();
+                        }
+                    } else {
+                        d.methods[cm].path = path;
+                        d.methods[cm].name = cname;
+                    }
+                }
+            }
+        }
+        // Drop merged client methods; make client method names unique.
+        for s in &mut self.services {
+            for d in &mut s.deps {
+                d.methods.retain(|m| !m.path.is_empty());
+                let mut sc = Scope::with_reserved(&["close"]);
+                for m in &mut d.methods {
+                    m.name = sc.alloc(&m.name);
+                }
+            }
+        }
+    }
+
+    /// Compose environment and dependencies of every service.
+    fn finish_compose(&mut self, _package: &str) {
+        let db_hosts: BTreeMap<String, (String, Tech, bool)> = self
+            .databases
+            .iter()
+            .map(|d| (d.alias.clone(), (d.host.clone(), d.tech, d.external)))
+            .collect();
+        let broker_hosts: BTreeMap<String, (String, Tech, bool)> = self
+            .brokers
+            .iter()
+            .map(|b| (b.alias.clone(), (b.host.clone(), b.tech, b.external)))
+            .collect();
+        let svc_hosts: BTreeMap<String, String> = self
+            .services
+            .iter()
+            .map(|s| (s.alias.clone(), s.host.clone()))
+            .collect();
+        for s in &mut self.services {
+            let mut env: Vec<(String, String)> = Vec::new();
+            let mut deps: Vec<String> = Vec::new();
+            let prefix = s.env_prefix.clone();
+            for d in &s.deps {
+                let key = format!("{prefix}{}", d.setting.to_ascii_uppercase());
+                let value = match d.kind {
+                    "sql" | "redis" => match db_hosts.get(&d.target) {
+                        Some((h, Tech::Redis, false)) => {
+                            deps.push(h.clone());
+                            format!("redis://{h}:6379/0")
+                        }
+                        Some((h, _, false)) => {
+                            deps.push(h.clone());
+                            format!("postgresql+psycopg://app:app@{h}:5432/app")
+                        }
+                        _ => continue,
+                    },
+                    "amqp_producer" | "kafka_producer" => match broker_hosts.get(&d.target) {
+                        Some((h, Tech::Kafka, false)) => {
+                            deps.push(h.clone());
+                            format!("{h}:9092")
+                        }
+                        Some((h, _, false)) => {
+                            deps.push(h.clone());
+                            format!("amqp://guest:guest@{h}:5672/")
+                        }
+                        _ => continue,
+                    },
+                    _ => match svc_hosts.get(&d.target) {
+                        Some(h) if !d.external => {
+                            deps.push(h.clone());
+                            if d.kind == "grpc" {
+                                format!("{h}:50051")
+                            } else {
+                                format!("http://{h}:8000")
+                            }
+                        }
+                        _ => continue,
+                    },
+                };
+                env.push((key, value));
+            }
+            for c in &s.consumers {
+                if let Some((h, t, false)) = broker_hosts.get(&c.broker) {
+                    deps.push(h.clone());
+                    let v = if *t == Tech::Kafka {
+                        format!("{h}:9092")
+                    } else {
+                        format!("amqp://guest:guest@{h}:5672/")
+                    };
+                    env.push((format!("{prefix}{}", c.setting.to_ascii_uppercase()), v));
+                }
+            }
+            if !s.consumers.is_empty() {
+                env.push((format!("{prefix}RUN_CONSUMERS"), "true".into()));
+            }
+            env.sort();
+            env.dedup();
+            deps.sort();
+            deps.dedup();
+            deps.retain(|h| h != &s.host);
+            s.env = env;
+            s.depends_on = deps;
+        }
+    }
+}
+
+/// Removes a leading verb phrase so "Sends customer update events to" names
+/// the events ("customer update events"), for queue and topic names.
+fn strip_verbs(label: &str) -> String {
+    const VERBS: &[&str] = &[
+        "sends",
+        "send",
+        "publishes",
+        "publish",
+        "emits",
+        "emit",
+        "produces",
+        "produce",
+        "consumes",
+        "consume",
+        "reads",
+        "read",
+        "writes",
+        "write",
+        "forwards",
+        "forward",
+        "pushes",
+        "push",
+        "streams",
+        "stream",
+    ];
+    const TAIL: &[&str] = &["to", "from", "into", "on", "using", "via"];
+    let mut w = naming::words(label);
+    if w.len() > 1 && VERBS.contains(&w[0].as_str()) {
+        w.remove(0);
+    }
+    while w.len() > 1 && w.last().is_some_and(|l| TAIL.contains(&l.as_str())) {
+        w.pop();
+    }
+    w.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_index_order() {
+        let mut v = vec!["10", "2", "4-1", "4"];
+        v.sort_by_key(|s| index_key(s));
+        assert_eq!(v, vec!["2", "4", "4-1", "10"]);
+    }
+
+    #[test]
+    fn verbs_are_stripped() {
+        assert_eq!(
+            strip_verbs("Sends customer update events to"),
+            "customer update events"
+        );
+        assert_eq!(strip_verbs("Sends"), "sends");
+    }
+}

@@ -1,0 +1,257 @@
+//! The template engine: minijinja with the built-in templates compiled into
+//! the binary (`include_str!`), optionally overlaid by a directory whose files
+//! replace built-in templates of the same relative name.
+//!
+//! Filters for safe output in every target language:
+//! `py` (a Python/JSON/YAML/TOML double-quoted string literal), `doc` (text
+//! inside a Python docstring), `comment` (one line of a `#` comment), `md`
+//! (one Markdown table cell).
+
+use std::path::Path;
+
+use minijinja::{Environment, syntax::SyntaxConfig};
+
+use crate::GenerateError;
+
+/// The built-in templates: (name, source).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "macros.j2",
+        include_str!("templates/python-fastapi/macros.j2"),
+    ),
+    (
+        "pyproject.toml.j2",
+        include_str!("templates/python-fastapi/pyproject.toml.j2"),
+    ),
+    (
+        "README.md.j2",
+        include_str!("templates/python-fastapi/README.md.j2"),
+    ),
+    (
+        "docker-compose.yml.j2",
+        include_str!("templates/python-fastapi/docker-compose.yml.j2"),
+    ),
+    (
+        "Dockerfile.j2",
+        include_str!("templates/python-fastapi/Dockerfile.j2"),
+    ),
+    (
+        "package_init.py.j2",
+        include_str!("templates/python-fastapi/package_init.py.j2"),
+    ),
+    (
+        "testing.py.j2",
+        include_str!("templates/python-fastapi/testing.py.j2"),
+    ),
+    (
+        "service/settings.py.j2",
+        include_str!("templates/python-fastapi/service/settings.py.j2"),
+    ),
+    (
+        "service/schemas.py.j2",
+        include_str!("templates/python-fastapi/service/schemas.py.j2"),
+    ),
+    (
+        "service/service_base.py.j2",
+        include_str!("templates/python-fastapi/service/service_base.py.j2"),
+    ),
+    (
+        "service/impl_service.py.j2",
+        include_str!("templates/python-fastapi/service/impl_service.py.j2"),
+    ),
+    (
+        "service/component.py.j2",
+        include_str!("templates/python-fastapi/service/component.py.j2"),
+    ),
+    (
+        "service/impl_component.py.j2",
+        include_str!("templates/python-fastapi/service/impl_component.py.j2"),
+    ),
+    (
+        "service/dependencies.py.j2",
+        include_str!("templates/python-fastapi/service/dependencies.py.j2"),
+    ),
+    (
+        "service/routes.py.j2",
+        include_str!("templates/python-fastapi/service/routes.py.j2"),
+    ),
+    (
+        "service/app.py.j2",
+        include_str!("templates/python-fastapi/service/app.py.j2"),
+    ),
+    (
+        "service/main.py.j2",
+        include_str!("templates/python-fastapi/service/main.py.j2"),
+    ),
+    (
+        "service/http_client.py.j2",
+        include_str!("templates/python-fastapi/service/http_client.py.j2"),
+    ),
+    (
+        "service/grpc_client.py.j2",
+        include_str!("templates/python-fastapi/service/grpc_client.py.j2"),
+    ),
+    (
+        "service/gateway.py.j2",
+        include_str!("templates/python-fastapi/service/gateway.py.j2"),
+    ),
+    (
+        "service/sql_repository.py.j2",
+        include_str!("templates/python-fastapi/service/sql_repository.py.j2"),
+    ),
+    (
+        "service/redis_cache.py.j2",
+        include_str!("templates/python-fastapi/service/redis_cache.py.j2"),
+    ),
+    (
+        "service/amqp_producer.py.j2",
+        include_str!("templates/python-fastapi/service/amqp_producer.py.j2"),
+    ),
+    (
+        "service/amqp_consumer.py.j2",
+        include_str!("templates/python-fastapi/service/amqp_consumer.py.j2"),
+    ),
+    (
+        "service/kafka_producer.py.j2",
+        include_str!("templates/python-fastapi/service/kafka_producer.py.j2"),
+    ),
+    (
+        "service/kafka_consumer.py.j2",
+        include_str!("templates/python-fastapi/service/kafka_consumer.py.j2"),
+    ),
+    (
+        "tests/test_service.py.j2",
+        include_str!("templates/python-fastapi/tests/test_service.py.j2"),
+    ),
+    (
+        "tests/test_relationships.py.j2",
+        include_str!("templates/python-fastapi/tests/test_relationships.py.j2"),
+    ),
+    (
+        "tests/test_flows.py.j2",
+        include_str!("templates/python-fastapi/tests/test_flows.py.j2"),
+    ),
+    (
+        "tests/test_traceability.py.j2",
+        include_str!("templates/python-fastapi/tests/test_traceability.py.j2"),
+    ),
+];
+
+/// A configured template environment.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+fn template_error(template: &str, e: &minijinja::Error) -> GenerateError {
+    let mut message = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        message.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    GenerateError::Template {
+        template: template.to_string(),
+        message,
+    }
+}
+
+/// `py`: a double-quoted string literal valid in Python, JSON, YAML and TOML.
+fn py(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// `doc`: text safe inside a `"""` docstring on any line.
+fn doc(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .collect::<String>()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
+/// `comment`: one line of a `#` comment.
+pub(crate) fn comment(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `md`: one Markdown table cell (no pipes, no newlines, no HTML).
+fn md(value: &str) -> String {
+    comment(value)
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
+}
+
+impl Renderer {
+    /// Builds the environment; templates in `overlay` replace built-in ones.
+    pub fn new(overlay: Option<&Path>) -> Result<Self, GenerateError> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| template_error("<syntax>", &e))?;
+        env.set_syntax(syntax);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("py", py);
+        env.add_filter("doc", doc);
+        env.add_filter("comment", comment);
+        env.add_filter("md", md);
+        for (name, text) in BUILTIN {
+            let text = match overlay {
+                Some(dir) => {
+                    let path = dir.join(name);
+                    match std::fs::read_to_string(&path) {
+                        Ok(t) => t,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*text).to_string(),
+                        Err(source) => return Err(GenerateError::Overlay { path, source }),
+                    }
+                }
+                None => (*text).to_string(),
+            };
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| template_error(name, &e))?;
+        }
+        if let Some(dir) = overlay
+            && !dir.is_dir()
+        {
+            return Err(GenerateError::Overlay {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            });
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders template `name` with `ctx`.
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, GenerateError> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
+        t.render(ctx).map_err(|e| template_error(name, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_escape() {
+        assert_eq!(py("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+        assert_eq!(
+            doc("say \"\"\"hi\"\"\" \\"),
+            "say \\\"\\\"\\\"hi\\\"\\\"\\\" \\\\"
+        );
+        assert_eq!(md("a|b\nc"), "a\\|b c");
+    }
+}
