@@ -1243,6 +1243,11 @@ impl C4State {
         });
     }
 
+    /// Forgets open frames (after the input was cut short).
+    pub fn abandon_frames(&mut self) {
+        self.frames.clear();
+    }
+
     /// A `}` line.
     pub fn close(&mut self, loc: &Loc, d: &mut Diags) {
         if self.libs.sequence {

@@ -18,14 +18,17 @@ use crate::expr::{self, Host, Value};
 use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
 use crate::{IncludeResolver, SourceFile};
 
-/// Lines processed per diagram before giving up (loops, recursion).
+/// Lines processed per diagram before giving up (loops, recursion), on top
+/// of [`STEPS_PER_LINE`] per source line of the block.
 const MAX_STEPS: u64 = 200_000;
+/// Extra step budget per line of the diagram block, so large diagrams fit.
+const STEPS_PER_LINE: u64 = 8;
 /// Nested procedure/function calls.
 const MAX_CALL_DEPTH: usize = 64;
 /// Nested includes.
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Elements + boundaries + relationships per diagram.
-const MAX_ITEMS: usize = 100_000;
+const MAX_ITEMS: usize = 500_000;
 /// Longest string value.
 pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
 
@@ -75,6 +78,7 @@ pub(crate) struct Interp<'a> {
     include_stack: Vec<String>,
     once: HashSet<String>,
     steps: u64,
+    max_steps: u64,
     stopped: bool,
     ret: Option<Value>,
     skip: Option<Skip>,
@@ -103,6 +107,7 @@ impl<'a> Interp<'a> {
             include_stack: Vec::new(),
             once: HashSet::new(),
             steps: 0,
+            max_steps: MAX_STEPS,
             stopped: false,
             ret: None,
             skip: None,
@@ -123,7 +128,13 @@ impl<'a> Interp<'a> {
     /// returns the finished diagram.
     pub fn run_diagram(mut self, lines: &[SrcLine], top_path: &str) -> Diagram {
         self.include_stack.push(top_path.to_string());
+        let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
+        self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
         self.run(lines);
+        if self.stopped {
+            // the rest of the block was not read: its braces say nothing
+            self.c4.abandon_frames();
+        }
         if let Some(Skip::Title(t)) = self.skip.take() {
             self.c4.diagram.title = Some(t.join("\n"));
         }
@@ -145,13 +156,12 @@ impl<'a> Interp<'a> {
             return false;
         }
         self.steps += 1;
-        if self.steps > MAX_STEPS {
+        if self.steps > self.max_steps {
             self.stopped = true;
+            let max = self.max_steps;
             self.error(
                 l,
-                format!(
-                    "preprocessing stopped after {MAX_STEPS} steps (endless `!while` or recursion?)"
-                ),
+                format!("preprocessing stopped after {max} steps (endless `!while` or recursion?)"),
             );
             return false;
         }
