@@ -1,1 +1,21 @@
-//! ingest
+//! `ingest`: the HTTP API of c4forge (axum).
+//!
+//! It authenticates users, accepts diagram uploads (answering **202** after
+//! the source object, the job row and its outbox row are committed), serves
+//! job state and downloads, and exposes health and metrics. It never calls a
+//! pipeline stage directly: work reaches the stages only through the outbox
+//! relay and the bus.
+//!
+//! Module map:
+//! - [`auth`]: argon2id password hashing, JWT access tokens, the `AuthUser` extractor.
+//! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
+//! - [`routes`]: the `/api/v1` handlers and the router.
+//! - [`state`]: the shared application state.
+
+pub mod auth;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+pub use routes::router;
+pub use state::AppState;

@@ -181,7 +181,10 @@ impl Config {
     /// The effective database URL.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("c4forge.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("c4forge.db").display()
+            )
         } else {
             self.database.url.clone()
         }
@@ -220,7 +223,10 @@ mod tests {
         c.bus.url = "amqp://guest:secret@localhost:5672/%2f".into();
         c.auth.jwt_secret = "topsecret".into();
         let shown = serde_json::to_string(&c.masked()).unwrap_or_default();
-        assert!(!shown.contains("secret@") && !shown.contains("topsecret"), "{shown}");
+        assert!(
+            !shown.contains("secret@") && !shown.contains("topsecret"),
+            "{shown}"
+        );
     }
 
     #[test]

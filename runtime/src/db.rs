@@ -6,7 +6,10 @@
 //! milliseconds and ids as text so one statement works on both backends.
 //! Only the DDL differs (auto-increment keys), see [`MIGRATIONS`].
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 use std::time::Duration;
 
 /// A pooled database connection.
@@ -160,7 +163,8 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
     for m in MIGRATIONS {
         let tx = db.begin().await?;
         if backend == DbBackend::Postgres {
-            tx.execute_unprepared("SELECT pg_advisory_xact_lock(4242004)").await?;
+            tx.execute_unprepared("SELECT pg_advisory_xact_lock(4242004)")
+                .await?;
         }
         let done = tx
             .query_one_raw(Statement::from_sql_and_values(
@@ -179,7 +183,8 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
             _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
         };
         for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
-            tx.execute_unprepared(&stmt.replace("{serial}", serial)).await?;
+            tx.execute_unprepared(&stmt.replace("{serial}", serial))
+                .await?;
         }
         tx.execute_raw(Statement::from_sql_and_values(
             backend,

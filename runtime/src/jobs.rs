@@ -10,11 +10,12 @@
 
 use crate::db::{Db, DbError};
 use crate::{from_millis, now_millis};
-use schemas::events::{JobStatus, StatusEvent, EVENT_VERSION};
+use schemas::events::{EVENT_VERSION, JobStatus, StatusEvent};
 use schemas::model::v1::Diagnostic;
 use schemas::{JobId, Stage, UserId};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, TransactionTrait,
+    Value,
 };
 
 /// Ledger failures.
@@ -153,6 +154,8 @@ pub struct NewJob {
     pub routing_key: String,
     /// The encoded first message (`job.uploaded`).
     pub message: String,
+    /// The uploaded source, already stored.
+    pub source: ObjectRecord,
 }
 
 /// The job ledger over one database.
@@ -199,13 +202,22 @@ impl Ledger {
     }
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
-        Ok(self.db.execute_raw(self.stmt(sql, values)).await?.rows_affected())
+        Ok(self
+            .db
+            .execute_raw(self.stmt(sql, values))
+            .await?
+            .rows_affected())
     }
 
     // ---- users ----
 
     /// Creates a user; [`LedgerError::Conflict`] if the e-mail is taken.
-    pub async fn create_user(&self, email: &str, password_hash: &str, is_admin: bool) -> Result<UserRecord> {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> Result<UserRecord> {
         let id = UserId::new();
         self.exec(
             "INSERT INTO users (id, email, password_hash, is_active, is_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -297,16 +309,38 @@ impl Ledger {
         ))
         .await?;
         let event = self
-            .insert_event(&tx, job.id, job.user_id, JobStatus::Queued, Stage::Ingest, serde_json::json!({"file_name": job.file_name}))
+            .insert_event(
+                &tx,
+                job.id,
+                job.user_id,
+                JobStatus::Queued,
+                Stage::Ingest,
+                serde_json::json!({"file_name": job.file_name}),
+            )
             .await?;
         tx.execute_raw(self.stmt(
             "INSERT INTO stage_runs (job_id, stage, output, completed_at) VALUES ($1, $2, $3, $4)",
-            vec![job.id.to_string().into(), Stage::Ingest.as_str().into(), job.message.clone().into(), now.into()],
+            vec![
+                job.id.to_string().into(),
+                Stage::Ingest.as_str().into(),
+                job.message.clone().into(),
+                now.into(),
+            ],
         ))
         .await?;
         tx.execute_raw(self.stmt(
             "INSERT INTO outbox (job_id, routing_key, body, created_at) VALUES ($1, $2, $3, $4)",
-            vec![job.id.to_string().into(), job.routing_key.clone().into(), job.message.clone().into(), now.into()],
+            vec![
+                job.id.to_string().into(),
+                job.routing_key.clone().into(),
+                job.message.clone().into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+        tx.execute_raw(self.stmt(
+            "INSERT INTO objects (object_key, job_id, kind, sha256, size, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![job.source.key.clone().into(), job.id.to_string().into(), job.source.kind.clone().into(), job.source.sha256.clone().into(), job.source.size.into(), now.into()],
         ))
         .await?;
         tx.commit().await?;
@@ -329,13 +363,16 @@ impl Ledger {
         })
     }
 
-    const JOB_COLUMNS: &'static str =
-        "id, user_id, status, file_name, generator, generator_version, diagnostics, error, created_at, updated_at";
+    const JOB_COLUMNS: &'static str = "id, user_id, status, file_name, generator, generator_version, diagnostics, error, created_at, updated_at";
 
     /// A job by id, whoever owns it (stages and admins).
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         let sql = format!("SELECT {} FROM jobs WHERE id = $1", Self::JOB_COLUMNS);
-        self.one(&sql, vec![id.to_string().into()]).await?.as_ref().map(Self::job_from).transpose()
+        self.one(&sql, vec![id.to_string().into()])
+            .await?
+            .as_ref()
+            .map(Self::job_from)
+            .transpose()
     }
 
     /// A user's jobs, newest first.
@@ -357,7 +394,11 @@ impl Ledger {
             "SELECT {} FROM jobs WHERE status NOT IN ('done', 'failed', 'dead_lettered') ORDER BY created_at LIMIT $1",
             Self::JOB_COLUMNS
         );
-        self.all(&sql, vec![(limit as i64).into()]).await?.iter().map(Self::job_from).collect()
+        self.all(&sql, vec![(limit as i64).into()])
+            .await?
+            .iter()
+            .map(Self::job_from)
+            .collect()
     }
 
     fn event_from(row: &QueryResult, user: UserId) -> Result<StatusEvent> {
@@ -427,12 +468,29 @@ impl Ledger {
             "UPDATE jobs SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
             placeholders.join(", ")
         );
-        let mut values: Vec<Value> = vec![next.as_str().into(), now_millis().into(), job.to_string().into()];
+        let mut values: Vec<Value> = vec![
+            next.as_str().into(),
+            now_millis().into(),
+            job.to_string().into(),
+        ];
         values.extend(from.iter().map(|s| Value::from(s.as_str())));
         let tx = self.db.begin().await?;
-        let changed = tx.execute_raw(self.stmt(&sql, values)).await?.rows_affected();
+        let changed = tx
+            .execute_raw(self.stmt(&sql, values))
+            .await?
+            .rows_affected();
         let event = if changed == 1 {
-            Some(self.insert_event(&tx, job, record.user_id, next, stage, serde_json::Value::Null).await?)
+            Some(
+                self.insert_event(
+                    &tx,
+                    job,
+                    record.user_id,
+                    next,
+                    stage,
+                    serde_json::Value::Null,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -470,7 +528,10 @@ impl Ledger {
                 .await?
                 .rows_affected();
             if changed == 1 {
-                event = Some(self.insert_event(&tx, job, user, JobStatus::Done, stage, detail).await?);
+                event = Some(
+                    self.insert_event(&tx, job, user, JobStatus::Done, stage, detail)
+                        .await?,
+                );
             }
         }
         tx.commit().await?;
@@ -499,7 +560,10 @@ impl Ledger {
             .rows_affected();
         let event = if changed == 1 {
             let detail = serde_json::json!({"reason": reason, "diagnostics": diagnostics});
-            Some(self.insert_event(&tx, job, user, status, stage, detail).await?)
+            Some(
+                self.insert_event(&tx, job, user, status, stage, detail)
+                    .await?,
+            )
         } else {
             None
         };
@@ -561,10 +625,17 @@ impl Ledger {
     }
 
     /// Replaces the generated-file rows of a job in one transaction.
-    pub async fn record_generated_files(&self, job: JobId, files: &[GeneratedFileRecord]) -> Result<()> {
+    pub async fn record_generated_files(
+        &self,
+        job: JobId,
+        files: &[GeneratedFileRecord],
+    ) -> Result<()> {
         let tx = self.db.begin().await?;
-        tx.execute_raw(self.stmt("DELETE FROM generated_files WHERE job_id = $1", vec![job.to_string().into()]))
-            .await?;
+        tx.execute_raw(self.stmt(
+            "DELETE FROM generated_files WHERE job_id = $1",
+            vec![job.to_string().into()],
+        ))
+        .await?;
         for f in files {
             tx.execute_raw(self.stmt(
                 "INSERT INTO generated_files (job_id, path, object_key, sha256, size, owner, zip_offset, zip_length) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -620,7 +691,8 @@ impl Ledger {
 
     /// Removes a published outbox row.
     pub async fn outbox_delete(&self, id: i64) -> Result<()> {
-        self.exec("DELETE FROM outbox WHERE id = $1", vec![id.into()]).await?;
+        self.exec("DELETE FROM outbox WHERE id = $1", vec![id.into()])
+            .await?;
         Ok(())
     }
 
@@ -667,7 +739,10 @@ impl Ledger {
     /// Number of dead letters not replayed yet.
     pub async fn dead_letter_count(&self) -> Result<i64> {
         let row = self
-            .one("SELECT COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL", vec![])
+            .one(
+                "SELECT COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL",
+                vec![],
+            )
             .await?
             .ok_or_else(|| LedgerError::Corrupt("count returned nothing".into()))?;
         get(&row, "n")

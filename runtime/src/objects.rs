@@ -56,7 +56,8 @@ impl Objects {
     /// Opens the store named by `url`: empty for `{data_dir}/objects`,
     /// `file:///abs/dir`, or `s3://bucket[/prefix]`.
     pub fn open(url: &str, data_dir: &std::path::Path) -> Result<Self, ObjectsError> {
-        let invalid = |e: &dyn std::fmt::Display| ObjectsError::InvalidUrl(url.to_string(), e.to_string());
+        let invalid =
+            |e: &dyn std::fmt::Display| ObjectsError::InvalidUrl(url.to_string(), e.to_string());
         if url.is_empty() || url.starts_with("file://") {
             let dir = if url.is_empty() {
                 data_dir.join("objects")
@@ -78,7 +79,9 @@ impl Objects {
                 return Err(invalid(&"missing bucket name"));
             }
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 builder = builder.with_region("us-east-1");
             }
             if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
@@ -115,7 +118,9 @@ impl Objects {
             sha256: sha256_hex(&bytes),
             size: bytes.len() as u64,
         };
-        self.store.put(&Self::path(key), PutPayload::from(bytes)).await?;
+        self.store
+            .put(&Self::path(key), PutPayload::from(bytes))
+            .await?;
         Ok(stored)
     }
 
@@ -128,12 +133,20 @@ impl Objects {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectsError> {
-        let res = self.store.get(&Self::path(key)).await.map_err(|e| Self::map_missing(key, e))?;
+        let res = self
+            .store
+            .get(&Self::path(key))
+            .await
+            .map_err(|e| Self::map_missing(key, e))?;
         res.bytes().await.map_err(|e| Self::map_missing(key, e))
     }
 
     /// Reads a byte range of an object (one ranged GET on S3).
-    pub async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes, ObjectsError> {
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        range: Range<u64>,
+    ) -> Result<Bytes, ObjectsError> {
         self.store
             .get_range(&Self::path(key), range)
             .await
@@ -142,7 +155,11 @@ impl Objects {
 
     /// Size of an object, or `NotFound`.
     pub async fn size(&self, key: &ObjectKey) -> Result<u64, ObjectsError> {
-        let meta = self.store.head(&Self::path(key)).await.map_err(|e| Self::map_missing(key, e))?;
+        let meta = self
+            .store
+            .head(&Self::path(key))
+            .await
+            .map_err(|e| Self::map_missing(key, e))?;
         Ok(meta.size)
     }
 
@@ -172,11 +189,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let objects = Objects::open("", dir.path()).expect("open");
         let key = ObjectKey::code_zip(schemas::JobId::new());
-        let stored = objects.put(&key, Bytes::from_static(b"hello world")).await.expect("put");
+        let stored = objects
+            .put(&key, Bytes::from_static(b"hello world"))
+            .await
+            .expect("put");
         assert_eq!(stored.size, 11);
-        assert_eq!(objects.get(&key).await.expect("get"), Bytes::from_static(b"hello world"));
-        assert_eq!(objects.get_range(&key, 6..11).await.expect("range"), Bytes::from_static(b"world"));
+        assert_eq!(
+            objects.get(&key).await.expect("get"),
+            Bytes::from_static(b"hello world")
+        );
+        assert_eq!(
+            objects.get_range(&key, 6..11).await.expect("range"),
+            Bytes::from_static(b"world")
+        );
         objects.delete(&key).await.expect("delete");
-        assert!(matches!(objects.get(&key).await, Err(ObjectsError::NotFound(_))));
+        assert!(matches!(
+            objects.get(&key).await,
+            Err(ObjectsError::NotFound(_))
+        ));
     }
 }

@@ -39,7 +39,10 @@ pub async fn relay(ledger: Ledger, bus: SharedBus, wake: Arc<Notify>, shutdown: 
 
 /// One relay round; returns how many rows were published.
 pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
-    let rows = ledger.outbox_pending(BATCH).await.map_err(|e| e.to_string())?;
+    let rows = ledger
+        .outbox_pending(BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
     for row in &rows {
         bus.publish(Outgoing {
             destination: Destination::Work(row.routing_key.clone()),
@@ -48,7 +51,10 @@ pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, Strin
         })
         .await
         .map_err(|e| e.to_string())?;
-        ledger.outbox_delete(row.id).await.map_err(|e| e.to_string())?;
+        ledger
+            .outbox_delete(row.id)
+            .await
+            .map_err(|e| e.to_string())?;
         metrics::counter!("c4forge_outbox_published_total").increment(1);
     }
     Ok(rows.len())
@@ -57,10 +63,17 @@ pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, Strin
 /// Re-publishes the latest committed output of every unfinished job.
 /// Returns how many jobs were re-enqueued.
 pub async fn sweep(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
-    let jobs = ledger.unfinished_jobs(10_000).await.map_err(|e| e.to_string())?;
+    let jobs = ledger
+        .unfinished_jobs(10_000)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut n = 0;
     for job in jobs {
-        let Some(body) = ledger.latest_output(job.id).await.map_err(|e| e.to_string())? else {
+        let Some(body) = ledger
+            .latest_output(job.id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             continue;
         };
         let Ok(env) = Envelope::decode(body.as_bytes()) else {

@@ -159,7 +159,10 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), crate::bus::BusError> {
     let stage = handler.stage();
-    let mut consumer = ctx.bus.consume(Source::Stage(stage), settings.prefetch).await?;
+    let mut consumer = ctx
+        .bus
+        .consume(Source::Stage(stage), settings.prefetch)
+        .await?;
     tracing::info!(stage = %stage, prefetch = settings.prefetch, "stage consuming");
     let mut tasks = JoinSet::new();
     let ended_by_broker = loop {
@@ -185,7 +188,9 @@ pub async fn run(
         tasks.abort_all();
     }
     if ended_by_broker {
-        return Err(crate::bus::BusError::Connection(format!("{stage} consumer ended")));
+        return Err(crate::bus::BusError::Connection(format!(
+            "{stage} consumer ended"
+        )));
     }
     Ok(())
 }
@@ -198,7 +203,12 @@ fn attempt_of(d: &Delivery) -> u32 {
         .max(1)
 }
 
-async fn process(handler: &dyn StageHandler, ctx: &StageContext, settings: &LoopSettings, delivery: Delivery) {
+async fn process(
+    handler: &dyn StageHandler,
+    ctx: &StageContext,
+    settings: &LoopSettings,
+    delivery: Delivery,
+) {
     let stage = handler.stage();
     let env = match Envelope::decode(&delivery.body) {
         Ok(env) => env,
@@ -220,7 +230,8 @@ async fn process(handler: &dyn StageHandler, ctx: &StageContext, settings: &Loop
 }
 
 async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> {
-    let env = Envelope::decode(body.as_bytes()).map_err(|e| StageError::Transient(e.to_string()))?;
+    let env =
+        Envelope::decode(body.as_bytes()).map_err(|e| StageError::Transient(e.to_string()))?;
     ctx.bus
         .publish(Outgoing {
             destination: Destination::Work(env.body.routing_key().to_string()),
@@ -257,12 +268,19 @@ async fn handle_one(
                     publish_event(&ctx.bus, &ev).await;
                 }
                 let out = handler.handle(ctx, env).await?;
-                let next_body = out
-                    .next
-                    .map(|m| String::from_utf8_lossy(&Envelope::new(env.job_id, env.user_id, m).encode()).into_owned());
+                let next_body = out.next.map(|m| {
+                    String::from_utf8_lossy(&Envelope::new(env.job_id, env.user_id, m).encode())
+                        .into_owned()
+                });
                 let done = ctx
                     .ledger
-                    .complete_stage(env.job_id, env.user_id, stage, next_body.as_deref(), out.done)
+                    .complete_stage(
+                        env.job_id,
+                        env.user_id,
+                        stage,
+                        next_body.as_deref(),
+                        out.done,
+                    )
                     .await?;
                 if let Some(body) = &next_body {
                     publish_next(ctx, body).await?;
@@ -280,11 +298,21 @@ async fn handle_one(
             settle_ack(delivery).await;
             label
         }
-        Err(StageError::Permanent { reason, diagnostics }) => {
+        Err(StageError::Permanent {
+            reason,
+            diagnostics,
+        }) => {
             tracing::warn!(reason = %reason, diagnostics = diagnostics.len(), "job failed permanently");
             match ctx
                 .ledger
-                .fail_job(env.job_id, env.user_id, stage, JobStatus::Failed, &reason, &diagnostics)
+                .fail_job(
+                    env.job_id,
+                    env.user_id,
+                    stage,
+                    JobStatus::Failed,
+                    &reason,
+                    &diagnostics,
+                )
                 .await
             {
                 Ok(ev) => {
@@ -294,7 +322,9 @@ async fn handle_one(
                     settle_ack(delivery).await;
                     "failed"
                 }
-                Err(e) => retry_or_dead_letter(ctx, settings, stage, env, delivery, &e.to_string()).await,
+                Err(e) => {
+                    retry_or_dead_letter(ctx, settings, stage, env, delivery, &e.to_string()).await
+                }
             }
         }
         Err(StageError::Transient(reason)) => {
@@ -330,7 +360,12 @@ async fn retry_or_dead_letter(
     let routing_key = env.body.routing_key().to_string();
     if attempt < settings.max_attempts {
         let delay = backoff(settings, attempt);
-        tracing::warn!(reason, attempt, delay_ms = delay.as_millis() as u64, "transient failure; retrying");
+        tracing::warn!(
+            reason,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            "transient failure; retrying"
+        );
         let mut headers = delivery.headers.clone();
         headers.insert(ATTEMPT_HEADER.into(), (attempt + 1).to_string());
         let retry = Outgoing {
@@ -366,7 +401,14 @@ async fn retry_or_dead_letter(
             .await;
         let failed = ctx
             .ledger
-            .fail_job(env.job_id, env.user_id, stage, JobStatus::DeadLettered, reason, &[])
+            .fail_job(
+                env.job_id,
+                env.user_id,
+                stage,
+                JobStatus::DeadLettered,
+                reason,
+                &[],
+            )
             .await;
         if let Ok(Some(ev)) = &failed {
             publish_event(&ctx.bus, ev).await;
@@ -393,21 +435,31 @@ fn dead_letter_message(delivery: &Delivery, stage: Stage, reason: &str, attempt:
 
 /// A message that cannot be decoded can never succeed: dead-letter it at
 /// once, and fail its job if the job id is readable.
-async fn reject_undecodable(ctx: &StageContext, stage: Stage, delivery: Delivery, err: DecodeError) {
+async fn reject_undecodable(
+    ctx: &StageContext,
+    stage: Stage,
+    delivery: Delivery,
+    err: DecodeError,
+) {
     let reason = err.to_string();
     tracing::error!(stage = %stage, reason = %reason, "undecodable message; dead-lettering");
     let dead = dead_letter_message(&delivery, stage, &reason, attempt_of(&delivery));
     if ctx.bus.publish(dead).await.is_err() {
         return settle_requeue(delivery).await;
     }
-    let ids = serde_json::from_slice::<serde_json::Value>(&delivery.body).ok().and_then(|v| {
-        let job: JobId = v.get("job_id")?.as_str()?.parse().ok()?;
-        let user: UserId = v.get("user_id")?.as_str()?.parse().ok()?;
-        Some((job, user))
-    });
+    let ids = serde_json::from_slice::<serde_json::Value>(&delivery.body)
+        .ok()
+        .and_then(|v| {
+            let job: JobId = v.get("job_id")?.as_str()?.parse().ok()?;
+            let user: UserId = v.get("user_id")?.as_str()?.parse().ok()?;
+            Some((job, user))
+        });
     if let Some((job, user)) = ids {
         let payload = String::from_utf8_lossy(&delivery.body).into_owned();
-        let _ = ctx.ledger.record_dead_letter(job, stage, &reason, attempt_of(&delivery), &payload).await;
+        let _ = ctx
+            .ledger
+            .record_dead_letter(job, stage, &reason, attempt_of(&delivery), &payload)
+            .await;
         if let Ok(Some(ev)) = ctx
             .ledger
             .fail_job(job, user, stage, JobStatus::DeadLettered, &reason, &[])

@@ -1,8 +1,8 @@
 //! Request and response bodies of the HTTP API (`/api/v1`).
 
+use crate::JobId;
 use crate::events::{JobStatus, StatusEvent};
 use crate::model::v1::Diagnostic;
-use crate::JobId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -40,6 +40,9 @@ pub struct FileSet {
 impl FileSet {
     /// Total bytes of all file contents, to decide inline vs claim check.
     pub fn total_bytes(&self) -> usize {
-        self.files.iter().map(|f| f.contents.len() + f.path.len()).sum()
+        self.files
+            .iter()
+            .map(|f| f.contents.len() + f.path.len())
+            .sum()
     }
 }

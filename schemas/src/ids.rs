@@ -207,8 +207,14 @@ mod tests {
         let job = JobId::new();
         for evil in ["../../etc/passwd", "..", "a/../../b", "", "x\\..\\y"] {
             let key = ObjectKey::source(job, evil);
-            let rest = key.as_str().strip_prefix(&format!("jobs/{job}/source/")).unwrap_or("");
-            assert!(!rest.is_empty() && !rest.contains('/') && rest != "..", "{key}");
+            let rest = key
+                .as_str()
+                .strip_prefix(&format!("jobs/{job}/source/"))
+                .unwrap_or("");
+            assert!(
+                !rest.is_empty() && !rest.contains('/') && rest != "..",
+                "{key}"
+            );
         }
     }
 

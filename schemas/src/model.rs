@@ -24,7 +24,9 @@ pub mod v1 {
     impl Model {
         /// True when any diagnostic is an error (the job then fails).
         pub fn has_errors(&self) -> bool {
-            self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+            self.diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error)
         }
     }
 

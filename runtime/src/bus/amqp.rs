@@ -11,7 +11,9 @@ use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use schemas::Stage;
 use schemas::messages::routing_key_for;
 use std::collections::BTreeMap;
@@ -29,7 +31,9 @@ pub struct AmqpBus {
 
 impl std::fmt::Debug for AmqpBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpBus").field("names", &self.names).finish()
+        f.debug_struct("AmqpBus")
+            .field("names", &self.names)
+            .finish()
     }
 }
 
@@ -153,9 +157,14 @@ impl Bus for AmqpBus {
             ..ExchangeDeclareOptions::default()
         };
         let work = self.names.work_exchange();
-        ch.exchange_declare(s(&work), ExchangeKind::Topic, durable_exchange, FieldTable::default())
-            .await
-            .map_err(chan_err)?;
+        ch.exchange_declare(
+            s(&work),
+            ExchangeKind::Topic,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(chan_err)?;
         ch.exchange_declare(
             s(&self.names.status_exchange()),
             ExchangeKind::Fanout,
@@ -172,25 +181,45 @@ impl Bus for AmqpBus {
                 .await
                 .map_err(chan_err)?;
             if let Some(key) = routing_key_for(stage) {
-                ch.queue_bind(s(&queue), s(&work), s(key), QueueBindOptions::default(), FieldTable::default())
-                    .await
-                    .map_err(chan_err)?;
+                ch.queue_bind(
+                    s(&queue),
+                    s(&work),
+                    s(key),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(chan_err)?;
             }
         }
         for tier in RETRY_TIERS_MS {
             let name = self.names.retry(tier);
-            ch.exchange_declare(s(&name), ExchangeKind::Fanout, durable_exchange, FieldTable::default())
-                .await
-                .map_err(chan_err)?;
+            ch.exchange_declare(
+                s(&name),
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(chan_err)?;
             let mut args = FieldTable::default();
             args.insert(s("x-message-ttl"), AMQPValue::LongLongInt(tier as i64));
-            args.insert(s("x-dead-letter-exchange"), AMQPValue::LongString(work.clone().into()));
+            args.insert(
+                s("x-dead-letter-exchange"),
+                AMQPValue::LongString(work.clone().into()),
+            );
             ch.queue_declare(s(&name), durable_queue(), args)
                 .await
                 .map_err(chan_err)?;
-            ch.queue_bind(s(&name), s(&name), s(""), QueueBindOptions::default(), FieldTable::default())
-                .await
-                .map_err(chan_err)?;
+            ch.queue_bind(
+                s(&name),
+                s(&name),
+                s(""),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(chan_err)?;
         }
         let mut args = FieldTable::default();
         args.insert(s("x-queue-type"), AMQPValue::LongString("quorum".into()));
@@ -217,9 +246,15 @@ impl Bus for AmqpBus {
             .with_headers(to_field_table(&msg.headers));
         let confirm = {
             let ch = self.publisher.lock().await;
-            ch.basic_publish(s(&exchange), s(&key), BasicPublishOptions::default(), &msg.body, props)
-                .await
-                .map_err(chan_err)?
+            ch.basic_publish(
+                s(&exchange),
+                s(&key),
+                BasicPublishOptions::default(),
+                &msg.body,
+                props,
+            )
+            .await
+            .map_err(chan_err)?
         };
         match confirm.await.map_err(chan_err)? {
             Confirmation::Ack(_) => Ok(()),
@@ -261,7 +296,12 @@ impl Bus for AmqpBus {
             self.queue_name(source)
         };
         let mut inner = ch
-            .basic_consume(s(&queue), s(""), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                s(&queue),
+                s(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(chan_err)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));

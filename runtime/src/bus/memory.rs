@@ -232,8 +232,13 @@ mod tests {
     #[tokio::test]
     async fn unacked_delivery_is_redelivered() {
         let bus = MemoryBus::new();
-        let mut c = bus.consume(Source::Stage(Stage::Parse), 1).await.expect("consume");
-        bus.publish(work("job.uploaded", "m1")).await.expect("publish");
+        let mut c = bus
+            .consume(Source::Stage(Stage::Parse), 1)
+            .await
+            .expect("consume");
+        bus.publish(work("job.uploaded", "m1"))
+            .await
+            .expect("publish");
         let d = c.next().await.expect("delivery");
         assert!(!d.redelivered);
         drop(d); // the worker died mid-message
@@ -248,9 +253,14 @@ mod tests {
     async fn prefetch_bounds_unacked_deliveries() {
         let bus = MemoryBus::new();
         for i in 0..3 {
-            bus.publish(work("job.parsed", &i.to_string())).await.expect("publish");
+            bus.publish(work("job.parsed", &i.to_string()))
+                .await
+                .expect("publish");
         }
-        let mut c = bus.consume(Source::Stage(Stage::Generate), 2).await.expect("consume");
+        let mut c = bus
+            .consume(Source::Stage(Stage::Generate), 2)
+            .await
+            .expect("consume");
         let a = c.next().await.expect("a");
         let _b = c.next().await.expect("b");
         let third = tokio::time::timeout(Duration::from_millis(100), c.next()).await;

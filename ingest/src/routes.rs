@@ -1,0 +1,438 @@
+//! The `/api/v1` handlers and the router.
+
+use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use runtime::jobs::{JobRecord, NewJob, ObjectRecord};
+use schemas::api::{Credentials, DiagramAccepted, JobLinks, JobView, TokenResponse, UserView};
+use schemas::events::JobStatus;
+use schemas::ids::sanitize_segment;
+use schemas::messages::{Envelope, JobUploaded, Message};
+use schemas::{JobId, ObjectKey};
+use serde::Deserialize;
+
+/// The API router (everything but the websocket, which the notifier serves).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/token", post(token))
+        .route("/api/v1/diagrams", post(upload).get(list))
+        .route("/api/v1/diagrams/{id}", get(get_job))
+        .route("/api/v1/diagrams/{id}/code.zip", get(code_zip))
+        .route("/api/v1/diagrams/{id}/model", get(model))
+        .route("/api/v1/diagrams/{id}/code/{*path}", get(code_file))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let db = runtime::db::ping(state.ledger.db())
+        .await
+        .map_err(|e| e.to_string());
+    let bus = state.bus.check().await.map_err(|e| e.to_string());
+    let objects = state.objects.check().await.map_err(|e| e.to_string());
+    let ok = db.is_ok() && bus.is_ok() && objects.is_ok();
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
+    };
+    let body =
+        serde_json::json!({"database": show(&db), "bus": show(&bus), "objects": show(&objects)});
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
+    let c: Credentials = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
+    })?;
+    if c.email.trim().is_empty() || c.email.len() > 254 {
+        return Err(ApiError::Unprocessable(
+            "email must be 1 to 254 characters".into(),
+        ));
+    }
+    if c.password.len() < 8 || c.password.len() > 1024 {
+        return Err(ApiError::Unprocessable(
+            "password must be 8 to 1024 characters".into(),
+        ));
+    }
+    Ok(c)
+}
+
+async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    if !state.allow_register {
+        return Err(ApiError::Forbidden(
+            "self-registration is disabled on this server".into(),
+        ));
+    }
+    let c = credentials(&body)?;
+    let hash = hash_password(&c.password)?;
+    let user = state
+        .ledger
+        .create_user(c.email.trim(), &hash, false)
+        .await
+        .map_err(|e| match e {
+            runtime::jobs::LedgerError::Conflict => {
+                ApiError::Conflict(format!("`{}` is already registered", c.email.trim()))
+            }
+            other => other.into(),
+        })?;
+    let view = UserView {
+        id: user.id.to_string(),
+        email: user.email,
+        is_admin: user.is_admin,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn token(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let c: Credentials = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
+    })?;
+    let user = state.ledger.user_by_email(c.email.trim()).await?;
+    let Some(user) = user.filter(|u| verify_password(&c.password, &u.password_hash)) else {
+        return Err(ApiError::Unauthorized("wrong email or password".into()));
+    };
+    if !user.is_active {
+        return Err(ApiError::Unauthorized("this account is deactivated".into()));
+    }
+    Ok(Json(TokenResponse {
+        access_token: state.keys.issue(user.id, user.is_admin)?,
+        token_type: "Bearer".into(),
+        expires_in: state.keys.ttl_secs(),
+    }))
+}
+
+/// Query parameters of an upload.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// File name of a raw body upload.
+    name: Option<String>,
+    /// Generator to run.
+    generator: Option<String>,
+}
+
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if !state.public_url.is_empty() {
+        return state.public_url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Bytes), ApiError> {
+    let too_large = || ApiError::TooLarge(format!("the upload is larger than {limit} bytes"));
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        && len > limit
+    {
+        return Err(too_large());
+    }
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    if !is_multipart {
+        return Ok((None, bytes));
+    }
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let mut form = axum::extract::Multipart::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        let name = field.file_name().map(str::to_string);
+        if field.name() == Some("file") || name.is_some() {
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
+            return Ok((name, data));
+        }
+    }
+    Err(ApiError::BadRequest(
+        "the multipart body has no `file` field".into(),
+    ))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<UploadQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let headers = req.headers().clone();
+    let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
+    let reject = |e: ApiError| {
+        metrics::counter!("c4forge_uploads_total", "outcome" => "rejected").increment(1);
+        e
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(reject(ApiError::BadRequest("the diagram is empty".into())));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        reject(ApiError::UnsupportedMedia(format!(
+            "the diagram is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )))
+    })?;
+    if text.contains('\0') {
+        return Err(reject(ApiError::UnsupportedMedia(
+            "the diagram contains NUL bytes; expected PlantUML text".into(),
+        )));
+    }
+    let file_name = sanitize_segment(
+        part_name
+            .as_deref()
+            .or(q.name.as_deref())
+            .unwrap_or("diagram.puml"),
+    );
+    let generator = q
+        .generator
+        .unwrap_or_else(|| state.default_generator.clone());
+    if generator.is_empty()
+        || generator.len() > 64
+        || !generator
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(reject(ApiError::Unprocessable(format!(
+            "`{generator}` is not a generator name"
+        ))));
+    }
+
+    let job_id = JobId::new();
+    let source_key = ObjectKey::source(job_id, &file_name);
+    let stored = state.objects.put(&source_key, bytes.clone()).await?;
+    let envelope = Envelope::new(
+        job_id,
+        user.id,
+        Message::JobUploaded(JobUploaded {
+            source_key: source_key.clone(),
+            file_name: file_name.clone(),
+            generator: generator.clone(),
+        }),
+    );
+    let routing_key = envelope.body.routing_key().to_string();
+    let message = String::from_utf8_lossy(&envelope.encode()).into_owned();
+    state
+        .ledger
+        .create_job(&NewJob {
+            id: job_id,
+            user_id: user.id,
+            file_name: file_name.clone(),
+            generator,
+            routing_key,
+            message,
+            source: ObjectRecord {
+                key: source_key.to_string(),
+                kind: "source".into(),
+                sha256: stored.sha256,
+                size: stored.size as i64,
+            },
+        })
+        .await?;
+    state.relay_wake.notify_one();
+    metrics::counter!("c4forge_uploads_total", "outcome" => "accepted").increment(1);
+    tracing::info!(job_id = %job_id, file = %file_name, bytes = bytes.len(), "diagram accepted");
+
+    let base = base_url(&state, &headers);
+    let location = format!("/api/v1/diagrams/{job_id}");
+    let ws_base = base.replacen("http", "ws", 1);
+    let body = DiagramAccepted {
+        job_id,
+        status: JobStatus::Queued,
+        location: format!("{base}{location}"),
+        websocket: format!("{ws_base}/api/v1/ws?job={job_id}"),
+    };
+    let mut resp = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Loads a job the caller owns; someone else's job is "not found".
+async fn owned_job(state: &AppState, user: AuthUser, id: &str) -> Result<JobRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no diagram job `{id}`"));
+    let id: JobId = id.parse().map_err(|_| not_found())?;
+    match state.ledger.job(id).await? {
+        Some(job) if job.user_id == user.id => Ok(job),
+        _ => Err(not_found()),
+    }
+}
+
+fn links(job: &JobRecord) -> JobLinks {
+    JobLinks {
+        this: format!("/api/v1/diagrams/{}", job.id),
+        code_zip: (job.status == JobStatus::Done)
+            .then(|| format!("/api/v1/diagrams/{}/code.zip", job.id)),
+    }
+}
+
+async fn view(state: &AppState, job: JobRecord) -> Result<JobView, ApiError> {
+    let history = state.ledger.events(job.id, job.user_id).await?;
+    Ok(JobView {
+        links: links(&job),
+        job_id: job.id,
+        status: job.status,
+        file_name: job.file_name,
+        generator: job.generator,
+        generator_version: job.generator_version,
+        created_at: runtime::from_millis(job.created_at),
+        updated_at: runtime::from_millis(job.updated_at),
+        diagnostics: job.diagnostics,
+        history,
+    })
+}
+
+async fn get_job(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let job = owned_job(&state, user, &id).await?;
+    Ok(Json(view(&state, job).await?))
+}
+
+/// Query parameters of the job list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Page size (1..=200, default 50).
+    limit: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let jobs = state.ledger.jobs_of(user.id, limit).await?;
+    let items: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "job_id": j.id, "status": j.status, "file_name": j.file_name,
+                "created_at": runtime::from_millis(j.created_at), "links": links(j),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
+
+fn require_done(job: &JobRecord) -> Result<(), ApiError> {
+    if job.status == JobStatus::Done {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "the job is `{}`; its code is available once it is `done`",
+            job.status
+        )))
+    }
+}
+
+async fn code_zip(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, user, &id).await?;
+    require_done(&job)?;
+    let bytes = state.objects.get(&ObjectKey::code_zip(job.id)).await?;
+    let stem = job
+        .file_name
+        .rsplit_once('.')
+        .map_or(job.file_name.as_str(), |(s, _)| s)
+        .to_string();
+    let disposition = format!("attachment; filename=\"{}.zip\"", sanitize_segment(&stem));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn model(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, user, &id).await?;
+    let bytes = state
+        .objects
+        .get(&ObjectKey::model(job.id))
+        .await
+        .map_err(|_| ApiError::Conflict("the diagram has not been parsed yet".into()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn code_file(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, user, &id).await?;
+    require_done(&job)?;
+    let files = state.ledger.generated_files_of(job.id).await?;
+    let file = files
+        .iter()
+        .find(|f| f.path == path)
+        .ok_or_else(|| ApiError::NotFound(format!("no generated file `{path}`")))?;
+    let bytes = storage::read_file(&state.objects, file).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (header::ETAG, format!("\"{}\"", file.sha256)),
+        ],
+        bytes,
+    )
+        .into_response())
+}

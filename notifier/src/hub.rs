@@ -1,0 +1,65 @@
+//! The in-memory fan-out of status events inside one notifier process.
+
+use runtime::bus::{SharedBus, Source};
+use runtime::shutdown::Shutdown;
+use schemas::events::StatusEvent;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Events buffered per process; a client further behind than this is dropped.
+pub const HUB_CAPACITY: usize = 1024;
+
+/// Broadcasts status events to every connected client of this process.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<StatusEvent>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(HUB_CAPACITY);
+        Self { tx }
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StatusEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Delivers one event to every subscriber (never blocks).
+    pub fn publish(&self, event: StatusEvent) {
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// Feeds the hub from the bus's status fanout until `shutdown`.
+    /// Returns an error if the bus consumer ended (connection lost).
+    pub async fn run(
+        &self,
+        bus: SharedBus,
+        shutdown: Shutdown,
+    ) -> Result<(), runtime::bus::BusError> {
+        let mut consumer = bus.consume(Source::Status, 256).await?;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = consumer.next() => {
+                    let Some(delivery) = next else {
+                        return Err(runtime::bus::BusError::Connection("status consumer ended".into()));
+                    };
+                    match serde_json::from_slice::<StatusEvent>(&delivery.body) {
+                        Ok(event) => self.publish(event),
+                        Err(e) => tracing::warn!(error = %e, "undecodable status event dropped"),
+                    }
+                    let _ = delivery.acker.ack().await;
+                }
+            }
+        }
+    }
+}

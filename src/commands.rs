@@ -1,0 +1,172 @@
+//! Dispatch of the subcommands.
+
+use crate::cli::{Cli, Command, ConvertArgs, Format, ParseArgs};
+use anyhow::{Context, Result};
+use preprocess::{IncludeResolver, SourceFile};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Runs one command; the exit code reflects diagnostics (1 = errors found).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let mut cfg = crate::config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(dir) = cli.data_dir {
+        cfg.data_dir = dir;
+    }
+    match cli.command {
+        Command::Parse(args) => parse(&args),
+        Command::Convert(args) => convert(&args),
+        Command::Config => {
+            print!(
+                "{}",
+                toml::to_string_pretty(&cfg.masked()).context("rendering the configuration")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            runtime::telemetry::init_tracing();
+            tokio_runtime()?.block_on(async {
+                crate::serve::open_database(&cfg).await?;
+                println!(
+                    "migrations applied to {}",
+                    runtime::config::mask_url_password(&cfg.database_url())
+                );
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Serve(args) => {
+            runtime::telemetry::init_tracing();
+            runtime::install_crypto_provider();
+            if let Some(listen) = args.listen {
+                cfg.http.listen = listen;
+            }
+            let stages = crate::serve::parse_stages(&args.stages)?;
+            tokio_runtime()?.block_on(crate::serve::run(cfg, stages))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves relative includes on the filesystem, never outside `root`.
+struct FsResolver {
+    root: PathBuf,
+}
+
+impl IncludeResolver for FsResolver {
+    fn resolve(&self, including_file: &str, target: &str) -> Result<SourceFile, String> {
+        let base = Path::new(including_file).parent().unwrap_or(Path::new("."));
+        let wanted = base.join(target);
+        let real = wanted
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", wanted.display()))?;
+        if !real.starts_with(&self.root) {
+            return Err(format!(
+                "{} is outside the diagram's directory {}",
+                real.display(),
+                self.root.display()
+            ));
+        }
+        let text = std::fs::read_to_string(&real)
+            .map_err(|e| format!("cannot read {}: {e}", real.display()))?;
+        Ok(SourceFile {
+            path: wanted.to_string_lossy().into_owned(),
+            text,
+        })
+    }
+}
+
+fn read_sources(files: &[PathBuf]) -> Result<(Vec<SourceFile>, FsResolver)> {
+    let mut sources = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not UTF-8 text (invalid byte at offset {})",
+                f.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        sources.push(SourceFile {
+            path: f.to_string_lossy().into_owned(),
+            text,
+        });
+    }
+    let first = files
+        .first()
+        .map(PathBuf::as_path)
+        .unwrap_or(Path::new("."));
+    let root = first
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .context("resolving the diagram directory")?;
+    Ok((sources, FsResolver { root }))
+}
+
+fn parse(args: &ParseArgs) -> Result<ExitCode> {
+    let (sources, resolver) = read_sources(&args.files)?;
+    let model = preprocess::parse_many(&sources, &resolver);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&model)?),
+        Format::Text => print!("{}", preprocess::render_text(&model, &sources)),
+    }
+    Ok(if model.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn convert(args: &ConvertArgs) -> Result<ExitCode> {
+    let (sources, resolver) = read_sources(&args.files)?;
+    let model = preprocess::parse_many(&sources, &resolver);
+    if model.has_errors() {
+        eprint!("{}", preprocess::render_diagnostics(&model, &sources));
+        return Ok(ExitCode::from(1));
+    }
+    let source_name = args
+        .files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let opts = infer::GenerateOptions {
+        source_name,
+        templates_dir: args.templates.clone(),
+    };
+    let files = infer::generate(&args.model, &model, &opts)?;
+    infer::verify_python(&files).context("generated code failed the Python syntax check")?;
+    let plan = infer::regen::plan(&args.output, &files)
+        .with_context(|| format!("reading {}", args.output.display()))?;
+    for line in plan.lines() {
+        println!("{line}");
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = infer::regen::apply(&args.output, &plan, &files)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "{}: {} created, {} updated, {} deleted, {} unchanged",
+        args.output.display(),
+        report.created.len(),
+        report.updated.len(),
+        report.deleted.len(),
+        report.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}

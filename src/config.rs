@@ -1,0 +1,123 @@
+//! Configuration loading: defaults < `c4forge.toml` < `C4FORGE_*`
+//! environment < command-line flags.
+
+use anyhow::{Context, Result, bail};
+use runtime::Config;
+use std::path::Path;
+
+/// Environment variables read on top of the file, with what they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("C4FORGE_DATA_DIR", "data_dir"),
+    ("C4FORGE_LISTEN", "http.listen"),
+    ("C4FORGE_PUBLIC_URL", "http.public_url"),
+    ("C4FORGE_MAX_UPLOAD_BYTES", "http.max_upload_bytes"),
+    ("C4FORGE_BUS", "bus.url"),
+    ("C4FORGE_BUS_PREFIX", "bus.prefix"),
+    ("C4FORGE_PREFETCH", "bus.prefetch"),
+    ("C4FORGE_DATABASE", "database.url"),
+    (
+        "C4FORGE_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+    ),
+    ("C4FORGE_OBJECTS", "objects.url"),
+    ("C4FORGE_JWT_SECRET", "auth.jwt_secret"),
+    ("C4FORGE_TOKEN_TTL_SECS", "auth.token_ttl_secs"),
+    ("C4FORGE_ALLOW_REGISTER", "auth.allow_register"),
+    ("C4FORGE_MAX_ATTEMPTS", "stages.max_attempts"),
+    ("C4FORGE_RETRY_BASE_MS", "stages.retry_base_ms"),
+    ("C4FORGE_RETRY_MAX_MS", "stages.retry_max_ms"),
+];
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("environment variable {name}={value:?} is not a valid value"))
+}
+
+/// Loads the configuration. `file` is an explicit path (must exist);
+/// without it `./c4forge.toml` is read when present.
+pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+    let mut cfg = match file {
+        Some(path) => read_file(path)?,
+        None if Path::new("c4forge.toml").exists() => read_file(Path::new("c4forge.toml"))?,
+        None => Config::default(),
+    };
+    for (name, field) in ENV_VARS {
+        let Some(v) = lookup(name) else { continue };
+        match *field {
+            "data_dir" => cfg.data_dir = v.into(),
+            "http.listen" => cfg.http.listen = v,
+            "http.public_url" => cfg.http.public_url = v,
+            "http.max_upload_bytes" => cfg.http.max_upload_bytes = parse_env(name, &v)?,
+            "bus.url" => cfg.bus.url = v,
+            "bus.prefix" => cfg.bus.prefix = v,
+            "bus.prefetch" => cfg.bus.prefetch = parse_env(name, &v)?,
+            "database.url" => cfg.database.url = v,
+            "database.max_connections" => cfg.database.max_connections = parse_env(name, &v)?,
+            "objects.url" => cfg.objects.url = v,
+            "auth.jwt_secret" => cfg.auth.jwt_secret = v,
+            "auth.token_ttl_secs" => cfg.auth.token_ttl_secs = parse_env(name, &v)?,
+            "auth.allow_register" => cfg.auth.allow_register = parse_env(name, &v)?,
+            "stages.max_attempts" => cfg.stages.max_attempts = parse_env(name, &v)?,
+            "stages.retry_base_ms" => cfg.stages.retry_base_ms = parse_env(name, &v)?,
+            "stages.retry_max_ms" => cfg.stages.retry_max_ms = parse_env(name, &v)?,
+            other => bail!("unhandled setting {other}"),
+        }
+    }
+    if cfg.bus.prefix.is_empty()
+        || !cfg
+            .bus
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        bail!(
+            "bus.prefix {:?} must be non-empty ASCII letters, digits, '.', '_' or '-'",
+            cfg.bus.prefix
+        );
+    }
+    Ok(cfg)
+}
+
+fn read_file(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let cfg = load(None, |k| match k {
+            "C4FORGE_BUS" => Some("amqp://localhost".into()),
+            "C4FORGE_PREFETCH" => Some("3".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert_eq!(cfg.bus.url, "amqp://localhost");
+        assert_eq!(cfg.bus.prefetch, 3);
+        assert!(!cfg.is_embedded());
+    }
+
+    #[test]
+    fn bad_environment_values_are_named() {
+        let err = load(None, |k| {
+            (k == "C4FORGE_PREFETCH").then(|| "many".to_string())
+        })
+        .expect_err("rejected");
+        assert!(err.to_string().contains("C4FORGE_PREFETCH"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[http]\nlisten = \"0.0.0.0:1\"\nlistn = 1\n").expect("write");
+        let err = load(Some(&p), |_| None).expect_err("rejected");
+        assert!(format!("{err:#}").contains("listn"), "{err:#}");
+    }
+}

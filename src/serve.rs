@@ -1,0 +1,222 @@
+//! `c4forge serve`: wires the selected stages of one process.
+
+use anyhow::{Context, Result, bail};
+use backon::{ExponentialBuilder, Retryable};
+use runtime::Config;
+use runtime::bus::SharedBus;
+use runtime::jobs::Ledger;
+use runtime::objects::Objects;
+use runtime::shutdown::Shutdown;
+use runtime::stage::{LoopSettings, StageContext, StageHandler};
+use schemas::Stage;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+/// Parses `--stages` (empty: every stage).
+pub fn parse_stages(raw: &[String]) -> Result<BTreeSet<Stage>> {
+    if raw.is_empty() {
+        return Ok(Stage::ALL.into_iter().collect());
+    }
+    raw.iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.parse::<Stage>().map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn retry_policy() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(8)
+        .with_jitter()
+}
+
+/// Connects to the database (with retries) and applies migrations.
+pub async fn open_database(cfg: &Config) -> Result<Ledger> {
+    if cfg.database.url.is_empty() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    }
+    let url = cfg.database_url();
+    let db = (|| runtime::db::connect(&url, cfg.database.max_connections))
+        .retry(retry_policy())
+        .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "database not reachable yet"))
+        .await
+        .with_context(|| format!("connecting to {}", runtime::config::mask_url_password(&url)))?;
+    let applied = runtime::db::migrate(&db)
+        .await
+        .context("applying migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(versions = ?applied, "migrations applied");
+    }
+    Ok(Ledger::new(db))
+}
+
+/// The JWT secret: configured, or (embedded mode) a random one kept in the data dir.
+fn jwt_secret(cfg: &Config) -> Result<Vec<u8>> {
+    if !cfg.auth.jwt_secret.is_empty() {
+        return Ok(cfg.auth.jwt_secret.as_bytes().to_vec());
+    }
+    if !cfg.is_embedded() {
+        bail!(
+            "C4FORGE_JWT_SECRET (auth.jwt_secret) must be set in distributed mode: every ingest and notifier process must share it"
+        );
+    }
+    let path = cfg.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    let secret: [u8; 32] = rand::random();
+    let text = hex::encode(secret);
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(text.into_bytes())
+}
+
+/// Runs the service until a signal or a fatal error.
+pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
+    let names: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
+    tracing::info!(stages = ?names, embedded = cfg.is_embedded(), "starting c4forge");
+    let metrics = runtime::telemetry::metrics_handle();
+    let ledger = open_database(&cfg).await?;
+    let objects =
+        Objects::open(&cfg.objects.url, &cfg.data_dir).context("opening the object store")?;
+    let bus: SharedBus = (|| runtime::bus::connect(&cfg.bus.url, &cfg.bus.prefix))
+        .retry(retry_policy())
+        .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "bus not reachable yet"))
+        .await
+        .with_context(|| format!("connecting to the bus {}", runtime::config::mask_url_password(&cfg.bus.url)))?;
+    let shutdown: Shutdown = runtime::shutdown::on_signals();
+    let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
+    let ctx = StageContext {
+        ledger: ledger.clone(),
+        objects: objects.clone(),
+        bus: bus.clone(),
+    };
+    let settings = LoopSettings::from(&cfg);
+
+    let handlers: Vec<Arc<dyn StageHandler>> = vec![
+        Arc::new(preprocess::stage::ParseStage),
+        Arc::new(infer::stage::GenerateStage),
+        Arc::new(storage::StoreStage),
+    ];
+    for handler in handlers.into_iter().filter(|h| stages.contains(&h.stage())) {
+        let (ctx, settings, shutdown) = (ctx.clone(), settings.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let name = handler.stage().as_str();
+            runtime::stage::run(handler, ctx, settings, shutdown)
+                .await
+                .with_context(|| format!("{name} stage"))?;
+            Ok(name)
+        });
+    }
+
+    let relay_wake = Arc::new(Notify::new());
+    if stages.contains(&Stage::Ingest) {
+        if cfg.is_embedded() {
+            // The in-process queues died with the last process: resume every
+            // unfinished job from its last committed stage.
+            match runtime::outbox::sweep(&ledger, &bus).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "recovery sweep re-enqueued unfinished jobs"),
+                Err(e) => tracing::warn!(error = %e, "recovery sweep failed"),
+            }
+        }
+        let (l, b, w, s) = (
+            ledger.clone(),
+            bus.clone(),
+            relay_wake.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            runtime::outbox::relay(l, b, w, s).await;
+            Ok("outbox relay")
+        });
+    }
+
+    let hub = notifier::Hub::new();
+    if stages.contains(&Stage::Notifier) {
+        let (h, b, s) = (hub.clone(), bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            h.run(b, s).await.context("notifier")?;
+            Ok("notifier")
+        });
+    }
+
+    if stages.contains(&Stage::Ingest) || stages.contains(&Stage::Notifier) {
+        let keys = Arc::new(ingest::auth::TokenKeys::new(
+            &jwt_secret(&cfg)?,
+            cfg.auth.token_ttl_secs,
+        ));
+        let mut app = axum::Router::new();
+        if stages.contains(&Stage::Ingest) {
+            app = app.merge(ingest::router(ingest::AppState {
+                ledger: ledger.clone(),
+                objects: objects.clone(),
+                bus: bus.clone(),
+                keys: keys.clone(),
+                relay_wake,
+                max_upload_bytes: cfg.http.max_upload_bytes,
+                allow_register: cfg.auth.allow_register,
+                public_url: cfg.http.public_url.clone(),
+                default_generator: infer::DEFAULT_GENERATOR.to_string(),
+                metrics: metrics.clone(),
+            }));
+        }
+        if stages.contains(&Stage::Notifier) {
+            let verify_keys = keys.clone();
+            app = app.merge(notifier::router(notifier::NotifierState {
+                hub: hub.clone(),
+                ledger: ledger.clone(),
+                verify: Arc::new(move |t: &str| verify_keys.verify_user(t)),
+            }));
+        }
+        let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.http.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "http listening");
+        // Scripts and tests read this line to find the port when listening on :0.
+        println!("c4forge listening on http://{addr}");
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await
+                .context("http server")?;
+            Ok("http")
+        });
+    }
+
+    // Any task ending early is fatal for the process (a supervisor restarts it).
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.context("task panicked").and_then(|r| r);
+        match outcome {
+            Ok(name) if shutdown.is_cancelled() => tracing::info!(task = name, "stopped"),
+            Ok(name) => {
+                tracing::error!(task = name, "task ended unexpectedly; shutting down");
+                result = Err(anyhow::anyhow!("{name} ended unexpectedly"));
+                shutdown.cancel();
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "fatal; shutting down");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+                shutdown.cancel();
+            }
+        }
+    }
+    tracing::info!("c4forge stopped");
+    result
+}

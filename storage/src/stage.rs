@@ -1,0 +1,136 @@
+//! The store stage adapter: file set in, zip + manifest + links out.
+
+use crate::pack::pack;
+use async_trait::async_trait;
+use bytes::Bytes;
+use runtime::jobs::{GeneratedFileRecord, ObjectRecord};
+use runtime::objects::{Objects, ObjectsError};
+use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
+use schemas::files::FileSet;
+use schemas::messages::{Carried, Envelope, Message};
+use schemas::{ObjectKey, Stage};
+
+/// The store stage.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreStage;
+
+/// Resolves a claim-checked file set.
+async fn load_files(objects: &Objects, carried: &Carried<FileSet>) -> Result<FileSet, StageError> {
+    match carried {
+        Carried::Inline { value } => Ok(value.clone()),
+        Carried::Reference { key } => {
+            let bytes = objects.get(key).await?;
+            serde_json::from_slice(&bytes).map_err(|e| {
+                StageError::permanent(format!("staged file set {key} is corrupt: {e}"))
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl StageHandler for StoreStage {
+    fn stage(&self) -> Stage {
+        Stage::Store
+    }
+
+    async fn handle(&self, ctx: &StageContext, env: &Envelope) -> Result<StageOutput, StageError> {
+        let Message::JobGenerated(generated) = &env.body else {
+            return Err(StageError::permanent(
+                "store stage received a message for another stage",
+            ));
+        };
+        let files = load_files(&ctx.objects, &generated.files).await?;
+        let (zip, entries) = pack(&files)
+            .map_err(|e| StageError::permanent(format!("could not pack the project: {e}")))?;
+        let job = env.job_id;
+        let zip_key = ObjectKey::code_zip(job);
+        // PUT first, rows after: a crash in between leaves at most an object
+        // that the retry overwrites under the same key.
+        let stored = ctx.objects.put(&zip_key, Bytes::from(zip)).await?;
+        ctx.ledger
+            .record_object(
+                job,
+                &ObjectRecord {
+                    key: zip_key.to_string(),
+                    kind: "code_zip".into(),
+                    sha256: stored.sha256.clone(),
+                    size: stored.size as i64,
+                },
+            )
+            .await?;
+        if let Some(manifest) = files.files.iter().find(|f| f.path == "c4forge.json") {
+            let key = ObjectKey::manifest(job);
+            let m = ctx
+                .objects
+                .put(&key, Bytes::from(manifest.contents.clone()))
+                .await?;
+            ctx.ledger
+                .record_object(
+                    job,
+                    &ObjectRecord {
+                        key: key.to_string(),
+                        kind: "manifest".into(),
+                        sha256: m.sha256,
+                        size: m.size as i64,
+                    },
+                )
+                .await?;
+        }
+        if let Carried::Reference { key } = &generated.files {
+            let size = ctx.objects.size(key).await.unwrap_or_default();
+            ctx.ledger
+                .record_object(
+                    job,
+                    &ObjectRecord {
+                        key: key.to_string(),
+                        kind: "staging".into(),
+                        sha256: String::new(),
+                        size: size as i64,
+                    },
+                )
+                .await?;
+        }
+        let rows: Vec<GeneratedFileRecord> = entries
+            .iter()
+            .map(|e| GeneratedFileRecord {
+                path: e.path.clone(),
+                object_key: zip_key.to_string(),
+                sha256: e.sha256.clone(),
+                size: e.size as i64,
+                owner: e.owner.to_string(),
+                zip_offset: e.offset as i64,
+                zip_length: e.length as i64,
+            })
+            .collect();
+        ctx.ledger.record_generated_files(job, &rows).await?;
+        ctx.ledger
+            .set_generator_version(job, &files.generator_version)
+            .await?;
+        tracing::info!(
+            files = rows.len(),
+            zip_bytes = stored.size,
+            "project stored"
+        );
+        Ok(StageOutput {
+            next: None,
+            done: Some(serde_json::json!({
+                "files": rows.len(),
+                "generator": files.generator,
+                "generator_version": files.generator_version,
+                "links": { "code_zip": format!("/api/v1/diagrams/{job}/code.zip") },
+            })),
+        })
+    }
+}
+
+/// Reads one generated file of a job with one ranged read of its zip.
+pub async fn read_file(
+    objects: &Objects,
+    file: &GeneratedFileRecord,
+) -> Result<Bytes, ObjectsError> {
+    let start = file.zip_offset as u64;
+    let end = start + file.zip_length as u64;
+    objects
+        .get_range(&ObjectKey::from_stored(file.object_key.clone()), start..end)
+        .await
+}
