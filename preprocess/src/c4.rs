@@ -903,12 +903,13 @@ impl C4State {
         if self.prop_rows.is_empty() {
             return Vec::new();
         }
+        // the header (`SetPropertyHeader`) is global in C4-PlantUML: it
+        // stays for later tables until changed
         let mut out = Vec::new();
-        if let Some(h) = self.prop_header.take() {
-            out.push(h);
+        if let Some(h) = &self.prop_header {
+            out.push(h.clone());
         }
         out.append(&mut self.prop_rows);
-        self.prop_header = None;
         out
     }
 
@@ -968,16 +969,20 @@ impl C4State {
                     "queue" => Shape::Queue,
                     _ => shape,
                 };
+                let parent = self.parent();
+                if brace {
+                    // PlantUML draws a nested rectangle; C4 has no such parent
+                    d.warning(
+                        loc,
+                        format!(
+                            "`{name}` is not a boundary: elements inside its `{{ }}` get the enclosing boundary as parent"
+                        ),
+                    );
+                    self.open_group(loc);
+                }
                 if !self.define_alias(&alias, &b.loc("alias", loc), d) {
                     return;
                 }
-                if brace {
-                    d.error(
-                        loc,
-                        format!("`{name}` is not a boundary and cannot open `{{`"),
-                    );
-                }
-                let parent = self.parent();
                 self.diagram.elements.push(Element {
                     alias,
                     kind,

@@ -786,11 +786,9 @@ impl<'a> Interp<'a> {
             }
             return;
         }
-        match lexer::parse_call(t) {
+        match lexer::parse_call(&text) {
             CallParse::Call(c) => {
-                let lead = text.chars().take_while(|c| c.is_whitespace()).count();
                 let col = u32::try_from(c.offset + 1).unwrap_or(1);
-                let _ = lead;
                 let loc = self.loc_of(l, col);
                 self.exec_call(c, &loc);
             }
