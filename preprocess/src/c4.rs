@@ -377,13 +377,16 @@ pub(crate) fn lookup(name: &str, libs: Libs, nargs: usize) -> Option<Macro> {
             m(A::Node, NODE)
         }
         "Rel_" => {
-            let params = match (dy, nargs) {
-                (true, n) if n >= 6 => REL_RAW_DYN6,
-                (true, _) => REL_RAW_DYN5,
-                (false, n) if n >= 5 => REL_RAW5,
-                (false, _) => REL_RAW4,
+            // overloaded on arity: C4_Dynamic replaces the 5-argument form
+            // (adding `$e_index`) and adds a 6-argument one; the 4-argument
+            // form of C4.puml stays
+            let (params, indexed) = match (dy, nargs) {
+                (true, n) if n >= 6 => (REL_RAW_DYN6, true),
+                (true, 5) => (REL_RAW_DYN5, true),
+                (false, n) if n >= 5 => (REL_RAW5, false),
+                _ => (REL_RAW4, false),
             };
-            m(A::RawRel { indexed: dy }, params)
+            m(A::RawRel { indexed }, params)
         }
         "Lay_Distance" => m(A::Lay, LAY_DISTANCE),
         "AddElementTag"
@@ -1110,7 +1113,6 @@ impl C4State {
                 let arrow = b.get("direction");
                 let (bidi, printed) = arrow_info(&arrow);
                 let index = indexed.then(|| b.get("e_index"));
-                let index = if bidi { None } else { index };
                 self.push_rel(
                     &b,
                     "alias1",

@@ -64,7 +64,11 @@ fn dir_name(d: Direction) -> &'static str {
 pub fn render_text(model: &Model, sources: &[SourceFile]) -> String {
     let mut out = String::new();
     for (n, dg) in model.diagrams.iter().enumerate() {
-        let _ = write!(out, "diagram {} ({}", n + 1, level_name(dg.level));
+        let _ = write!(out, "diagram {}", n + 1);
+        if let Some(name) = &dg.name {
+            let _ = write!(out, " {name:?}");
+        }
+        let _ = write!(out, " ({}", level_name(dg.level));
         if !dg.file.is_empty() {
             let _ = write!(out, ", {}", dg.file);
         }
