@@ -771,8 +771,8 @@ impl<'a> Interp<'a> {
             self.skip = Some(Skip::Until(&["endref"]));
             return;
         }
-        let loc = self.loc_of(l, l.first_col());
         if t.starts_with('}') {
+            let loc = self.loc_of(l, l.first_col());
             self.c4.close(&loc, self.d);
             return;
         }
@@ -793,12 +793,14 @@ impl<'a> Interp<'a> {
                 self.exec_call(c, &loc);
             }
             CallParse::Unclosed { name, .. } => {
+                let loc = self.loc_of(l, l.first_col());
                 if self.is_callable(&name) {
                     self.d
                         .error(&loc, format!("call to `{name}` is missing its closing `)`"));
                 }
             }
             CallParse::NotACall => {
+                let loc = self.loc_of(l, l.first_col());
                 if t == "{" {
                     self.d.error(
                         &loc,

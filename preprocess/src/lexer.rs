@@ -66,10 +66,10 @@ pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine> {
             }
         }
         let _ = rest;
-        let trimmed = kept.trim_start();
+        let is_comment = kept.trim_start().starts_with('\'');
         let (body, continues) = match kept.trim_end().strip_suffix('\\') {
-            Some(b) if !trimmed.starts_with('\'') => (b.to_string(), true),
-            _ => (kept.clone(), false),
+            Some(b) if !is_comment => (b.to_string(), true),
+            _ => (kept, false),
         };
         if let Some(mut p) = pending.take() {
             p.text.push_str(body.trim_start());
@@ -80,7 +80,7 @@ pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine> {
             }
             continue;
         }
-        if trimmed.starts_with('\'') {
+        if is_comment {
             continue;
         }
         let l = SrcLine {

@@ -13,16 +13,16 @@
 //! corresponding macros, offline.
 //!
 //! Module map:
-//! - [`lexer`](crate::lexer): logical lines (comments, continuations), call
+//! - `lexer`: logical lines (comments, continuations), call
 //!   and argument syntax, edit distance.
-//! - [`expr`](crate::expr): preprocessor expressions and macro-argument
+//! - `expr`: preprocessor expressions and macro-argument
 //!   evaluation.
-//! - [`interp`](crate::interp): the preprocessor (directives, includes,
+//! - `interp`: the preprocessor (directives, includes,
 //!   variables, user procedures/functions, loops) and statement dispatch.
-//! - [`c4`](crate::c4): the native C4 library: macro tables, argument
+//! - `c4`: the native C4 library: macro tables, argument
 //!   binding, model building, dynamic indexes, tag defaults, properties.
-//! - [`diagnostics`](crate::diagnostics): diagnostic collection.
-//! - [`render`](crate::render): the text tree and caret diagnostics.
+//! - `diagnostics`: diagnostic collection.
+//! - `render`: the text tree and caret diagnostics.
 //! - [`stage`]: the pipeline stage adapter (service wiring).
 
 mod c4;
@@ -211,15 +211,18 @@ pub fn parse_many(files: &[SourceFile], resolver: &dyn IncludeResolver) -> Model
         .flat_map(|r| r.included.iter().map(String::as_str))
         .collect();
     let mut model = Model::default();
-    for (f, r) in files.iter().zip(results.iter()) {
-        let include_only = r.no_block && included.contains(f.path.as_str());
-        model.diagrams.extend(r.model.diagrams.iter().cloned());
+    let include_only: Vec<bool> = files
+        .iter()
+        .zip(results.iter())
+        .map(|(f, r)| r.no_block && included.contains(f.path.as_str()))
+        .collect();
+    for (r, include_only) in results.into_iter().zip(include_only) {
+        model.diagrams.extend(r.model.diagrams);
         model.diagnostics.extend(
             r.model
                 .diagnostics
-                .iter()
-                .filter(|d| !(include_only && d.message.starts_with("no `@startuml`")))
-                .cloned(),
+                .into_iter()
+                .filter(|d| !(include_only && d.message.starts_with("no `@startuml`"))),
         );
     }
     let mut seen: BTreeMap<&str, (&schemas::model::v1::Element, &str)> = BTreeMap::new();
