@@ -23,7 +23,7 @@
 //!   binding, model building, dynamic indexes, tag defaults, properties.
 //! - `diagnostics`: diagnostic collection.
 //! - `render`: the text tree and caret diagnostics.
-//! - [`stage`]: the pipeline stage adapter (service wiring).
+//! - `stage`: the pipeline stage adapter (service wiring, feature `stage`).
 
 mod c4;
 mod diagnostics;
