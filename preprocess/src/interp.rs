@@ -56,8 +56,9 @@ struct Cond {
 /// Multi-line constructs whose content is skipped.
 #[derive(Debug, Clone)]
 enum Skip {
-    /// Until a line equal (case-insensitively, blanks removed) to one of these.
-    Until(&'static [&'static str]),
+    /// Until a line equal (case-insensitively, blanks removed) to one of
+    /// these; the line that opened it, for an "unclosed" warning.
+    Until(&'static [&'static str], u32, usize),
     /// A `title` block: collect lines until `end title`.
     Title(Vec<String>),
 }
@@ -135,8 +136,23 @@ impl<'a> Interp<'a> {
             // the rest of the block was not read: its braces say nothing
             self.c4.abandon_frames();
         }
-        if let Some(Skip::Title(t)) = self.skip.take() {
-            self.c4.diagram.title = Some(t.join("\n"));
+        match self.skip.take() {
+            Some(Skip::Title(t)) => self.c4.diagram.title = Some(t.join("\n")),
+            Some(Skip::Until(ends, at, f)) => {
+                let loc = Loc {
+                    file: self.files.get(f).cloned().unwrap_or_default(),
+                    line: at,
+                    column: 1,
+                };
+                self.d.warning(
+                    &loc,
+                    format!(
+                        "block never closed by `{}`: the rest of the diagram was skipped",
+                        ends[0]
+                    ),
+                );
+            }
+            None => {}
         }
         self.c4.finish(self.d)
     }
@@ -735,9 +751,9 @@ impl<'a> Interp<'a> {
         let low = t.to_ascii_lowercase();
         let squashed: String = low.split_whitespace().collect();
         match self.skip.take() {
-            Some(Skip::Until(ends)) => {
+            Some(Skip::Until(ends, at, f)) => {
                 if !ends.contains(&squashed.as_str()) {
-                    self.skip = Some(Skip::Until(ends));
+                    self.skip = Some(Skip::Until(ends, at, f));
                 }
                 return;
             }
@@ -754,21 +770,30 @@ impl<'a> Interp<'a> {
         }
         if low.starts_with("<style") {
             if !low.contains("</style>") {
-                self.skip = Some(Skip::Until(&["</style>"]));
+                self.skip = Some(Skip::Until(&["</style>"], l.line, l.file));
             }
             return;
         }
         let first = low.split_whitespace().next().unwrap_or("");
-        if matches!(first, "note" | "rnote" | "hnote") && !t.contains(':') && !t.ends_with('{') {
-            self.skip = Some(Skip::Until(&["endnote", "endrnote", "endhnote"]));
+        // `note left of x : text` and `note "text" as N` are one-line forms
+        if matches!(first, "note" | "rnote" | "hnote")
+            && !t.contains(':')
+            && !t.contains('"')
+            && !t.ends_with('{')
+        {
+            self.skip = Some(Skip::Until(
+                &["endnote", "endrnote", "endhnote"],
+                l.line,
+                l.file,
+            ));
             return;
         }
         if matches!(first, "legend") && !t.contains(':') {
-            self.skip = Some(Skip::Until(&["endlegend"]));
+            self.skip = Some(Skip::Until(&["endlegend"], l.line, l.file));
             return;
         }
         if low.starts_with("ref over") && !t.contains(':') {
-            self.skip = Some(Skip::Until(&["endref"]));
+            self.skip = Some(Skip::Until(&["endref"], l.line, l.file));
             return;
         }
         if t.starts_with('}') {
