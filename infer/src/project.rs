@@ -2260,9 +2260,10 @@ impl Builder {
                         }
                         _ => continue,
                     },
+                    // No depends_on between services: calls are lazy, and
+                    // services calling each other would make a cycle compose rejects.
                     _ => match svc_hosts.get(&d.target) {
                         Some(h) if !d.external => {
-                            deps.push(h.clone());
                             if d.kind == "grpc" {
                                 format!("{h}:50051")
                             } else {

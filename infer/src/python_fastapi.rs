@@ -385,7 +385,25 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         let h = header(&s.src, &what);
         let mut svc_impl = s.aliases.clone();
         svc_impl.extend(s.rel_ids.iter().cloned());
-        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), header => h.to_string() };
+        let mut imports: Vec<(String, String)> = vec![
+            ("impl.service".into(), "Service".into()),
+            ("settings".into(), "Settings".into()),
+        ];
+        imports.extend(
+            s.components
+                .iter()
+                .map(|c| (format!("impl.{}", c.ident), c.class.clone())),
+        );
+        imports.extend(s.deps.iter().map(|d| (d.module.clone(), d.class.clone())));
+        imports.extend(
+            s.consumers
+                .iter()
+                .map(|c| (c.module.clone(), c.class.clone())),
+        );
+        imports.sort();
+        imports.dedup();
+        let imports = val(imports);
+        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), imports => imports.clone(), header => h.to_string() };
         for (file, template) in [
             ("__init__.py", "package_init.py.j2"),
             ("settings.py", "service/settings.py.j2"),

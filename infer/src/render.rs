@@ -188,6 +188,11 @@ fn md(value: &str) -> String {
         .replace('`', "'")
 }
 
+/// `code`: text inside a Markdown code span in a table cell.
+fn code(value: &str) -> String {
+    comment(value).replace('|', "\\|").replace('`', "'")
+}
+
 impl Renderer {
     /// Builds the environment; templates in `overlay` replace built-in ones.
     pub fn new(overlay: Option<&Path>) -> Result<Self, GenerateError> {
@@ -205,6 +210,7 @@ impl Renderer {
         env.add_filter("doc", doc);
         env.add_filter("comment", comment);
         env.add_filter("md", md);
+        env.add_filter("code", code);
         for (name, text) in BUILTIN {
             let text = match overlay {
                 Some(dir) => {

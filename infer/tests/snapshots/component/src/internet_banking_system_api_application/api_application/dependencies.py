@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 
-from .impl.sign_in_controller import SignInController
-from .impl.accounts_summary_controller import AccountsSummaryController
-from .impl.security_component import SecurityComponent
-from .impl.mainframe_banking_system_facade import MainframeBankingSystemFacade
-from .impl.service import Service
-from .db.database import DatabaseRepository
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .db.database import DatabaseRepository
+from .impl.accounts_summary_controller import AccountsSummaryController
+from .impl.mainframe_banking_system_facade import MainframeBankingSystemFacade
+from .impl.security_component import SecurityComponent
+from .impl.service import Service
+from .impl.sign_in_controller import SignInController
 from .settings import Settings
 
 

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class ApiApplicationServiceBase:
     """API Application
+
     From container boundary ``api`` (C4_Component Diagram Sample - bigbankplc.puml:16).
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class MobileAppServiceBase:
     """Mobile App: Provides a limited subset ot the internet banking functionality to customers via their mobile mobile device.
+
     From container ``ma`` (C4_Component Diagram Sample - bigbankplc.puml:12), drawn as Xamarin.
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class SinglePageApplicationServiceBase:
     """Single Page Application: Provides all the internet banking functionality to customers via their web browser.
+
     From container ``spa`` (C4_Component Diagram Sample - bigbankplc.puml:11), drawn as javascript and angular.
     """
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.e_mail_system_gateway import EMailSystemGateway
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .impl.service import Service
 from .settings import Settings
 
 

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 class InternetBankingSystemServiceBase:
     """Internet Banking System: Allows customers to view information about their bank accounts, and make payments.
+
     From system ``banking_system`` (C4_Context Diagram Sample - bigbankplc.puml:7).
     """
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .db.database import DatabaseRepository
 from .db.database_2 import Database2Repository
+from .impl.service import Service
 from .settings import Settings
 
 

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 class ApiApplicationServiceBase:
     """API Application: Provides Internet Banking functionality via a JSON/HTTPS API.
+
     From container ``api`` (C4_Deployment Diagram Sample - bigbankplc.puml:16), drawn as Java and Spring MVC.
     """
 

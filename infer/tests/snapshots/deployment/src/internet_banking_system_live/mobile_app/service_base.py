@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class MobileAppServiceBase:
     """Mobile App: Provides a limited subset of the Internet Banking functionality to customers via their mobile device.
+
     From container ``mobile`` (C4_Deployment Diagram Sample - bigbankplc.puml:37), drawn as Xamarin.
     """
 

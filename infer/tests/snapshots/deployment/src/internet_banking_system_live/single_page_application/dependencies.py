@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.api_application import ApiApplicationClient
+from .impl.service import Service
 from .settings import Settings
 
 

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class SinglePageApplicationServiceBase:
     """Single Page Application: Provides all of the Internet Banking functionality to customers via their web browser.
+
     From container ``spa`` (C4_Deployment Diagram Sample - bigbankplc.puml:42), drawn as JavaScript and Angular.
     """
 

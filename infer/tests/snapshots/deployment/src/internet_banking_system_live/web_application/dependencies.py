@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.single_page_application import SinglePageApplicationClient
+from .impl.service import Service
 from .settings import Settings
 
 

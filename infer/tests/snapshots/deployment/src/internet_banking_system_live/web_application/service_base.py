@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class WebApplicationServiceBase:
     """Web Application: Delivers the static content and the Internet Banking single page application.
+
     From container ``web`` (C4_Deployment Diagram Sample - bigbankplc.puml:31), drawn as Java and Spring MVC.
     """
 

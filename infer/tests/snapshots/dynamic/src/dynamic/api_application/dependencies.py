@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from .impl.security_component import SecurityComponent
-from .impl.sign_in_controller import SignInController
-from .impl.service import Service
 from .db.database import DatabaseRepository
+from .impl.security_component import SecurityComponent
+from .impl.service import Service
+from .impl.sign_in_controller import SignInController
 from .settings import Settings
 
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class ApiApplicationServiceBase:
     """API Application
+
     From container boundary ``b`` (C4_Dynamic Diagram Sample - bigbankplc.puml:8).
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class SinglePageApplicationServiceBase:
     """Single-Page Application: Provides all of the Internet banking functionality to customers via their web browser.
+
     From container ``c1`` (C4_Dynamic Diagram Sample - bigbankplc.puml:7), drawn as JavaScript and Angular.
     """
 

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class AccountsSummaryControllerBase:
     """Accounts Summary Controller [MVC Rest Controller]: Provides customers with a summary of their bank accounts
+
     From component ``accounts`` (C4_Component Diagram Sample - bigbankplc.puml:18).
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class MainframeBankingSystemFacadeBase:
     """Mainframe Banking System Facade [Spring Bean]: A facade onto the mainframe banking system.
+
     From component ``mbsfacade`` (C4_Component Diagram Sample - bigbankplc.puml:20).
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class SecurityComponentBase:
     """Security Component [Spring Bean]: Provides functionality related to singing in, changing passwords, etc.
+
     From component ``security`` (C4_Component Diagram Sample - bigbankplc.puml:19).
     """
 

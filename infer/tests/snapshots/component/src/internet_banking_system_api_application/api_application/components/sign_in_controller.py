@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class SignInControllerBase:
     """Sign In Controller [MVC Rest Controller]: Allows users to sign in to the internet banking system
+
     From component ``sign`` (C4_Component Diagram Sample - bigbankplc.puml:17).
     """
 

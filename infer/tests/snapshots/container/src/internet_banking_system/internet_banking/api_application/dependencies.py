@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
-from .db.database import DatabaseRepository
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .db.database import DatabaseRepository
+from .impl.service import Service
 from .settings import Settings
 
 

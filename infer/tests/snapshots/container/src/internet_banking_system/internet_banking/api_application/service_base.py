@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 class ApiApplicationServiceBase:
     """API Application: Provides Internet banking functionality via API
+
     From container ``backend_api`` (C4_Container Diagram Sample - bigbankplc.puml:19), drawn as Java, Docker Container.
     """
 

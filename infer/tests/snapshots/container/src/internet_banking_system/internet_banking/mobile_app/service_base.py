@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class MobileAppServiceBase:
     """Mobile App: Provides a limited subset of the Internet banking functionality to customers via their mobile device
+
     From container ``mobile_app`` (C4_Container Diagram Sample - bigbankplc.puml:17), drawn as C#, Xamarin.
     """
 

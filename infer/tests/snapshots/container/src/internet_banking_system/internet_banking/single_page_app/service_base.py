@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class SinglePageAppServiceBase:
     """Single-Page App: Provides all the Internet banking functionality to customers via their web browser
+
     From container ``spa`` (C4_Container Diagram Sample - bigbankplc.puml:16), drawn as JavaScript, Angular.
     """
 

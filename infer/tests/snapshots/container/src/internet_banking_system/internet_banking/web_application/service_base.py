@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class WebApplicationServiceBase:
     """Web Application: Delivers the static content and the Internet banking SPA
+
     From container ``web_app`` (C4_Container Diagram Sample - bigbankplc.puml:15), drawn as Java, Spring MVC.
     """
 

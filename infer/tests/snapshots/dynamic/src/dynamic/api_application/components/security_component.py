@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class SecurityComponentBase:
     """Security Component [Spring Bean]: Provides functionality Related to signing in, changing passwords, etc.
+
     From component ``c3`` (C4_Dynamic Diagram Sample - bigbankplc.puml:9).
     """
 

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class SignInControllerBase:
     """Sign In Controller [Spring MVC Rest Controller]: Allows users to sign in to the Internet Banking System.
+
     From component ``c2`` (C4_Dynamic Diagram Sample - bigbankplc.puml:10).
     """
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.audit_store import AuditStoreClient
+from .impl.service import Service
 from .messaging.message_bus_customer_update_events_consumer import MessageBusCustomerUpdateEventsConsumer
 from .settings import Settings
 

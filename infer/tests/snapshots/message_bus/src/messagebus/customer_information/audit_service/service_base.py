@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class AuditServiceServiceBase:
     """Audit Service: Provides organisation-wide auditing facilities
+
     From container ``audit_service`` (C4_Container Diagram Sample - message bus.puml:17), drawn as C#/.NET.
     """
 

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class AuditStoreServiceBase:
     """Audit Store: Stores information about events that have happened
+
     From container ``audit_store`` (C4_Container Diagram Sample - message bus.puml:20), drawn as Event Store.
     """
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.customer_service import CustomerServiceClient
+from .impl.service import Service
 from .settings import Settings
 
 

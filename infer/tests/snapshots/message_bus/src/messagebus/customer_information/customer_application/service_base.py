@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class CustomerApplicationServiceBase:
     """Customer Application: Allows customers to manage their profile
+
     From container ``app`` (C4_Container Diagram Sample - message bus.puml:13), drawn as Javascript, Angular.
     """
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
 from .clients.customer_application_gateway import CustomerApplicationGateway
-from .messaging.message_bus_customer_update_events_producer import MessageBusCustomerUpdateEventsProducer
 from .db.customer_database import CustomerDatabaseRepository
+from .impl.service import Service
+from .messaging.message_bus_customer_update_events_producer import MessageBusCustomerUpdateEventsProducer
 from .settings import Settings
 
 

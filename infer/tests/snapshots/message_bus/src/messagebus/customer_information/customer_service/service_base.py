@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class CustomerServiceServiceBase:
     """Customer Service: The point of access for customer information
+
     From container ``customer_service`` (C4_Container Diagram Sample - message bus.puml:14), drawn as Java, Spring Boot.
     """
 

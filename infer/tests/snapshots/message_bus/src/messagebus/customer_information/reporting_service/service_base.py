@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class ReportingServiceServiceBase:
     """Reporting Service: Creates normalised data for reporting purposes
+
     From container ``reporting_service`` (C4_Container Diagram Sample - message bus.puml:16), drawn as Ruby.
     """
 

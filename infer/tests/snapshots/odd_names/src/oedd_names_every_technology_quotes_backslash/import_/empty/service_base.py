@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 class EmptyServiceBase:
     """empty
+
     From container ``empty`` (odd/../../names.puml:11).
     """
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from .impl.service import Service
-from .messaging.rabbitmq_calls_back_producer import RabbitmqCallsBackProducer
 from .messaging.orders_delivers_orders_consumer import OrdersDeliversOrdersConsumer
+from .messaging.rabbitmq_calls_back_producer import RabbitmqCallsBackProducer
 from .settings import Settings
 
 

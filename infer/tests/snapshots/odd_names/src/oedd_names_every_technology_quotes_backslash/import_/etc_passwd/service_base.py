@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 class EtcPasswdServiceBase:
     """../../etc/passwd: Path traversal name
+
     From container ``sink`` (odd/../../names.puml:8).
     """
 

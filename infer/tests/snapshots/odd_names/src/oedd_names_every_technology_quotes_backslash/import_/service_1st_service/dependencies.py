@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 
-from .impl.service import Service
-from .clients.target_1st_service_grpc import Target1stServiceGrpcGrpcClient
-from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
 from .cache.session_cache import SessionCache
-from .db.partner_db import PartnerDbRepository
+from .clients.empty import EmptyClient
 from .clients.none_ import None_Client
 from .clients.none__gateway import NoneGateway
-from .clients.empty import EmptyClient
+from .clients.target_1st_service_grpc import Target1stServiceGrpcGrpcClient
+from .db.partner_db import PartnerDbRepository
+from .impl.service import Service
+from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
 from .messaging.rabbitmq_calls_back_consumer import RabbitmqCallsBackConsumer
 from .settings import Settings
 

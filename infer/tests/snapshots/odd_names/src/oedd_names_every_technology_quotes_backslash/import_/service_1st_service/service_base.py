@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 class Service1stServiceServiceBase:
     """1st Service: Starts with a digit and has a newline
+
     From container ``1st`` (odd/../../names.puml:5), drawn as Python, FastAPI.
     """
 

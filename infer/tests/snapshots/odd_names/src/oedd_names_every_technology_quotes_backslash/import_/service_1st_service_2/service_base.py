@@ -15,5 +15,6 @@ logger = logging.getLogger(__name__)
 
 class Service1stServiceServiceBase:
     """1st-Service: Collides with 1st Service
+
     From container ``svc_dup`` (odd/../../names.puml:6), drawn as gRPC.
     """
