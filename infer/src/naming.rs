@@ -124,7 +124,7 @@ pub fn words(text: &str) -> Vec<String> {
             if c.is_ascii_uppercase() && prev_lower_or_digit {
                 flush(&mut cur, &mut out);
             }
-            prev_lower_or_digit = c.is_ascii_lowercase() || c.is_ascii_digit();
+            prev_lower_or_digit = c.is_ascii_lowercase();
             cur.push(c.to_ascii_lowercase());
         } else if let Some(f) = fold_char(c) {
             cur.push_str(f);
