@@ -390,19 +390,35 @@ pub(crate) fn eval_str(text: &str, h: &mut dyn Host) -> Result<Value, String> {
 /// `word`) when it is one, otherwise text with its calls and variables
 /// replaced (`Index()-1` gives `4-1`, `Mail Component` stays as is).
 pub(crate) fn eval_arg(text: &str, h: &mut dyn Host) -> Result<Value, String> {
+    eval_arg_at(text, h, 0)
+}
+
+fn eval_arg_at(text: &str, h: &mut dyn Host, depth: usize) -> Result<Value, String> {
     let t = text.trim();
     if t.is_empty() {
         return Ok(Value::Str(String::new()));
     }
     match parse(t, true) {
         Some(e) => eval(&e, h),
-        None => Ok(Value::Str(substitute(t, h, false))),
+        None => Ok(Value::Str(substitute_at(t, h, false, depth))),
     }
 }
 
 /// Replaces known function calls and defined variables inside free text.
 /// With `in_quotes == false`, quoted parts are copied verbatim.
 pub(crate) fn substitute(text: &str, h: &mut dyn Host, in_quotes: bool) -> String {
+    substitute_at(text, h, in_quotes, 0)
+}
+
+/// Nesting of calls inside free-text arguments that is still evaluated.
+const MAX_TEXT_DEPTH: usize = 8;
+/// Longest nested argument that is still evaluated (longer: literal text).
+const MAX_NESTED_ARG: usize = 4096;
+
+fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) -> String {
+    if depth > MAX_TEXT_DEPTH || (depth > 0 && text.len() > MAX_NESTED_ARG) {
+        return text.to_string();
+    }
     let c: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -443,7 +459,8 @@ pub(crate) fn substitute(text: &str, h: &mut dyn Host, in_quotes: bool) -> Strin
                                 Some((k, v)) => (Some(k), v),
                                 None => (None, a),
                             };
-                            let v = eval_arg(&v, h).unwrap_or_else(|_| Value::Str(v.clone()));
+                            let v = eval_arg_at(&v, h, depth + 1)
+                                .unwrap_or_else(|_| Value::Str(v.clone()));
                             vals.push((k, v));
                         }
                         if let Ok(v) = h.call(&name, vals) {

@@ -178,6 +178,12 @@ fn hostile_inputs_are_bounded() {
         "@startuml\n!function $f($n)\n!return $f($n + 1)\n!endfunction\n!$y = $f(1)\n@enduml\n",
         // mutual recursion of procedures
         "@startuml\n!procedure $a()\n$b()\n!endprocedure\n!procedure $b()\n$a()\n!endprocedure\n$a()\n@enduml\n",
+        // deeply nested unparsable calls in an argument (text substitution path)
+        &format!(
+            "@startuml\n!include <C4/C4_Dynamic>\nPerson(p, {}1{})\n@enduml\n",
+            "Index(".repeat(20000),
+            ")-1".repeat(20000)
+        ),
         // deeply nested parentheses and boundaries
         &format!(
             "@startuml\n!include <C4/C4_Container>\n!$v = {}1{}\n{}\n@enduml\n",
@@ -195,8 +201,10 @@ fn hostile_inputs_are_bounded() {
             },
             &NoIncludes,
         );
+        // nested calls in an argument are odd but valid: no error needed
+        let valid = c.contains("Person(p, Index(");
         assert!(
-            m.has_errors(),
+            valid || m.has_errors(),
             "no error for hostile input: {}",
             &c[..c.len().min(80)]
         );
