@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 /// Python keywords and soft keywords, plus names that would shadow builtins
 /// in a confusing way when used as modules, attributes or functions.
 const PY_RESERVED: &[&str] = &[
-    "false", "none", "true", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield", "match", "case", "type", "_", "self", "cls", "object", "print", "list",
-    "dict", "set", "str", "int", "id", "input", "open", "super", "property",
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match",
+    "case", "type", "_", "self", "cls", "object", "print", "list", "dict", "set", "str", "int",
+    "id", "input", "open", "super", "property",
 ];
 
 /// Top-level module names a generated root package must not shadow: the
@@ -187,6 +187,11 @@ pub fn kebab(snake_ident: &str) -> String {
     snake_ident.trim_matches('_').replace('_', "-")
 }
 
+/// Joins two identifier parts with one `_` (`none_` + `url` -> `none_url`).
+pub fn join(a: &str, b: &str) -> String {
+    format!("{}_{}", a.trim_end_matches('_'), b.trim_start_matches('_'))
+}
+
 /// True when `name` would shadow a module the generated project imports.
 pub fn is_reserved_top_level(name: &str) -> bool {
     TOP_LEVEL_RESERVED.contains(&name)
@@ -211,12 +216,17 @@ impl Scope {
 
     /// Takes `base`, or the first free `base_N`.
     pub fn alloc(&mut self, base: &str) -> String {
+        self.alloc_sep(base, "_")
+    }
+
+    /// Takes `base`, or the first free `base{sep}N` (`-` for host names).
+    pub fn alloc_sep(&mut self, base: &str, sep: &str) -> String {
         if self.taken.insert(base.to_string()) {
             return base.to_string();
         }
         let mut n = 2usize;
         loop {
-            let cand = format!("{base}_{n}");
+            let cand = format!("{base}{sep}{n}");
             if self.taken.insert(cand.clone()) {
                 return cand;
             }

@@ -68,6 +68,9 @@ pub struct Method {
     pub rel_ids: Vec<String>,
     /// Human description of the callers.
     pub callers: Vec<String>,
+    /// What methods are deduplicated by (label the name derives from).
+    #[serde(skip)]
+    key: String,
 }
 
 /// An HTTP route of a service.
@@ -262,8 +265,8 @@ pub struct Service {
     pub network: Option<String>,
     /// Compose environment (name, value).
     pub env: Vec<(String, String)>,
-    /// Compose `depends_on`.
-    pub depends_on: Vec<String>,
+    /// Compose `depends_on`: (host, condition).
+    pub depends_on: Vec<(String, String)>,
     /// Relationship ids touching it.
     pub rel_ids: Vec<String>,
 }
@@ -760,7 +763,7 @@ impl<'a> Elems<'a> {
                 .alloc(&base),
             None => self.root_scope.alloc(&base),
         };
-        let host = self.host_scope.alloc(&kebab(&base));
+        let host = self.host_scope.alloc_sep(&kebab(&base), "-");
         let (module, dir) = match sys {
             Some(i) => (
                 format!("{}.{ident}", self.systems[i].module),
@@ -880,7 +883,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             } else {
                 Tech::Sql
             };
-            let host = a.host_scope.alloc(&kebab(&snake(display, "db")));
+            let host = a.host_scope.alloc_sep(&kebab(&snake(display, "db")), "-");
             let (node, network) = a.deployment(e.parent.as_deref());
             databases.push(Database {
                 alias: e.alias.clone(),
@@ -908,7 +911,9 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             } else {
                 Tech::Amqp
             };
-            let host = a.host_scope.alloc(&kebab(&snake(display, "broker")));
+            let host = a
+                .host_scope
+                .alloc_sep(&kebab(&snake(display, "broker")), "-");
             let (node, network) = a.deployment(e.parent.as_deref());
             brokers.push(Broker {
                 alias: e.alias.clone(),
@@ -1111,6 +1116,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         host_scope,
         field_scopes: BTreeMap::new(),
         module_scopes: BTreeMap::new(),
+        class_scopes: BTreeMap::new(),
         method_reqs: Vec::new(),
         techs: BTreeSet::new(),
     };
@@ -1119,6 +1125,19 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         for c in &s.components {
             scope.alloc(&c.ident);
         }
+        let mut classes = Scope::with_reserved(&[
+            "Service",
+            "Settings",
+            "Dependencies",
+            "CommandRequest",
+            "CommandResult",
+            "Base",
+        ]);
+        for c in &s.components {
+            classes.alloc(&c.class);
+            classes.alloc(&c.base);
+        }
+        b.class_scopes.insert(i, classes);
         b.field_scopes.insert(i, scope);
     }
 
@@ -1182,7 +1201,9 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 ),
             ] {
                 if let Some(Endpoint::Person(p)) = endpoints.get(who.as_str()) {
-                    persons[*p].interactions.push(text);
+                    if !persons[*p].interactions.contains(&text) {
+                        persons[*p].interactions.push(text);
+                    }
                 }
             }
             let rel = Relation {
@@ -1318,6 +1339,8 @@ struct MethodReq {
     svc: usize,
     comp: Option<usize>,
     label: String,
+    /// Label shown in docs (the relationship's own label).
+    display: String,
     kind: &'static str,
     rel_id: String,
     caller: String,
@@ -1336,6 +1359,7 @@ struct Builder {
     host_scope: Scope,
     field_scopes: BTreeMap<usize, Scope>,
     module_scopes: BTreeMap<(usize, &'static str), Scope>,
+    class_scopes: BTreeMap<usize, Scope>,
     method_reqs: Vec<MethodReq>,
     techs: BTreeSet<Tech>,
 }
@@ -1354,6 +1378,19 @@ impl Builder {
             .entry((svc, pkg))
             .or_insert_with(|| Scope::with_reserved(&["__init__"]))
             .alloc(base)
+    }
+
+    /// A class name unique among the classes a service's dependencies module imports.
+    fn class_name(&mut self, svc: usize, module: &str, suffix: &str) -> String {
+        let phrase = if module.ends_with(suffix) {
+            module.to_string()
+        } else {
+            naming::join(module, suffix)
+        };
+        self.class_scopes
+            .entry(svc)
+            .or_default()
+            .alloc_sep(&pascal(&phrase, "X"), "")
     }
 
     fn record_use(&mut self, svc: usize, comp: Option<usize>, dep: usize) {
@@ -1413,21 +1450,11 @@ impl Builder {
             target_name
         };
         let base = snake(tname, "target");
-        let (pkg, suffix, cls_suffix) = match kind {
-            "http" | "grpc" | "generic" => (
-                "clients",
-                "client",
-                if kind == "grpc" {
-                    "GrpcClient"
-                } else if kind == "generic" {
-                    "Gateway"
-                } else {
-                    "Client"
-                },
-            ),
-            "sql" => ("db", "repository", "Repository"),
-            "redis" => ("cache", "cache", "Cache"),
-            _ => ("messaging", "producer", "Producer"),
+        let (pkg, suffix) = match kind {
+            "http" | "grpc" | "generic" => ("clients", "client"),
+            "sql" => ("db", "repository"),
+            "redis" => ("cache", "cache"),
+            _ => ("messaging", "producer"),
         };
         let mod_base = if suffix == "producer" {
             format!("{base}_{}_producer", snake(routing_key, "events"))
@@ -1442,28 +1469,25 @@ impl Builder {
             mod_base
         };
         let module = self.module_name(svc, pkg, &mod_base);
-        let field = self.field_scopes.entry(svc).or_default().alloc(&format!(
-            "{module}{}",
-            if module.ends_with(suffix) {
-                String::new()
+        let field = self
+            .field_scopes
+            .entry(svc)
+            .or_default()
+            .alloc(&if module.ends_with(suffix) {
+                module.clone()
             } else {
-                format!("_{suffix}")
-            }
-        ));
-        let class = if suffix == "producer" {
-            format!(
-                "{}Producer",
-                pascal(&module, "X").trim_end_matches("Producer")
-            )
-        } else {
-            format!(
-                "{}{cls_suffix}",
-                pascal(&module, "X").trim_end_matches(cls_suffix)
-            )
+                naming::join(&module, suffix)
+            });
+        let class = match kind {
+            "http" | "grpc" => self.class_name(svc, &module, "client"),
+            "generic" => self.class_name(svc, &module, "gateway"),
+            "sql" => self.class_name(svc, &module, "repository"),
+            "redis" => self.class_name(svc, &module, "cache"),
+            _ => self.class_name(svc, &module, "producer"),
         };
         let setting_base = match kind {
-            "kafka_producer" => format!("{}_bootstrap_servers", snake(target, "broker")),
-            _ => format!("{}_url", snake(tname, "target")),
+            "kafka_producer" => naming::join(&snake(target, "broker"), "bootstrap_servers"),
+            _ => naming::join(&snake(tname, "target"), "url"),
         };
         let setting = setting_base;
         let d = Dep {
@@ -1479,7 +1503,7 @@ impl Builder {
             methods: Vec::new(),
             exchange: String::new(),
             routing_key: routing_key.to_string(),
-            record: format!("{}Record", pascal(&module, "X")),
+            record: pascal(&naming::join(&module, "record"), "X"),
             table: module.clone(),
             rel_ids: Vec::new(),
             aliases: Vec::new(),
@@ -1502,7 +1526,7 @@ impl Builder {
         } else {
             "rabbitmq"
         };
-        let host = self.host_scope.alloc(name);
+        let host = self.host_scope.alloc_sep(name, "-");
         self.brokers.push(Broker {
             alias: alias.to_string(),
             name: name.to_string(),
@@ -1626,10 +1650,7 @@ impl Builder {
                     } else {
                         "amqp"
                     },
-                    class: format!(
-                        "{}Consumer",
-                        pascal(&module, "X").trim_end_matches("Consumer")
-                    ),
+                    class: String::new(),
                     module: format!("messaging.{module}"),
                     setting: if b.tech == Tech::Kafka {
                         format!("{}_bootstrap_servers", b.ident)
@@ -1644,6 +1665,8 @@ impl Builder {
                     broker: b.alias.clone(),
                     rel_ids: Vec::new(),
                 };
+                let mut c = c;
+                c.class = self.class_name(svc, &module, "consumer");
                 self.services[svc].consumers.push(c);
                 self.services[svc].consumers.len() - 1
             }
@@ -1658,6 +1681,7 @@ impl Builder {
             svc,
             comp,
             label: format!("on {}", strip_verbs(&r.label)),
+            display: one_line(&r.label),
             kind: "event",
             rel_id: id.to_string(),
             caller,
@@ -1779,6 +1803,7 @@ impl Builder {
                     svc: s1,
                     comp: Some(c2),
                     label: r.label.clone(),
+                    display: one_line(&r.label),
                     kind: "request",
                     rel_id: id.to_string(),
                     caller,
@@ -1939,6 +1964,7 @@ impl Builder {
                                 svc: ts,
                                 comp: tc,
                                 label: r.label.clone(),
+                                display: one_line(&r.label),
                                 kind: "request",
                                 rel_id: id.to_string(),
                                 caller: caller.clone(),
@@ -2013,6 +2039,7 @@ impl Builder {
                     svc: ts,
                     comp: tc,
                     label: r.label.clone(),
+                    display: one_line(&r.label),
                     kind: "request",
                     rel_id: id.to_string(),
                     caller,
@@ -2110,7 +2137,7 @@ impl Builder {
             };
             let mi = match methods
                 .iter()
-                .position(|m| m.label == label && m.kind == req.kind)
+                .position(|m| m.key == label && m.kind == req.kind)
             {
                 Some(i) => i,
                 None => {
@@ -2121,7 +2148,8 @@ impl Builder {
                     let name = scope.alloc(&base);
                     methods.push(Method {
                         name,
-                        label: label.clone(),
+                        label: req.display.clone(),
+                        key: label.clone(),
                         kind: req.kind,
                         rel_ids: Vec::new(),
                         callers: Vec::new(),
@@ -2233,29 +2261,29 @@ impl Builder {
             .collect();
         for s in &mut self.services {
             let mut env: Vec<(String, String)> = Vec::new();
-            let mut deps: Vec<String> = Vec::new();
+            let mut deps: Vec<(String, String)> = Vec::new();
             let prefix = s.env_prefix.clone();
             for d in &s.deps {
                 let key = format!("{prefix}{}", d.setting.to_ascii_uppercase());
                 let value = match d.kind {
                     "sql" | "redis" => match db_hosts.get(&d.target) {
                         Some((h, Tech::Redis, false)) => {
-                            deps.push(h.clone());
+                            deps.push((h.clone(), "service_started".into()));
                             format!("redis://{h}:6379/0")
                         }
                         Some((h, _, false)) => {
-                            deps.push(h.clone());
+                            deps.push((h.clone(), "service_healthy".into()));
                             format!("postgresql+psycopg://app:app@{h}:5432/app")
                         }
                         _ => continue,
                     },
                     "amqp_producer" | "kafka_producer" => match broker_hosts.get(&d.target) {
                         Some((h, Tech::Kafka, false)) => {
-                            deps.push(h.clone());
+                            deps.push((h.clone(), "service_started".into()));
                             format!("{h}:9092")
                         }
                         Some((h, _, false)) => {
-                            deps.push(h.clone());
+                            deps.push((h.clone(), "service_started".into()));
                             format!("amqp://guest:guest@{h}:5672/")
                         }
                         _ => continue,
@@ -2277,7 +2305,7 @@ impl Builder {
             }
             for c in &s.consumers {
                 if let Some((h, t, false)) = broker_hosts.get(&c.broker) {
-                    deps.push(h.clone());
+                    deps.push((h.clone(), "service_started".into()));
                     let v = if *t == Tech::Kafka {
                         format!("{h}:9092")
                     } else {
@@ -2293,7 +2321,7 @@ impl Builder {
             env.dedup();
             deps.sort();
             deps.dedup();
-            deps.retain(|h| h != &s.host);
+            deps.retain(|h| h.0 != s.host);
             s.env = env;
             s.depends_on = deps;
         }

@@ -51,13 +51,13 @@ def test_rel_class__to_x_1st_2() -> None:
 def test_rel_x_1st_to_svc_dup() -> None:
     """1st -> svc_dup: "Lookup" [gRPC] (odd/../../names.puml:22).
 
-    gRPC client stub `Target1stServiceGrpcGrpcClient` in 1st Service.
+    gRPC client stub `Target1stServiceGrpcClient` in 1st Service.
     """
     assert "1st->svc_dup" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import Target1stServiceGrpcGrpcClient
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import Target1stServiceGrpcClient
 
     channel = FakeGrpcChannel({"status": "ok"})
-    client = Target1stServiceGrpcGrpcClient("localhost:50051", channel=channel)
+    client = Target1stServiceGrpcClient("localhost:50051", channel=channel)
     assert client.lookup(PROBE) == {"status": "ok"}
     assert channel.calls == [("/svc_1st_service.Svc1stService/Lookup", json.dumps(PROBE).encode("utf-8"))]
 
@@ -139,13 +139,13 @@ def test_rel_x_1st_to_ext_db() -> None:
 def test_rel_x_1st_to_ext_api() -> None:
     """1st -> ext_api: "return" (odd/../../names.puml:28).
 
-    httpx client `None_Client` in 1st Service (no technology given: HTTP assumed).
+    httpx client `NoneClient` in 1st Service (no technology given: HTTP assumed).
     """
     assert "1st->ext_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_ import None_Client
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import NoneClient
 
     calls: list[httpx.Request] = []
-    client = None_Client("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
+    client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
     assert client.return_(PROBE) == {"status": "ok"}
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/return")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
@@ -155,13 +155,13 @@ def test_rel_x_1st_to_ext_api() -> None:
 def test_rel_x_1st_to_ext_api_2() -> None:
     """1st -> ext_api: "Notifies" [SOAP over AS2] (odd/../../names.puml:29).
 
-    httpx client `None_Client` in 1st Service.
+    httpx client `NoneClient` in 1st Service.
     """
     assert "1st->ext_api#2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_ import None_Client
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import NoneClient
 
     calls: list[httpx.Request] = []
-    client = None_Client("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
+    client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
     assert client.notifies(PROBE) == {"status": "ok"}
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/notifies")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
@@ -174,7 +174,7 @@ def test_rel_x_1st_to_ext_api_3() -> None:
     gateway stub (technology not supported; transport to be provided) `NoneGateway` in 1st Service.
     """
     assert "1st->ext_api#3" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none__gateway import NoneGateway
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_gateway import NoneGateway
 
     sent: list[tuple[str, dict[str, Any]]] = []
 

@@ -30,5 +30,5 @@ class AuditServiceServiceBase:
         self.audit_store_client = audit_store_client
 
     async def on_customer_update_events(self, event: dict[str, Any]) -> None:
-        """Handles "on customer update events" events from Message Bus (message_bus->audit_service)."""
+        """Handles "Sends customer update events to" events from Message Bus (message_bus->audit_service)."""
         logger.info("on_customer_update_events: %s", event)

@@ -30,5 +30,5 @@ class ReportingServiceServiceBase:
         self.reporting_database_repository = reporting_database_repository
 
     async def on_customer_update_events(self, event: dict[str, Any]) -> None:
-        """Handles "on customer update events" events from Message Bus (message_bus->reporting_service)."""
+        """Handles "Sends customer update events to" events from Message Bus (message_bus->reporting_service)."""
         logger.info("on_customer_update_events: %s", event)

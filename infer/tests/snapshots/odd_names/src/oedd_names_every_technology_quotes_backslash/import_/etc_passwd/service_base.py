@@ -30,5 +30,5 @@ class EtcPasswdServiceBase:
         self.rabbitmq_calls_back_producer = rabbitmq_calls_back_producer
 
     async def on_delivers_orders(self, event: dict[str, Any]) -> None:
-        """Handles "on delivers orders" events from Orders (q->sink)."""
+        """Handles "Delivers orders to" events from Orders (q->sink)."""
         logger.info("on_delivers_orders: %s", event)

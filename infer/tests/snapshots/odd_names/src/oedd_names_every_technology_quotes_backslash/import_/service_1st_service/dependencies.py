@@ -13,9 +13,9 @@ import httpx
 
 from .cache.session_cache import SessionCache
 from .clients.empty import EmptyClient
-from .clients.none_ import None_Client
-from .clients.none__gateway import NoneGateway
-from .clients.target_1st_service_grpc import Target1stServiceGrpcGrpcClient
+from .clients.none import NoneClient
+from .clients.none_gateway import NoneGateway
+from .clients.target_1st_service_grpc import Target1stServiceGrpcClient
 from .db.partner_db import PartnerDbRepository
 from .impl.service import Service
 from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
@@ -29,12 +29,12 @@ class Dependencies:
 
     settings: Settings
     service: Service
-    target_1st_service_grpc_client: Target1stServiceGrpcGrpcClient
+    target_1st_service_grpc_client: Target1stServiceGrpcClient
     buecher_dienst_orders_producer: BuecherDienstOrdersProducer
     session_cache: SessionCache
     partner_db_repository: PartnerDbRepository
-    none__client: None_Client
-    none__gateway_client: NoneGateway
+    none_client: NoneClient
+    none_gateway_client: NoneGateway
     empty_client: EmptyClient
     rabbitmq_calls_back_consumer: RabbitmqCallsBackConsumer
 
@@ -47,22 +47,22 @@ class Dependencies:
         self.target_1st_service_grpc_client.close()
         self.session_cache.close()
         self.partner_db_repository.close()
-        self.none__client.close()
-        self.none__gateway_client.close()
+        self.none_client.close()
+        self.none_gateway_client.close()
         self.empty_client.close()
         return None
 
 
 def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
     """Builds the dependency graph of 1st Service; nothing connects until first use."""
-    target_1st_service_grpc_client = Target1stServiceGrpcGrpcClient(settings.target_1st_service_url)
+    target_1st_service_grpc_client = Target1stServiceGrpcClient(settings.target_1st_service_url)
     buecher_dienst_orders_producer = BuecherDienstOrdersProducer(settings.buecher_dienst_bootstrap_servers)
     session_cache = SessionCache(settings.session_cache_url)
     partner_db_repository = PartnerDbRepository(settings.partner_db_url)
-    none__client = None_Client(settings.none__url, transport=http_transport)
-    none__gateway_client = NoneGateway(settings.none__url)
+    none_client = NoneClient(settings.none_url, transport=http_transport)
+    none_gateway_client = NoneGateway(settings.none_url)
     empty_client = EmptyClient(settings.empty_url, transport=http_transport)
-    service = Service(target_1st_service_grpc_client=target_1st_service_grpc_client, buecher_dienst_orders_producer=buecher_dienst_orders_producer, session_cache=session_cache, partner_db_repository=partner_db_repository, none__client=none__client, none__gateway_client=none__gateway_client, empty_client=empty_client)
+    service = Service(target_1st_service_grpc_client=target_1st_service_grpc_client, buecher_dienst_orders_producer=buecher_dienst_orders_producer, session_cache=session_cache, partner_db_repository=partner_db_repository, none_client=none_client, none_gateway_client=none_gateway_client, empty_client=empty_client)
     rabbitmq_calls_back_consumer = RabbitmqCallsBackConsumer(settings.rabbitmq_url, handler=service.on_calls_back)
     return Dependencies(
         settings=settings,
@@ -71,8 +71,8 @@ def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTranspor
         buecher_dienst_orders_producer=buecher_dienst_orders_producer,
         session_cache=session_cache,
         partner_db_repository=partner_db_repository,
-        none__client=none__client,
-        none__gateway_client=none__gateway_client,
+        none_client=none_client,
+        none_gateway_client=none_gateway_client,
         empty_client=empty_client,
         rabbitmq_calls_back_consumer=rabbitmq_calls_back_consumer,
     )

@@ -12,12 +12,12 @@ import logging
 from typing import Any
 
 from .schemas import CommandRequest, CommandResult
-from .clients.target_1st_service_grpc import Target1stServiceGrpcGrpcClient
+from .clients.target_1st_service_grpc import Target1stServiceGrpcClient
 from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
 from .cache.session_cache import SessionCache
 from .db.partner_db import PartnerDbRepository
-from .clients.none_ import None_Client
-from .clients.none__gateway import NoneGateway
+from .clients.none import NoneClient
+from .clients.none_gateway import NoneGateway
 from .clients.empty import EmptyClient
 
 logger = logging.getLogger(__name__)
@@ -32,20 +32,20 @@ class Service1stServiceServiceBase:
     def __init__(
         self,
         *,
-        target_1st_service_grpc_client: Target1stServiceGrpcGrpcClient | None = None,
+        target_1st_service_grpc_client: Target1stServiceGrpcClient | None = None,
         buecher_dienst_orders_producer: BuecherDienstOrdersProducer | None = None,
         session_cache: SessionCache | None = None,
         partner_db_repository: PartnerDbRepository | None = None,
-        none__client: None_Client | None = None,
-        none__gateway_client: NoneGateway | None = None,
+        none_client: NoneClient | None = None,
+        none_gateway_client: NoneGateway | None = None,
         empty_client: EmptyClient | None = None,
     ) -> None:
         self.target_1st_service_grpc_client = target_1st_service_grpc_client
         self.buecher_dienst_orders_producer = buecher_dienst_orders_producer
         self.session_cache = session_cache
         self.partner_db_repository = partner_db_repository
-        self.none__client = none__client
-        self.none__gateway_client = none__gateway_client
+        self.none_client = none_client
+        self.none_gateway_client = none_gateway_client
         self.empty_client = empty_client
 
     def def_(self, request: CommandRequest) -> CommandResult:
@@ -54,5 +54,5 @@ class Service1stServiceServiceBase:
         return CommandResult(status="accepted", operation="def_", data=request.payload)
 
     async def on_calls_back(self, event: dict[str, Any]) -> None:
-        """Handles "on calls back" events from ../../etc/passwd (sink->1st)."""
+        """Handles "Calls back" events from ../../etc/passwd (sink->1st)."""
         logger.info("on_calls_back: %s", event)

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     """Redis URL of Session Cache."""
     partner_db_url: str = "sqlite+pysqlite:///./partner_db.db"
     """SQLAlchemy URL of Partner DB."""
-    none__url: str = "https://none.example.invalid"
+    none_url: str = "https://none.example.invalid"
     """Base URL of None (external: set it per environment)."""
     empty_url: str = "http://empty:8000"
     """Base URL of empty."""

@@ -22,7 +22,7 @@ def _deserialize(raw: bytes) -> dict[str, Any]:
     return result
 
 
-class Target1stServiceGrpcGrpcClient:
+class Target1stServiceGrpcClient:
     """gRPC stub of 1st-Service [gRPC]."""
 
     def __init__(self, target: str, *, channel: Any | None = None, timeout: float = 10.0) -> None:

@@ -2,8 +2,8 @@
 # source: odd/../../names.puml:28 (1st -> ext_api)
 """httpx client of None (ext_api), an external system.
 
-Used by 1st Service for 1st->ext_api, 1st->ext_api#2. Base URL: setting ``none__url``
-(environment ``SERVICE_1ST_SERVICE_NONE__URL``).
+Used by 1st Service for 1st->ext_api, 1st->ext_api#2. Base URL: setting ``none_url``
+(environment ``SERVICE_1ST_SERVICE_NONE_URL``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 
-class None_Client:
+class NoneClient:
     """Typed client of None."""
 
     def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
