@@ -1200,10 +1200,10 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                     ),
                 ),
             ] {
-                if let Some(Endpoint::Person(p)) = endpoints.get(who.as_str()) {
-                    if !persons[*p].interactions.contains(&text) {
-                        persons[*p].interactions.push(text);
-                    }
+                if let Some(Endpoint::Person(p)) = endpoints.get(who.as_str())
+                    && !persons[*p].interactions.contains(&text)
+                {
+                    persons[*p].interactions.push(text);
                 }
             }
             let rel = Relation {
