@@ -683,6 +683,10 @@ pub(crate) fn is_function(name: &str, libs: Libs) -> bool {
         )
 }
 
+/// Unknown-alias references reported one by one (each costs a search for
+/// a suggestion); the rest are summarized.
+const MAX_UNKNOWN_REPORTS: usize = 200;
+
 /// An open `{` frame.
 #[derive(Debug, Clone)]
 struct Frame {
@@ -1374,13 +1378,25 @@ impl C4State {
         }
         let mut known: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
         known.sort_unstable();
+        let mut unknown = 0usize;
+        let mut first_skipped: Option<&Loc> = None;
         for (r, (lf, lt)) in self.diagram.relationships.iter().zip(&self.rel_locs) {
             for (a, loc) in [(&r.from, lf), (&r.to, lt)] {
                 if self.aliases.contains_key(a.as_str()) {
                     continue;
                 }
+                unknown += 1;
+                if unknown > MAX_UNKNOWN_REPORTS {
+                    first_skipped.get_or_insert(loc);
+                    continue;
+                }
+                let n = a.chars().count();
                 let best = known
                     .iter()
+                    // only names of similar length can be within distance 2
+                    .filter(|k| {
+                        k.len().abs_diff(a.len()) <= 8 && k.chars().count().abs_diff(n) <= 2
+                    })
                     .map(|k| (crate::lexer::edit_distance(a, k), *k))
                     .min();
                 match best {
@@ -1396,6 +1412,15 @@ impl C4State {
                     ),
                 }
             }
+        }
+        if let Some(loc) = first_skipped {
+            d.warning(
+                loc,
+                format!(
+                    "{} more references to unknown aliases are not listed",
+                    unknown - MAX_UNKNOWN_REPORTS
+                ),
+            );
         }
         self.diagram.level = self.level();
         self.diagram

@@ -21,7 +21,7 @@ pub(crate) struct Diags {
 }
 
 /// At most this many diagnostics are kept (a hostile input must not grow memory).
-const MAX_DIAGNOSTICS: usize = 1000;
+pub(crate) const MAX_DIAGNOSTICS: usize = 1000;
 
 impl Diags {
     fn push(&mut self, severity: Severity, loc: &Loc, message: String) {

@@ -29,6 +29,8 @@ const MAX_CALL_DEPTH: usize = 64;
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Elements + boundaries + relationships per diagram.
 const MAX_ITEMS: usize = 500_000;
+/// `!define`d names per diagram (each is substituted on every line).
+const MAX_DEFINES: usize = 1000;
 /// Longest string value.
 pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
 
@@ -375,6 +377,13 @@ impl<'a> Interp<'a> {
                 }
                 let value = arg[name.len()..].trim().to_string();
                 self.defines.retain(|(n, _)| *n != name);
+                if self.defines.len() >= MAX_DEFINES {
+                    self.error(
+                        l,
+                        format!("more than {MAX_DEFINES} `!define`s; this one is ignored"),
+                    );
+                    return;
+                }
                 self.defines.push((name, value));
             }
             "undef" => {
