@@ -335,7 +335,11 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
     out.add(
         "README.md".into(),
         "README.md.j2",
-        context! { p => pv2.clone(), header => format!("<!-- {DO_NOT_EDIT}. source: {} -->\n", crate::render::comment(source).replace("--", "- -")) },
+        context! {
+            p => pv2.clone(),
+            techs => val(p.techs.iter().map(|t| crate::techmap::row(*t)).collect::<Vec<_>>()),
+            header => format!("<!-- {DO_NOT_EDIT}. source: {} -->\n", crate::render::comment(source).replace("--", "- -")),
+        },
         FileOwner::Generated,
         readme_impl,
     )?;
@@ -345,6 +349,25 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         context! { p => pv2.clone(), header => header(&top, "compose topology") },
         FileOwner::Generated,
         compose_impl,
+    )?;
+    let env_example: Vec<(String, String, Vec<Setting>)> = p
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), s.env_prefix.clone(), settings_of(s)))
+        .collect();
+    out.add(
+        ".env.example".into(),
+        "env.example.j2",
+        context! { p => pv2.clone(), services => val(env_example), header => header(&top, "every setting of every service") },
+        FileOwner::Generated,
+        vec![],
+    )?;
+    out.add(
+        ".gitignore".into(),
+        "gitignore.j2",
+        context! { p => pv2.clone(), header => header(&top, "ignored files") },
+        FileOwner::Generated,
+        vec![],
     )?;
     out.add(
         "Dockerfile".into(),

@@ -36,6 +36,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("templates/python-fastapi/Dockerfile.j2"),
     ),
     (
+        "env.example.j2",
+        include_str!("templates/python-fastapi/env.example.j2"),
+    ),
+    (
+        "gitignore.j2",
+        include_str!("templates/python-fastapi/gitignore.j2"),
+    ),
+    (
         "package_init.py.j2",
         include_str!("templates/python-fastapi/package_init.py.j2"),
     ),
