@@ -1254,6 +1254,11 @@ impl C4State {
         });
     }
 
+    /// Whether `alias` names an element, boundary or node seen so far.
+    pub fn is_alias(&self, alias: &str) -> bool {
+        self.aliases.contains_key(alias)
+    }
+
     /// Forgets open frames (after the input was cut short).
     pub fn abandon_frames(&mut self) {
         self.frames.clear();

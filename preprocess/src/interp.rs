@@ -843,6 +843,14 @@ impl<'a> Interp<'a> {
                     self.c4.open_group(&loc);
                 } else if t.ends_with('{') {
                     self.c4.open_group(&loc);
+                } else if let Some((a, b)) = raw_arrow(t)
+                    && self.c4.is_alias(a)
+                    && self.c4.is_alias(b)
+                {
+                    self.d.warning(
+                        &loc,
+                        format!("raw PlantUML arrow `{a}` -> `{b}` is not a C4 relationship and is not in the model; use `Rel({a}, {b}, \"label\")`"),
+                    );
                 }
             }
         }
@@ -1232,6 +1240,24 @@ fn needed_lib(name: &str) -> &'static str {
     } else {
         "C4_Context"
     }
+}
+
+/// The two ends of a raw PlantUML arrow line (`a --> b : label`).
+fn raw_arrow(t: &str) -> Option<(&str, &str)> {
+    let mut it = t.split_whitespace();
+    let (a, arrow, b) = (it.next()?, it.next()?, it.next()?);
+    let arrow_chars = |c: char| {
+        matches!(
+            c,
+            '-' | '.' | '<' | '>' | 'o' | 'x' | '*' | '|' | '[' | ']' | '#'
+        ) || c.is_ascii_alphabetic()
+    };
+    let ok = (arrow.contains("--")
+        || arrow.contains("->")
+        || arrow.contains("<-")
+        || arrow.contains(".."))
+        && arrow.chars().all(arrow_chars);
+    ok.then(|| (a.trim_matches('"'), b.trim_matches('"')))
 }
 
 /// Replaces whole-word occurrences of `name` by `value`.
