@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the whole c4forge test suite on a fresh machine: installs and starts
+# what the tests need and the machine lacks, idempotently, then runs the
+# format, lint, test and parser-oracle checks. `.ci/run` calls exactly this.
+#
+#   C4FORGE_CACHE      where the venv, the S3 server's log and (by default) the
+#                      cargo target dir live (default ~/.cache/c4forge)
+#   CARGO_TARGET_DIR   reused between runs (default $C4FORGE_CACHE/target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+cache="${C4FORGE_CACHE:-$HOME/.cache/c4forge}"
+mkdir -p "$cache"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python venv (generated-project checks, S3 test server)"
+venv="$cache/venv"
+stamp="$venv/.requirements-$(cat infer/python-requirements.txt scripts/test-requirements.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    -r infer/python-requirements.txt -r scripts/test-requirements.txt
+  touch "$stamp"
+fi
+export C4FORGE_PYTHON="$venv/bin/python"
+
+step "services: PostgreSQL, RabbitMQ, S3 test server"
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+fi
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  rabbitmq-server -detached
+  rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@"$(hostname -s)".pid >/dev/null 2>&1 || true
+fi
+for _ in $(seq 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+s3_port="${C4FORGE_TEST_S3_PORT:-9000}"
+export C4FORGE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+if ! curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/"; then
+  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" >"$cache/moto.log" 2>&1 &
+  for _ in $(seq 60); do curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" && break; sleep 0.5; done
+fi
+curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" || { echo "S3 test server did not start; see $cache/moto.log"; exit 1; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --all-features --locked
+
+oracle="$root/../shared/oracle/c4oracle.py"
+corpus="$root/../shared/corpus/c4-plantuml"
+if [ -f "$oracle" ] && [ -d "$corpus" ]; then
+  step "parser agrees with PlantUML on the corpus (oracle)"
+  out=$(python3 "$oracle" corpus "$corpus" --project-bin "$CARGO_TARGET_DIR/debug/c4forge")
+  summary=$(printf '%s\n' "$out" | tail -n 1)
+  echo "$summary"
+  read -r agree total < <(printf '%s\n' "$summary" | sed -E 's#^oracle: ([0-9]+)/([0-9]+) files agree.*#\1 \2#')
+  if [ "$agree" != "$total" ]; then
+    printf '%s\n' "$out" | tail -n 40
+    echo "the parser disagrees with PlantUML on $((total - agree)) corpus file(s)"
+    exit 1
+  fi
+else
+  step "oracle skipped: ../shared (PlantUML oracle and corpus) is not beside this checkout"
+fi
+
+step "all checks passed"
