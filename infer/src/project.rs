@@ -1766,7 +1766,7 @@ impl Builder {
                 Some(tech),
                 false,
                 format!(
-                    "{} `{}` in {} ({})",
+                    "{} `{}` in {} ({}){}",
                     if tech == Tech::Redis {
                         "Redis cache"
                     } else {
@@ -1774,7 +1774,19 @@ impl Builder {
                     },
                     dd.class,
                     s.name,
-                    techmap::row(tech).library
+                    techmap::row(tech).library,
+                    if tech == Tech::Sql
+                        && rtech != Some(Tech::Sql)
+                        && techmap::classify(&d.technology) != Some(Tech::Sql)
+                        && !d.technology.is_empty()
+                    {
+                        format!(
+                            "; \"{}\" is not a SQL engine c4forge knows, so SQL is assumed",
+                            d.technology
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
                 TestSpec {
                     kind: if tech == Tech::Redis { "redis" } else { "sql" },

@@ -10,6 +10,8 @@
 //! - a generated file is rewritten when its contents differ (noting when the
 //!   user had edited it, since generated files are not to be edited);
 //! - a user-owned file that exists is never touched;
+//! - an existing file c4forge did not write (not in the previous manifest) is
+//!   never overwritten, only reported;
 //! - a file c4forge wrote before and no longer produces is deleted only if it
 //!   is unedited (same sha256 as recorded); otherwise it is kept and reported;
 //! - files c4forge never wrote are never touched.
@@ -54,6 +56,8 @@ pub enum Action {
         path: String,
         /// Why (user-owned, unchanged, edited and no longer generated, ...).
         reason: String,
+        /// The user should look at it (reported as a warning by [`apply`]).
+        warn: bool,
     },
 }
 
@@ -92,7 +96,7 @@ impl Plan {
                     overwrites_edit: true,
                 } => format!("update  {path} (local edits of a generated file are overwritten)"),
                 Action::Delete { path } => format!("delete  {path}"),
-                Action::Keep { path, reason } => format!("keep    {path} ({reason})"),
+                Action::Keep { path, reason, .. } => format!("keep    {path} ({reason})"),
             })
             .collect()
     }
@@ -171,27 +175,32 @@ pub fn plan(out_dir: &Path, new: &FileSet) -> io::Result<Plan> {
     for f in &new.files {
         let disk = read_opt(&join(out_dir, &f.path)?)?;
         let action = match (disk, f.owner) {
-            (None, _) => Action::Create {
-                path: f.path.clone(),
-            },
+            (None, _) => Action::Create { path: f.path.clone() },
             (Some(_), FileOwner::User) => Action::Keep {
                 path: f.path.clone(),
                 reason: "user-owned, never overwritten".into(),
+                warn: false,
             },
             (Some(d), FileOwner::Generated) if d == f.contents => Action::Keep {
                 path: f.path.clone(),
                 reason: "unchanged".into(),
+                warn: false,
             },
-            (Some(d), FileOwner::Generated) => {
-                let edited = match old.get(&f.path) {
-                    Some((sha, _)) => *sha != sha256_hex(&d),
-                    None => f.path != MANIFEST,
-                };
-                Action::Update {
+            (Some(d), FileOwner::Generated) => match old.get(&f.path) {
+                Some((sha, _)) => Action::Update {
                     path: f.path.clone(),
-                    overwrites_edit: edited,
-                }
-            }
+                    overwrites_edit: *sha != sha256_hex(&d),
+                },
+                None if f.path == MANIFEST => Action::Update {
+                    path: f.path.clone(),
+                    overwrites_edit: false,
+                },
+                None => Action::Keep {
+                    path: f.path.clone(),
+                    reason: "exists but was not written by c4forge; left alone (move it away to generate it)".into(),
+                    warn: true,
+                },
+            },
         };
         actions.push(action);
     }
@@ -208,6 +217,7 @@ pub fn plan(out_dir: &Path, new: &FileSet) -> io::Result<Plan> {
             actions.push(Action::Keep {
                 path: path.clone(),
                 reason: "no longer generated but edited since; review and delete by hand".into(),
+                warn: true,
             });
         }
     }
@@ -268,8 +278,8 @@ pub fn apply(out_dir: &Path, plan: &Plan, new: &FileSet) -> io::Result<Report> {
                 }
                 report.deleted.push(path.clone());
             }
-            Action::Keep { path, reason } => {
-                if reason.starts_with("no longer generated") {
+            Action::Keep { path, reason, warn } => {
+                if *warn {
                     report.warnings.push(format!("{path}: {reason}"));
                 } else {
                     report.unchanged += 1;

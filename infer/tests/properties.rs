@@ -473,3 +473,21 @@ fn regeneration_refuses_unsafe_paths() {
     assert!(regen::apply(dir.path(), &plan, &bad).is_err());
     assert!(!dir.path().parent().unwrap().join("escape.py").exists());
 }
+
+#[test]
+fn regeneration_never_overwrites_files_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    std::fs::write(out.join("README.md"), "my own readme\n").unwrap();
+    let files = generate(DEFAULT_GENERATOR, &fixture("context"), &opts("ctx.puml")).unwrap();
+    let plan = regen::plan(out, &files).unwrap();
+    assert!(matches!(
+        plan.actions.iter().find(|a| a.path() == "README.md"),
+        Some(Action::Keep { warn: true, .. })
+    ));
+    let report = regen::apply(out, &plan, &files).unwrap();
+    assert_eq!(read(out, "README.md").unwrap(), "my own readme\n");
+    assert!(report.warnings.iter().any(|w| w.starts_with("README.md")));
+    // The manifest is always (re)written, so the next run knows what c4forge wrote.
+    assert!(read(out, "c4forge.json").is_some());
+}
