@@ -1185,7 +1185,12 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 file: file.clone(),
                 line: r.span.line,
             };
-            let (tech, assumed, realization, spec) = b.realize(r, &id, from, to, &name_of);
+            let (tech, assumed, mut realization, spec) = b.realize(r, &id, from, to, &name_of);
+            if r.bidirectional {
+                realization.push_str(
+                    " (drawn bidirectional: code is generated for the first-to-second direction)",
+                );
+            }
             for (who, text) in [
                 (
                     &r.from,
@@ -2385,6 +2390,148 @@ mod tests {
         let mut v = vec!["10", "2", "4-1", "4"];
         v.sort_by_key(|s| index_key(s));
         assert_eq!(v, vec!["2", "4", "4-1", "10"]);
+    }
+
+    fn fixture(name: &str) -> Project {
+        let path = format!(
+            "{}/tests/data/{name}.model.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let model: Model = serde_json::from_str(&text).unwrap_or_default();
+        assert!(!model.diagrams.is_empty(), "fixture {path}");
+        analyze(&model, &format!("{name}.puml"))
+    }
+
+    fn spec_kind<'a>(p: &'a Project, id: &str) -> &'a str {
+        p.relations
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.spec.kind)
+            .unwrap_or("missing")
+    }
+
+    #[test]
+    fn container_diagram_rules() {
+        let p = fixture("container");
+        let names: Vec<&str> = p.services.iter().map(|s| s.alias.as_str()).collect();
+        assert_eq!(names, ["web_app", "spa", "mobile_app", "backend_api"]);
+        assert_eq!(p.systems.len(), 1);
+        assert!(
+            p.services
+                .iter()
+                .all(|s| s.system.as_deref() == Some("internet_banking"))
+        );
+        assert_eq!(p.databases.len(), 1);
+        assert_eq!(p.externals.len(), 2);
+        assert_eq!(p.persons.len(), 1);
+        assert_eq!(spec_kind(&p, "spa->backend_api"), "http_internal");
+        assert_eq!(spec_kind(&p, "customer->web_app"), "http_route");
+        // Rel_Back_Neighbor(database, backend_api, JDBC): the service uses the database.
+        assert_eq!(spec_kind(&p, "database->backend_api"), "sql");
+        assert_eq!(
+            spec_kind(&p, "backend_api->banking_system"),
+            "http_external"
+        );
+        assert_eq!(spec_kind(&p, "email_system->backend_api"), "doc");
+        assert_eq!(spec_kind(&p, "customer->email_system"), "doc");
+        // Two callers of the same label share one route.
+        let api = &p.services[3];
+        assert_eq!(api.routes.len(), 1);
+        assert_eq!(
+            api.routes[0].rel_ids,
+            ["spa->backend_api", "mobile_app->backend_api"]
+        );
+    }
+
+    #[test]
+    fn component_diagram_rules() {
+        let p = fixture("component");
+        let api = p
+            .services
+            .iter()
+            .find(|s| s.alias == "api")
+            .map(|s| s.components.len());
+        assert_eq!(
+            api,
+            Some(4),
+            "the container boundary becomes a service with its components"
+        );
+        assert_eq!(spec_kind(&p, "sign->security"), "direct");
+        assert_eq!(spec_kind(&p, "security->db"), "sql");
+        assert_eq!(spec_kind(&p, "spa->sign"), "http_internal");
+    }
+
+    #[test]
+    fn message_bus_rules() {
+        let p = fixture("message_bus");
+        assert_eq!(p.brokers.len(), 1);
+        assert_eq!(p.brokers[0].tech, Tech::Amqp);
+        assert_eq!(
+            spec_kind(&p, "customer_service->message_bus"),
+            "amqp_produce"
+        );
+        assert_eq!(
+            spec_kind(&p, "message_bus->reporting_service"),
+            "amqp_consume"
+        );
+        assert_eq!(spec_kind(&p, "customer_service->app"), "generic");
+        let reporting = p.services.iter().find(|s| s.alias == "reporting_service");
+        let queue = reporting
+            .and_then(|s| s.consumers.first())
+            .map(|c| c.queue.clone());
+        assert_eq!(
+            queue.as_deref(),
+            Some("reporting-service.customer-update-events")
+        );
+    }
+
+    #[test]
+    fn context_and_dynamic_and_deployment_rules() {
+        let p = fixture("context");
+        assert_eq!(p.services.len(), 1, "one own system, one service");
+        let p = fixture("dynamic");
+        let steps: Vec<&str> = p.flows[0].steps.iter().map(|s| s.index.as_str()).collect();
+        assert_eq!(steps, ["1", "2", "3"]);
+        let p = fixture("deployment");
+        assert_eq!(p.networks.len(), 3);
+        let api = p
+            .services
+            .iter()
+            .find(|s| s.alias == "api")
+            .map(|s| s.node.clone());
+        assert_eq!(
+            api,
+            Some(vec![
+                "Big Bank plc".into(),
+                "bigbank-api***\\tx8".into(),
+                "Apache Tomcat".into()
+            ])
+        );
+        assert_eq!(spec_kind(&p, "db->db2"), "doc");
+    }
+
+    #[test]
+    fn odd_names_are_made_safe_and_unique() {
+        let p = fixture("odd_names");
+        let idents: BTreeSet<&str> = p.services.iter().map(|s| s.ident.as_str()).collect();
+        assert_eq!(idents.len(), p.services.len());
+        for s in &p.services {
+            assert!(
+                s.ident
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{}",
+                s.ident
+            );
+            assert!(!s.ident.starts_with(|c: char| c.is_ascii_digit()));
+        }
+        assert_eq!(spec_kind(&p, "class->1st#2"), "http_route");
+        assert_eq!(spec_kind(&p, "empty->ghost"), "doc");
+        assert_eq!(spec_kind(&p, "1st->svc_dup"), "grpc");
+        assert_eq!(spec_kind(&p, "1st->cache"), "redis");
+        assert_eq!(spec_kind(&p, "q->sink"), "kafka_consume");
+        assert_eq!(spec_kind(&p, "1st->ext_api#3"), "generic");
     }
 
     #[test]

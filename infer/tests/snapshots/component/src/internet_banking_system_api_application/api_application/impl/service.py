@@ -13,4 +13,9 @@ from ..service_base import ApiApplicationServiceBase
 
 
 class Service(ApiApplicationServiceBase):
-    """API Application"""
+    """API Application
+
+    Dependencies available as attributes:
+    ``self.database_repository`` (DatabaseRepository),
+    ``self.mainframe_banking_system_client`` (MainframeBankingSystemClient).
+    """

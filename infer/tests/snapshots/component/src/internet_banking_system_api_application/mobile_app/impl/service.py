@@ -13,4 +13,8 @@ from ..service_base import MobileAppServiceBase
 
 
 class Service(MobileAppServiceBase):
-    """Mobile App: Provides a limited subset ot the internet banking functionality to customers via their mobile mobile device."""
+    """Mobile App: Provides a limited subset ot the internet banking functionality to customers via their mobile mobile device.
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """

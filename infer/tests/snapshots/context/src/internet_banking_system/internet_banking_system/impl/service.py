@@ -13,4 +13,15 @@ from ..service_base import InternetBankingSystemServiceBase
 
 
 class Service(InternetBankingSystemServiceBase):
-    """Internet Banking System: Allows customers to view information about their bank accounts, and make payments."""
+    """Internet Banking System: Allows customers to view information about their bank accounts, and make payments.
+
+    Dependencies available as attributes:
+    ``self.e_mail_system_gateway_client`` (EMailSystemGateway),
+    ``self.mainframe_banking_system_client`` (MainframeBankingSystemClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.e_mail_system_gateway_client
+    #     return CommandResult(operation="uses", data=request.payload)

@@ -13,4 +13,15 @@ from ..service_base import ApiApplicationServiceBase
 
 
 class Service(ApiApplicationServiceBase):
-    """API Application: Provides Internet Banking functionality via a JSON/HTTPS API."""
+    """API Application: Provides Internet Banking functionality via a JSON/HTTPS API.
+
+    Dependencies available as attributes:
+    ``self.database_repository`` (DatabaseRepository),
+    ``self.database_2_repository`` (Database2Repository).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def makes_api_calls_to(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.database_repository
+    #     return CommandResult(operation="makes_api_calls_to", data=request.payload)

@@ -13,4 +13,8 @@ from ..service_base import MobileAppServiceBase
 
 
 class Service(MobileAppServiceBase):
-    """Mobile App: Provides a limited subset of the Internet Banking functionality to customers via their mobile device."""
+    """Mobile App: Provides a limited subset of the Internet Banking functionality to customers via their mobile device.
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """

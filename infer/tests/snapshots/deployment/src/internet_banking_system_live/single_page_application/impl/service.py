@@ -13,4 +13,14 @@ from ..service_base import SinglePageApplicationServiceBase
 
 
 class Service(SinglePageApplicationServiceBase):
-    """Single Page Application: Provides all of the Internet Banking functionality to customers via their web browser."""
+    """Single Page Application: Provides all of the Internet Banking functionality to customers via their web browser.
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def delivers_to_the_customer_s_web_browser(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.api_application_client
+    #     return CommandResult(operation="delivers_to_the_customer_s_web_browser", data=request.payload)

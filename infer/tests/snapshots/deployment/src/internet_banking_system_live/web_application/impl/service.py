@@ -13,4 +13,8 @@ from ..service_base import WebApplicationServiceBase
 
 
 class Service(WebApplicationServiceBase):
-    """Web Application: Delivers the static content and the Internet Banking single page application."""
+    """Web Application: Delivers the static content and the Internet Banking single page application.
+
+    Dependencies available as attributes:
+    ``self.single_page_application_client`` (SinglePageApplicationClient).
+    """

@@ -13,4 +13,8 @@ from ..service_base import ApiApplicationServiceBase
 
 
 class Service(ApiApplicationServiceBase):
-    """API Application"""
+    """API Application
+
+    Dependencies available as attributes:
+    ``self.database_repository`` (DatabaseRepository).
+    """

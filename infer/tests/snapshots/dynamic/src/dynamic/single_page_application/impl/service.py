@@ -13,4 +13,8 @@ from ..service_base import SinglePageApplicationServiceBase
 
 
 class Service(SinglePageApplicationServiceBase):
-    """Single-Page Application: Provides all of the Internet banking functionality to customers via their web browser."""
+    """Single-Page Application: Provides all of the Internet banking functionality to customers via their web browser.
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """

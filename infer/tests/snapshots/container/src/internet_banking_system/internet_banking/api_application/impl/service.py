@@ -13,4 +13,15 @@ from ..service_base import ApiApplicationServiceBase
 
 
 class Service(ApiApplicationServiceBase):
-    """API Application: Provides Internet banking functionality via API"""
+    """API Application: Provides Internet banking functionality via API
+
+    Dependencies available as attributes:
+    ``self.database_repository`` (DatabaseRepository),
+    ``self.mainframe_banking_system_client`` (MainframeBankingSystemClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.database_repository
+    #     return CommandResult(operation="uses", data=request.payload)

@@ -13,4 +13,14 @@ from ..service_base import MobileAppServiceBase
 
 
 class Service(MobileAppServiceBase):
-    """Mobile App: Provides a limited subset of the Internet banking functionality to customers via their mobile device"""
+    """Mobile App: Provides a limited subset of the Internet banking functionality to customers via their mobile device
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.api_application_client
+    #     return CommandResult(operation="uses", data=request.payload)

@@ -13,4 +13,14 @@ from ..service_base import SinglePageAppServiceBase
 
 
 class Service(SinglePageAppServiceBase):
-    """Single-Page App: Provides all the Internet banking functionality to customers via their web browser"""
+    """Single-Page App: Provides all the Internet banking functionality to customers via their web browser
+
+    Dependencies available as attributes:
+    ``self.api_application_client`` (ApiApplicationClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.api_application_client
+    #     return CommandResult(operation="uses", data=request.payload)

@@ -13,4 +13,14 @@ from ..service_base import WebApplicationServiceBase
 
 
 class Service(WebApplicationServiceBase):
-    """Web Application: Delivers the static content and the Internet banking SPA"""
+    """Web Application: Delivers the static content and the Internet banking SPA
+
+    Dependencies available as attributes:
+    ``self.single_page_app_client`` (SinglePageAppClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.single_page_app_client
+    #     return CommandResult(operation="uses", data=request.payload)

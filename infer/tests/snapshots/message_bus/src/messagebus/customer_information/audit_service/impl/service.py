@@ -13,4 +13,8 @@ from ..service_base import AuditServiceServiceBase
 
 
 class Service(AuditServiceServiceBase):
-    """Audit Service: Provides organisation-wide auditing facilities"""
+    """Audit Service: Provides organisation-wide auditing facilities
+
+    Dependencies available as attributes:
+    ``self.audit_store_client`` (AuditStoreClient).
+    """

@@ -13,4 +13,14 @@ from ..service_base import CustomerApplicationServiceBase
 
 
 class Service(CustomerApplicationServiceBase):
-    """Customer Application: Allows customers to manage their profile"""
+    """Customer Application: Allows customers to manage their profile
+
+    Dependencies available as attributes:
+    ``self.customer_service_client`` (CustomerServiceClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def uses(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.customer_service_client
+    #     return CommandResult(operation="uses", data=request.payload)

@@ -13,4 +13,16 @@ from ..service_base import CustomerServiceServiceBase
 
 
 class Service(CustomerServiceServiceBase):
-    """Customer Service: The point of access for customer information"""
+    """Customer Service: The point of access for customer information
+
+    Dependencies available as attributes:
+    ``self.customer_application_gateway_client`` (CustomerApplicationGateway),
+    ``self.message_bus_customer_update_events_producer`` (MessageBusCustomerUpdateEventsProducer),
+    ``self.customer_database_repository`` (CustomerDatabaseRepository).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def updates_customer_information_using(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.customer_application_gateway_client
+    #     return CommandResult(operation="updates_customer_information_using", data=request.payload)

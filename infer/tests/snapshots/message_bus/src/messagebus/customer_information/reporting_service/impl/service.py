@@ -13,4 +13,8 @@ from ..service_base import ReportingServiceServiceBase
 
 
 class Service(ReportingServiceServiceBase):
-    """Reporting Service: Creates normalised data for reporting purposes"""
+    """Reporting Service: Creates normalised data for reporting purposes
+
+    Dependencies available as attributes:
+    ``self.reporting_database_repository`` (ReportingDatabaseRepository).
+    """

@@ -13,4 +13,5 @@ from ..service_base import EmptyServiceBase
 
 
 class Service(EmptyServiceBase):
-    """empty"""
+    """empty
+    """

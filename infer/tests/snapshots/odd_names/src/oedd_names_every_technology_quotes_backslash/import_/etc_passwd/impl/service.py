@@ -13,4 +13,8 @@ from ..service_base import EtcPasswdServiceBase
 
 
 class Service(EtcPasswdServiceBase):
-    """../../etc/passwd: Path traversal name"""
+    """../../etc/passwd: Path traversal name
+
+    Dependencies available as attributes:
+    ``self.rabbitmq_calls_back_producer`` (RabbitmqCallsBackProducer).
+    """

@@ -13,4 +13,20 @@ from ..service_base import Service1stServiceServiceBase
 
 
 class Service(Service1stServiceServiceBase):
-    """1st Service: Starts with a digit and has a newline"""
+    """1st Service: Starts with a digit and has a newline
+
+    Dependencies available as attributes:
+    ``self.target_1st_service_grpc_client`` (Target1stServiceGrpcClient),
+    ``self.buecher_dienst_orders_producer`` (BuecherDienstOrdersProducer),
+    ``self.session_cache`` (SessionCache),
+    ``self.partner_db_repository`` (PartnerDbRepository),
+    ``self.none_client`` (NoneClient),
+    ``self.none_gateway_client`` (NoneGateway),
+    ``self.empty_client`` (EmptyClient).
+    """
+
+    # Example, calling a dependency from a handler:
+    #
+    # def def_(self, request: CommandRequest) -> CommandResult:
+    #     ...  # use self.target_1st_service_grpc_client
+    #     return CommandResult(operation="def_", data=request.payload)
