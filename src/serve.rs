@@ -152,7 +152,14 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
         });
     }
 
-    if stages.contains(&Stage::Ingest) || stages.contains(&Stage::Notifier) {
+    let serves_api = stages.contains(&Stage::Ingest) || stages.contains(&Stage::Notifier);
+    let probes = ingest::Probes {
+        ledger: ledger.clone(),
+        objects: objects.clone(),
+        bus: bus.clone(),
+        metrics: metrics.clone(),
+    };
+    let (app, listen) = if serves_api {
         let keys = Arc::new(ingest::auth::TokenKeys::new(
             &jwt_secret(&cfg)?,
             cfg.auth.token_ttl_secs,
@@ -171,6 +178,8 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
                 default_generator: infer::DEFAULT_GENERATOR.to_string(),
                 metrics: metrics.clone(),
             }));
+        } else {
+            app = app.merge(ingest::probes_router(probes));
         }
         if stages.contains(&Stage::Notifier) {
             let verify_keys = keys.clone();
@@ -180,22 +189,30 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
                 verify: Arc::new(move |t: &str| verify_keys.verify_user(t)),
             }));
         }
-        let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
-            .await
-            .with_context(|| format!("binding {}", cfg.http.listen))?;
-        let addr = listener.local_addr()?;
+        (app, cfg.http.listen.clone())
+    } else {
+        (ingest::probes_router(probes), cfg.http.admin_listen.clone())
+    };
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    if serves_api {
         tracing::info!(%addr, "http listening");
         // Scripts and tests read this line to find the port when listening on :0.
         println!("c4forge listening on http://{addr}");
-        let s = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { s.cancelled().await })
-                .await
-                .context("http server")?;
-            Ok("http")
-        });
+    } else {
+        tracing::info!(%addr, "admin listening (healthz, readyz, metrics)");
+        println!("c4forge admin listening on http://{addr}");
     }
+    let s = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { s.cancelled().await })
+            .await
+            .context("http server")?;
+        Ok("http")
+    });
 
     // Any task ending early is fatal for the process (a supervisor restarts it).
     let mut result = Ok(());

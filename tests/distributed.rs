@@ -29,21 +29,47 @@ struct Isolated {
 
 impl Isolated {
     async fn create() -> Self {
-        let me = Self { db_name: unique("c4t_"), vhost: unique("c4t-"), bucket: unique("c4t-") };
-        let admin = Database::connect(PG_ADMIN).await.expect("PostgreSQL at 127.0.0.1:5432 (user postgres)");
-        admin.execute_unprepared(&format!("CREATE DATABASE {}", me.db_name)).await.expect("create database");
+        let me = Self {
+            db_name: unique("c4t_"),
+            vhost: unique("c4t-"),
+            bucket: unique("c4t-"),
+        };
+        let admin = Database::connect(PG_ADMIN)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (user postgres)");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {}", me.db_name))
+            .await
+            .expect("create database");
         for args in [
             vec!["add_vhost", &me.vhost],
-            vec!["set_permissions", "-p", &me.vhost, "guest", ".*", ".*", ".*"],
+            vec![
+                "set_permissions",
+                "-p",
+                &me.vhost,
+                "guest",
+                ".*",
+                ".*",
+                ".*",
+            ],
         ] {
-            let ok = Command::new("rabbitmqctl").args(&args).output().map(|o| o.status.success()).unwrap_or(false);
+            let ok = Command::new("rabbitmqctl")
+                .args(&args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
             assert!(ok, "rabbitmqctl {args:?} failed: is RabbitMQ running?");
         }
         let r = reqwest::Client::new()
             .put(format!("{}/{}", s3_endpoint(), me.bucket))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("S3 test server at {} unreachable ({e}); scripts/test.sh starts it", s3_endpoint()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "S3 test server at {} unreachable ({e}); scripts/test.sh starts it",
+                    s3_endpoint()
+                )
+            });
         assert!(r.status().is_success(), "create bucket: {}", r.status());
         me
     }
@@ -57,7 +83,10 @@ impl Isolated {
             ("C4FORGE_BUS", format!("{AMQP_BASE}/{}", self.vhost)),
             ("C4FORGE_DATABASE", self.database_url()),
             ("C4FORGE_OBJECTS", format!("s3://{}", self.bucket)),
-            ("C4FORGE_JWT_SECRET", "distributed-test-secret-0123456789abcdef".into()),
+            (
+                "C4FORGE_JWT_SECRET",
+                "distributed-test-secret-0123456789abcdef".into(),
+            ),
             ("C4FORGE_LISTEN", "127.0.0.1:0".into()),
             ("AWS_ENDPOINT_URL", s3_endpoint()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -85,20 +114,43 @@ impl Isolated {
 
 impl Drop for Isolated {
     fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").args(["delete_vhost", &self.vhost]).output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.vhost])
+            .output();
         let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name),
+            ])
             .output();
     }
 }
 
 fn migrate(env: &[(String, String)]) {
-    let out = Command::new(bin()).arg("migrate").envs(env.iter().map(|(k, v)| (k, v))).output().expect("migrate");
-    assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("migrate")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("migrate");
+    assert!(
+        out.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
-    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string())).await.expect("query")
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .expect("query")
 }
 
 #[tokio::test]
@@ -106,20 +158,30 @@ async fn upload_to_download_with_one_process_per_stage() {
     let iso = Isolated::create().await;
     let env = iso.env();
     migrate(&env);
-    let api = spawn(&["--stages", "ingest,notifier"], &env, true);
-    let _parse = spawn(&["--stages", "parse"], &env, false);
-    let _generate = spawn(&["--stages", "generate"], &env, false);
-    let _store = spawn(&["--stages", "store"], &env, false);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let parse = spawn(&["--stages", "parse"], &env);
+    let _generate = spawn(&["--stages", "generate"], &env);
+    let _store = spawn(&["--stages", "store"], &env);
 
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "dist@example.com").await;
-    let (status, body) = upload(&http, &api.base, Some(&token), "bigbank.puml", BIGBANK.as_bytes().to_vec()).await;
+    let (status, body) = upload(
+        &http,
+        &api.base,
+        Some(&token),
+        "bigbank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
     let job = body["job_id"].as_str().expect("job id").to_string();
 
     let (statuses, seqs) = watch(&api.base, &token, &job).await;
     assert_eq!(statuses, HAPPY_PATH, "api log:\n{}", api.log_text());
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "events out of order: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events out of order: {seqs:?}"
+    );
 
     let entries = zip_entries(&http, &api.base, &token, &job).await;
     assert_bigbank_project(&entries);
@@ -127,21 +189,73 @@ async fn upload_to_download_with_one_process_per_stage() {
     // Every object is in S3 under its deterministic key, and PostgreSQL
     // links exactly those objects with the right hash and size.
     let s3 = iso.s3();
-    let db = Database::connect(iso.database_url()).await.expect("test database");
+    let db = Database::connect(iso.database_url())
+        .await
+        .expect("test database");
     let linked = rows(&db, &format!("SELECT object_key, sha256, size FROM objects WHERE job_id = '{job}' ORDER BY object_key")).await;
-    let keys: Vec<String> = linked.iter().map(|r| r.try_get::<String>("", "object_key").expect("key")).collect();
-    let expected = ["c4forge.json", "code.zip", "model.json", "source/bigbank.puml"].map(|k| format!("jobs/{job}/{k}"));
+    let keys: Vec<String> = linked
+        .iter()
+        .map(|r| r.try_get::<String>("", "object_key").expect("key"))
+        .collect();
+    let expected = [
+        "c4forge.json",
+        "code.zip",
+        "model.json",
+        "source/bigbank.puml",
+    ]
+    .map(|k| format!("jobs/{job}/{k}"));
     assert_eq!(keys, expected);
     for r in &linked {
         let key: String = r.try_get("", "object_key").expect("key");
-        let bytes = s3.get(&ObjectPath::from(key.as_str())).await.expect("object exists").bytes().await.expect("bytes");
-        assert_eq!(r.try_get::<String>("", "sha256").expect("sha"), hex::encode(Sha256::digest(&bytes)), "{key}");
-        assert_eq!(r.try_get::<i64>("", "size").expect("size"), bytes.len() as i64, "{key}");
+        let bytes = s3
+            .get(&ObjectPath::from(key.as_str()))
+            .await
+            .expect("object exists")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert_eq!(
+            r.try_get::<String>("", "sha256").expect("sha"),
+            hex::encode(Sha256::digest(&bytes)),
+            "{key}"
+        );
+        assert_eq!(
+            r.try_get::<i64>("", "size").expect("size"),
+            bytes.len() as i64,
+            "{key}"
+        );
     }
-    let files = rows(&db, &format!("SELECT path FROM generated_files WHERE job_id = '{job}'")).await;
+    let files = rows(
+        &db,
+        &format!("SELECT path FROM generated_files WHERE job_id = '{job}'"),
+    )
+    .await;
     assert_eq!(files.len(), entries.len(), "one row per generated file");
     let done = rows(&db, &format!("SELECT status FROM jobs WHERE id = '{job}'")).await;
-    assert_eq!(done[0].try_get::<String>("", "status").expect("status"), "done");
+    assert_eq!(
+        done[0].try_get::<String>("", "status").expect("status"),
+        "done"
+    );
+
+    // A stage-only process answers probes and exposes its metrics on its admin port.
+    let ready = http
+        .get(format!("{}/readyz", parse.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", parse.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"c4forge_stage_messages_total{stage="parse",outcome="ok"} 1"#),
+        "parse metrics:\n{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -149,15 +263,25 @@ async fn competing_consumers_share_a_stage_queue() {
     let iso = Isolated::create().await;
     let env = iso.env();
     migrate(&env);
-    let api = spawn(&["--stages", "ingest,notifier"], &env, true);
-    let parsers = [spawn(&["--stages", "parse"], &env, false), spawn(&["--stages", "parse"], &env, false)];
-    let _rest = spawn(&["--stages", "generate,store"], &env, false);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let parsers = [
+        spawn(&["--stages", "parse"], &env),
+        spawn(&["--stages", "parse"], &env),
+    ];
+    let _rest = spawn(&["--stages", "generate,store"], &env);
 
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "many@example.com").await;
     let mut jobs = Vec::new();
     for i in 0..12 {
-        let (status, body) = upload(&http, &api.base, Some(&token), &format!("d{i}.puml"), BIGBANK.as_bytes().to_vec()).await;
+        let (status, body) = upload(
+            &http,
+            &api.base,
+            Some(&token),
+            &format!("d{i}.puml"),
+            BIGBANK.as_bytes().to_vec(),
+        )
+        .await;
         assert_eq!(status, 202);
         jobs.push(body["job_id"].as_str().expect("job").to_string());
     }
@@ -167,8 +291,15 @@ async fn competing_consumers_share_a_stage_queue() {
     }
     // Both parse processes took part, and each job was parsed exactly once.
     for p in &parsers {
-        assert!(p.log_text().contains("diagram parsed"), "a parse process did no work:\n{}", p.log_text());
+        assert!(
+            p.log_text().contains("diagram parsed"),
+            "a parse process did no work:\n{}",
+            p.log_text()
+        );
     }
-    let parsed: usize = parsers.iter().map(|p| p.log_text().matches("diagram parsed").count()).sum();
+    let parsed: usize = parsers
+        .iter()
+        .map(|p| p.log_text().matches("diagram parsed").count())
+        .sum();
     assert_eq!(parsed, jobs.len());
 }

@@ -15,7 +15,10 @@ fn embedded_env(dir: &std::path::Path) -> Vec<(String, String)> {
 
 async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
         .await
         .expect("query")
         .expect("row");
@@ -25,37 +28,72 @@ async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
 #[tokio::test]
 async fn upload_to_download_in_embedded_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = spawn(&[], &embedded_env(dir.path()), true);
+    let server = spawn(&[], &embedded_env(dir.path()));
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "embedded@example.com").await;
 
-    let (status, body) = upload(&http, &server.base, Some(&token), "bigbank.puml", BIGBANK.as_bytes().to_vec()).await;
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "bigbank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
     let job = body["job_id"].as_str().expect("job id").to_string();
     assert_eq!(body["_location_header"], format!("/api/v1/diagrams/{job}"));
-    assert!(body["websocket"].as_str().is_some_and(|w| w.starts_with("ws://")));
+    assert!(
+        body["websocket"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("ws://"))
+    );
 
     let (statuses, seqs) = watch(&server.base, &token, &job).await;
     assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "events out of order: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events out of order: {seqs:?}"
+    );
 
     let entries = zip_entries(&http, &server.base, &token, &job).await;
     assert_bigbank_project(&entries);
 
     // Objects under deterministic keys in the data dir, one row per object.
     let objects = dir.path().join("objects").join("jobs").join(&job);
-    for rel in ["source/bigbank.puml", "model.json", "code.zip", "c4forge.json"] {
+    for rel in [
+        "source/bigbank.puml",
+        "model.json",
+        "code.zip",
+        "c4forge.json",
+    ] {
         assert!(objects.join(rel).is_file(), "missing object {rel}");
     }
-    let db = Database::connect(format!("sqlite://{}", dir.path().join("c4forge.db").display())).await.expect("sqlite");
-    let linked = count(&db, &format!("SELECT COUNT(*) FROM objects WHERE job_id = '{job}'")).await;
+    let db = Database::connect(format!(
+        "sqlite://{}",
+        dir.path().join("c4forge.db").display()
+    ))
+    .await
+    .expect("sqlite");
+    let linked = count(
+        &db,
+        &format!("SELECT COUNT(*) FROM objects WHERE job_id = '{job}'"),
+    )
+    .await;
     assert_eq!(linked, 4);
-    let files = count(&db, &format!("SELECT COUNT(*) FROM generated_files WHERE job_id = '{job}'")).await;
+    let files = count(
+        &db,
+        &format!("SELECT COUNT(*) FROM generated_files WHERE job_id = '{job}'"),
+    )
+    .await;
     assert_eq!(files as usize, entries.len());
 
     // A single file is served from one ranged read of the zip.
     let r = http
-        .get(format!("{}/api/v1/diagrams/{job}/code/pyproject.toml", server.base))
+        .get(format!(
+            "{}/api/v1/diagrams/{job}/code/pyproject.toml",
+            server.base
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -69,43 +107,91 @@ async fn bad_uploads_get_clear_4xx_and_enqueue_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut env = embedded_env(dir.path());
     env.push(("C4FORGE_MAX_UPLOAD_BYTES".into(), "4096".into()));
-    let server = spawn(&[], &env, true);
+    let server = spawn(&[], &env);
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "bad@example.com").await;
 
     let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
         ("empty", Some(&token), Vec::new(), 400, "empty"),
         ("blank", Some(&token), b"  \n\t ".to_vec(), 400, "empty"),
-        ("latin1", Some(&token), b"@startuml\nPerson(a, \"Caf\xe9\")\n@enduml\n".to_vec(), 415, "UTF-8"),
-        ("no token", None, BIGBANK.as_bytes().to_vec(), 401, "Authorization"),
-        ("bad token", Some("not-a-token"), BIGBANK.as_bytes().to_vec(), 401, "token"),
+        (
+            "latin1",
+            Some(&token),
+            b"@startuml\nPerson(a, \"Caf\xe9\")\n@enduml\n".to_vec(),
+            415,
+            "UTF-8",
+        ),
+        (
+            "no token",
+            None,
+            BIGBANK.as_bytes().to_vec(),
+            401,
+            "Authorization",
+        ),
+        (
+            "bad token",
+            Some("not-a-token"),
+            BIGBANK.as_bytes().to_vec(),
+            401,
+            "token",
+        ),
         ("too large", Some(&token), vec![b'x'; 5000], 413, "larger"),
     ];
     for (what, tok, body, want, says) in cases {
         let (status, problem) = upload(&http, &server.base, tok, "x.puml", body).await;
         assert_eq!(status, want, "{what}: {problem}");
         let detail = problem["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains(says), "{what}: detail {detail:?} should mention {says:?}");
+        assert!(
+            detail.contains(says),
+            "{what}: detail {detail:?} should mention {says:?}"
+        );
         assert_eq!(problem["status"], want, "{what}: problem+json body");
     }
-    let db = Database::connect(format!("sqlite://{}", dir.path().join("c4forge.db").display())).await.expect("sqlite");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs").await, 0, "a rejected upload created a job");
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox").await, 0, "a rejected upload enqueued a message");
-    assert!(!dir.path().join("objects").join("jobs").exists(), "a rejected upload stored an object");
+    let db = Database::connect(format!(
+        "sqlite://{}",
+        dir.path().join("c4forge.db").display()
+    ))
+    .await
+    .expect("sqlite");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM jobs").await,
+        0,
+        "a rejected upload created a job"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox").await,
+        0,
+        "a rejected upload enqueued a message"
+    );
+    assert!(
+        !dir.path().join("objects").join("jobs").exists(),
+        "a rejected upload stored an object"
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_diagram_fails_with_diagnostics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = spawn(&[], &embedded_env(dir.path()), true);
+    let server = spawn(&[], &embedded_env(dir.path()));
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "diag@example.com").await;
     let broken = "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n";
-    let (status, body) = upload(&http, &server.base, Some(&token), "broken.puml", broken.as_bytes().to_vec()).await;
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "broken.puml",
+        broken.as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(status, 202);
     let job = body["job_id"].as_str().expect("job").to_string();
     let (statuses, _) = watch(&server.base, &token, &job).await;
-    assert_eq!(statuses.last().map(String::as_str), Some("failed"), "{statuses:?}");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("failed"),
+        "{statuses:?}"
+    );
     let view: serde_json::Value = http
         .get(format!("{}/api/v1/diagrams/{job}", server.base))
         .bearer_auth(&token)
@@ -118,26 +204,45 @@ async fn an_invalid_diagram_fails_with_diagnostics() {
     let diags = view["diagnostics"].as_array().expect("diagnostics");
     let unknown = diags
         .iter()
-        .find(|d| d["severity"] == "error" && d["message"].as_str().is_some_and(|m| m.contains("apii")))
+        .find(|d| {
+            d["severity"] == "error" && d["message"].as_str().is_some_and(|m| m.contains("apii"))
+        })
         .unwrap_or_else(|| panic!("no diagnostic about `apii` in {diags:?}"));
     assert_eq!(unknown["line"], 5);
     assert_eq!(unknown["file"], "broken.puml");
     // The code of a failed job is not downloadable.
-    let r = http.get(format!("{}/api/v1/diagrams/{job}/code.zip", server.base)).bearer_auth(&token).send().await.expect("zip");
+    let r = http
+        .get(format!("{}/api/v1/diagrams/{job}/code.zip", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("zip");
     assert_eq!(r.status(), 409);
 }
 
 #[tokio::test]
 async fn users_never_see_each_others_jobs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = spawn(&[], &embedded_env(dir.path()), true);
+    let server = spawn(&[], &embedded_env(dir.path()));
     let http = reqwest::Client::new();
     let alice = login(&http, &server.base, "alice@example.com").await;
     let bob = login(&http, &server.base, "bob@example.com").await;
-    let (_, body) = upload(&http, &server.base, Some(&alice), "a.puml", BIGBANK.as_bytes().to_vec()).await;
+    let (_, body) = upload(
+        &http,
+        &server.base,
+        Some(&alice),
+        "a.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
     let job = body["job_id"].as_str().expect("job").to_string();
     for path in ["", "/code.zip", "/model"] {
-        let r = http.get(format!("{}/api/v1/diagrams/{job}{path}", server.base)).bearer_auth(&bob).send().await.expect("get");
+        let r = http
+            .get(format!("{}/api/v1/diagrams/{job}{path}", server.base))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 404, "bob reading alice's job{path}");
     }
     let list: serde_json::Value = http
@@ -151,9 +256,12 @@ async fn users_never_see_each_others_jobs() {
         .expect("json");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
     // Bob's websocket for alice's job shows nothing of it.
-    let (statuses, _) = tokio::time::timeout(std::time::Duration::from_secs(3), watch(&server.base, &bob, &job))
-        .await
-        .unwrap_or_default();
+    let (statuses, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        watch(&server.base, &bob, &job),
+    )
+    .await
+    .unwrap_or_default();
     assert!(statuses.is_empty(), "bob saw {statuses:?}");
 }
 
@@ -162,19 +270,31 @@ async fn unfinished_jobs_resume_after_a_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env = embedded_env(dir.path());
     // Only ingest runs: jobs are accepted and committed but nothing processes them.
-    let first = spawn(&["--stages", "ingest"], &env, true);
+    let first = spawn(&["--stages", "ingest"], &env);
     let http = reqwest::Client::new();
     let token = login(&http, &first.base, "resume@example.com").await;
     let mut jobs = Vec::new();
     for i in 0..3 {
-        let (status, body) = upload(&http, &first.base, Some(&token), &format!("d{i}.puml"), BIGBANK.as_bytes().to_vec()).await;
+        let (status, body) = upload(
+            &http,
+            &first.base,
+            Some(&token),
+            &format!("d{i}.puml"),
+            BIGBANK.as_bytes().to_vec(),
+        )
+        .await;
         assert_eq!(status, 202);
         jobs.push(body["job_id"].as_str().expect("job").to_string());
     }
     drop(first); // SIGKILL: the in-process queue is lost with the process.
-    let second = spawn(&[], &env, true);
+    let second = spawn(&[], &env);
     for job in &jobs {
         let (statuses, _) = watch(&second.base, &token, job).await;
-        assert_eq!(statuses.last().map(String::as_str), Some("done"), "job {job}: {statuses:?}\n{}", second.log_text());
+        assert_eq!(
+            statuses.last().map(String::as_str),
+            Some("done"),
+            "job {job}: {statuses:?}\n{}",
+            second.log_text()
+        );
     }
 }

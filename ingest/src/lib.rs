@@ -17,5 +17,5 @@ pub mod problem;
 pub mod routes;
 pub mod state;
 
-pub use routes::router;
+pub use routes::{Probes, probes_router, router};
 pub use state::AppState;

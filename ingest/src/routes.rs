@@ -18,12 +18,45 @@ use schemas::messages::{Envelope, JobUploaded, Message};
 use schemas::{JobId, ObjectKey};
 use serde::Deserialize;
 
-/// The API router (everything but the websocket, which the notifier serves).
-pub fn router(state: AppState) -> Router {
+/// What the health, readiness and metrics endpoints look at.
+#[derive(Clone)]
+pub struct Probes {
+    /// Database to ping.
+    pub ledger: runtime::jobs::Ledger,
+    /// Object store to check.
+    pub objects: runtime::objects::Objects,
+    /// Bus to check.
+    pub bus: runtime::bus::SharedBus,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes").finish_non_exhaustive()
+    }
+}
+
+/// `/healthz`, `/readyz` and `/metrics`: served with the API, and alone on
+/// the admin port of processes that run no HTTP stage.
+pub fn probes_router(probes: Probes) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .with_state(probes)
+}
+
+/// The API router (everything but the websocket, which the notifier serves),
+/// including the probes.
+pub fn router(state: AppState) -> Router {
+    let probes = Probes {
+        ledger: state.ledger.clone(),
+        objects: state.objects.clone(),
+        bus: state.bus.clone(),
+        metrics: state.metrics.clone(),
+    };
+    Router::new()
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/token", post(token))
         .route("/api/v1/diagrams", post(upload).get(list))
@@ -32,13 +65,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/diagrams/{id}/model", get(model))
         .route("/api/v1/diagrams/{id}/code/{*path}", get(code_file))
         .with_state(state)
+        .merge(probes_router(probes))
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Probes>) -> Response {
     let db = runtime::db::ping(state.ledger.db())
         .await
         .map_err(|e| e.to_string());
@@ -59,7 +93,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(State(state): State<Probes>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

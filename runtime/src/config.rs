@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 /// Default HTTP listen address (loopback: the embedded mode is a local tool).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default admin listen address of stage-only processes (any free port).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:0";
 /// Default data directory of the embedded mode.
 pub const DEFAULT_DATA_DIR: &str = "./c4forge-data";
 /// Default name prefix of every exchange and queue.
@@ -69,6 +71,9 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest accepted request body in bytes (413 above).
     pub max_upload_bytes: usize,
+    /// Admin address (`/healthz`, `/readyz`, `/metrics`) of a process that
+    /// runs neither ingest nor notifier; port 0 picks a free port.
+    pub admin_listen: String,
 }
 
 impl Default for HttpConfig {
@@ -77,6 +82,7 @@ impl Default for HttpConfig {
             listen: DEFAULT_LISTEN.to_string(),
             public_url: String::new(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            admin_listen: DEFAULT_ADMIN_LISTEN.to_string(),
         }
     }
 }
