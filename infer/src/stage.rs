@@ -45,7 +45,7 @@ impl StageHandler for GenerateStage {
             Ok::<_, String>(files)
         })
         .await
-        .map_err(|e| StageError::Transient(format!("generator task failed: {e}")))?
+        .map_err(|e| StageError::transient(None, format!("generator task failed: {e}")))?
         .map_err(StageError::permanent)?;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
         let carried = if files.total_bytes() > INLINE_LIMIT {

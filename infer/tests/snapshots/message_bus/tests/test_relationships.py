@@ -76,8 +76,15 @@ def test_rel_customer_service_to_message_bus() -> None:
 
     connection = FakeAmqpConnection()
     producer = MessageBusCustomerUpdateEventsProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
-    asyncio.run(producer.publish(PROBE))
-    assert connection.published == [(producer.exchange, "customer-update-events", json.dumps(PROBE).encode("utf-8"))]
+
+    async def scenario() -> None:
+        await producer.publish(PROBE)
+        await producer.publish(PROBE)
+        await producer.close()
+
+    asyncio.run(scenario())
+    assert connection.published == [(producer.exchange, "customer-update-events", json.dumps(PROBE).encode("utf-8"))] * 2
+    assert connection.connects == 1 and connection.closed
 
 
 def test_rel_customer_service_to_customer_db() -> None:

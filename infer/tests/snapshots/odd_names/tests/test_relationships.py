@@ -72,8 +72,14 @@ def test_rel_x_1st_to_uni() -> None:
 
     fake = FakeKafkaProducer()
     producer = BuecherDienstOrdersProducer("localhost:9092", producer_factory=lambda _servers: fake)
-    asyncio.run(producer.publish(PROBE))
+
+    async def scenario() -> None:
+        await producer.publish(PROBE)
+        await producer.close()
+
+    asyncio.run(scenario())
     assert fake.sent == [("orders", json.dumps(PROBE).encode("utf-8"))]
+    assert not fake.started
 
 
 def test_rel_uni_to_q() -> None:
@@ -197,8 +203,15 @@ def test_rel_sink_to_x_1st() -> None:
 
     connection = FakeAmqpConnection()
     producer = RabbitmqCallsBackProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
-    asyncio.run(producer.publish(PROBE))
-    assert connection.published == [(producer.exchange, "calls-back", json.dumps(PROBE).encode("utf-8"))]
+
+    async def scenario() -> None:
+        await producer.publish(PROBE)
+        await producer.publish(PROBE)
+        await producer.close()
+
+    asyncio.run(scenario())
+    assert connection.published == [(producer.exchange, "calls-back", json.dumps(PROBE).encode("utf-8"))] * 2
+    assert connection.connects == 1 and connection.closed
 
 
 def test_rel_empty_to_ghost() -> None:

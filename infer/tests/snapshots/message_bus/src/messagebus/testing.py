@@ -81,9 +81,15 @@ class FakeAmqpConnection:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, str, bytes]] = []
+        self.connects = 0
+        self.closed = False
 
     async def connect(self, url: str) -> FakeAmqpConnection:
+        self.connects += 1
         return self
+
+    async def close(self) -> None:
+        self.closed = True
 
     async def channel(self) -> _FakeChannel:
         return _FakeChannel(self.published)

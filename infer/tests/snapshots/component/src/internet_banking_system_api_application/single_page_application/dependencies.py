@@ -28,6 +28,10 @@ class Dependencies:
         """The message consumers to run (``run_consumers`` setting)."""
         return []
 
+    async def aclose(self) -> None:
+        """Closes producer connections, then everything else (app shutdown)."""
+        self.close()
+
     def close(self) -> None:
         """Releases connections and pools."""
         self.api_application_client.close()

@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, *, http_transport: httpx.BaseTr
         finally:
             for task in tasks:
                 task.cancel()
-            deps.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await deps.aclose()
 
     app = FastAPI(
         title="API Application",

@@ -30,6 +30,10 @@ class Dependencies:
         """The message consumers to run (``run_consumers`` setting)."""
         return [self.message_bus_customer_update_events_consumer]
 
+    async def aclose(self) -> None:
+        """Closes producer connections, then everything else (app shutdown)."""
+        self.close()
+
     def close(self) -> None:
         """Releases connections and pools."""
         self.audit_store_client.close()

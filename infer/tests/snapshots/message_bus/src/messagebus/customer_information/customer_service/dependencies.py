@@ -32,6 +32,11 @@ class Dependencies:
         """The message consumers to run (``run_consumers`` setting)."""
         return []
 
+    async def aclose(self) -> None:
+        """Closes producer connections, then everything else (app shutdown)."""
+        await self.message_bus_customer_update_events_producer.close()
+        self.close()
+
     def close(self) -> None:
         """Releases connections and pools."""
         self.customer_application_gateway_client.close()

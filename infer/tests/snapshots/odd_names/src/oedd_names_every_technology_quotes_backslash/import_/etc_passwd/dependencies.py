@@ -30,6 +30,11 @@ class Dependencies:
         """The message consumers to run (``run_consumers`` setting)."""
         return [self.orders_delivers_orders_consumer]
 
+    async def aclose(self) -> None:
+        """Closes producer connections, then everything else (app shutdown)."""
+        await self.rabbitmq_calls_back_producer.close()
+        self.close()
+
     def close(self) -> None:
         """Releases connections and pools."""
         return None

@@ -42,6 +42,11 @@ class Dependencies:
         """The message consumers to run (``run_consumers`` setting)."""
         return [self.rabbitmq_calls_back_consumer]
 
+    async def aclose(self) -> None:
+        """Closes producer connections, then everything else (app shutdown)."""
+        await self.buecher_dienst_orders_producer.close()
+        self.close()
+
     def close(self) -> None:
         """Releases connections and pools."""
         self.target_1st_service_grpc_client.close()

@@ -18,7 +18,8 @@ Connect = Callable[[str], Awaitable[Any]]
 
 
 class MessageBusCustomerUpdateEventsProducer:
-    """Publishes JSON events; ``connect`` defaults to ``aio_pika.connect_robust``."""
+    """Publishes JSON events over one lazily opened connection; ``connect`` defaults to
+    ``aio_pika.connect_robust`` (which reconnects by itself)."""
 
     def __init__(
         self,
@@ -32,17 +33,30 @@ class MessageBusCustomerUpdateEventsProducer:
         self.exchange = exchange
         self.routing_key = routing_key
         self._connect = connect
+        self._connection: Any | None = None
+        self._exchange: Any | None = None
+
+    async def _get_exchange(self) -> Any:
+        if self._exchange is None:
+            connect = self._connect or aio_pika.connect_robust
+            self._connection = await connect(self.url)
+            channel = await self._connection.channel()
+            self._exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        return self._exchange
 
     async def publish(self, payload: dict[str, Any]) -> None:
         """Publishes one persistent JSON message."""
-        connect = self._connect or aio_pika.connect_robust
-        connection = await connect(self.url)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-            message = aio_pika.Message(
-                body=json.dumps(payload).encode("utf-8"),
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            )
-            await exchange.publish(message, routing_key=self.routing_key)
+        exchange = await self._get_exchange()
+        message = aio_pika.Message(
+            body=json.dumps(payload).encode("utf-8"),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await exchange.publish(message, routing_key=self.routing_key)
+
+    async def close(self) -> None:
+        """Closes the connection, if one was opened."""
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._exchange = None

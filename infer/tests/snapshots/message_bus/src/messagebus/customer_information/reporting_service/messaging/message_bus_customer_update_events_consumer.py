@@ -8,11 +8,15 @@ Queue ``reporting-service.customer-update-events`` bound to topic exchange ``mes
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 Connect = Callable[[str], Awaitable[Any]]
@@ -45,7 +49,20 @@ class MessageBusCustomerUpdateEventsConsumer:
         await self._handler(json.loads(body.decode("utf-8")))
 
     async def run(self) -> None:
-        """Consumes until cancelled."""
+        """Consumes until cancelled; reconnects with exponential backoff (1 s to 30 s)."""
+        delay = 1.0
+        while True:
+            try:
+                await self._consume()
+                delay = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("consumer of %s failed; retrying in %.0f s", self.routing_key, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _consume(self) -> None:
         connect = self._connect or aio_pika.connect_robust
         connection = await connect(self.url)
         async with connection:

@@ -7,11 +7,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -37,7 +41,20 @@ class OrdersDeliversOrdersConsumer:
         await self._handler(json.loads(body.decode("utf-8")))
 
     async def run(self) -> None:
-        """Consumes until cancelled."""
+        """Consumes until cancelled; reconnects with exponential backoff (1 s to 30 s)."""
+        delay = 1.0
+        while True:
+            try:
+                await self._consume()
+                delay = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("consumer of %s failed; retrying in %.0f s", self.routing_key, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(self.routing_key, bootstrap_servers=self.bootstrap_servers, group_id=self.group_id)
         await consumer.start()
         try:

@@ -21,7 +21,7 @@ def _default_producer(bootstrap_servers: str) -> Any:
 
 
 class BuecherDienstOrdersProducer:
-    """Sends JSON events to one topic."""
+    """Sends JSON events to one topic over one lazily started producer."""
 
     def __init__(
         self,
@@ -33,12 +33,22 @@ class BuecherDienstOrdersProducer:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._factory = producer_factory or _default_producer
+        self._producer: Any | None = None
+
+    async def _get_producer(self) -> Any:
+        if self._producer is None:
+            producer = self._factory(self.bootstrap_servers)
+            await producer.start()
+            self._producer = producer
+        return self._producer
 
     async def publish(self, payload: dict[str, Any]) -> None:
         """Sends one event and waits for the acknowledgement."""
-        producer = self._factory(self.bootstrap_servers)
-        await producer.start()
-        try:
-            await producer.send_and_wait(self.topic, json.dumps(payload).encode("utf-8"))
-        finally:
-            await producer.stop()
+        producer = await self._get_producer()
+        await producer.send_and_wait(self.topic, json.dumps(payload).encode("utf-8"))
+
+    async def close(self) -> None:
+        """Stops the producer, if one was started."""
+        if self._producer is not None:
+            await self._producer.stop()
+        self._producer = None
