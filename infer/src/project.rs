@@ -543,26 +543,44 @@ struct Ctx<'a> {
     elements: Vec<(&'a Element, Src)>,
     by_alias: BTreeMap<&'a str, usize>,
     boundaries: BTreeMap<&'a str, (&'a Boundary, Src)>,
+    /// Elements of a later diagram that are an element of an earlier one under
+    /// another alias (same kind, shape, externality and name): (element, src, canonical alias).
+    synonyms: Vec<(&'a Element, Src, String)>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(model: &'a Model, source: &str) -> Self {
-        let mut elements = Vec::new();
+        let mut elements: Vec<(&'a Element, Src)> = Vec::new();
+        let mut diagram_of: Vec<usize> = Vec::new();
         let mut by_alias = BTreeMap::new();
         let mut boundaries = BTreeMap::new();
-        for d in &model.diagrams {
+        let mut synonyms = Vec::new();
+        for (k, d) in model.diagrams.iter().enumerate() {
             let file = diagram_file(d, source);
             for e in &d.elements {
-                if !by_alias.contains_key(e.alias.as_str()) {
-                    by_alias.insert(e.alias.as_str(), elements.len());
-                    elements.push((
-                        e,
-                        Src {
-                            file: file.clone(),
-                            line: e.span.line,
-                        },
-                    ));
+                if by_alias.contains_key(e.alias.as_str()) {
+                    continue;
                 }
+                let src = Src {
+                    file: file.clone(),
+                    line: e.span.line,
+                };
+                let same = elements.iter().zip(&diagram_of).position(|((o, _), &dk)| {
+                    dk < k
+                        && o.kind == e.kind
+                        && o.shape == e.shape
+                        && o.external == e.external
+                        && !norm(&e.name).is_empty()
+                        && norm(&o.name) == norm(&e.name)
+                });
+                if let Some(i) = same {
+                    by_alias.insert(e.alias.as_str(), i);
+                    synonyms.push((e, src, elements[i].0.alias.clone()));
+                    continue;
+                }
+                by_alias.insert(e.alias.as_str(), elements.len());
+                elements.push((e, src));
+                diagram_of.push(k);
             }
             for b in &d.boundaries {
                 boundaries.entry(b.alias.as_str()).or_insert((
@@ -578,6 +596,7 @@ impl<'a> Ctx<'a> {
             elements,
             by_alias,
             boundaries,
+            synonyms,
         }
     }
 
@@ -1103,6 +1122,24 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             Endpoint::Component(svc, a.services[svc].components.len() - 1),
         );
     }
+    // Elements drawn again in another diagram under another alias.
+    let synonyms: Vec<(&Element, Src, String)> = a.ctx.synonyms.clone();
+    for (e, src, canonical) in &synonyms {
+        if let Some(ep) = endpoints.get(canonical).copied() {
+            endpoints.insert(e.alias.clone(), ep);
+            if let Endpoint::Service(i) = ep {
+                a.services[i].aliases.push(e.alias.clone());
+            }
+        }
+        elements_doc.push(ElementDoc {
+            alias: e.alias.clone(),
+            kind: e.kind,
+            name: one_line(&e.name),
+            external: e.external,
+            src: src.clone(),
+            role: format!("same element as `{canonical}` (same name in another diagram)"),
+        });
+    }
     let ctx = &a.ctx;
     let systems = std::mem::take(&mut a.systems);
     let networks = std::mem::take(&mut a.networks);
@@ -1119,6 +1156,10 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         class_scopes: BTreeMap::new(),
         method_reqs: Vec::new(),
         techs: BTreeSet::new(),
+        canon: synonyms
+            .iter()
+            .map(|(e, _, c)| (e.alias.clone(), c.clone()))
+            .collect(),
     };
     for (i, s) in b.services.iter().enumerate() {
         let mut scope = Scope::with_reserved(&["settings", "service", "close", "components"]);
@@ -1366,6 +1407,8 @@ struct Builder {
     module_scopes: BTreeMap<(usize, &'static str), Scope>,
     class_scopes: BTreeMap<usize, Scope>,
     method_reqs: Vec<MethodReq>,
+    /// Synonym alias -> canonical alias (same element in several diagrams).
+    canon: BTreeMap<String, String>,
     techs: BTreeSet<Tech>,
 }
 
@@ -1920,7 +1963,14 @@ impl Builder {
                                 let s = &self.services[ts];
                                 (s.alias.clone(), s.name.clone(), false, Some(ts))
                             }
-                            _ => (r.to.clone(), name_of(&r.to), true, None),
+                            _ => {
+                                let canon = self
+                                    .canon
+                                    .get(&r.to)
+                                    .cloned()
+                                    .unwrap_or_else(|| r.to.clone());
+                                (canon, name_of(&r.to), true, None)
+                            }
                         };
                         let dep = self.dep(
                             svc,
@@ -2532,6 +2582,28 @@ mod tests {
         assert_eq!(spec_kind(&p, "1st->cache"), "redis");
         assert_eq!(spec_kind(&p, "q->sink"), "kafka_consume");
         assert_eq!(spec_kind(&p, "1st->ext_api#3"), "generic");
+    }
+
+    #[test]
+    fn several_diagrams_merge_into_one_system() {
+        let p = fixture("multi");
+        let api = p.services.iter().find(|s| s.alias == "backend_api");
+        let comps: Vec<&str> = api
+            .map(|s| s.components.iter().map(|c| c.alias.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            comps,
+            ["sign", "accounts", "security", "mbsfacade"],
+            "boundary api and b are backend_api"
+        );
+        assert!(api.is_some_and(|s| !s.aliases.contains(&"ma".to_string())));
+        let mobile = p.services.iter().find(|s| s.alias == "mobile_app");
+        assert!(
+            mobile.is_some_and(|s| s.aliases.contains(&"ma".to_string())),
+            "ma is mobile_app"
+        );
+        assert_eq!(p.databases.len(), 1, "db and c4 are the database");
+        assert_eq!(spec_kind(&p, "c2->c3"), "direct");
     }
 
     #[test]

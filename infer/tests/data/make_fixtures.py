@@ -46,6 +46,7 @@ d.r("customer", "email_system", "Sends e-mails to", line=34)
 d.r("email_system", "backend_api", "Sends e-mails using", "sync, SMTP", line=35)
 d.r("backend_api", "banking_system", "Uses", "sync/async, XML/HTTPS", line=36)
 save("container", d)
+container_d = d
 
 # component
 d = D("C4_Component Diagram Sample - bigbankplc.puml", "component", "Component diagram for Internet Banking System - API Application")
@@ -67,6 +68,7 @@ d.r("spa", "accounts", "Uses", "JSON/HTTPS", line=29)
 d.r("ma", "sign", "Uses", "JSON/HTTPS", line=31)
 d.r("ma", "accounts", "Uses", "JSON/HTTPS", line=32)
 save("component", d)
+component_d = d
 
 # dynamic
 d = D("C4_Dynamic Diagram Sample - bigbankplc.puml", "dynamic")
@@ -79,6 +81,7 @@ d.r("c1", "c2", "Submits credentials to", "JSON/HTTPS", index="1", line=12)
 d.r("c2", "c3", "Calls isAuthenticated() on", index="2", line=13)
 d.r("c3", "c4", "select * from users where username = ?", "JDBC", index="3", line=14)
 save("dynamic", d)
+dynamic_d = d
 
 # deployment
 d = D("C4_Deployment Diagram Sample - bigbankplc.puml", "deployment", "Deployment Diagram for Internet Banking System - Live")
@@ -172,3 +175,7 @@ d.r("empty", "ghost", "Talks to a missing alias", "HTTP", line=32)
 d.r("1st", "sys", "Targets a boundary", "HTTP", line=33)
 d.r("1st", "empty", "import", "HTTP", line=34)
 save("odd_names", d)
+
+# several diagrams of one system in one model (as `convert a.puml b.puml` parses them):
+# the component diagram's boundary "API Application" is the container backend_api.
+save("multi", container_d, component_d, dynamic_d)
