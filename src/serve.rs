@@ -97,7 +97,9 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
         .with_context(|| format!("connecting to the bus {}", runtime::config::mask_url_password(&cfg.bus.url)))?;
     let shutdown: Shutdown = runtime::shutdown::on_signals();
     let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
+    let breakers = runtime::breaker::Breakers::default();
     let ctx = StageContext {
+        breakers: breakers.clone(),
         ledger: ledger.clone(),
         objects: objects.clone(),
         bus: bus.clone(),
@@ -158,6 +160,7 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
         objects: objects.clone(),
         bus: bus.clone(),
         metrics: metrics.clone(),
+        breakers: breakers.clone(),
     };
     let (app, listen) = if serves_api {
         let keys = Arc::new(ingest::auth::TokenKeys::new(
@@ -177,6 +180,7 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
                 public_url: cfg.http.public_url.clone(),
                 default_generator: infer::DEFAULT_GENERATOR.to_string(),
                 metrics: metrics.clone(),
+                breakers: breakers.clone(),
             }));
         } else {
             app = app.merge(ingest::probes_router(probes));

@@ -29,6 +29,8 @@ pub struct Probes {
     pub bus: runtime::bus::SharedBus,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Circuit breakers: an open breaker makes the process not ready.
+    pub breakers: runtime::breaker::Breakers,
 }
 
 impl std::fmt::Debug for Probes {
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         objects: state.objects.clone(),
         bus: state.bus.clone(),
         metrics: state.metrics.clone(),
+        breakers: state.breakers.clone(),
     };
     Router::new()
         .route("/api/v1/auth/register", post(register))
@@ -78,13 +81,20 @@ async fn readyz(State(state): State<Probes>) -> Response {
         .map_err(|e| e.to_string());
     let bus = state.bus.check().await.map_err(|e| e.to_string());
     let objects = state.objects.check().await.map_err(|e| e.to_string());
-    let ok = db.is_ok() && bus.is_ok() && objects.is_ok();
+    let states = state.breakers.states();
+    let open = states.iter().any(|(_, s)| *s == "open");
+    let breakers: serde_json::Map<String, serde_json::Value> = states
+        .into_iter()
+        .map(|(d, s)| (d.to_string(), s.into()))
+        .collect();
+    let ok = db.is_ok() && bus.is_ok() && objects.is_ok() && !open;
     let show = |r: &Result<(), String>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => e.clone(),
     };
-    let body =
-        serde_json::json!({"database": show(&db), "bus": show(&bus), "objects": show(&objects)});
+    let body = serde_json::json!({
+        "database": show(&db), "bus": show(&bus), "objects": show(&objects), "breakers": breakers,
+    });
     let status = if ok {
         StatusCode::OK
     } else {

@@ -30,6 +30,8 @@ pub struct AppState {
     pub default_generator: String,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The process's circuit breakers (shown by `/readyz`).
+    pub breakers: runtime::breaker::Breakers,
 }
 
 impl std::fmt::Debug for AppState {

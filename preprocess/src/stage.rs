@@ -36,7 +36,7 @@ impl StageHandler for ParseStage {
         };
         let model = tokio::task::spawn_blocking(move || parse(&source, &NoIncludes))
             .await
-            .map_err(|e| StageError::Transient(format!("parser task failed: {e}")))?;
+            .map_err(|e| StageError::transient(None, format!("parser task failed: {e}")))?;
         let elements: usize = model.diagrams.iter().map(|d| d.elements.len()).sum();
         let relationships: usize = model.diagrams.iter().map(|d| d.relationships.len()).sum();
         if model.has_errors() {

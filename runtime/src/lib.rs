@@ -10,6 +10,7 @@
 //!
 //! Module map:
 //! - [`config`]: the configuration structs of a c4forge process (with defaults).
+//! - [`breaker`]: circuit breakers per dependency (database, object store, bus).
 //! - [`bus`]: the [`bus::Bus`] trait with an in-process and a RabbitMQ backend.
 //! - [`db`]: database connection (SQLite or PostgreSQL) and migrations.
 //! - [`jobs`]: the job ledger: jobs, job events, stage runs, outbox, dead letters.
@@ -19,6 +20,7 @@
 //! - [`telemetry`]: tracing and Prometheus metrics setup.
 //! - [`shutdown`]: the shutdown signal shared by every task of a process.
 
+pub mod breaker;
 pub mod bus;
 pub mod config;
 pub mod db;

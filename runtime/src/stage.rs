@@ -8,6 +8,7 @@
 //! Transient errors go to a delay tier with exponential backoff and full
 //! jitter until `max_attempts`, then to the dead-letter queue.
 
+use crate::breaker::{Breakers, Dependency};
 use crate::bus::{Delivery, Destination, Outgoing, SharedBus, Source, retry_tier};
 use crate::jobs::{Ledger, StartOutcome};
 use crate::objects::Objects;
@@ -44,12 +45,28 @@ pub enum StageError {
         diagnostics: Vec<Diagnostic>,
     },
     /// A dependency hiccup (database, object store, broker): retried with
-    /// backoff, dead-lettered after the attempt limit.
-    #[error("transient failure: {0}")]
-    Transient(String),
+    /// backoff, dead-lettered after the attempt limit. `dependency` names the
+    /// failing dependency so its circuit breaker counts it; `None` for
+    /// failures that are not an outage (an object not visible yet, a crashed
+    /// worker task).
+    #[error("transient failure: {reason}")]
+    Transient {
+        /// The dependency that failed, if it was one.
+        dependency: Option<Dependency>,
+        /// What happened.
+        reason: String,
+    },
 }
 
 impl StageError {
+    /// A transient failure of `dependency`.
+    pub fn transient(dependency: Option<Dependency>, reason: impl Into<String>) -> Self {
+        StageError::Transient {
+            dependency,
+            reason: reason.into(),
+        }
+    }
+
     /// A permanent failure without diagnostics.
     pub fn permanent(reason: impl Into<String>) -> Self {
         StageError::Permanent {
@@ -61,13 +78,18 @@ impl StageError {
 
 impl From<crate::jobs::LedgerError> for StageError {
     fn from(e: crate::jobs::LedgerError) -> Self {
-        StageError::Transient(e.to_string())
+        StageError::transient(Some(Dependency::Database), e.to_string())
     }
 }
 
 impl From<crate::objects::ObjectsError> for StageError {
     fn from(e: crate::objects::ObjectsError) -> Self {
-        StageError::Transient(e.to_string())
+        match e {
+            // The store answered: not an outage. Retried because a freshly
+            // written object can lag on eventually consistent stores.
+            crate::objects::ObjectsError::NotFound(_) => StageError::transient(None, e.to_string()),
+            other => StageError::transient(Some(Dependency::ObjectStore), other.to_string()),
+        }
     }
 }
 
@@ -89,6 +111,8 @@ pub struct StageContext {
     pub objects: Objects,
     /// The bus (stages publish through the loop, not directly).
     pub bus: SharedBus,
+    /// The process's circuit breakers.
+    pub breakers: Breakers,
 }
 
 /// A pipeline stage: a thin adapter from a message to a pure call.
@@ -149,9 +173,15 @@ pub async fn publish_event(bus: &SharedBus, event: &StatusEvent) {
     }
 }
 
+/// How often a consuming stage checks its breakers.
+const BREAKER_POLL: Duration = Duration::from_millis(250);
+
 /// Runs `handler` on its stage queue until `shutdown`, then drains in-flight
-/// work for at most [`DRAIN_DEADLINE`]. Returns an error if the consumer
-/// ended on its own (connection lost), so the process can restart.
+/// work for at most [`DRAIN_DEADLINE`]. While a circuit breaker is open the
+/// stage cancels its consumer (held deliveries go back to the broker) and
+/// resumes when the breaker lets a probe through. Returns an error if the
+/// consumer ended on its own (connection lost for good), so the process can
+/// restart.
 pub async fn run(
     handler: Arc<dyn StageHandler>,
     ctx: StageContext,
@@ -159,26 +189,60 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), crate::bus::BusError> {
     let stage = handler.stage();
-    let mut consumer = ctx
-        .bus
-        .consume(Source::Stage(stage), settings.prefetch)
-        .await?;
-    tracing::info!(stage = %stage, prefetch = settings.prefetch, "stage consuming");
     let mut tasks = JoinSet::new();
-    let ended_by_broker = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break false,
-            next = consumer.next() => match next {
-                Some(delivery) => {
-                    let (h, c, s) = (handler.clone(), ctx.clone(), settings.clone());
-                    tasks.spawn(async move { process(h.as_ref(), &c, &s, delivery).await });
+    let mut ended_by_broker = false;
+    'consuming: while !shutdown.is_cancelled() {
+        if let Some(dep) = ctx.breakers.blocked() {
+            tracing::warn!(stage = %stage, dependency = dep.as_str(), "breaker open; not consuming");
+            while ctx.breakers.blocked().is_some() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'consuming,
+                    _ = tokio::time::sleep(BREAKER_POLL) => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
-                None => break true,
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+            tracing::info!(stage = %stage, "breakers permit calls; consuming again");
         }
-    };
-    drop(consumer);
+        let mut consumer = match ctx
+            .bus
+            .consume(Source::Stage(stage), settings.prefetch)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(stage = %stage, error = %e, "cannot consume; retrying");
+                ctx.breakers.failed(Dependency::Bus);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'consuming,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'consuming,
+                }
+            }
+        };
+        tracing::info!(stage = %stage, prefetch = settings.prefetch, "stage consuming");
+        let mut poll = tokio::time::interval(BREAKER_POLL);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break 'consuming,
+                next = consumer.next() => match next {
+                    Some(delivery) => {
+                        let (h, c, s) = (handler.clone(), ctx.clone(), settings.clone());
+                        tasks.spawn(async move { process(h.as_ref(), &c, &s, delivery).await });
+                    }
+                    None => {
+                        ended_by_broker = true;
+                        break 'consuming;
+                    }
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = poll.tick() => {
+                    if ctx.breakers.blocked().is_some() {
+                        // Dropping the consumer hands unstarted deliveries back.
+                        continue 'consuming;
+                    }
+                }
+            }
+        }
+    }
     let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -187,7 +251,7 @@ pub async fn run(
         tracing::warn!(stage = %stage, "drain deadline passed; unfinished deliveries will be redelivered");
         tasks.abort_all();
     }
-    if ended_by_broker {
+    if ended_by_broker && !shutdown.is_cancelled() {
         return Err(crate::bus::BusError::Connection(format!(
             "{stage} consumer ended"
         )));
@@ -230,8 +294,8 @@ async fn process(
 }
 
 async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> {
-    let env =
-        Envelope::decode(body.as_bytes()).map_err(|e| StageError::Transient(e.to_string()))?;
+    let env = Envelope::decode(body.as_bytes())
+        .map_err(|e| StageError::permanent(format!("recorded output is undecodable: {e}")))?;
     ctx.bus
         .publish(Outgoing {
             destination: Destination::Work(env.body.routing_key().to_string()),
@@ -239,7 +303,7 @@ async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> 
             headers: BTreeMap::new(),
         })
         .await
-        .map_err(|e| StageError::Transient(e.to_string()))
+        .map_err(|e| StageError::transient(Some(Dependency::Bus), e.to_string()))
 }
 
 /// Handles one decoded delivery and returns the outcome label.
@@ -295,6 +359,7 @@ async fn handle_one(
     .await;
     match result {
         Ok(label) => {
+            ctx.breakers.succeeded();
             settle_ack(delivery).await;
             label
         }
@@ -327,7 +392,10 @@ async fn handle_one(
                 }
             }
         }
-        Err(StageError::Transient(reason)) => {
+        Err(StageError::Transient { dependency, reason }) => {
+            if let Some(dep) = dependency {
+                ctx.breakers.failed(dep);
+            }
             retry_or_dead_letter(ctx, settings, stage, env, delivery, &reason).await
         }
     }

@@ -17,7 +17,7 @@ use lapin::{
 use schemas::Stage;
 use schemas::messages::routing_key_for;
 use std::collections::BTreeMap;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 /// Stages that own a work queue.
 const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
@@ -25,7 +25,7 @@ const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
 /// A RabbitMQ connection with a confirm-mode publishing channel.
 pub struct AmqpBus {
     conn: Connection,
-    publisher: Mutex<Channel>,
+    publisher: Channel,
     names: Names,
 }
 
@@ -59,7 +59,7 @@ fn durable_queue() -> QueueDeclareOptions {
 impl AmqpBus {
     /// Connects to `url` and opens the publishing channel.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
-        let conn = Connection::connect(url, ConnectionProperties::default())
+        let conn = Connection::connect(url, ConnectionProperties::default().enable_auto_recover())
             .await
             .map_err(conn_err)?;
         let publisher = conn.create_channel().await.map_err(conn_err)?;
@@ -69,7 +69,7 @@ impl AmqpBus {
             .map_err(chan_err)?;
         Ok(Self {
             conn,
-            publisher: Mutex::new(publisher),
+            publisher,
             names: Names::new(prefix),
         })
     }
@@ -244,19 +244,37 @@ impl Bus for AmqpBus {
             .with_delivery_mode(2)
             .with_content_type(s("application/json"))
             .with_headers(to_field_table(&msg.headers));
-        let confirm = {
-            let ch = self.publisher.lock().await;
+        let ch = &self.publisher;
+        let attempt = async {
             ch.basic_publish(
                 s(&exchange),
                 s(&key),
                 BasicPublishOptions::default(),
                 &msg.body,
-                props,
+                props.clone(),
             )
+            .await?
             .await
-            .map_err(chan_err)?
         };
-        match confirm.await.map_err(chan_err)? {
+        let confirmation = match attempt.await {
+            Ok(c) => c,
+            Err(e) => {
+                // A lost connection: wait for lapin's recovery, then try once more.
+                ch.wait_for_recovery(e).await.map_err(conn_err)?;
+                ch.basic_publish(
+                    s(&exchange),
+                    s(&key),
+                    BasicPublishOptions::default(),
+                    &msg.body,
+                    props,
+                )
+                .await
+                .map_err(chan_err)?
+                .await
+                .map_err(chan_err)?
+            }
+        };
+        match confirmation {
             Confirmation::Ack(_) => Ok(()),
             Confirmation::Nack(_) => Err(BusError::NotConfirmed(format!("{exchange}/{key}"))),
             Confirmation::NotRequested => Err(BusError::NotConfirmed("confirms disabled".into())),
@@ -306,10 +324,26 @@ impl Bus for AmqpBus {
             .map_err(chan_err)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         tokio::spawn(async move {
-            // Keep the channel alive as long as the consumer runs.
-            let _ch = ch;
-            while let Some(next) = inner.next().await {
-                let Ok(d) = next else { break };
+            loop {
+                let next = tokio::select! {
+                    next = inner.next() => next,
+                    // The stage let go of the consumer (shutdown, open breaker).
+                    _ = tx.closed() => break,
+                };
+                let d = match next {
+                    Some(Ok(d)) => d,
+                    Some(Err(e)) => {
+                        // With auto-recovery on, wait for the reconnect;
+                        // the consumer is restored with the topology.
+                        tracing::warn!(error = %e, "consumer channel error; waiting for recovery");
+                        if let Err(e) = ch.wait_for_recovery(e).await {
+                            tracing::error!(error = %e, "broker connection not recovered");
+                            break;
+                        }
+                        continue;
+                    }
+                    None => break,
+                };
                 let delivery = Delivery {
                     headers: from_field_table(&d.properties),
                     redelivered: d.redelivered,
@@ -322,6 +356,8 @@ impl Bus for AmqpBus {
                     break;
                 }
             }
+            // Unacked deliveries of this channel go back to the queue.
+            let _ = ch.close(200, "consumer done".into()).await;
         });
         Ok(Consumer::new(rx))
     }
