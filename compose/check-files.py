@@ -90,12 +90,13 @@ def code_metrics() -> dict[str, str]:
     """Metric name -> kind, from the workspace's Rust sources."""
     found: dict[str, str] = {}
     pattern = re.compile(r'metrics::(counter|gauge|histogram)!\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"')
-    for path in ROOT.rglob("*.rs"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in ("target", ".git") or "target" in rel.parts:
-            continue
-        for kind, name in pattern.findall(path.read_text(errors="replace")):
-            found[name] = kind
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in ("target", ".git", "node_modules") and not d.startswith(".")]
+        for f in filenames:
+            if f.endswith(".rs"):
+                text = (Path(dirpath) / f).read_text(errors="replace")
+                for kind, name in pattern.findall(text):
+                    found[name] = kind
     return found
 
 

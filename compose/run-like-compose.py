@@ -426,6 +426,89 @@ def parse_duration(text: str) -> float:
     return int(m.group(1) or 0) * 60 + float(m.group(2) or 0)
 
 
+
+def check_with_prometheus(prom_bin: str, by_service: dict, tmp: Path, extra: list) -> None:
+    """Scrapes the running processes with a real Prometheus, configured like
+    compose/prometheus/prometheus.yml (DNS discovery replaced by the local addresses of each
+    service's replicas), and runs every dashboard expression that does not need RabbitMQ's
+    plugin: each must evaluate, and return data unless it counts retries or failures."""
+    cfg = yaml.safe_load((ROOT / "compose" / "prometheus" / "prometheus.yml").read_text())
+    port = free_port()
+    jobs = []
+    for job in cfg.get("scrape_configs", []):
+        j = dict(job)
+        sds = j.pop("dns_sd_configs", None)
+        statics = j.get("static_configs") or []
+        if sds:
+            j["static_configs"] = []
+            for sd in sds:
+                for n in sd.get("names", []):
+                    if n not in by_service:
+                        fail(f"prometheus.yml job {j['job_name']} discovers {n}, which runs no c4forge process")
+                    targets = [urllib.parse.urlsplit(p.addr).netloc for p in by_service[n]]
+                    j["static_configs"].append({"targets": targets, "labels": {"service": n}})
+            kept = [r for r in j.get("relabel_configs", []) if "__meta_dns_name" not in r.get("source_labels", [])]
+            j.pop("relabel_configs", None)
+            if kept:
+                j["relabel_configs"] = kept
+        elif any(str(t).startswith("rabbitmq:") for sc in statics for t in sc.get("targets", [])):
+            continue  # the local RabbitMQ does not run rabbitmq_prometheus
+        elif any(str(t).startswith("localhost:9090") for sc in statics for t in sc.get("targets", [])):
+            j["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+        j["scrape_interval"] = "1s"
+        jobs.append(j)
+    cfg["scrape_configs"] = jobs
+    cfg.setdefault("global", {})["scrape_interval"] = "1s"
+    cfg_path = tmp / "prometheus.yml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    log_path = tmp / "prometheus.log"
+    prom = subprocess.Popen(
+        [prom_bin, f"--config.file={cfg_path}", f"--storage.tsdb.path={tmp / 'prometheus-data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "w"), cwd=tmp,
+    )
+    extra.append(prom)
+    base = f"http://127.0.0.1:{port}"
+
+    def query(expr: str):
+        status, _, body = http("GET", f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        data = json.loads(body or b"{}")
+        if status != 200 or data.get("status") != "success":
+            fail(f"Prometheus rejects {expr!r}: {status} {data.get('error', body[:300])}")
+        return data["data"]["result"]
+
+    n_procs = sum(len(v) for v in by_service.values())
+    deadline = time.time() + 60
+    while True:
+        if prom.poll() is not None:
+            fail(f"Prometheus exited {prom.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            up = query('count(up{job=~"c4forge-.*"} == 1)')
+            if up and int(float(up[0]["value"][1])) == n_procs:
+                break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            fail(f"Prometheus does not scrape all {n_procs} c4forge processes; targets: {http('GET', base + '/api/v1/targets')[2][:2000]!r}")
+        time.sleep(0.5)
+    time.sleep(3)  # two samples in every rate() window
+    per_service = {r["metric"].get("service"): int(float(r["value"][1])) for r in query('count by (service) (up{job=~"c4forge-.*"} == 1)')}
+    want = {n: len(v) for n, v in by_service.items()}
+    if per_service != want:
+        fail(f"Prometheus sees replicas per service {per_service}, expected {want}")
+    checked = 0
+    for path in sorted((ROOT / "compose" / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text()).get("panels", []):
+            for t in panel.get("targets", []):
+                expr = t.get("expr", "")
+                if "rabbitmq_" in expr:
+                    continue
+                result = query(expr)
+                checked += 1
+                if not result and not re.search(r"retried|failed|dead_lettered", expr):
+                    fail(f"dashboard panel {panel.get('title')!r}: {expr!r} returns no data after a finished job")
+    log(f"Prometheus {port}: scraped {n_procs} processes ({per_service}); {checked} dashboard expressions evaluated")
+
 # ---------------------------------------------------------------- main
 
 
@@ -434,6 +517,7 @@ def main() -> int:
     target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "c4forge" / "target"))
     ap.add_argument("--bin", default=str(Path(target) / "debug" / "c4forge"))
     ap.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    ap.add_argument("--prometheus", help="a Prometheus server binary: scrape the processes and evaluate the dashboard")
     ap.add_argument("--compose", default=str(COMPOSE_FILE), help="compose file (default: compose/docker-compose.yml)")
     args = ap.parse_args()
     compose_file = Path(args.compose).resolve()
@@ -472,6 +556,7 @@ def main() -> int:
     s3 = os.environ.get("C4FORGE_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
     res = Resources(s3)
     procs: list[Proc] = []
+    extra: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="c4forge-rlc-"))
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp)}
     ok = False
@@ -631,6 +716,9 @@ def main() -> int:
             fail(f"no {prefix}.dlq queue in the vhost: {sorted(consumers)}")
         log("queues: " + ", ".join(f"{q}={c}" for q, c in sorted(consumers.items()) if not q.startswith(f'{prefix}.retry')))
 
+        if args.prometheus:
+            check_with_prometheus(args.prometheus, by_service, tmp, extra)
+
         # docker compose stop: SIGTERM, then the grace period
         for p in procs:
             code = p.stop(p.grace)  # type: ignore[attr-defined]
@@ -647,6 +735,14 @@ def main() -> int:
             print(f"\n--- log of {p.name} ({' '.join(p.argv[1:])}) ---\n{p.tail()}", file=sys.stderr)
         return 1
     finally:
+        for x in extra:
+            if x.poll() is None:
+                x.terminate()
+                try:
+                    x.wait(10)
+                except subprocess.TimeoutExpired:
+                    x.kill()
+                    x.wait()
         for p in procs:
             p.stop(5)
         res.cleanup()

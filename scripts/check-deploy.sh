@@ -14,7 +14,9 @@
 #                                          vs compose ports, k8s vs compose commands,
 #                                          env names vs src/config.rs, Dockerfile)
 #   5. compose/run-like-compose.py       (the compose services' commands and environment,
-#                                          run locally; needs the built binary)
+#                                          run locally; needs the built binary; a real
+#                                          Prometheus scrapes every replica and evaluates the
+#                                          dashboard's expressions)
 #
 #   C4FORGE_CACHE      venv and tools (default ~/.cache/c4forge)
 #   CARGO_TARGET_DIR   where the binary is (default $C4FORGE_CACHE/target)
@@ -45,16 +47,18 @@ if ! "$venv/bin/python" -c 'import yaml, kubernetes_validate' 2>/dev/null; then
 fi
 py="$venv/bin/python"
 
-# promtool only: Debian's prometheus package unpacked into the cache (installing
-# it would also install and start a Prometheus server).
-promtool="$cache/promtool/usr/bin/promtool"
-if [ ! -x "$promtool" ]; then
+# promtool and the Prometheus server binary from Debian's prometheus package,
+# unpacked into the cache (installing the package would also start a server).
+promdir="$cache/prometheus"
+promtool="$promdir/promtool"
+prometheus="$promdir/prometheus"
+if [ ! -x "$promtool" ] || [ ! -x "$prometheus" ]; then
   tmp=$(mktemp -d)
   if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
   (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null)
-  mkdir -p "$cache/promtool"
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
   install -D -m 0755 "$tmp/x/usr/bin/promtool" "$promtool"
+  install -D -m 0755 "$tmp/x/usr/bin/prometheus" "$prometheus"
   rm -rf "$tmp"
 fi
 echo "docker-compose $(docker-compose version --short), $("$promtool" --version 2>&1 | head -1), kubernetes-validate $("$venv/bin/kubernetes-validate" --version 2>&1 | tail -1)"
@@ -92,6 +96,6 @@ step "cross-file checks"
 "$py" compose/check-files.py --bin "$bin"
 
 step "the distributed mode exactly as compose runs it"
-"$py" compose/run-like-compose.py --bin "$bin"
+"$py" compose/run-like-compose.py --bin "$bin" --prometheus "$prometheus"
 
 step "deployment checks passed"
