@@ -132,6 +132,18 @@ fn join(out_dir: &Path, path: &str) -> io::Result<PathBuf> {
     Ok(out_dir.join(path))
 }
 
+/// Writes through a temporary sibling and a rename, so an interrupted run
+/// never leaves a half-written file behind.
+fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".c4forge-tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// Reads a file if it exists (`None` when missing).
 fn read_opt(path: &Path) -> io::Result<Option<String>> {
     match std::fs::read(path) {
@@ -246,7 +258,7 @@ pub fn apply(out_dir: &Path, plan: &Plan, new: &FileSet) -> io::Result<Report> {
                 if let Some(parent) = full.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(&full, text)?;
+                write_atomically(&full, text)?;
                 if let Action::Update {
                     overwrites_edit: true,
                     ..

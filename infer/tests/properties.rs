@@ -102,6 +102,19 @@ fn every_element_and_relationship_maps_to_a_file() {
             );
             assert!(!r["files"].as_array().unwrap().is_empty());
         }
+        // One contract test per relationship.
+        if model_rels > 0 {
+            let tests = files
+                .files
+                .iter()
+                .find(|f| f.path == "tests/test_relationships.py")
+                .unwrap();
+            assert_eq!(
+                tests.contents.matches("\ndef test_rel_").count(),
+                model_rels,
+                "{name}"
+            );
+        }
         for e in manifest["elements"].as_array().unwrap() {
             assert!(!e["files"].as_array().unwrap().is_empty(), "{name}: {e}");
         }

@@ -50,7 +50,19 @@ fn generated_projects_match_snapshots() {
         for (path, text) in &actual {
             match expected.get(path) {
                 None => failures.push(format!("{name}: new file {path}")),
-                Some(e) if e != text => failures.push(format!("{name}: {path} differs")),
+                Some(e) if e != text => {
+                    let line = e
+                        .lines()
+                        .zip(text.lines())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(e.lines().count().min(text.lines().count()));
+                    failures.push(format!(
+                        "{name}: {path} differs at line {}:\n  snapshot:  {:?}\n  generated: {:?}",
+                        line + 1,
+                        e.lines().nth(line).unwrap_or("<end of file>"),
+                        text.lines().nth(line).unwrap_or("<end of file>")
+                    ))
+                }
                 _ => {}
             }
         }
