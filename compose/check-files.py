@@ -283,7 +283,8 @@ def check_dashboard(doc: dict[str, str], compose: dict) -> None:
                             err(f"{where}: histogram_quantile over {base}, which is a summary")
         missing = {
             "c4forge_stage_messages_total", "c4forge_stage_duration_seconds", "c4forge_ws_clients",
-            "c4forge_outbox_published_total", "rabbitmq_queue_messages_ready", "rabbitmq_queue_messages",
+            "c4forge_outbox_published_total", "c4forge_breaker_state", "rabbitmq_queue_messages_ready",
+            "rabbitmq_queue_messages",
         } - used
         if missing:
             err(f"{rel}: no panel uses {sorted(missing)}")

@@ -638,9 +638,14 @@ def main() -> int:
             fail(f"upload answered location {accepted['location']!r}, not under C4FORGE_PUBLIC_URL {public_url!r}")
         log(f"uploaded bigbank.puml: job {job}")
         ws = open_websocket(accepted["websocket"], token)
-        _, _, metrics = http("GET", f"{base}/metrics")
-        if not re.search(rb"^c4forge_ws_clients [1-9]", metrics, re.M):
-            fail("c4forge_ws_clients is not >= 1 on the API's /metrics while a websocket is open")
+        deadline = time.time() + 10  # the handler counts the client after the 101 answer
+        while True:
+            _, _, metrics = http("GET", f"{base}/metrics")
+            if re.search(rb"^c4forge_ws_clients [1-9]", metrics, re.M):
+                break
+            if time.time() > deadline:
+                fail("c4forge_ws_clients is not >= 1 on the API's /metrics while a websocket is open")
+            time.sleep(0.2)
         log(f"websocket {accepted['websocket'].split('?')[0]} open, c4forge_ws_clients counted")
         deadline = time.time() + 180
         seen = []
