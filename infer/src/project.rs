@@ -528,6 +528,19 @@ pub struct Project {
     pub techs: BTreeSet<Tech>,
 }
 
+/// Names a service's `Dependencies` fields, component modules and handler
+/// methods must not take (they are the fixed API of the generated code).
+const RESERVED_FIELDS: [&str; 8] = [
+    "__init__",
+    "settings",
+    "service",
+    "components",
+    "consumers",
+    "close",
+    "aclose",
+    "run",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Service(usize),
@@ -1093,9 +1106,9 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 e.parent.as_deref(),
             ),
         };
-        let scope = comp_scopes.entry(svc).or_insert_with(|| {
-            Scope::with_reserved(&["service", "__init__", "settings", "components"])
-        });
+        let scope = comp_scopes
+            .entry(svc)
+            .or_insert_with(|| Scope::with_reserved(&RESERVED_FIELDS));
         let display = if naming::words(&e.name).is_empty() {
             e.alias.as_str()
         } else {
@@ -1162,7 +1175,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             .collect(),
     };
     for (i, s) in b.services.iter().enumerate() {
-        let mut scope = Scope::with_reserved(&["settings", "service", "close", "components"]);
+        let mut scope = Scope::with_reserved(&RESERVED_FIELDS);
         for c in &s.components {
             scope.alloc(&c.ident);
         }
@@ -2189,10 +2202,7 @@ impl Builder {
             let base = snake(&label, "handle");
             let reserved: Vec<String> = {
                 let s = &self.services[svc];
-                let mut r: Vec<String> = ["settings", "close", "components", "service"]
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect();
+                let mut r: Vec<String> = RESERVED_FIELDS.iter().map(|x| x.to_string()).collect();
                 r.extend(s.deps.iter().map(|d| d.field.clone()));
                 r.extend(s.components.iter().map(|c| c.ident.clone()));
                 r

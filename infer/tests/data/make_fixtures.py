@@ -174,6 +174,12 @@ d.r("sink", "1st", "Calls back", "AMQP", line=31)
 d.r("empty", "ghost", "Talks to a missing alias", "HTTP", line=32)
 d.r("1st", "sys", "Targets a boundary", "HTTP", line=33)
 d.r("1st", "empty", "import", "HTTP", line=34)
+d.b("cb", "container_boundary", "Reserved Words", parent="sys", line=40)
+d.el("consumers", "component", "Consumers", "Python", "Named like the Dependencies API", parent="cb", line=41)
+d.el("closer", "component", "close", "Python", "Named like a method", parent="cb", line=42)
+d.r("consumers", "closer", "aclose", line=43)
+d.r("closer", "consumers", "run", line=44)
+d.r("class", "consumers", "Settings", "HTTPS", line=45)
 save("odd_names", d)
 
 # several diagrams of one system in one model (as `convert a.puml b.puml` parses them):

@@ -248,3 +248,52 @@ def test_rel_x_1st_to_empty() -> None:
     result = client.import_(PROBE)
     CommandResult.model_validate(result)
     client.close()
+
+
+def test_rel_consumers_to_closer() -> None:
+    """consumers -> closer: "aclose" (odd/../../names.puml:43).
+
+    in-process call from component `Consumers2` to `Close2` in Reserved Words.
+    """
+    assert "consumers->closer" in {rel["id"] for rel in MANIFEST["relationships"]}
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import build_dependencies
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandRequest, CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import Settings
+
+    deps = build_dependencies(Settings())
+    assert deps.consumers_2.close_2 is deps.close_2
+    result = deps.close_2.aclose_2(CommandRequest(payload=PROBE))
+    assert isinstance(result, CommandResult)
+    deps.close()
+
+
+def test_rel_closer_to_consumers() -> None:
+    """closer -> consumers: "run" (odd/../../names.puml:44).
+
+    in-process call from component `Close2` to `Consumers2` in Reserved Words.
+    """
+    assert "closer->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import build_dependencies
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandRequest, CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import Settings
+
+    deps = build_dependencies(Settings())
+    assert deps.close_2.consumers_2 is deps.consumers_2
+    result = deps.consumers_2.run_2(CommandRequest(payload=PROBE))
+    assert isinstance(result, CommandResult)
+    deps.close()
+
+
+def test_rel_class__to_consumers() -> None:
+    """class -> consumers: "Settings" [HTTPS] (odd/../../names.puml:45).
+
+    HTTP route in Reserved Words.
+    """
+    assert "class->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.app import create_app
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandResult
+
+    with TestClient(create_app()) as client:
+        response = client.post("/consumers-2/settings-2", json={"payload": PROBE})
+    assert response.status_code == 200, response.text
+    CommandResult.model_validate(response.json())

@@ -18,7 +18,7 @@ def test_manifest_names_the_generator() -> None:
 
 def test_every_element_maps_to_a_file() -> None:
     aliases = {e["alias"] for e in MANIFEST["elements"]}
-    assert aliases == { "class", "1st", "svc_dup", "uni", "sink", "cache", "q", "empty", "ext_db", "ext_api", }
+    assert aliases == { "class", "1st", "svc_dup", "uni", "sink", "cache", "q", "empty", "ext_db", "ext_api", "consumers", "closer", }
     for element in MANIFEST["elements"]:
         assert element["files"], element
 
