@@ -517,6 +517,18 @@ def check_dockerfile(image: dict) -> None:
             err(f".dockerignore: does not exclude {needed}")
 
 
+def check_raw_names() -> None:
+    """Every C4FORGE_* name written anywhere in the deployment files (environment keys,
+    `${...}` interpolations, comments) is one the binary reads."""
+    files = [ROOT / "Dockerfile", COMPOSE / "docker-compose.yml", COMPOSE / "prometheus" / "prometheus.yml"]
+    files += sorted((COMPOSE / "k8s").rglob("*.yaml"))
+    for path in files:
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            for name in re.findall(r"\bC4FORGE_[A-Z0-9_]+", line):
+                if name not in KNOWN:
+                    err(f"{path.relative_to(ROOT)}:{lineno}: {name} is not in src/config.rs ENV_VARS")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", help="the c4forge binary, for `c4forge config` checks of every environment")
@@ -531,6 +543,7 @@ def main() -> int:
     commands = check_compose_and_prometheus(compose, image, binary)
     check_k8s(commands, binary)
     check_dockerfile(image)
+    check_raw_names()
     for n in notes:
         print(f"check-files: note: {n}")
     if errors:
