@@ -32,6 +32,60 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration with secrets masked.
     Config,
+    /// Manage users directly in the configured database (operator tool).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect and replay the dead-letter queue directly in the configured
+    /// deployment (operator tool; a running ingest relays replays).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (password from --password, C4FORGE_USER_PASSWORD or stdin).
+    Create {
+        /// Login name.
+        email: String,
+        /// Password (prefer C4FORGE_USER_PASSWORD or stdin: flags show in `ps`).
+        #[arg(long, env = "C4FORGE_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Grant the admin role (DLQ endpoints).
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+/// `dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, newest first.
+    List {
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        /// Reason contains this text.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Include replayed entries.
+        #[arg(long)]
+        all: bool,
+        /// Most entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Show one dead letter with its payload.
+    Show {
+        /// Entry id.
+        id: i64,
+    },
+    /// Replay entries (idempotent: an entry replays once).
+    Replay {
+        /// Entry ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }
 
 /// `serve` options.

@@ -1,6 +1,6 @@
 //! Dispatch of the subcommands.
 
-use crate::cli::{Cli, Command, ConvertArgs, Format, ParseArgs};
+use crate::cli::{Cli, Command, ConvertArgs, DlqCommand, Format, ParseArgs, UserCommand};
 use anyhow::{Context, Result};
 use preprocess::{IncludeResolver, SourceFile};
 use std::path::{Path, PathBuf};
@@ -33,6 +33,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::User(cmd) => tokio_runtime()?.block_on(user(&cfg, cmd)),
+        Command::Dlq(cmd) => tokio_runtime()?.block_on(dlq(&cfg, cmd)),
         Command::Serve(args) => {
             runtime::telemetry::init_tracing();
             runtime::install_crypto_provider();
@@ -168,5 +170,103 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
         report.deleted.len(),
         report.unchanged
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<ExitCode> {
+    let UserCommand::Create {
+        email,
+        password,
+        admin,
+    } = cmd;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if password.len() < 8 {
+        anyhow::bail!("the password must have at least 8 characters");
+    }
+    let ledger = crate::serve::open_database(cfg).await?;
+    let hash = ingest::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = ledger
+        .create_user(&email, &hash, admin)
+        .await
+        .with_context(|| format!("creating user {email}"))?;
+    println!(
+        "created user {} ({}){}",
+        user.email,
+        user.id,
+        if admin { " with the admin role" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dlq(cfg: &runtime::Config, cmd: DlqCommand) -> Result<ExitCode> {
+    let ledger = crate::serve::open_database(cfg).await?;
+    match cmd {
+        DlqCommand::List {
+            stage,
+            reason,
+            all,
+            limit,
+        } => {
+            let filter = runtime::jobs::DeadLetterFilter {
+                stage,
+                reason,
+                since_ms: None,
+                include_replayed: all,
+                limit,
+            };
+            let entries = ledger.dead_letters(&filter).await?;
+            println!(
+                "{:>6}  {:<36}  {:<8}  {:>3}  {:<24}  reason",
+                "id", "job", "stage", "try", "last failure"
+            );
+            for d in &entries {
+                let replayed = if d.replayed_at.is_some() {
+                    " (replayed)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>6}  {:<36}  {:<8}  {:>3}  {:<24}  {}{replayed}",
+                    d.id,
+                    d.job_id,
+                    d.stage,
+                    d.attempts,
+                    runtime::from_millis(d.last_failed_at).format("%Y-%m-%d %H:%M:%S UTC"),
+                    d.reason
+                );
+            }
+            println!(
+                "{} entr{}",
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" }
+            );
+        }
+        DlqCommand::Show { id } => {
+            let d = ledger
+                .dead_letter(id)
+                .await?
+                .with_context(|| format!("no dead letter {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        }
+        DlqCommand::Replay { ids } => {
+            for id in ids {
+                let outcome = match ledger.replay_dead_letter(id).await? {
+                    runtime::jobs::Replay::Queued(_) => "queued (a running ingest relays it)",
+                    runtime::jobs::Replay::AlreadyReplayed => "already replayed: nothing done",
+                    runtime::jobs::Replay::NotFound => "not found",
+                };
+                println!("{id}: {outcome}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

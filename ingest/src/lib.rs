@@ -7,11 +7,13 @@
 //! relay and the bus.
 //!
 //! Module map:
+//! - [`admin`]: the dead-letter queue endpoints (list, show, replay, bulk replay).
 //! - [`auth`]: argon2id password hashing, JWT access tokens, the `AuthUser` extractor.
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
 //! - [`routes`]: the `/api/v1` handlers and the router.
 //! - [`state`]: the shared application state.
 
+pub mod admin;
 pub mod auth;
 pub mod problem;
 pub mod routes;

@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/diagrams/{id}/code.zip", get(code_zip))
         .route("/api/v1/diagrams/{id}/model", get(model))
         .route("/api/v1/diagrams/{id}/code/{*path}", get(code_file))
+        .route("/api/v1/admin/dlq", get(crate::admin::list))
+        .route("/api/v1/admin/dlq/replay", post(crate::admin::replay_bulk))
+        .route("/api/v1/admin/dlq/{id}", get(crate::admin::show))
+        .route("/api/v1/admin/dlq/{id}/replay", post(crate::admin::replay))
         .with_state(state)
         .merge(probes_router(probes))
 }

@@ -38,28 +38,39 @@ impl Hub {
         let _ = self.tx.send(Arc::new(event));
     }
 
-    /// Feeds the hub from the bus's status fanout until `shutdown`.
-    /// Returns an error if the bus consumer ended (connection lost).
+    /// Feeds the hub from the bus's status fanout until `shutdown`. If the
+    /// consumer ends (connection lost beyond recovery) it consumes again
+    /// with a pause; clients reconnecting get a fresh snapshot anyway.
     pub async fn run(
         &self,
         bus: SharedBus,
         shutdown: Shutdown,
     ) -> Result<(), runtime::bus::BusError> {
-        let mut consumer = bus.consume(Source::Status, 256).await?;
-        loop {
+        while !shutdown.is_cancelled() {
+            match bus.consume(Source::Status, 256).await {
+                Ok(mut consumer) => loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        next = consumer.next() => {
+                            let Some(delivery) = next else {
+                                tracing::warn!("status consumer ended; consuming again");
+                                break;
+                            };
+                            match serde_json::from_slice::<StatusEvent>(&delivery.body) {
+                                Ok(event) => self.publish(event),
+                                Err(e) => tracing::warn!(error = %e, "undecodable status event dropped"),
+                            }
+                            let _ = delivery.acker.ack().await;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot consume status events; retrying"),
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                next = consumer.next() => {
-                    let Some(delivery) = next else {
-                        return Err(runtime::bus::BusError::Connection("status consumer ended".into()));
-                    };
-                    match serde_json::from_slice::<StatusEvent>(&delivery.body) {
-                        Ok(event) => self.publish(event),
-                        Err(e) => tracing::warn!(error = %e, "undecodable status event dropped"),
-                    }
-                    let _ = delivery.acker.ack().await;
-                }
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             }
         }
+        Ok(())
     }
 }

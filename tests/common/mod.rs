@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 use futures_util::StreamExt;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::Command as StdCommand;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -264,3 +268,321 @@ pub fn assert_bigbank_project(entries: &[String]) {
 
 /// The statuses a successful job goes through, in order.
 pub const HAPPY_PATH: [&str; 5] = ["queued", "parsing", "generating", "storing", "done"];
+
+// ---- distributed mode: isolated PostgreSQL database, RabbitMQ vhost, S3 bucket ----
+
+pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
+
+pub fn s3_endpoint() -> String {
+    std::env::var("C4FORGE_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
+}
+
+/// Isolated resources of one test, removed on drop.
+pub struct Isolated {
+    /// PostgreSQL database name.
+    pub db_name: String,
+    /// RabbitMQ vhost.
+    pub vhost: String,
+    /// S3 bucket.
+    pub bucket: String,
+}
+
+impl Isolated {
+    pub async fn create() -> Self {
+        let me = Self {
+            db_name: unique("c4t_"),
+            vhost: unique("c4t-"),
+            bucket: unique("c4t-"),
+        };
+        let admin = Database::connect(PG_ADMIN)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (user postgres)");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {}", me.db_name))
+            .await
+            .expect("create database");
+        for args in [
+            vec!["add_vhost", &me.vhost],
+            vec![
+                "set_permissions",
+                "-p",
+                &me.vhost,
+                "guest",
+                ".*",
+                ".*",
+                ".*",
+            ],
+        ] {
+            let ok = StdCommand::new("rabbitmqctl")
+                .args(&args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "rabbitmqctl {args:?} failed: is RabbitMQ running?");
+        }
+        let r = reqwest::Client::new()
+            .put(format!("{}/{}", s3_endpoint(), me.bucket))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "S3 test server at {} unreachable ({e}); scripts/test.sh starts it",
+                    s3_endpoint()
+                )
+            });
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+        me
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.db_name)
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("C4FORGE_BUS", format!("{AMQP_BASE}/{}", self.vhost)),
+            ("C4FORGE_DATABASE", self.database_url()),
+            ("C4FORGE_OBJECTS", format!("s3://{}", self.bucket)),
+            (
+                "C4FORGE_JWT_SECRET",
+                "distributed-test-secret-0123456789abcdef".into(),
+            ),
+            ("C4FORGE_LISTEN", "127.0.0.1:0".into()),
+            ("AWS_ENDPOINT_URL", s3_endpoint()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn s3(&self) -> impl ObjectStore {
+        AmazonS3Builder::new()
+            .with_bucket_name(&self.bucket)
+            .with_endpoint(s3_endpoint())
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .with_allow_http(true)
+            .build()
+            .expect("s3 client")
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("rabbitmqctl")
+            .args(["delete_vhost", &self.vhost])
+            .output();
+        let _ = StdCommand::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name),
+            ])
+            .output();
+    }
+}
+
+pub fn migrate(env: &[(String, String)]) {
+    let out = StdCommand::new(bin())
+        .arg("migrate")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("migrate");
+    assert!(
+        out.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .expect("query")
+}
+
+// ---- fault injection ----
+
+/// A TCP proxy the test controls: while "down" it refuses new connections
+/// and has cut every open one, like a dependency that went away.
+pub struct Proxy {
+    /// `127.0.0.1:PORT` to point the service at.
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::broadcast::Sender<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, _) = tokio::sync::broadcast::channel(4);
+        let (u, c, upstream) = (up.clone(), cut.clone(), upstream.to_string());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !u.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut_rx = c.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_rx.recv() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, cut }
+    }
+
+    /// Takes the dependency away: open connections are cut, new ones refused.
+    pub fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.cut.send(());
+    }
+
+    /// Brings it back.
+    pub fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Polls a job until it reaches a terminal status (or the deadline) and
+/// returns that status.
+pub async fn wait_terminal(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    job: &str,
+    secs: u64,
+) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = http
+            .get(format!("{base}/api/v1/diagrams/{job}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            && let Ok(v) = r.json::<serde_json::Value>().await
+        {
+            last = v["status"].as_str().unwrap_or_default().to_string();
+            if matches!(last.as_str(), "done" | "failed" | "dead_lettered") {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+/// The shared checker of the fault tests: every job ended with its expected
+/// status; a done job went through each status exactly once (no effect
+/// twice), has exactly its four objects, each present in S3 with the linked
+/// hash, and no object in S3 is without its row.
+pub async fn check_jobs(iso: &Isolated, expected: &[(String, &str)]) {
+    use object_store::ObjectStoreExt;
+    use sha2::Digest;
+    let db = Database::connect(iso.database_url())
+        .await
+        .expect("test database");
+    let s3 = iso.s3();
+    for (job, want) in expected {
+        let status = rows(&db, &format!("SELECT status FROM jobs WHERE id = '{job}'")).await;
+        let status: String = status
+            .first()
+            .expect("job row")
+            .try_get("", "status")
+            .expect("status");
+        // A replayed job legitimately passes some statuses twice.
+        let replayed = *want == "done_after_replay";
+        let want = if replayed { "done" } else { *want };
+        assert_eq!(status, want, "job {job}");
+        if want != "done" {
+            continue;
+        }
+        let events = rows(&db, &format!("SELECT status, COUNT(*) AS n FROM job_events WHERE job_id = '{job}' GROUP BY status")).await;
+        for e in &events {
+            let (s, n): (String, i64) = (
+                e.try_get("", "status").expect("s"),
+                e.try_get("", "n").expect("n"),
+            );
+            assert!(
+                n == 1 || (replayed && s != "done"),
+                "job {job}: status {s} recorded {n} times"
+            );
+        }
+        let statuses: Vec<String> = events
+            .iter()
+            .map(|e| e.try_get("", "status").expect("s"))
+            .collect();
+        for s in HAPPY_PATH {
+            assert!(
+                statuses.iter().any(|x| x == s),
+                "job {job} never went through {s}: {statuses:?}"
+            );
+        }
+        let linked = rows(&db, &format!("SELECT object_key, sha256 FROM objects WHERE job_id = '{job}' AND kind <> 'staging'")).await;
+        assert_eq!(linked.len(), 4, "job {job}: linked objects");
+        for r in &linked {
+            let key: String = r.try_get("", "object_key").expect("key");
+            let bytes = s3
+                .get(&object_store::path::Path::from(key.as_str()))
+                .await
+                .unwrap_or_else(|e| panic!("{key} missing in S3: {e}"))
+                .bytes()
+                .await
+                .expect("bytes");
+            assert_eq!(
+                r.try_get::<String>("", "sha256").expect("sha"),
+                hex::encode(sha2::Sha256::digest(&bytes)),
+                "{key}"
+            );
+        }
+        let mut listed = s3.list(Some(&object_store::path::Path::from(
+            format!("jobs/{job}").as_str(),
+        )));
+        let mut in_s3 = 0;
+        while let Some(meta) = futures_util::StreamExt::next(&mut listed).await {
+            let meta = meta.expect("list");
+            in_s3 += 1;
+            let key = meta.location.to_string();
+            assert!(
+                linked
+                    .iter()
+                    .any(|r| r.try_get::<String>("", "object_key").ok().as_deref()
+                        == Some(key.as_str())),
+                "orphan object {key} has no row"
+            );
+        }
+        assert_eq!(in_s3, 4, "job {job}: objects in S3");
+        let runs = rows(
+            &db,
+            &format!("SELECT stage FROM stage_runs WHERE job_id = '{job}'"),
+        )
+        .await;
+        assert_eq!(runs.len(), 4, "job {job}: one committed run per stage");
+    }
+}

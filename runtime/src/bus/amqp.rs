@@ -287,19 +287,24 @@ impl Bus for AmqpBus {
             .await
             .map_err(chan_err)?;
         let queue = if source == Source::Status {
-            let q = ch
-                .queue_declare(
-                    s(""),
-                    QueueDeclareOptions {
-                        exclusive: true,
-                        auto_delete: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(chan_err)?;
-            let name = q.name().as_str().to_string();
+            // A client-chosen name (not `amq.gen-*`): lapin's recovery can
+            // declare it again after a reconnect.
+            let name = format!(
+                "{}.{}",
+                self.names.status_exchange(),
+                uuid::Uuid::new_v4().simple()
+            );
+            ch.queue_declare(
+                s(&name),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(chan_err)?;
             ch.queue_bind(
                 s(&name),
                 s(&self.names.status_exchange()),

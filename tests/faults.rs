@@ -1,0 +1,408 @@
+//! Fault tests of the distributed mode against the real RabbitMQ,
+//! PostgreSQL and S3 test server. Each test submits jobs, injects a fault,
+//! and checks with one shared checker (`check_jobs`) that every job ended as
+//! expected, each status was reached once, and no object or row is
+//! duplicated or orphaned.
+
+mod common;
+
+use common::*;
+use object_store::ObjectStoreExt;
+use std::time::Duration;
+
+const FAST_RETRIES: [(&str, &str); 3] = [
+    ("C4FORGE_MAX_ATTEMPTS", "3"),
+    ("C4FORGE_RETRY_BASE_MS", "20"),
+    ("C4FORGE_RETRY_MAX_MS", "200"),
+];
+
+fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+async fn submit(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Vec<String> {
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let (status, body) = upload(
+            http,
+            base,
+            Some(token),
+            &format!("d{i}.puml"),
+            BIGBANK.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        jobs.push(body["job_id"].as_str().expect("job").to_string());
+    }
+    jobs
+}
+
+async fn all_reach(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    jobs: &[String],
+    want: &str,
+    secs: u64,
+) {
+    for job in jobs {
+        assert_eq!(
+            wait_terminal(http, base, token, job, secs).await,
+            want,
+            "job {job}"
+        );
+    }
+}
+
+fn done(jobs: &[String]) -> Vec<(String, &'static str)> {
+    jobs.iter().map(|j| (j.clone(), "done")).collect()
+}
+
+#[tokio::test]
+async fn stage_killed_mid_batch_then_restarted() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,store"], &env);
+    let generate = spawn(&["--stages", "generate"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "kill@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(generate); // SIGKILL, whatever it was doing
+    let _generate = spawn(&["--stages", "generate"], &env);
+    all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
+    check_jobs(&iso, &done(&jobs)).await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_without_loss() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,generate"], &env);
+    let store = spawn(&["--stages", "store"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "term@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = store.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM should drain and exit cleanly, got {status:?}"
+    );
+    let _store = spawn(&["--stages", "store"], &env);
+    all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
+    check_jobs(&iso, &done(&jobs)).await;
+}
+
+#[tokio::test]
+async fn broker_closes_every_connection_mid_batch() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _stages = spawn(&["--stages", "parse,generate,store"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "close@example.com").await;
+    let mut jobs = submit(&http, &api.base, &token, 8).await;
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["close_all_connections", "-p", &iso.vhost, "fault test"])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    jobs.extend(submit(&http, &api.base, &token, 4).await);
+    all_reach(&http, &api.base, &token, &jobs, "done", 90).await;
+    check_jobs(&iso, &done(&jobs)).await;
+}
+
+// The proxy runs on the test runtime while `spawn` blocks: use two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_opens_the_breaker_and_loses_nothing() {
+    let iso = Isolated::create().await;
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let direct = iso.env();
+    migrate(&direct);
+    let via_proxy = with(
+        direct.clone(),
+        &[(
+            "C4FORGE_DATABASE",
+            &format!("postgres://postgres@{}/{}", proxy.addr, iso.db_name),
+        )],
+    );
+    let api = spawn(&["--stages", "ingest,notifier"], &direct);
+    let stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "pg@example.com").await;
+    proxy.down();
+    let jobs = submit(&http, &api.base, &token, 6).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let ready = http
+        .get(format!("{}/readyz", stages.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 503, "readyz while the database is away");
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["breakers"]["database"], "open", "{body}");
+    proxy.up();
+    all_reach(&http, &api.base, &token, &jobs, "done", 90).await;
+    check_jobs(&iso, &done(&jobs)).await;
+    assert!(
+        stages.log_text().contains("breaker open; not consuming"),
+        "{}",
+        stages.log_text()
+    );
+}
+
+// The proxy runs on the test runtime while `spawn` blocks: use two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_store_outage_is_ridden_out() {
+    let iso = Isolated::create().await;
+    let upstream = s3_endpoint().trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&upstream).await;
+    let direct = iso.env();
+    migrate(&direct);
+    let via_proxy = with(
+        direct.clone(),
+        &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
+    );
+    let api = spawn(&["--stages", "ingest,notifier"], &direct);
+    let _stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "s3@example.com").await;
+    proxy.down();
+    let jobs = submit(&http, &api.base, &token, 6).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.up();
+    all_reach(&http, &api.base, &token, &jobs, "done", 90).await;
+    check_jobs(&iso, &done(&jobs)).await;
+}
+
+#[tokio::test]
+async fn poison_message_is_dead_lettered_and_replayed_once() {
+    let iso = Isolated::create().await;
+    let env = with(iso.env(), &FAST_RETRIES);
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "poison@example.com").await;
+    // The poison: a job whose source object vanished before parsing.
+    let poison = submit(&http, &api.base, &token, 1).await.remove(0);
+    let s3 = iso.s3();
+    let source = object_store::path::Path::from(format!("jobs/{poison}/source/d0.puml").as_str());
+    let original = s3
+        .get(&source)
+        .await
+        .expect("source")
+        .bytes()
+        .await
+        .expect("bytes");
+    s3.delete(&source).await.expect("delete");
+    let _stages = spawn(&["--stages", "parse,generate,store"], &env);
+    let healthy = submit(&http, &api.base, &token, 4).await;
+    assert_eq!(
+        wait_terminal(&http, &api.base, &token, &poison, 60).await,
+        "dead_lettered"
+    );
+    all_reach(&http, &api.base, &token, &healthy, "done", 60).await;
+
+    // The operator sees it in the DLQ with stage, reason and attempts.
+    let out = std::process::Command::new(bin())
+        .args(["user", "create", "ops@example.com", "--admin"])
+        .env("C4FORGE_USER_PASSWORD", "correct horse battery")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("user create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds =
+        serde_json::json!({"email": "ops@example.com", "password": "correct horse battery"});
+    let admin: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/token", api.base))
+        .json(&creds)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let admin = admin["access_token"].as_str().expect("token").to_string();
+    let r = http
+        .get(format!("{}/api/v1/admin/dlq", api.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("dlq");
+    assert_eq!(r.status(), 403, "a plain user may not read the DLQ");
+    let dlq: serde_json::Value = http
+        .get(format!("{}/api/v1/admin/dlq?stage=parse", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("dlq")
+        .json()
+        .await
+        .expect("json");
+    let items = dlq["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{dlq}");
+    assert_eq!(items[0]["job_id"], poison.as_str());
+    assert_eq!(items[0]["attempts"], 3);
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not found")),
+        "{dlq}"
+    );
+    let id = items[0]["id"].as_i64().expect("id");
+
+    // Fix the cause, replay twice: processed once.
+    s3.put(&source, original.into()).await.expect("restore");
+    let first = http
+        .post(format!("{}/api/v1/admin/dlq/{id}/replay", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(first.status(), 202);
+    let second: serde_json::Value = http
+        .post(format!("{}/api/v1/admin/dlq/{id}/replay", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("replay")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(second["status"], "already_replayed");
+    assert_eq!(
+        wait_terminal(&http, &api.base, &token, &poison, 60).await,
+        "done"
+    );
+    let mut expected = done(&healthy);
+    expected.push((poison, "done_after_replay"));
+    check_jobs(&iso, &expected).await;
+}
+
+async fn raw_publish(vhost: &str, routing_key: &str, body: &[u8]) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let conn = lapin::Connection::connect(
+        &format!("{AMQP_BASE}/{vhost}"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    ch.basic_publish(
+        "c4forge.work".into(),
+        routing_key.to_string().into(),
+        BasicPublishOptions::default(),
+        body,
+        lapin::BasicProperties::default().with_delivery_mode(2),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm");
+}
+
+#[tokio::test]
+async fn malformed_unknown_version_and_duplicate_messages() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let stages = spawn(&["--stages", "parse,generate,store"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "weird@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 2).await;
+    all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
+
+    // The same message delivered again: acknowledged as a no-op.
+    let db = sea_orm::Database::connect(iso.database_url())
+        .await
+        .expect("db");
+    let out = rows(
+        &db,
+        &format!(
+            "SELECT output FROM stage_runs WHERE job_id = '{}' AND stage = 'ingest'",
+            jobs[0]
+        ),
+    )
+    .await;
+    let uploaded: String = out[0].try_get("", "output").expect("output");
+    raw_publish(&iso.vhost, "job.uploaded", uploaded.as_bytes()).await;
+    raw_publish(&iso.vhost, "job.uploaded", uploaded.as_bytes()).await;
+    // Garbage and a message from a future version: dead-lettered at once.
+    raw_publish(&iso.vhost, "job.uploaded", b"\x00\x01 not json").await;
+    let mut future: serde_json::Value = serde_json::from_str(&uploaded).expect("json");
+    future["schema_version"] = 99.into();
+    future["job_id"] = jobs[1].clone().into();
+    raw_publish(&iso.vhost, "job.parsed", future.to_string().as_bytes()).await;
+
+    // The pipeline keeps working after all of that.
+    let later = submit(&http, &api.base, &token, 1).await;
+    all_reach(&http, &api.base, &token, &later, "done", 60).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let logs = stages.log_text();
+    assert!(
+        logs.contains("undecodable message; dead-lettering"),
+        "{logs}"
+    );
+    assert!(logs.contains("unsupported schema version 99"), "{logs}");
+    let dead = rows(&db, "SELECT reason FROM dead_letters").await;
+    assert_eq!(
+        dead.len(),
+        1,
+        "the versioned message names its job and is recorded"
+    );
+    // jobs[1] was done: a terminal job is not moved by a late dead letter.
+    let mut expected = done(&jobs);
+    expected.extend(done(&later));
+    check_jobs(&iso, &expected).await;
+}
+
+#[tokio::test]
+async fn websocket_reconnect_gets_the_current_state() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "ws@example.com").await;
+    let job = submit(&http, &api.base, &token, 1).await.remove(0);
+    {
+        // First connection sees the job queued, then goes away.
+        let url = format!(
+            "{}/api/v1/ws?job={job}&token={token}",
+            api.base.replacen("http", "ws", 1)
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+        let first = futures_util::StreamExt::next(&mut ws)
+            .await
+            .expect("message")
+            .expect("ok");
+        assert!(first.to_text().expect("text").contains("\"queued\""));
+    }
+    let _stages = spawn(&["--stages", "parse,generate,store"], &env);
+    let (statuses, seqs) = watch(&api.base, &token, &job).await;
+    assert_eq!(statuses, HAPPY_PATH);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
