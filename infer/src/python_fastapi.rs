@@ -85,7 +85,17 @@ impl Out<'_> {
         owner: FileOwner,
         implements: Vec<String>,
     ) -> Result<(), GenerateError> {
-        let contents = self.renderer.render(template, ctx)?;
+        // No trailing whitespace anywhere (diagram text can end a line with a space).
+        let rendered = self.renderer.render(template, ctx)?;
+        let mut contents = String::with_capacity(rendered.len());
+        for line in rendered.split_inclusive('\n') {
+            let (body, nl) = match line.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (line, ""),
+            };
+            contents.push_str(body.trim_end_matches([' ', '\t', '\r']));
+            contents.push_str(nl);
+        }
         let mut implements = implements;
         implements.sort();
         implements.dedup();

@@ -504,3 +504,34 @@ fn regeneration_never_overwrites_files_it_did_not_write() {
     // The manifest is always (re)written, so the next run knows what c4forge wrote.
     assert!(read(out, "c4forge.json").is_some());
 }
+
+#[test]
+fn random_models_always_generate_valid_safe_projects() {
+    for case in 0..150u64 {
+        let model = common::random_model(case);
+        let files = generate(DEFAULT_GENERATOR, &model, &opts("random.puml")).unwrap_or_else(|e| {
+            panic!(
+                "case {case}: {e}\n{}",
+                serde_json::to_string(&model).unwrap()
+            )
+        });
+        let mut seen = BTreeSet::new();
+        for f in &files.files {
+            assert!(
+                infer::naming::is_safe_relative_path(&f.path) && f.path.is_ascii(),
+                "case {case}: {}",
+                f.path
+            );
+            assert!(
+                seen.insert(f.path.to_ascii_lowercase()),
+                "case {case}: duplicate (case-insensitive) path {}",
+                f.path
+            );
+        }
+        assert_eq!(
+            files,
+            generate(DEFAULT_GENERATOR, &model, &opts("random.puml")).unwrap(),
+            "case {case}"
+        );
+    }
+}

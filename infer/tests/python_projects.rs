@@ -108,6 +108,36 @@ fn generated_projects_compile_lint_and_pass_their_tests() {
     );
 }
 
+#[test]
+fn random_models_give_working_projects() {
+    let py = python();
+    // C4FORGE_RANDOM_MODELS=N checks more (default 10).
+    let n: u64 = std::env::var("C4FORGE_RANDOM_MODELS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let projects: Vec<(String, FileSet)> = (0..n)
+        .map(|seed| {
+            let model = common::random_model(seed);
+            let opts = GenerateOptions {
+                source_name: format!("random{seed}.puml"),
+                templates_dir: None,
+            };
+            (
+                format!("random model {seed}"),
+                generate(DEFAULT_GENERATOR, &model, &opts).unwrap(),
+            )
+        })
+        .collect();
+    let failures = check_all(&py, projects);
+    assert!(
+        failures.is_empty(),
+        "{} random project(s) fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 fn corpus_diagrams() -> Vec<PathBuf> {
     let root = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -47,3 +47,168 @@ pub fn write(dir: &Path, files: &FileSet) {
         std::fs::write(&p, &f.contents).unwrap();
     }
 }
+
+/// A tiny deterministic PRNG (xorshift64*), so random models are reproducible.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// A random but reproducible model with hostile names, every element kind and
+/// shape, boundaries, technologies and dangling relationships.
+pub fn random_model(seed: u64) -> Model {
+    use schemas::model::v1::{
+        Boundary, BoundaryKind, Diagram, Element, ElementKind, Level, Relationship, Shape,
+    };
+    let words = [
+        "",
+        "class",
+        "None",
+        "import",
+        "1st",
+        "日本",
+        "Bücher",
+        "../..",
+        "a b",
+        "A-B",
+        "x_y",
+        "__init__",
+        "self",
+        "settings",
+        "consumers",
+        "close",
+        "app",
+        "tests",
+        "json",
+        "httpx",
+        "Zoë's \"quoted\" \\ name",
+        "\n",
+        "%",
+        "db",
+    ];
+    let techs = [
+        "",
+        "HTTPS",
+        "JSON/HTTPS",
+        "gRPC",
+        "Kafka",
+        "RabbitMQ",
+        "AMQP",
+        "JDBC",
+        "Redis",
+        "MySQL",
+        "SMTP",
+        "WebSocket",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x1000_0000_01B3).wrapping_add(1));
+    let mut d = Diagram {
+        file: format!("random{seed}.puml"),
+        level: [
+            Level::Context,
+            Level::Container,
+            Level::Component,
+            Level::Dynamic,
+            Level::Deployment,
+        ][rng.below(5)],
+        title: if rng.below(2) == 0 {
+            Some(rng.pick(&words).into())
+        } else {
+            None
+        },
+        ..Default::default()
+    };
+    let nb = rng.below(4);
+    for b in 0..nb {
+        d.boundaries.push(Boundary {
+            alias: format!("b{b}"),
+            kind: [
+                BoundaryKind::SystemBoundary,
+                BoundaryKind::ContainerBoundary,
+                BoundaryKind::DeploymentNode,
+                BoundaryKind::EnterpriseBoundary,
+            ][rng.below(4)],
+            label: rng.pick(&words).into(),
+            parent: if b > 0 && rng.below(2) == 0 {
+                Some(format!("b{}", rng.below(b)))
+            } else {
+                None
+            },
+            ..Default::default()
+        });
+    }
+    let ne = 1 + rng.below(10);
+    for e in 0..ne {
+        d.elements.push(Element {
+            alias: if rng.below(4) == 0 {
+                rng.pick(&words).to_string() + &e.to_string()
+            } else {
+                format!("e{e}")
+            },
+            kind: [
+                ElementKind::Person,
+                ElementKind::System,
+                ElementKind::Container,
+                ElementKind::Component,
+            ][rng.below(4)],
+            external: rng.below(4) == 0,
+            shape: [
+                Shape::Default,
+                Shape::Default,
+                Shape::Database,
+                Shape::Queue,
+            ][rng.below(4)],
+            name: rng.pick(&words).into(),
+            technology: rng.pick(&techs).into(),
+            description: rng.pick(&words).into(),
+            parent: if nb > 0 && rng.below(2) == 0 {
+                Some(format!("b{}", rng.below(nb)))
+            } else {
+                None
+            },
+            span: schemas::model::v1::Span {
+                line: 1 + e as u32,
+                column: 1,
+            },
+            ..Default::default()
+        });
+    }
+    let aliases: Vec<String> = d.elements.iter().map(|e| e.alias.clone()).collect();
+    for r in 0..rng.below(14) {
+        d.relationships.push(Relationship {
+            from: if rng.below(10) == 0 {
+                "ghost".into()
+            } else {
+                aliases[rng.below(aliases.len())].clone()
+            },
+            to: if rng.below(10) == 0 && nb > 0 {
+                "b0".into()
+            } else {
+                aliases[rng.below(aliases.len())].clone()
+            },
+            label: rng.pick(&words).into(),
+            technology: rng.pick(&techs).into(),
+            index: if d.level == Level::Dynamic {
+                Some(format!("{}", 1 + r))
+            } else {
+                None
+            },
+            ..Default::default()
+        });
+    }
+    Model {
+        diagrams: vec![d],
+        diagnostics: vec![],
+    }
+}
