@@ -52,6 +52,9 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --all-features --locked
 
+step "deployment files (compose, Prometheus, Grafana, k8s) and a run exactly as compose starts it"
+./scripts/check-deploy.sh
+
 oracle="$root/../shared/oracle/c4oracle.py"
 corpus="$root/../shared/corpus/c4-plantuml"
 if [ -f "$oracle" ] && [ -d "$corpus" ]; then
