@@ -47,10 +47,10 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test"
-cargo test --workspace --all-features --locked
+cargo test --workspace --all-features
 
 step "deployment files (compose, Prometheus, Grafana, k8s) and a run exactly as compose starts it"
 ./scripts/check-deploy.sh

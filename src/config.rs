@@ -12,6 +12,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_PUBLIC_URL", "http.public_url"),
     ("C4FORGE_MAX_UPLOAD_BYTES", "http.max_upload_bytes"),
     ("C4FORGE_ADMIN_LISTEN", "http.admin_listen"),
+    ("C4FORGE_UPLOADS_PER_MINUTE", "http.uploads_per_minute"),
+    ("C4FORGE_AUTH_PER_MINUTE", "http.auth_per_minute"),
+    ("C4FORGE_MAX_ACTIVE_JOBS", "http.max_active_jobs"),
+    ("C4FORGE_CORS_ORIGINS", "http.cors_origins"),
     ("C4FORGE_BUS", "bus.url"),
     ("C4FORGE_BUS_PREFIX", "bus.prefix"),
     ("C4FORGE_PREFETCH", "bus.prefetch"),
@@ -23,6 +27,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_OBJECTS", "objects.url"),
     ("C4FORGE_JWT_SECRET", "auth.jwt_secret"),
     ("C4FORGE_TOKEN_TTL_SECS", "auth.token_ttl_secs"),
+    ("C4FORGE_REFRESH_TTL_SECS", "auth.refresh_ttl_secs"),
     ("C4FORGE_ALLOW_REGISTER", "auth.allow_register"),
     ("C4FORGE_MAX_ATTEMPTS", "stages.max_attempts"),
     ("C4FORGE_RETRY_BASE_MS", "stages.retry_base_ms"),
@@ -52,6 +57,17 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "http.public_url" => cfg.http.public_url = v,
             "http.max_upload_bytes" => cfg.http.max_upload_bytes = parse_env(name, &v)?,
             "http.admin_listen" => cfg.http.admin_listen = v,
+            "http.uploads_per_minute" => cfg.http.uploads_per_minute = parse_env(name, &v)?,
+            "http.auth_per_minute" => cfg.http.auth_per_minute = parse_env(name, &v)?,
+            "http.max_active_jobs" => cfg.http.max_active_jobs = parse_env(name, &v)?,
+            "http.cors_origins" => {
+                cfg.http.cors_origins = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
             "bus.url" => cfg.bus.url = v,
             "bus.prefix" => cfg.bus.prefix = v,
             "bus.prefetch" => cfg.bus.prefetch = parse_env(name, &v)?,
@@ -60,6 +76,7 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "objects.url" => cfg.objects.url = v,
             "auth.jwt_secret" => cfg.auth.jwt_secret = v,
             "auth.token_ttl_secs" => cfg.auth.token_ttl_secs = parse_env(name, &v)?,
+            "auth.refresh_ttl_secs" => cfg.auth.refresh_ttl_secs = parse_env(name, &v)?,
             "auth.allow_register" => cfg.auth.allow_register = parse_env(name, &v)?,
             "stages.max_attempts" => cfg.stages.max_attempts = parse_env(name, &v)?,
             "stages.retry_base_ms" => cfg.stages.retry_base_ms = parse_env(name, &v)?,

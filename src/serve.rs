@@ -181,6 +181,16 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
                 default_generator: infer::DEFAULT_GENERATOR.to_string(),
                 metrics: metrics.clone(),
                 breakers: breakers.clone(),
+                limits: ingest::limits::Limits::new(
+                    cfg.http.uploads_per_minute,
+                    cfg.http.auth_per_minute,
+                    cfg.http.max_active_jobs,
+                ),
+                models: infer::generators()
+                    .into_iter()
+                    .filter_map(|g| serde_json::to_value(g).ok())
+                    .collect(),
+                refresh_ttl_secs: cfg.auth.refresh_ttl_secs,
             }));
         } else {
             app = app.merge(ingest::probes_router(probes));
@@ -210,11 +220,15 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
         println!("c4forge admin listening on http://{addr}");
     }
     let s = shutdown.clone();
+    let app = ingest::harden(app, &cfg.http.cors_origins);
     tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await
-            .context("http server")?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { s.cancelled().await })
+        .await
+        .context("http server")?;
         Ok("http")
     });
 

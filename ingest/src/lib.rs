@@ -9,15 +9,21 @@
 //! Module map:
 //! - [`admin`]: the dead-letter queue endpoints (list, show, replay, bulk replay).
 //! - [`auth`]: argon2id password hashing, JWT access tokens, the `AuthUser` extractor.
+//! - [`limits`]: per-user and per-IP rate limits (429 with `Retry-After`).
+//! - [`manage`]: source, code manifest, delete, retry, generator list.
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
 //! - [`routes`]: the `/api/v1` handlers and the router.
 //! - [`state`]: the shared application state.
+//! - [`web`]: the single-page web UI at `/` (assets from `ingest/web/`, embedded).
 
 pub mod admin;
 pub mod auth;
+pub mod limits;
+pub mod manage;
 pub mod problem;
 pub mod routes;
 pub mod state;
+pub mod web;
 
-pub use routes::{Probes, probes_router, router};
+pub use routes::{Probes, harden, probes_router, router};
 pub use state::AppState;

@@ -35,6 +35,14 @@ pub enum ApiError {
     /// A dependency is down; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// Rate limit or active-job cap reached; retry after the given seconds.
+    #[error("{detail}")]
+    TooMany {
+        /// What was limited.
+        detail: String,
+        /// Seconds to wait (`Retry-After`).
+        retry_after: u64,
+    },
     /// A bug.
     #[error("{0}")]
     Internal(String),
@@ -67,6 +75,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            ApiError::TooMany { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,7 +125,15 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.to_string(),
         };
+        let retry_after = match &self {
+            ApiError::TooMany { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

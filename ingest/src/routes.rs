@@ -1,6 +1,7 @@
 //! The `/api/v1` handlers and the router.
 
 use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::limits::ClientIp;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -10,7 +11,7 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use runtime::jobs::{JobRecord, NewJob, ObjectRecord};
+use runtime::jobs::{JobRecord, NewJob, ObjectRecord, RefreshUse, UserRecord};
 use schemas::api::{Credentials, DiagramAccepted, JobLinks, JobView, TokenResponse, UserView};
 use schemas::events::JobStatus;
 use schemas::ids::sanitize_segment;
@@ -62,8 +63,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/token", post(token))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/models", get(crate::manage::models))
         .route("/api/v1/diagrams", post(upload).get(list))
-        .route("/api/v1/diagrams/{id}", get(get_job))
+        .route(
+            "/api/v1/diagrams/{id}",
+            get(get_job).delete(crate::manage::delete),
+        )
+        .route("/api/v1/diagrams/{id}/retry", post(crate::manage::retry))
+        .route("/api/v1/diagrams/{id}/source", get(crate::manage::source))
+        .route(
+            "/api/v1/diagrams/{id}/code",
+            get(crate::manage::code_manifest),
+        )
         .route("/api/v1/diagrams/{id}/code.zip", get(code_zip))
         .route("/api/v1/diagrams/{id}/model", get(model))
         .route("/api/v1/diagrams/{id}/code/{*path}", get(code_file))
@@ -73,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/dlq/{id}/replay", post(crate::admin::replay))
         .with_state(state)
         .merge(probes_router(probes))
+        .merge(crate::web::router())
 }
 
 async fn healthz() -> &'static str {
@@ -132,7 +145,12 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     Ok(c)
 }
 
-async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.limits.auth(&ip)?;
     if !state.allow_register {
         return Err(ApiError::Forbidden(
             "self-registration is disabled on this server".into(),
@@ -158,10 +176,38 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Result<Response
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// Issues an access token and a new refresh token in `family`.
+async fn issue_pair(
+    state: &AppState,
+    user: &UserRecord,
+    family: &str,
+) -> Result<TokenResponse, ApiError> {
+    let refresh = hex::encode(rand::random::<[u8; 32]>());
+    let expires = runtime::now_millis()
+        + i64::try_from(state.refresh_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    state
+        .ledger
+        .store_refresh_token(
+            user.id,
+            family,
+            &runtime::objects::sha256_hex(refresh.as_bytes()),
+            expires,
+        )
+        .await?;
+    Ok(TokenResponse {
+        access_token: state.keys.issue(user.id, user.is_admin)?,
+        token_type: "Bearer".into(),
+        expires_in: state.keys.ttl_secs(),
+        refresh_token: Some(refresh),
+    })
+}
+
 async fn token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    state.limits.auth(&ip)?;
     let c: Credentials = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
     })?;
@@ -172,11 +218,49 @@ async fn token(
     if !user.is_active {
         return Err(ApiError::Unauthorized("this account is deactivated".into()));
     }
-    Ok(Json(TokenResponse {
-        access_token: state.keys.issue(user.id, user.is_admin)?,
-        token_type: "Bearer".into(),
-        expires_in: state.keys.ttl_secs(),
-    }))
+    let family = uuid::Uuid::new_v4().to_string();
+    Ok(Json(issue_pair(&state, &user, &family).await?))
+}
+
+/// `POST /auth/refresh` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last token response.
+    refresh_token: String,
+}
+
+/// Rotates a refresh token: each works once; presenting a used one revokes
+/// its whole family (a stolen token is useless after the owner's next refresh).
+async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Result<Json<TokenResponse>, ApiError> {
+    state.limits.auth(&ip)?;
+    let req: RefreshRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected JSON {{\"refresh_token\"}}: {e}")))?;
+    let hash = runtime::objects::sha256_hex(req.refresh_token.as_bytes());
+    match state.ledger.use_refresh_token(&hash).await? {
+        RefreshUse::Valid { user, family } => {
+            let user = state
+                .ledger
+                .user_by_id(user)
+                .await?
+                .filter(|u| u.is_active)
+                .ok_or_else(|| ApiError::Unauthorized("this account is deactivated".into()))?;
+            Ok(Json(issue_pair(&state, &user, &family).await?))
+        }
+        RefreshUse::Reused => {
+            tracing::warn!("refresh token reused; its family is revoked");
+            Err(ApiError::Unauthorized(
+                "refresh token already used; sign in again".into(),
+            ))
+        }
+        RefreshUse::Unknown => Err(ApiError::Unauthorized(
+            "unknown or expired refresh token".into(),
+        )),
+    }
 }
 
 /// Query parameters of an upload.
@@ -250,6 +334,7 @@ async fn upload(
     Query(q): Query<UploadQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    state.limits.upload(&user.id.to_string())?;
     let headers = req.headers().clone();
     let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
     let reject = |e: ApiError| {
@@ -290,6 +375,16 @@ async fn upload(
         ))));
     }
 
+    let active = state.ledger.active_jobs_of(user.id).await?;
+    if active >= state.limits.max_active_jobs {
+        return Err(reject(ApiError::TooMany {
+            detail: format!(
+                "you have {active} unfinished jobs (the limit is {}); wait for some to finish",
+                state.limits.max_active_jobs
+            ),
+            retry_after: 5,
+        }));
+    }
     let job_id = JobId::new();
     let source_key = ObjectKey::source(job_id, &file_name);
     let stored = state.objects.put(&source_key, bytes.clone()).await?;
@@ -342,7 +437,11 @@ async fn upload(
 }
 
 /// Loads a job the caller owns; someone else's job is "not found".
-async fn owned_job(state: &AppState, user: AuthUser, id: &str) -> Result<JobRecord, ApiError> {
+pub(crate) async fn owned_job(
+    state: &AppState,
+    user: AuthUser,
+    id: &str,
+) -> Result<JobRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no diagram job `{id}`"));
     let id: JobId = id.parse().map_err(|_| not_found())?;
     match state.ledger.job(id).await? {
@@ -410,7 +509,7 @@ async fn list(
     Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
-fn require_done(job: &JobRecord) -> Result<(), ApiError> {
+pub(crate) fn require_done(job: &JobRecord) -> Result<(), ApiError> {
     if job.status == JobStatus::Done {
         Ok(())
     } else {
@@ -483,4 +582,45 @@ async fn code_file(
         bytes,
     )
         .into_response())
+}
+
+/// Adds the security headers every response carries and, when origins are
+/// configured, CORS for them. Applied to the whole HTTP app of a process.
+pub fn harden(app: Router, cors_origins: &[String]) -> Router {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let mut app = app
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let origins: Vec<HeaderValue> = cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if !origins.is_empty() {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([
+                    axum::http::Method::GET,
+                    axum::http::Method::POST,
+                    axum::http::Method::DELETE,
+                ])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+        );
+    }
+    app
 }

@@ -30,6 +30,12 @@ pub struct AppState {
     pub default_generator: String,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Rate limits and the active-job cap.
+    pub limits: crate::limits::Limits,
+    /// Registered generators (`GET /models`).
+    pub models: Vec<serde_json::Value>,
+    /// Refresh token lifetime in seconds.
+    pub refresh_ttl_secs: u64,
     /// The process's circuit breakers (shown by `/readyz`).
     pub breakers: runtime::breaker::Breakers,
 }

@@ -71,6 +71,14 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest accepted request body in bytes (413 above).
     pub max_upload_bytes: usize,
+    /// Uploads one user may make per minute (429 above).
+    pub uploads_per_minute: u32,
+    /// Sign-in and registration requests per client IP per minute.
+    pub auth_per_minute: u32,
+    /// Unfinished jobs one user may have at once (429 above).
+    pub max_active_jobs: i64,
+    /// Origins allowed by CORS (empty: same origin only).
+    pub cors_origins: Vec<String>,
     /// Admin address (`/healthz`, `/readyz`, `/metrics`) of a process that
     /// runs neither ingest nor notifier; port 0 picks a free port.
     pub admin_listen: String,
@@ -83,6 +91,10 @@ impl Default for HttpConfig {
             public_url: String::new(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             admin_listen: DEFAULT_ADMIN_LISTEN.to_string(),
+            uploads_per_minute: 120,
+            auth_per_minute: 60,
+            max_active_jobs: 100,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -143,6 +155,8 @@ pub struct AuthConfig {
     pub token_ttl_secs: u64,
     /// Whether `POST /auth/register` is open.
     pub allow_register: bool,
+    /// Refresh token lifetime in seconds.
+    pub refresh_ttl_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -151,6 +165,7 @@ impl Default for AuthConfig {
             jwt_secret: String::new(),
             token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
             allow_register: true,
+            refresh_ttl_secs: 30 * 24 * 3600,
         }
     }
 }

@@ -40,10 +40,11 @@ pub struct Migration {
 }
 
 /// Every migration of the schema, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs, events, stage runs, outbox, objects, generated files, dead letters, users",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs, events, stage runs, outbox, objects, generated files, dead letters, users",
+        sql: r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -122,7 +123,24 @@ CREATE TABLE dead_letters (
 );
 CREATE INDEX dead_letters_job ON dead_letters (job_id)
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "refresh tokens (stored hashed, rotated, revoked by family)",
+        sql: r#"
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    family TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    revoked_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family)
+"#,
+    },
+];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
 /// of 0 keeps the default (10 for PostgreSQL, 4 for SQLite).
@@ -213,7 +231,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = connect(&url, 0).await.expect("connect");
-        assert_eq!(migrate(&db).await.expect("first"), vec![1]);
+        assert_eq!(migrate(&db).await.expect("first"), vec![1, 2]);
         assert!(migrate(&db).await.expect("second").is_empty());
     }
 }

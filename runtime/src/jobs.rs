@@ -94,6 +94,8 @@ pub enum StartOutcome {
     AlreadyDone(Option<String>),
     /// The job is finished or failed; nothing to do.
     Terminal(JobStatus),
+    /// The job was deleted; the message is obsolete.
+    Missing,
 }
 
 /// A stored object linked to a job.
@@ -455,10 +457,9 @@ impl Ledger {
         let Some((next, allowed)) = JobStatus::started_by(stage) else {
             return Ok(StartOutcome::Started(None));
         };
-        let record = self
-            .job(job)
-            .await?
-            .ok_or_else(|| LedgerError::Corrupt(format!("job {job} does not exist")))?;
+        let Some(record) = self.job(job).await? else {
+            return Ok(StartOutcome::Missing);
+        };
         if record.status.is_terminal() {
             return Ok(StartOutcome::Terminal(record.status));
         }
@@ -716,6 +717,160 @@ impl Ledger {
         Ok(best.and_then(|(_, o)| o))
     }
 
+    // ---- retry and delete ----
+
+    /// Starts a failed or dead-lettered job over from its uploaded source:
+    /// status back to `queued`, later stage runs forgotten, open dead letters
+    /// closed, the first message queued again. Returns the event, or `None`
+    /// if the job is not failed or dead-lettered.
+    pub async fn retry_job(&self, job: JobId, user: UserId) -> Result<Option<StatusEvent>> {
+        let Some(first) = self
+            .one(
+                "SELECT output FROM stage_runs WHERE job_id = $1 AND stage = 'ingest'",
+                vec![job.to_string().into()],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let message: String = get(&first, "output")?;
+        let now = now_millis();
+        let tx = self.db.begin().await?;
+        let moved = tx
+            .execute_raw(self.stmt(
+                "UPDATE jobs SET status = 'queued', error = NULL, diagnostics = '[]', generator_version = NULL, updated_at = $1 \
+                 WHERE id = $2 AND user_id = $3 AND status IN ('failed', 'dead_lettered')",
+                vec![now.into(), job.to_string().into(), user.to_string().into()],
+            ))
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.execute_raw(self.stmt(
+            "DELETE FROM stage_runs WHERE job_id = $1 AND stage <> 'ingest'",
+            vec![job.to_string().into()],
+        ))
+        .await?;
+        tx.execute_raw(self.stmt(
+            "UPDATE dead_letters SET replayed_at = $1 WHERE job_id = $2 AND replayed_at IS NULL",
+            vec![now.into(), job.to_string().into()],
+        ))
+        .await?;
+        let event = self
+            .insert_event(
+                &tx,
+                job,
+                user,
+                JobStatus::Queued,
+                Stage::Ingest,
+                serde_json::json!({"retry": true}),
+            )
+            .await?;
+        tx.execute_raw(self.stmt(
+            "INSERT INTO outbox (job_id, routing_key, body, created_at) VALUES ($1, 'job.uploaded', $2, $3)",
+            vec![job.to_string().into(), message.into(), now.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(Some(event))
+    }
+
+    /// Removes every row of a job (its objects must be deleted by the
+    /// caller first, from [`Ledger::objects_of`]).
+    pub async fn delete_job(&self, job: JobId) -> Result<()> {
+        let tx = self.db.begin().await?;
+        for table in [
+            "generated_files",
+            "objects",
+            "stage_runs",
+            "job_events",
+            "outbox",
+            "dead_letters",
+        ] {
+            tx.execute_raw(self.stmt(
+                &format!("DELETE FROM {table} WHERE job_id = $1"),
+                vec![job.to_string().into()],
+            ))
+            .await?;
+        }
+        tx.execute_raw(self.stmt(
+            "DELETE FROM jobs WHERE id = $1",
+            vec![job.to_string().into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Jobs of a user that are not finished (the active-job cap).
+    pub async fn active_jobs_of(&self, user: UserId) -> Result<i64> {
+        let row = self
+            .one(
+                "SELECT COUNT(*) AS n FROM jobs WHERE user_id = $1 AND status NOT IN ('done', 'failed', 'dead_lettered')",
+                vec![user.to_string().into()],
+            )
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt("count returned nothing".into()))?;
+        get(&row, "n")
+    }
+
+    // ---- refresh tokens ----
+
+    /// Stores a new refresh token (by hash) in `family`.
+    pub async fn store_refresh_token(
+        &self,
+        user: UserId,
+        family: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+            vec![token_hash.into(), user.to_string().into(), family.into(), expires_at.into(), now_millis().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a refresh token once. A token used before is a theft signal:
+    /// its whole family is revoked and `Reused` returned.
+    pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshUse> {
+        let Some(row) = self
+            .one(
+                "SELECT user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+                vec![token_hash.into()],
+            )
+            .await?
+        else {
+            return Ok(RefreshUse::Unknown);
+        };
+        let family: String = get(&row, "family")?;
+        let user: UserId = parse(&get::<String>(&row, "user_id")?, "user id")?;
+        let revoked: Option<i64> = get(&row, "revoked_at")?;
+        let expires_at: i64 = get(&row, "expires_at")?;
+        let now = now_millis();
+        if revoked.is_some() || expires_at < now {
+            return Ok(RefreshUse::Unknown);
+        }
+        let claimed = self
+            .exec(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                vec![now.into(), token_hash.into()],
+            )
+            .await?;
+        if claimed == 0 {
+            self.exec(
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+                vec![now.into(), family.into()],
+            )
+            .await?;
+            return Ok(RefreshUse::Reused);
+        }
+        Ok(RefreshUse::Valid { user, family })
+    }
+
     // ---- dead letters ----
 
     /// Records a dead-lettered message.
@@ -914,6 +1069,22 @@ pub struct DeadLetterFilter {
     pub include_replayed: bool,
     /// Most entries to return (1..=1000).
     pub limit: u64,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum RefreshUse {
+    /// First use: issue a new pair in the same family.
+    Valid {
+        /// The token's user.
+        user: UserId,
+        /// The rotation family.
+        family: String,
+    },
+    /// Unknown, expired or revoked.
+    Unknown,
+    /// Used before: the family is now revoked.
+    Reused,
 }
 
 /// The outcome of a replay.

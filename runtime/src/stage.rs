@@ -317,6 +317,10 @@ async fn handle_one(
     let stage = handler.stage();
     let result: Result<&'static str, StageError> = async {
         match ctx.ledger.start_stage(env.job_id, stage).await? {
+            StartOutcome::Missing => {
+                tracing::info!("job deleted; dropping message");
+                Ok("duplicate")
+            }
             StartOutcome::Terminal(status) => {
                 tracing::info!(status = %status, "job already terminal; dropping message");
                 Ok("duplicate")

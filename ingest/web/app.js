@@ -1,0 +1,495 @@
+// c4forge web page: sign in, upload diagrams, follow jobs live over the
+// websocket, show diagnostics, download code, replay dead letters (admins).
+// Plain JavaScript, no framework, no build step; text goes into the page
+// with textContent only.
+'use strict';
+
+const STAGES = ['queued', 'parsing', 'generating', 'storing', 'done'];
+const FAILED = ['failed', 'dead_lettered'];
+const STAGE_STATUS = { parse: 'parsing', generate: 'generating', store: 'storing', ingest: 'queued' };
+const TOKEN_KEY = 'c4forge.token';
+const EMAIL_KEY = 'c4forge.email';
+
+const state = {
+  token: null,
+  claims: null,
+  jobs: new Map(), // job id -> job
+  ws: null,
+  wsRetries: 0,
+  wsTimer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+// ---- messages -------------------------------------------------------------
+
+function announce(text) {
+  $('announce').textContent = text;
+}
+
+function showError(text) {
+  const box = $('error');
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+class ApiFailure extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// ---- HTTP -----------------------------------------------------------------
+
+/** Calls the API with the bearer token; problem+json errors become ApiFailure. */
+async function api(path, { method = 'GET', body, headers = {}, raw = false } = {}) {
+  const h = { Accept: 'application/json, application/problem+json', ...headers };
+  if (state.token) h.Authorization = `Bearer ${state.token}`;
+  let resp;
+  try {
+    resp = await fetch(path, { method, body, headers: h });
+  } catch (e) {
+    throw new ApiFailure(`the server cannot be reached (${e.message})`, 0);
+  }
+  if (!resp.ok) {
+    let message = `${resp.status} ${resp.statusText}`;
+    try {
+      const problem = await resp.json();
+      message = problem.detail || problem.title || message;
+    } catch (_) {
+      // not JSON: keep the status line
+    }
+    if (resp.status === 401 && state.token) signOut('Your session has expired: sign in again.');
+    throw new ApiFailure(message, resp.status);
+  }
+  return raw ? resp : resp.json();
+}
+
+function jsonBody(obj) {
+  return { body: JSON.stringify(obj), headers: { 'Content-Type': 'application/json' } };
+}
+
+/** Fetches with the token and saves the response as a file (links cannot carry headers). */
+async function download(path, name) {
+  const resp = await api(path, { raw: true });
+  const blob = await resp.blob();
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: name, hidden: '' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  announce(`Downloaded ${name}`);
+}
+
+function encodePath(path) {
+  return path.split('/').map(encodeURIComponent).join('/');
+}
+
+// ---- session --------------------------------------------------------------
+
+function claimsOf(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+  } catch (_) {
+    return null;
+  }
+}
+
+function expired(claims) {
+  return !claims || (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now());
+}
+
+function start(token, email) {
+  const claims = claimsOf(token);
+  if (expired(claims)) return false;
+  state.token = token;
+  state.claims = claims;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(EMAIL_KEY, email);
+  $('who-email').textContent = email;
+  $('who').hidden = false;
+  $('auth').hidden = true;
+  $('app').hidden = false;
+  $('dlq').hidden = claims.adm !== true;
+  connect();
+  loadJobs();
+  if (claims.adm === true) loadDlq();
+  return true;
+}
+
+function signOut(message) {
+  state.token = null;
+  state.claims = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(EMAIL_KEY);
+  clearTimeout(state.wsTimer);
+  const ws = state.ws;
+  state.ws = null;
+  if (ws) ws.close(1000, 'signed out');
+  setLive('off');
+  state.jobs.clear();
+  $('jobs').replaceChildren();
+  $('no-jobs').hidden = false;
+  $('dlq-rows').replaceChildren();
+  $('who').hidden = true;
+  $('app').hidden = true;
+  $('dlq').hidden = true;
+  $('auth').hidden = false;
+  $('password').value = '';
+  announce(message || 'Signed out');
+}
+
+async function signIn(email, password) {
+  const t = await api('/api/v1/auth/token', { method: 'POST', ...jsonBody({ email, password }) });
+  if (!start(t.access_token, email)) throw new ApiFailure('the server sent an unusable token', 0);
+  announce(`Signed in as ${email}`);
+}
+
+async function onAuth(event, register) {
+  event.preventDefault();
+  showError('');
+  const email = $('email').value.trim();
+  const password = $('password').value;
+  if (!email || password.length < 8) {
+    showError('Enter an email and a password of at least 8 characters.');
+    return;
+  }
+  const buttons = [$('sign-in'), $('register')];
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    if (register) {
+      await api('/api/v1/auth/register', { method: 'POST', ...jsonBody({ email, password }) });
+    }
+    await signIn(email, password);
+  } catch (e) {
+    showError(`${register ? 'Registration' : 'Sign-in'} failed: ${e.message}`);
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+// ---- jobs -----------------------------------------------------------------
+
+function stageIndex(status) {
+  return STAGES.indexOf(status);
+}
+
+/** The job with this id, created (and put in the list) when new. */
+function jobFor(id, { prepend = true } = {}) {
+  let job = state.jobs.get(id);
+  if (job) return job;
+  const node = $('job-template').content.firstElementChild.cloneNode(true);
+  node.dataset.job = id;
+  job = {
+    id, node, file: '', status: 'queued', seq: -Infinity, at: null, detail: {},
+    reached: 0, failedAt: null, diagnostics: [], filesShown: false,
+  };
+  node.querySelector('.zip').addEventListener('click', () => {
+    const stem = job.file.replace(/\.[^.]*$/, '') || job.id;
+    download(`/api/v1/diagrams/${job.id}/code.zip`, `${stem}.zip`).catch((e) => showError(`Download failed: ${e.message}`));
+  });
+  node.querySelector('.list-files').addEventListener('click', () => toggleFiles(job));
+  state.jobs.set(id, job);
+  const list = $('jobs');
+  if (prepend) list.prepend(node);
+  else list.append(node);
+  $('no-jobs').hidden = true;
+  return job;
+}
+
+function render(job) {
+  const n = job.node;
+  const label = job.file || job.id;
+  n.querySelector('.file').textContent = label;
+  const status = n.querySelector('.status');
+  status.textContent = job.status;
+  status.dataset.status = job.status;
+  n.dataset.status = job.status;
+  n.setAttribute('aria-label', `${label}: ${job.status}`);
+  const when = n.querySelector('.when');
+  if (job.at) {
+    when.dateTime = job.at;
+    when.textContent = new Date(job.at).toLocaleTimeString();
+  }
+  const current = stageIndex(job.status);
+  if (current >= 0) job.reached = current;
+  n.querySelectorAll('.stages li').forEach((li, i) => {
+    li.classList.toggle('reached', i < job.reached || job.status === 'done');
+    li.classList.toggle('failed', FAILED.includes(job.status) && i === job.failedAt);
+    if (i === job.reached && !FAILED.includes(job.status)) li.setAttribute('aria-current', 'step');
+    else li.removeAttribute('aria-current');
+  });
+  n.querySelector('.detail').textContent = describe(job);
+  const diags = n.querySelector('.diagnostics');
+  diags.replaceChildren(...job.diagnostics.map(diagnosticItem));
+  diags.hidden = job.diagnostics.length === 0;
+  n.querySelector('.downloads').hidden = job.status !== 'done';
+}
+
+function describe(job) {
+  const d = job.detail || {};
+  switch (job.status) {
+    case 'done': {
+      const parts = [];
+      if (typeof d.files === 'number') parts.push(`${d.files} files generated`);
+      if (d.generator) parts.push(`by ${d.generator} ${d.generator_version || ''}`.trim());
+      return parts.join(' ') || 'Done';
+    }
+    case 'failed':
+    case 'dead_lettered':
+      return d.reason ? `Failed: ${d.reason}` : 'Failed';
+    case 'queued':
+      return d.replayed_dead_letter ? 'Replayed from the dead-letter queue' : 'Waiting for the parser';
+    default:
+      return `${job.status[0].toUpperCase()}${job.status.slice(1)}…`;
+  }
+}
+
+function diagnosticItem(d) {
+  const loc = `${d.file || '?'}:${d.line}:${d.column}`;
+  return el('li', { class: `diagnostic ${d.severity || 'error'}` },
+    el('code', { class: 'loc', title: `${d.file}, line ${d.line}, column ${d.column}`, text: loc }),
+    ' ',
+    el('span', { class: 'severity', text: d.severity || 'error' }),
+    ': ',
+    el('span', { class: 'message', text: d.message || '' }));
+}
+
+/** Applies one status event; `seq` orders events and drops duplicates. */
+function applyEvent(ev, snapshot) {
+  const known = state.jobs.has(ev.job_id);
+  const job = jobFor(ev.job_id);
+  if (ev.seq <= job.seq) return;
+  const changed = job.status !== ev.status;
+  job.seq = ev.seq;
+  job.status = ev.status;
+  job.at = ev.at;
+  job.detail = ev.detail || {};
+  if (job.detail.file_name && !job.file) job.file = job.detail.file_name;
+  if (FAILED.includes(ev.status)) {
+    job.failedAt = stageIndex(STAGE_STATUS[ev.stage] || 'queued');
+    job.diagnostics = Array.isArray(job.detail.diagnostics) ? job.detail.diagnostics : [];
+    loadJob(job);
+  } else {
+    job.failedAt = null;
+    job.diagnostics = [];
+  }
+  if (!known && !job.file) loadJob(job);
+  render(job);
+  if (!snapshot && changed) announce(`${job.file || job.id}: ${job.status}`);
+}
+
+/** Refreshes one job from `GET /diagrams/{id}` (file name, diagnostics). */
+async function loadJob(job) {
+  try {
+    const v = await api(`/api/v1/diagrams/${job.id}`);
+    job.file = v.file_name;
+    if (job.seq === -Infinity) job.status = v.status;
+    if (FAILED.includes(job.status)) job.diagnostics = v.diagnostics || [];
+    render(job);
+  } catch (e) {
+    if (state.token) showError(`Could not load job ${job.id}: ${e.message}`);
+  }
+}
+
+async function loadJobs() {
+  try {
+    const { items } = await api('/api/v1/diagrams?limit=100');
+    for (const item of items) {
+      const job = jobFor(item.job_id, { prepend: false });
+      job.file = item.file_name;
+      if (job.seq === -Infinity) {
+        job.status = item.status;
+        job.at = job.at || item.created_at;
+        if (FAILED.includes(item.status) && job.diagnostics.length === 0) loadJob(job);
+      }
+      render(job);
+    }
+  } catch (e) {
+    if (state.token) showError(`Could not load your jobs: ${e.message}`);
+  }
+}
+
+async function toggleFiles(job) {
+  const button = job.node.querySelector('.list-files');
+  const list = job.node.querySelector('.files');
+  if (job.filesShown) {
+    job.filesShown = false;
+    list.hidden = true;
+    button.textContent = 'Show files';
+    button.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  try {
+    const manifest = await api(`/api/v1/diagrams/${job.id}/code/c4forge.json`);
+    const paths = (manifest.files || []).map((f) => f.path);
+    if (!paths.includes('c4forge.json')) paths.push('c4forge.json');
+    paths.sort();
+    list.replaceChildren(...paths.map((p) => {
+      const b = el('button', { type: 'button', class: 'link', text: p });
+      b.addEventListener('click', () => {
+        download(`/api/v1/diagrams/${job.id}/code/${encodePath(p)}`, p.split('/').pop())
+          .catch((e) => showError(`Download of ${p} failed: ${e.message}`));
+      });
+      return el('li', {}, b);
+    }));
+    job.filesShown = true;
+    list.hidden = false;
+    button.textContent = 'Hide files';
+    button.setAttribute('aria-expanded', 'true');
+  } catch (e) {
+    showError(`Could not list the files: ${e.message}`);
+  }
+}
+
+// ---- upload ---------------------------------------------------------------
+
+async function uploadFiles(files) {
+  showError('');
+  for (const file of files) {
+    try {
+      const r = await api(`/api/v1/diagrams?name=${encodeURIComponent(file.name)}`, {
+        method: 'POST',
+        body: file,
+        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      });
+      const job = jobFor(r.job_id);
+      if (!job.file) job.file = file.name;
+      if (job.seq === -Infinity) job.status = r.status;
+      render(job);
+      announce(`${file.name}: uploaded, ${job.status}`);
+    } catch (e) {
+      showError(`Upload of ${file.name} failed: ${e.message}`);
+    }
+  }
+}
+
+function setupUpload() {
+  const input = $('files');
+  input.addEventListener('change', () => {
+    const files = [...input.files];
+    input.value = '';
+    uploadFiles(files);
+  });
+  const zone = $('drop');
+  // A file dropped next to the zone must not replace the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    if (state.token && e.dataTransfer && e.dataTransfer.files.length) uploadFiles([...e.dataTransfer.files]);
+  });
+}
+
+// ---- websocket ------------------------------------------------------------
+
+function setLive(mode) {
+  const live = $('live');
+  live.dataset.state = mode;
+  live.textContent = { live: 'live', connecting: 'connecting…', off: 'offline' }[mode];
+}
+
+/** One websocket for all the user's jobs: snapshot, then live; reconnects with backoff. */
+function connect() {
+  if (!state.token || state.ws) return;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  setLive('connecting');
+  ws.addEventListener('message', (m) => {
+    let msg;
+    try {
+      msg = JSON.parse(m.data);
+    } catch (_) {
+      return;
+    }
+    if (msg.type === 'event') applyEvent(msg.event, msg.snapshot);
+    else if (msg.type === 'snapshot_done') {
+      state.wsRetries = 0;
+      setLive('live');
+    } else if (msg.type === 'error') showError(`Live updates: ${msg.message}`);
+  });
+  ws.addEventListener('close', () => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    setLive('off');
+    if (!state.token) return;
+    if (expired(state.claims)) {
+      signOut('Your session has expired: sign in again.');
+      return;
+    }
+    const delay = Math.min(30_000, 500 * 2 ** state.wsRetries);
+    state.wsRetries += 1;
+    state.wsTimer = setTimeout(() => {
+      connect();
+      loadJobs();
+    }, delay);
+  });
+}
+
+// ---- dead-letter queue (admins) -------------------------------------------
+
+async function loadDlq() {
+  try {
+    const { items } = await api('/api/v1/admin/dlq?include_replayed=true');
+    $('dlq-rows').replaceChildren(...items.map(dlqRow));
+    $('dlq-table').hidden = items.length === 0;
+    $('dlq-empty').hidden = items.length > 0;
+  } catch (e) {
+    showError(`Could not load the dead-letter queue: ${e.message}`);
+  }
+}
+
+function dlqRow(d) {
+  const replay = el('button', { type: 'button', class: 'replay', text: d.replayed_at ? 'Replayed' : 'Replay' });
+  replay.setAttribute('aria-label', `Replay dead letter ${d.id}`);
+  replay.disabled = Boolean(d.replayed_at);
+  replay.addEventListener('click', async () => {
+    replay.disabled = true;
+    try {
+      const r = await api(`/api/v1/admin/dlq/${d.id}/replay`, { method: 'POST' });
+      announce(`Dead letter ${d.id}: ${r.status.replace('_', ' ')}`);
+      await loadDlq();
+    } catch (e) {
+      replay.disabled = false;
+      showError(`Replay of dead letter ${d.id} failed: ${e.message}`);
+    }
+  });
+  const cells = [d.id, d.job_id, d.stage, d.reason, d.attempts, new Date(d.last_failed_at).toLocaleString()];
+  return el('tr', { 'data-dead-letter': String(d.id) },
+    ...cells.map((c) => el('td', { text: String(c) })),
+    el('td', {}, replay));
+}
+
+// ---- start ----------------------------------------------------------------
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('auth-form').addEventListener('submit', (e) => onAuth(e, false));
+  $('register').addEventListener('click', (e) => onAuth(e, true));
+  $('sign-out').addEventListener('click', () => signOut());
+  $('refresh').addEventListener('click', () => loadJobs());
+  $('dlq-refresh').addEventListener('click', () => loadDlq());
+  setupUpload();
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && !start(token, sessionStorage.getItem(EMAIL_KEY) || '')) signOut('Your session has expired: sign in again.');
+});

@@ -1,0 +1,285 @@
+//! API tests through HTTP against an embedded-mode server: auth token
+//! rotation, job management endpoints, limits and security headers.
+
+mod common;
+
+use common::*;
+
+fn env(dir: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("C4FORGE_DATA_DIR".to_string(), dir.display().to_string()),
+        ("C4FORGE_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+    ];
+    v.extend(
+        extra
+            .iter()
+            .map(|(k, val)| (k.to_string(), val.to_string())),
+    );
+    v
+}
+
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = http.post(url).json(&body).send().await.expect("post");
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &env(dir.path(), &[]));
+    let http = reqwest::Client::new();
+    let creds = serde_json::json!({"email": "r@example.com", "password": "correct horse battery"});
+    post_json(
+        &http,
+        format!("{}/api/v1/auth/register", server.base),
+        creds.clone(),
+    )
+    .await;
+    let (status, first) =
+        post_json(&http, format!("{}/api/v1/auth/token", server.base), creds).await;
+    assert_eq!(status, 200);
+    let r1 = first["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string();
+
+    let refresh = |t: &str| serde_json::json!({"refresh_token": t});
+    let (status, second) = post_json(
+        &http,
+        format!("{}/api/v1/auth/refresh", server.base),
+        refresh(&r1),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
+    assert_ne!(r1, r2);
+    // The new access token works.
+    let r = http
+        .get(format!("{}/api/v1/diagrams", server.base))
+        .bearer_auth(second["access_token"].as_str().expect("access"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), 200);
+
+    // Replaying the first token is theft: refused, and its family (r2) dies too.
+    let (status, _) = post_json(
+        &http,
+        format!("{}/api/v1/auth/refresh", server.base),
+        refresh(&r1),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = post_json(
+        &http,
+        format!("{}/api/v1/auth/refresh", server.base),
+        refresh(&r2),
+    )
+    .await;
+    assert_eq!(status, 401, "the family of a reused token must be revoked");
+    let (status, _) = post_json(
+        &http,
+        format!("{}/api/v1/auth/refresh", server.base),
+        refresh("made-up"),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn source_manifest_delete_retry_and_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &env(dir.path(), &[]));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "m@example.com").await;
+    let base = &server.base;
+
+    let models: serde_json::Value = http
+        .get(format!("{base}/api/v1/models"))
+        .send()
+        .await
+        .expect("models")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        models["items"].as_array().is_some_and(|m| m
+            .iter()
+            .any(|g| g["name"] == "python-fastapi" && g["version"].is_string())),
+        "{models}"
+    );
+
+    let (_, body) = upload(
+        &http,
+        base,
+        Some(&token),
+        "bank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
+    let job = body["job_id"].as_str().expect("job").to_string();
+    assert_eq!(wait_terminal(&http, base, &token, &job, 30).await, "done");
+
+    let source = http
+        .get(format!("{base}/api/v1/diagrams/{job}/source"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("source");
+    assert_eq!(source.text().await.expect("text"), BIGBANK);
+
+    let manifest: serde_json::Value = http
+        .get(format!("{base}/api/v1/diagrams/{job}/code"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("code")
+        .json()
+        .await
+        .expect("json");
+    let files = manifest["files"].as_array().expect("files");
+    let pyproject = files
+        .iter()
+        .find(|f| f["path"] == "pyproject.toml")
+        .expect("pyproject.toml listed");
+    let link = pyproject["link"].as_str().expect("link");
+    let r = http
+        .get(format!("{base}{link}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+
+    // A done job cannot be retried; a deleted job is gone with its objects.
+    let r = http
+        .post(format!("{base}/api/v1/diagrams/{job}/retry"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(r.status(), 409);
+    let r = http
+        .delete(format!("{base}/api/v1/diagrams/{job}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let r = http
+        .get(format!("{base}/api/v1/diagrams/{job}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(
+        !dir.path()
+            .join("objects")
+            .join("jobs")
+            .join(&job)
+            .join("code.zip")
+            .exists(),
+        "objects removed"
+    );
+
+    // A failed job can be retried; it runs again (and fails again, same diagnostics).
+    let broken = "@startuml\n!include <C4/C4_Container>\nContainer(api, \"API\", \"Rust\")\nRel(api, apii, \"Calls\")\n@enduml\n";
+    let (_, body) = upload(
+        &http,
+        base,
+        Some(&token),
+        "broken.puml",
+        broken.as_bytes().to_vec(),
+    )
+    .await;
+    let failed = body["job_id"].as_str().expect("job").to_string();
+    assert_eq!(
+        wait_terminal(&http, base, &token, &failed, 30).await,
+        "failed"
+    );
+    let r = http
+        .post(format!("{base}/api/v1/diagrams/{failed}/retry"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        wait_terminal(&http, base, &token, &failed, 30).await,
+        "failed"
+    );
+    let view: serde_json::Value = http
+        .get(format!("{base}/api/v1/diagrams/{failed}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let queued = view["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|e| e["status"] == "queued")
+        .count();
+    assert_eq!(queued, 2, "the retry shows in the history");
+}
+
+#[tokio::test]
+async fn uploads_are_rate_limited_and_capped_per_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Only ingest runs, so jobs stay queued (active).
+    let server = spawn(
+        &["--stages", "ingest"],
+        &env(
+            dir.path(),
+            &[
+                ("C4FORGE_UPLOADS_PER_MINUTE", "3"),
+                ("C4FORGE_MAX_ACTIVE_JOBS", "2"),
+            ],
+        ),
+    );
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "busy@example.com").await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let r = http
+            .post(format!("{}/api/v1/diagrams?name=d{i}.puml", server.base))
+            .bearer_auth(&token)
+            .body(BIGBANK)
+            .send()
+            .await
+            .expect("upload");
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        statuses.push((r.status().as_u16(), retry_after));
+    }
+    assert_eq!(statuses[0].0, 202);
+    assert_eq!(statuses[1].0, 202);
+    assert_eq!(statuses[2].0, 429, "active-job cap: {statuses:?}");
+    assert_eq!(statuses[3].0, 429, "rate limit: {statuses:?}");
+    assert!(
+        statuses[2..]
+            .iter()
+            .all(|(_, ra)| ra.as_deref().is_some_and(|v| v.parse::<u64>().is_ok())),
+        "{statuses:?}"
+    );
+}
