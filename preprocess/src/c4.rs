@@ -14,6 +14,7 @@
 //! text is embedded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use schemas::model::v1::{
     Boundary, BoundaryKind, Diagram, Direction, Element, ElementKind, Level, Relationship, Shape,
@@ -724,10 +725,12 @@ pub(crate) struct C4State {
     prop_rows: Vec<Vec<String>>,
     landscape: bool,
     show_index: bool,
-    /// Printed arrow direction per relationship (before un-rotation).
+    /// Every alias defined so far (elements, boundaries, nodes) and where.
     aliases: HashMap<String, Loc>,
-    /// Where each relationship's `from` and `to` arguments are.
-    rel_locs: Vec<(Loc, Loc)>,
+    /// Relationships with an end that was not a known alias when they were
+    /// read (the others cannot refer to an unknown alias: aliases are never
+    /// forgotten): their index and where their `from` and `to` arguments are.
+    rel_locs: Vec<(usize, Loc, Loc)>,
     /// 1-based columns of the current call's arguments (set by the caller).
     pub arg_cols: Vec<u32>,
     /// A user procedure was called with a trailing `{`: the boundary it
@@ -740,9 +743,9 @@ pub(crate) struct C4State {
 
 /// The bound arguments of one call.
 pub(crate) struct Bound {
-    vals: Vec<Option<String>>,
-    /// 1-based column of the argument bound to each parameter, when known.
-    cols: Vec<Option<u32>>,
+    /// The value bound to each parameter and the 1-based column of the
+    /// argument it came from, when known (one vector: one allocation).
+    slots: Vec<(Option<String>, Option<u32>)>,
     params: &'static [&'static str],
 }
 
@@ -751,8 +754,27 @@ impl Bound {
         self.params
             .iter()
             .position(|x| *x == p)
-            .and_then(|i| self.vals.get(i).cloned().flatten())
+            .and_then(|i| self.slots.get(i).and_then(|s| s.0.clone()))
             .unwrap_or_default()
+    }
+
+    /// Like [`Bound::get`], but moves the value out (no copy): only for a
+    /// parameter that is not read again.
+    fn take(&mut self, p: &str) -> String {
+        self.params
+            .iter()
+            .position(|x| *x == p)
+            .and_then(|i| self.slots.get_mut(i).and_then(|s| s.0.take()))
+            .unwrap_or_default()
+    }
+
+    /// The value of `p`, borrowed (`""` when not given).
+    fn str(&self, p: &str) -> &str {
+        self.params
+            .iter()
+            .position(|x| *x == p)
+            .and_then(|i| self.slots.get(i).and_then(|s| s.0.as_deref()))
+            .unwrap_or("")
     }
 
     /// `base` moved to the column of parameter `p`'s argument.
@@ -761,7 +783,7 @@ impl Bound {
             .params
             .iter()
             .position(|x| *x == p)
-            .and_then(|i| self.cols.get(i).copied().flatten());
+            .and_then(|i| self.slots.get(i).and_then(|s| s.1));
         Loc {
             column: col.unwrap_or(base.column),
             ..base.clone()
@@ -796,16 +818,15 @@ impl C4State {
         loc: &Loc,
         d: &mut Diags,
     ) -> Option<Bound> {
-        let mut vals: Vec<Option<String>> = vec![None; m.params.len()];
-        let mut cols: Vec<Option<u32>> = vec![None; m.params.len()];
+        let mut slots: Vec<(Option<String>, Option<u32>)> = Vec::with_capacity(m.params.len());
+        slots.resize_with(m.params.len(), || (None, None));
         let mut pos = 0usize;
         for (n, (k, v)) in args.into_iter().enumerate() {
             let col = self.arg_cols.get(n).copied();
             match k {
                 Some(k) => match m.params.iter().position(|p| *p == k) {
                     Some(i) => {
-                        vals[i] = Some(v.text());
-                        cols[i] = col;
+                        slots[i] = (Some(v.into_text()), col);
                     }
                     None => d.warning(
                         loc,
@@ -823,9 +844,8 @@ impl C4State {
                         );
                         return None;
                     }
-                    if vals[pos].is_none() {
-                        vals[pos] = Some(v.text());
-                        cols[pos] = col;
+                    if slots[pos].0.is_none() {
+                        slots[pos] = (Some(v.into_text()), col);
                     }
                     pos += 1;
                 }
@@ -843,7 +863,7 @@ impl C4State {
             _ => 0,
         };
         let required = required.min(m.params.len());
-        if let Some(missing) = (0..required).find(|&i| vals[i].is_none()) {
+        if let Some(missing) = (0..required).find(|&i| slots[i].0.is_none()) {
             d.error(
                 loc,
                 format!(
@@ -854,8 +874,7 @@ impl C4State {
             return None;
         }
         Some(Bound {
-            vals,
-            cols,
+            slots,
             params: m.params,
         })
     }
@@ -867,7 +886,7 @@ impl C4State {
         tags: &str,
         et: &str,
     ) -> String {
-        if !arg.is_empty() {
+        if !arg.is_empty() || map.is_empty() {
             return arg;
         }
         let look = |k: &str| map.get(k).filter(|v| !v.is_empty()).cloned();
@@ -893,7 +912,7 @@ impl C4State {
     }
 
     fn rel_default(&self, map: &HashMap<String, String>, arg: String, tags: &str) -> String {
-        if !arg.is_empty() {
+        if !arg.is_empty() || map.is_empty() {
             return arg;
         }
         tags.split('+')
@@ -926,23 +945,35 @@ impl C4State {
             d.error(loc, "empty alias".to_string());
             return false;
         }
-        if let Some(prev) = self.aliases.get(alias) {
-            d.error(
-                loc,
-                format!(
-                    "duplicate alias `{alias}` (first defined at line {})",
-                    prev.line
-                ),
-            );
-            return false;
+        match self.aliases.entry(alias.to_string()) {
+            Entry::Occupied(prev) => {
+                d.error(
+                    loc,
+                    format!(
+                        "duplicate alias `{alias}` (first defined at line {})",
+                        prev.get().line
+                    ),
+                );
+                false
+            }
+            Entry::Vacant(v) => {
+                v.insert(loc.clone());
+                true
+            }
         }
-        self.aliases.insert(alias.to_string(), loc.clone());
-        true
     }
 
     /// Runs the procedure `m` (already looked up) with bound arguments.
     /// `brace` is true when the call line ends with `{`.
-    pub fn run(&mut self, name: &str, m: &Macro, b: Bound, brace: bool, loc: &Loc, d: &mut Diags) {
+    pub fn run(
+        &mut self,
+        name: &str,
+        m: &Macro,
+        mut b: Bound,
+        brace: bool,
+        loc: &Loc,
+        d: &mut Diags,
+    ) {
         let span = Span {
             line: loc.line,
             column: loc.column,
@@ -953,25 +984,28 @@ impl C4State {
                 external,
                 shape,
             } => {
-                let et_base = match kind {
-                    ElementKind::Person => "person",
-                    ElementKind::System => "system",
-                    ElementKind::Container => "container",
-                    ElementKind::Component => "component",
+                let et = match (kind, external) {
+                    (ElementKind::Person, false) => "person",
+                    (ElementKind::System, false) => "system",
+                    (ElementKind::Container, false) => "container",
+                    (ElementKind::Component, false) => "component",
+                    (ElementKind::Person, true) => "external_person",
+                    (ElementKind::System, true) => "external_system",
+                    (ElementKind::Container, true) => "external_container",
+                    (ElementKind::Component, true) => "external_component",
                 };
-                let et = if external {
-                    format!("external_{et_base}")
-                } else {
-                    et_base.to_string()
-                };
-                let tags_raw = b.get("tags");
-                let alias = b.get("alias");
+                let tags_raw = b.take("tags");
+                let alias = b.take("alias");
                 let is_ps = matches!(kind, ElementKind::Person | ElementKind::System);
-                let techn_arg = if is_ps { b.get("type") } else { b.get("techn") };
-                let techn = self.tag_default(&self.elem_techn, techn_arg, &tags_raw, &et);
-                let sprite = self.tag_default(&self.elem_sprite, b.get("sprite"), &tags_raw, &et);
+                let techn_arg = if is_ps {
+                    b.take("type")
+                } else {
+                    b.take("techn")
+                };
+                let techn = self.tag_default(&self.elem_techn, techn_arg, &tags_raw, et);
+                let sprite = self.tag_default(&self.elem_sprite, b.take("sprite"), &tags_raw, et);
                 let properties = self.take_props();
-                let shape = match b.get("baseShape").as_str() {
+                let shape = match b.str("baseShape") {
                     "database" => Shape::Database,
                     "queue" => Shape::Queue,
                     _ => shape,
@@ -995,20 +1029,20 @@ impl C4State {
                     kind,
                     external,
                     shape,
-                    name: b.get("label"),
+                    name: b.take("label"),
                     r#type: if is_ps { techn.clone() } else { String::new() },
                     technology: techn,
-                    description: b.get("descr"),
+                    description: b.take("descr"),
                     tags: split_tags(&tags_raw),
                     sprite,
-                    link: b.get("link"),
+                    link: b.take("link"),
                     parent,
                     span,
                     properties,
                 });
             }
             Action::Boundary(kind_tag) => {
-                let mut tags = split_tags(&b.get("tags"));
+                let mut tags = split_tags(b.str("tags"));
                 if let Some(k) = kind_tag {
                     tags.push(k.to_string());
                 }
@@ -1024,12 +1058,12 @@ impl C4State {
                 if kind == BoundaryKind::EnterpriseBoundary {
                     self.used_enterprise = true;
                 }
-                let alias = b.get("alias");
+                let alias = b.take("alias");
                 let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
-                let btags: Vec<String> = tags.iter().map(|t| format!("{t}_boundary")).collect();
-                let btags = btags.join("+");
                 let technology = if kind_tag.is_none() {
-                    self.tag_default(&self.elem_techn, b.get("type"), &btags, "boundary")
+                    let btags: Vec<String> = tags.iter().map(|t| format!("{t}_boundary")).collect();
+                    let btags = btags.join("+");
+                    self.tag_default(&self.elem_techn, b.take("type"), &btags, "boundary")
                 } else {
                     String::new()
                 };
@@ -1041,23 +1075,23 @@ impl C4State {
                 self.diagram.boundaries.push(Boundary {
                     alias,
                     kind,
-                    label: b.get("label"),
+                    label: b.take("label"),
                     technology,
-                    description: b.get("descr"),
+                    description: b.take("descr"),
                     parent,
                     tags,
-                    link: b.get("link"),
+                    link: b.take("link"),
                     span,
                     properties: Vec::new(),
                 });
             }
             Action::Node => {
                 self.used_deployment = true;
-                let tags_raw = b.get("tags");
-                let alias = b.get("alias");
+                let tags_raw = b.take("tags");
+                let alias = b.take("alias");
                 let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
                 let technology =
-                    self.tag_default(&self.elem_techn, b.get("type"), &tags_raw, "node");
+                    self.tag_default(&self.elem_techn, b.take("type"), &tags_raw, "node");
                 let properties = self.take_props();
                 let parent = self.parent();
                 self.open_frame(alias.clone(), name, brace, loc, d);
@@ -1067,12 +1101,12 @@ impl C4State {
                 self.diagram.boundaries.push(Boundary {
                     alias,
                     kind: BoundaryKind::DeploymentNode,
-                    label: b.get("label"),
+                    label: b.take("label"),
                     technology,
-                    description: b.get("descr"),
+                    description: b.take("descr"),
                     parent,
                     tags: split_tags(&tags_raw),
-                    link: b.get("link"),
+                    link: b.take("link"),
                     span,
                     properties,
                 });
@@ -1089,9 +1123,9 @@ impl C4State {
                 indexed,
             } => {
                 let index = if explicit_index {
-                    Some(b.get("e_index"))
+                    Some(b.take("e_index"))
                 } else if indexed && (self.libs.dynamic || self.show_index) {
-                    let given = b.get("index");
+                    let given = b.take("index");
                     Some(if given.is_empty() {
                         self.next_index(1).text()
                     } else {
@@ -1101,11 +1135,12 @@ impl C4State {
                     None
                 };
                 let printed = dir.map(|d| if self.landscape { rotate(d) } else { d });
+                let techn = b.take("techn");
                 self.push_rel(
-                    &b,
+                    b,
                     "from",
                     "to",
-                    b.get("techn"),
+                    techn,
                     index,
                     bidirectional,
                     printed,
@@ -1114,19 +1149,11 @@ impl C4State {
                 );
             }
             Action::RawRel { indexed } => {
-                let arrow = b.get("direction");
-                let (bidi, printed) = arrow_info(&arrow);
-                let index = indexed.then(|| b.get("e_index"));
+                let (bidi, printed) = arrow_info(b.str("direction"));
+                let index = indexed.then(|| b.take("e_index"));
+                let techn = b.take("techn");
                 self.push_rel(
-                    &b,
-                    "alias1",
-                    "alias2",
-                    b.get("techn"),
-                    index,
-                    bidi,
-                    printed,
-                    span,
-                    loc,
+                    b, "alias1", "alias2", techn, index, bidi, printed, span, loc,
                 );
             }
             Action::Lay => {}
@@ -1193,7 +1220,7 @@ impl C4State {
     #[allow(clippy::too_many_arguments)]
     fn push_rel(
         &mut self,
-        b: &Bound,
+        mut b: Bound,
         from_p: &str,
         to_p: &str,
         techn: String,
@@ -1203,26 +1230,34 @@ impl C4State {
         span: Span,
         loc: &Loc,
     ) {
-        let tags_raw = b.get("tags");
+        let tags_raw = b.take("tags");
         let technology = self.rel_default(&self.rel_techn, techn, &tags_raw);
-        let sprite = self.rel_default(&self.rel_sprite, b.get("sprite"), &tags_raw);
+        let sprite = self.rel_default(&self.rel_sprite, b.take("sprite"), &tags_raw);
         let properties = self.take_props();
+        // checked here, where the aliases just defined are still in the
+        // cache, rather than all at the end
+        let both_known =
+            self.aliases.contains_key(b.str(from_p)) && self.aliases.contains_key(b.str(to_p));
+        let r = self.diagram.relationships.len();
         self.diagram.relationships.push(Relationship {
-            from: b.get(from_p),
-            to: b.get(to_p),
-            label: b.get("label"),
+            from: b.take(from_p),
+            to: b.take(to_p),
+            label: b.take("label"),
             technology,
-            description: b.get("descr"),
+            description: b.take("descr"),
             index,
             bidirectional,
             direction: printed,
             tags: split_tags(&tags_raw),
-            link: b.get("link"),
+            link: b.take("link"),
             sprite,
             span,
             properties,
         });
-        self.rel_locs.push((b.loc(from_p, loc), b.loc(to_p, loc)));
+        if !both_known {
+            self.rel_locs
+                .push((r, b.loc(from_p, loc), b.loc(to_p, loc)));
+        }
     }
 
     fn open_frame(&mut self, alias: String, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
@@ -1381,11 +1416,14 @@ impl C4State {
                 r.direction = r.direction.map(rotate);
             }
         }
-        let mut known: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
-        known.sort_unstable();
+        // sorted lazily: only a diagram with an unknown alias needs it
+        let mut known: Option<Vec<&str>> = None;
         let mut unknown = 0usize;
         let mut first_skipped: Option<&Loc> = None;
-        for (r, (lf, lt)) in self.diagram.relationships.iter().zip(&self.rel_locs) {
+        for (ri, lf, lt) in &self.rel_locs {
+            let Some(r) = self.diagram.relationships.get(*ri) else {
+                continue;
+            };
             for (a, loc) in [(&r.from, lf), (&r.to, lt)] {
                 if self.aliases.contains_key(a.as_str()) {
                     continue;
@@ -1396,6 +1434,11 @@ impl C4State {
                     continue;
                 }
                 let n = a.chars().count();
+                let known = known.get_or_insert_with(|| {
+                    let mut k: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
+                    k.sort_unstable();
+                    k
+                });
                 let best = known
                     .iter()
                     // only names of similar length can be within distance 2
@@ -1458,9 +1501,9 @@ impl C4State {
 
 fn trim_cols(b: &Bound) -> Vec<String> {
     let mut cols: Vec<String> = b
-        .vals
+        .slots
         .iter()
-        .map(|v| v.clone().unwrap_or_default())
+        .map(|v| v.0.clone().unwrap_or_default())
         .collect();
     while cols.last().is_some_and(String::is_empty) {
         cols.pop();

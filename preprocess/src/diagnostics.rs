@@ -1,12 +1,14 @@
 //! Diagnostics: collection while parsing, with exact positions.
 
+use std::rc::Rc;
+
 use schemas::model::v1::{Diagnostic, Severity};
 
 /// A 1-based position in a named file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Loc {
-    /// File path as given by the caller.
-    pub file: String,
+    /// File path as given by the caller (shared: locations are cloned often).
+    pub file: Rc<str>,
     /// 1-based line.
     pub line: u32,
     /// 1-based column.
@@ -31,7 +33,7 @@ impl Diags {
         let d = Diagnostic {
             severity,
             message,
-            file: loc.file.clone(),
+            file: loc.file.to_string(),
             line: loc.line,
             column: loc.column,
         };

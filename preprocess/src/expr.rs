@@ -28,6 +28,14 @@ impl Value {
         }
     }
 
+    /// The value as text, without copying a string.
+    pub fn into_text(self) -> String {
+        match self {
+            Value::Str(s) => s,
+            Value::Int(i) => i.to_string(),
+        }
+    }
+
     /// The value as a number, when it is one.
     pub fn int(&self) -> Option<i64> {
         match self {
@@ -235,10 +243,10 @@ impl Parser<'_> {
             let mut out = Vec::new();
             for (a, _) in args {
                 let (k, v) = match crate::lexer::keyword_arg(&a) {
-                    Some((k, v)) => (Some(k), v),
-                    None => (None, a),
+                    Some((k, v)) => (Some(k.to_string()), v),
+                    None => (None, a.as_str()),
                 };
-                out.push((k, parse_arg_ast(&v, d + 1)));
+                out.push((k, parse_arg_ast(v, d + 1)));
             }
             return Some(Expr::Call(name, out));
         }
@@ -394,14 +402,46 @@ pub(crate) fn eval_arg(text: &str, h: &mut dyn Host) -> Result<Value, String> {
 }
 
 fn eval_arg_at(text: &str, h: &mut dyn Host, depth: usize) -> Result<Value, String> {
-    let t = text.trim();
+    let t = crate::lexer::trim(text);
     if t.is_empty() {
         return Ok(Value::Str(String::new()));
+    }
+    // Fast paths for the two most common argument forms; both give exactly
+    // what parsing and evaluating the expression would.
+    if let Some(inner) = whole_quoted(t) {
+        // `"text"`: a string literal and nothing else
+        return Ok(Value::Str(inner.to_string()));
+    }
+    if is_bare_word(t) {
+        // `word`: a bare name, its value if it is a variable, else the text
+        return Ok(h.var(t).unwrap_or_else(|| Value::Str(t.to_string())));
     }
     match parse(t, true) {
         Some(e) => eval(&e, h),
         None => Ok(Value::Str(substitute_at(t, h, false, depth))),
     }
+}
+
+/// The content of `t` when it is exactly one quoted string (`"..."` or
+/// `'...'` whose first closing quote is its last char), as
+/// [`Parser::primary`] reads it.
+fn whole_quoted(t: &str) -> Option<&str> {
+    let q = *t.as_bytes().first()?;
+    if !(q == b'"' || q == b'\'') || t.len() < 2 {
+        return None;
+    }
+    let inner = &t[1..];
+    let close = inner.bytes().position(|b| b == q)?;
+    (close + 2 == t.len()).then(|| &t[1..t.len() - 1])
+}
+
+/// Whether `t` is one bare identifier (not starting with a digit): the
+/// parser reads it as `Expr::Var { bare: true }`.
+fn is_bare_word(t: &str) -> bool {
+    let mut cs = t.chars();
+    cs.next()
+        .is_some_and(|c| !c.is_ascii_digit() && is_ident_char(c))
+        && cs.all(is_ident_char)
 }
 
 /// Replaces known function calls and defined variables inside free text.
@@ -456,11 +496,11 @@ fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) ->
                         let mut vals = Vec::new();
                         for (a, _) in args {
                             let (k, v) = match crate::lexer::keyword_arg(&a) {
-                                Some((k, v)) => (Some(k), v),
-                                None => (None, a),
+                                Some((k, v)) => (Some(k.to_string()), v),
+                                None => (None, a.as_str()),
                             };
-                            let v = eval_arg_at(&v, h, depth + 1)
-                                .unwrap_or_else(|_| Value::Str(v.clone()));
+                            let v = eval_arg_at(v, h, depth + 1)
+                                .unwrap_or_else(|_| Value::Str(v.to_string()));
                             vals.push((k, v));
                         }
                         if let Ok(v) = h.call(&name, vals) {

@@ -7,6 +7,7 @@
 //! recursion is bounded (steps, call depth, include depth, value size), so
 //! hostile input ends with a diagnostic, never a hang.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -16,7 +17,7 @@ use crate::c4::{self, C4State, Libs};
 use crate::diagnostics::{Diags, Loc};
 use crate::expr::{self, Host, Value};
 use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
-use crate::{IncludeResolver, SourceFile};
+use crate::{IncludeResolver, SourceFile, starts_with_ci};
 
 /// Lines processed per diagram before giving up (loops, recursion), on top
 /// of [`STEPS_PER_LINE`] per source line of the block.
@@ -38,7 +39,7 @@ pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
 #[derive(Debug)]
 struct UserProc {
     params: Vec<(String, Option<String>)>,
-    body: Vec<SrcLine>,
+    body: Vec<SrcLine<'static>>,
     is_function: bool,
 }
 
@@ -70,6 +71,8 @@ pub(crate) struct Interp<'a> {
     resolver: &'a dyn IncludeResolver,
     /// File paths; `SrcLine::file` indexes this.
     pub files: &'a mut Vec<String>,
+    /// The same paths, shared by every [`Loc`] made while running.
+    file_names: Vec<Rc<str>>,
     /// Texts of files read through the resolver (for rendering).
     pub loaded: &'a mut Vec<SourceFile>,
     d: &'a mut Diags,
@@ -97,8 +100,10 @@ impl<'a> Interp<'a> {
         loaded: &'a mut Vec<SourceFile>,
         d: &'a mut Diags,
     ) -> Self {
+        let file_names = files.iter().map(|f| Rc::from(f.as_str())).collect();
         Interp {
             resolver,
+            file_names,
             files,
             loaded,
             d,
@@ -119,9 +124,16 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn loc_of(&self, l: &SrcLine, col: u32) -> Loc {
+    fn file_name(&self, file: usize) -> Rc<str> {
+        self.file_names
+            .get(file)
+            .cloned()
+            .unwrap_or_else(|| Rc::from(""))
+    }
+
+    fn loc_of(&self, l: &SrcLine<'_>, col: u32) -> Loc {
         Loc {
-            file: self.files.get(l.file).cloned().unwrap_or_default(),
+            file: self.file_name(l.file),
             line: l.line,
             column: col,
         }
@@ -129,7 +141,7 @@ impl<'a> Interp<'a> {
 
     /// Runs the diagram's lines (file index of the top file is `top`) and
     /// returns the finished diagram.
-    pub fn run_diagram(mut self, lines: &[SrcLine], top_path: &str) -> Diagram {
+    pub fn run_diagram(mut self, lines: &[SrcLine<'_>], top_path: &str) -> Diagram {
         self.include_stack.push(top_path.to_string());
         let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
         self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
@@ -142,7 +154,7 @@ impl<'a> Interp<'a> {
             Some(Skip::Title(t)) => self.c4.diagram.title = Some(t.join("\n")),
             Some(Skip::Until(ends, at, f)) => {
                 let loc = Loc {
-                    file: self.files.get(f).cloned().unwrap_or_default(),
+                    file: self.file_name(f),
                     line: at,
                     column: 1,
                 };
@@ -159,17 +171,17 @@ impl<'a> Interp<'a> {
         self.c4.finish(self.d)
     }
 
-    fn error(&mut self, l: &SrcLine, msg: String) {
+    fn error(&mut self, l: &SrcLine<'_>, msg: String) {
         let loc = self.loc_of(l, l.first_col());
         self.d.error(&loc, msg);
     }
 
-    fn warning(&mut self, l: &SrcLine, msg: String) {
+    fn warning(&mut self, l: &SrcLine<'_>, msg: String) {
         let loc = self.loc_of(l, l.first_col());
         self.d.warning(&loc, msg);
     }
 
-    fn step(&mut self, l: &SrcLine) -> bool {
+    fn step(&mut self, l: &SrcLine<'_>) -> bool {
         if self.stopped {
             return false;
         }
@@ -187,7 +199,7 @@ impl<'a> Interp<'a> {
     }
 
     /// Executes lines with their own `!if` stack.
-    fn run(&mut self, lines: &[SrcLine]) {
+    fn run(&mut self, lines: &[SrcLine<'_>]) {
         let mut conds: Vec<Cond> = Vec::new();
         let mut i = 0;
         while i < lines.len() {
@@ -200,7 +212,7 @@ impl<'a> Interp<'a> {
                 return;
             }
             let active = conds.last().is_none_or(|c| c.active);
-            let t = l.text.trim();
+            let t = lexer::trim(&l.text);
             if let Some(rest) = t.strip_prefix('!') {
                 let rest = rest.trim_start();
                 let word: String = rest.chars().take_while(|c| is_ident_char(*c)).collect();
@@ -308,7 +320,7 @@ impl<'a> Interp<'a> {
         }
         for c in conds {
             let loc = Loc {
-                file: self.files.get(c.file).cloned().unwrap_or_default(),
+                file: self.file_name(c.file),
                 line: c.line,
                 column: 1,
             };
@@ -319,7 +331,7 @@ impl<'a> Interp<'a> {
     /// Index of the line closing a block opened before `from`.
     fn find_end(
         &self,
-        lines: &[SrcLine],
+        lines: &[SrcLine<'_>],
         from: usize,
         close: &[&str],
         open: &[&str],
@@ -347,7 +359,7 @@ impl<'a> Interp<'a> {
         None
     }
 
-    fn condition(&mut self, word: &str, arg: &str, l: &SrcLine) -> bool {
+    fn condition(&mut self, word: &str, arg: &str, l: &SrcLine<'_>) -> bool {
         match word {
             "ifdef" | "ifndef" => {
                 let name = arg.trim();
@@ -364,7 +376,7 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn directive(&mut self, word: &str, arg: &str, rest: &str, l: &SrcLine) {
+    fn directive(&mut self, word: &str, arg: &str, rest: &str, l: &SrcLine<'_>) {
         match word {
             "include" | "include_once" | "include_many" | "includeurl" | "includesub" => {
                 self.include(arg, word == "include_once", l);
@@ -423,7 +435,7 @@ impl<'a> Interp<'a> {
     }
 
     /// `$x = v`, `$x ?= v` (optionally forced global/local).
-    fn assign(&mut self, text: &str, l: &SrcLine, scope: Option<bool>) {
+    fn assign(&mut self, text: &str, l: &SrcLine<'_>, scope: Option<bool>) {
         let name: String = text
             .chars()
             .enumerate()
@@ -487,7 +499,7 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn define_proc(&mut self, header: &str, body: &[SrcLine], l: &SrcLine) {
+    fn define_proc(&mut self, header: &str, body: &[SrcLine<'_>], l: &SrcLine<'_>) {
         let mut h = header.trim();
         for p in ["unquoted", "final"] {
             if let Some(r) = h.strip_prefix(p) {
@@ -505,7 +517,7 @@ impl<'a> Interp<'a> {
             return;
         };
         let mut params = Vec::new();
-        for (p, _) in c.args {
+        for &(p, _) in &c.args {
             match p.split_once('=') {
                 Some((n, dflt)) => {
                     params.push((n.trim().to_string(), Some(dflt.trim().to_string())))
@@ -515,13 +527,13 @@ impl<'a> Interp<'a> {
         }
         let body = match c.rest.find("!return") {
             Some(p) => vec![SrcLine {
-                text: c.rest[p..].to_string(),
+                text: Cow::Owned(c.rest[p..].to_string()),
                 file: l.file,
                 line: l.line,
             }],
-            None => body.to_vec(),
+            None => body.iter().map(SrcLine::to_owned_line).collect(),
         };
-        let list = self.procs.entry(c.name).or_default();
+        let list = self.procs.entry(c.name.to_string()).or_default();
         list.retain(|p| p.params.len() != params.len());
         list.push(Rc::new(UserProc {
             params,
@@ -618,7 +630,7 @@ impl<'a> Interp<'a> {
         out
     }
 
-    fn run_while(&mut self, cond: &str, body: &[SrcLine], l: &SrcLine) {
+    fn run_while(&mut self, cond: &str, body: &[SrcLine<'_>], l: &SrcLine<'_>) {
         loop {
             if self.stopped || self.ret.is_some() || !self.step(l) {
                 return;
@@ -630,7 +642,7 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn run_foreach(&mut self, spec: &str, body: &[SrcLine], l: &SrcLine) {
+    fn run_foreach(&mut self, spec: &str, body: &[SrcLine<'_>], l: &SrcLine<'_>) {
         let Some((var, list)) = spec.split_once(" in ") else {
             self.error(l, "`!foreach` needs `$var in list`".into());
             return;
@@ -659,7 +671,7 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn include(&mut self, arg: &str, once: bool, l: &SrcLine) {
+    fn include(&mut self, arg: &str, once: bool, l: &SrcLine<'_>) {
         let target = self.apply_defines(arg);
         let target = expr::substitute(target.trim(), self, true);
         let target = lexer::unquote_whole(&target)
@@ -726,6 +738,7 @@ impl<'a> Interp<'a> {
             Some(i) => i,
             None => {
                 self.files.push(file.path.clone());
+                self.file_names.push(Rc::from(file.path.as_str()));
                 self.loaded.push(file.clone());
                 self.files.len() - 1
             }
@@ -737,55 +750,63 @@ impl<'a> Interp<'a> {
         self.include_stack.pop();
     }
 
-    fn apply_defines(&self, text: &str) -> String {
-        if self.defines.is_empty() {
-            return text.to_string();
-        }
-        let mut out = text.to_string();
+    /// `text` with `!define`d names replaced (borrowed when none occurs).
+    fn apply_defines<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
         for (name, value) in &self.defines {
             if value.contains(name.as_str()) || !out.contains(name.as_str()) {
                 continue;
             }
-            out = replace_word(&out, name, value);
+            out = Cow::Owned(replace_word(&out, name, value));
         }
         out
     }
 
-    fn statement(&mut self, l: &SrcLine) {
+    fn statement(&mut self, l: &SrcLine<'_>) {
         let text = self.apply_defines(&l.text);
-        let t = text.trim();
+        let t = lexer::trim(&text);
         if t.is_empty() {
             return;
         }
-        let low = t.to_ascii_lowercase();
-        let squashed: String = low.split_whitespace().collect();
-        match self.skip.take() {
-            Some(Skip::Until(ends, at, f)) => {
-                if !ends.contains(&squashed.as_str()) {
-                    self.skip = Some(Skip::Until(ends, at, f));
-                }
-                return;
-            }
-            Some(Skip::Title(mut v)) => {
-                if squashed == "endtitle" {
-                    self.c4.diagram.title = Some(v.join("\n"));
-                } else {
-                    v.push(t.to_string());
-                    self.skip = Some(Skip::Title(v));
-                }
-                return;
-            }
-            None => {}
-        }
-        if low.starts_with("<style") {
-            if !low.contains("</style>") {
-                self.skip = Some(Skip::Until(&["</style>"], l.line, l.file));
-            }
+        if let Some(skip) = self.skip.take() {
+            self.skipped_line(skip, t);
             return;
         }
-        let first = low.split_whitespace().next().unwrap_or("");
+        // every keyword below starts with one of these (a cheap filter for
+        // the common macro-call line)
+        let keyword = matches!(
+            t.as_bytes()[0].to_ascii_lowercase(),
+            b'<' | b'n' | b'r' | b'h' | b'l' | b't'
+        );
+        if keyword && self.keyword_line(t, l) {
+            return;
+        }
+        if t.starts_with('}') {
+            let loc = self.loc_of(l, l.first_col());
+            self.c4.close(&loc, self.d);
+            return;
+        }
+        self.call_line(&text, t, l);
+    }
+
+    /// Lines starting with a keyword that opens a skipped block (`<style>`,
+    /// `note`, `legend`, `ref over`) or sets the title; true when `t` (the
+    /// trimmed, non-empty line) was one.
+    fn keyword_line(&mut self, t: &str, l: &SrcLine<'_>) -> bool {
+        // case-insensitive keyword checks without lowercasing the line
+        // (`to_ascii_lowercase` only changes ASCII letters)
+        if starts_with_ci(t, "<style") {
+            if !t.to_ascii_lowercase().contains("</style>") {
+                self.skip = Some(Skip::Until(&["</style>"], l.line, l.file));
+            }
+            return true;
+        }
+        // `t` is trimmed: its first word ends at the first blank
+        let first_is = |w: &str| {
+            starts_with_ci(t, w) && t[w.len()..].chars().next().is_none_or(char::is_whitespace)
+        };
         // `note left of x : text` and `note "text" as N` are one-line forms
-        if matches!(first, "note" | "rnote" | "hnote")
+        if (first_is("note") || first_is("rnote") || first_is("hnote"))
             && !t.contains(':')
             && !t.contains('"')
             && !t.ends_with('{')
@@ -795,22 +816,17 @@ impl<'a> Interp<'a> {
                 l.line,
                 l.file,
             ));
-            return;
+            return true;
         }
-        if matches!(first, "legend") && !t.contains(':') {
+        if first_is("legend") && !t.contains(':') {
             self.skip = Some(Skip::Until(&["endlegend"], l.line, l.file));
-            return;
+            return true;
         }
-        if low.starts_with("ref over") && !t.contains(':') {
+        if starts_with_ci(t, "ref over") && !t.contains(':') {
             self.skip = Some(Skip::Until(&["endref"], l.line, l.file));
-            return;
+            return true;
         }
-        if t.starts_with('}') {
-            let loc = self.loc_of(l, l.first_col());
-            self.c4.close(&loc, self.d);
-            return;
-        }
-        if first == "title" {
+        if first_is("title") {
             let rest = t[5..].trim();
             if rest.is_empty() {
                 self.skip = Some(Skip::Title(Vec::new()));
@@ -818,9 +834,36 @@ impl<'a> Interp<'a> {
                 let v = expr::substitute(rest, self, true);
                 self.c4.diagram.title = Some(v);
             }
-            return;
+            return true;
         }
-        match lexer::parse_call(&text) {
+        false
+    }
+
+    /// A line inside a skipped block (`skip` was taken from `self.skip`;
+    /// it is put back unless the line ends the block).
+    fn skipped_line(&mut self, skip: Skip, t: &str) {
+        let squashed: String = t.to_ascii_lowercase().split_whitespace().collect();
+        match skip {
+            Skip::Until(ends, at, f) => {
+                if !ends.contains(&squashed.as_str()) {
+                    self.skip = Some(Skip::Until(ends, at, f));
+                }
+            }
+            Skip::Title(mut v) => {
+                if squashed == "endtitle" {
+                    self.c4.diagram.title = Some(v.join("\n"));
+                } else {
+                    v.push(t.to_string());
+                    self.skip = Some(Skip::Title(v));
+                }
+            }
+        }
+    }
+
+    /// A statement line that may be a macro call (`text` after `!define`
+    /// replacement, `t` the same trimmed).
+    fn call_line(&mut self, text: &str, t: &str, l: &SrcLine<'_>) {
+        match lexer::parse_call(text) {
             CallParse::Call(c) => {
                 let col = u32::try_from(c.offset + 1).unwrap_or(1);
                 let loc = self.loc_of(l, col);
@@ -828,7 +871,7 @@ impl<'a> Interp<'a> {
             }
             CallParse::Unclosed { name, .. } => {
                 let loc = self.loc_of(l, l.first_col());
-                if self.is_callable(&name) {
+                if self.is_callable(name) {
                     self.d
                         .error(&loc, format!("call to `{name}` is missing its closing `)`"));
                 }
@@ -862,20 +905,20 @@ impl<'a> Interp<'a> {
             || c4::is_function(name, all_libs())
     }
 
-    fn eval_args(&mut self, raw: &[(String, usize)]) -> Vec<(Option<String>, Value)> {
+    fn eval_args(&mut self, raw: &[(&str, usize)]) -> Vec<(Option<String>, Value)> {
         let mut out = Vec::with_capacity(raw.len());
-        for (a, _) in raw {
+        for &(a, _) in raw {
             let (k, v) = match lexer::keyword_arg(a) {
-                Some((k, v)) => (Some(k), v),
-                None => (None, a.clone()),
+                Some((k, v)) => (Some(k.to_string()), v),
+                None => (None, a),
             };
-            let val = match expr::eval_arg(&v, self) {
+            let val = match expr::eval_arg(v, self) {
                 Ok(x) => x,
                 Err(e) => {
                     let loc = self.loc.clone();
                     self.d
                         .warning(&loc, format!("argument `{v}`: {e}; used as text"));
-                    Value::Str(lexer::unquote_whole(&v).unwrap_or(&v).to_string())
+                    Value::Str(lexer::unquote_whole(v).unwrap_or(v).to_string())
                 }
             };
             out.push((k, val));
@@ -883,15 +926,16 @@ impl<'a> Interp<'a> {
         out
     }
 
-    fn exec_call(&mut self, c: lexer::Call, loc: &Loc) {
+    fn exec_call(&mut self, c: lexer::Call<'_>, loc: &Loc) {
         self.loc = loc.clone();
-        self.c4.arg_cols = c
-            .args
-            .iter()
-            .map(|(_, off)| u32::try_from(off + 1).unwrap_or(loc.column))
-            .collect();
+        self.c4.arg_cols.clear();
+        self.c4.arg_cols.extend(
+            c.args
+                .iter()
+                .map(|(_, off)| u32::try_from(off + 1).unwrap_or(loc.column)),
+        );
         let brace = c.rest.starts_with('{') && !c.rest.contains('}');
-        let name = c.name.as_str();
+        let name = c.name;
         if self.procs.contains_key(name) {
             let args = self.eval_args(&c.args);
             self.c4.pending_brace = brace;
@@ -1287,21 +1331,14 @@ fn replace_word(text: &str, name: &str, value: &str) -> String {
 }
 
 /// The lines of the first `@startuml ... @enduml` block, or all lines.
-pub(crate) fn first_block(lines: Vec<SrcLine>) -> Vec<SrcLine> {
-    let start = lines.iter().position(|l| {
-        l.text
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("@startuml")
-    });
+pub(crate) fn first_block(lines: Vec<SrcLine<'_>>) -> Vec<SrcLine<'_>> {
+    let start = lines
+        .iter()
+        .position(|l| starts_with_ci(lexer::trim_start(&l.text), "@startuml"));
     let Some(s) = start else { return lines };
     let mut out = Vec::new();
     for l in lines.into_iter().skip(s + 1) {
-        if l.text
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("@enduml")
-        {
+        if starts_with_ci(lexer::trim_start(&l.text), "@enduml") {
             break;
         }
         out.push(l);

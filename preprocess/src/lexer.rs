@@ -5,74 +5,68 @@
 //! trailing-`\` continuations, with the position of its first character kept
 //! for diagnostics. Whole-line `'` comments are dropped here too.
 
-/// One logical source line with its origin.
+use std::borrow::Cow;
+
+/// One logical source line with its origin. The text borrows the file's
+/// text unless comments or continuations changed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SrcLine {
+pub(crate) struct SrcLine<'a> {
     /// The text, without the line terminator, leading whitespace kept.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Index of the file in the interpreter's file table.
     pub file: usize,
     /// 1-based physical line where the logical line starts.
     pub line: u32,
 }
 
-impl SrcLine {
+impl SrcLine<'_> {
     /// 1-based column of the first non-blank character (in characters).
     pub fn first_col(&self) -> u32 {
         let n = self.text.chars().take_while(|c| c.is_whitespace()).count();
         u32::try_from(n).unwrap_or(u32::MAX - 1) + 1
     }
+
+    /// A copy that owns its text (for procedure bodies, which outlive the
+    /// file they were read from).
+    pub fn to_owned_line(&self) -> SrcLine<'static> {
+        SrcLine {
+            text: Cow::Owned(self.text.clone().into_owned()),
+            file: self.file,
+            line: self.line,
+        }
+    }
 }
 
 /// Splits `text` into logical lines for file number `file`.
-pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine> {
-    let mut out: Vec<SrcLine> = Vec::new();
+pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine<'_>> {
+    let mut out: Vec<SrcLine<'_>> = Vec::new();
     let mut in_block = false;
-    let mut pending: Option<SrcLine> = None;
+    let mut pending: Option<SrcLine<'_>> = None;
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        // remove block comments, keeping columns of the remaining text stable
-        let mut kept = String::with_capacity(raw.len());
-        let mut rest = raw;
-        loop {
-            if in_block {
-                match rest.find("'/") {
-                    Some(p) => {
-                        // keep a blank for every removed char so columns stay right
-                        let skipped = &rest[..p + 2];
-                        kept.extend(std::iter::repeat_n(' ', skipped.chars().count()));
-                        rest = &rest[p + 2..];
-                        in_block = false;
-                    }
-                    None => {
-                        rest = "";
-                        break;
-                    }
-                }
-            } else {
-                match find_block_open(rest) {
-                    Some(p) => {
-                        kept.push_str(&rest[..p]);
-                        kept.push_str("  ");
-                        rest = &rest[p + 2..];
-                        in_block = true;
-                    }
-                    None => {
-                        kept.push_str(rest);
-                        break;
-                    }
-                }
-            }
+        if !in_block && pending.is_none() && !has_quote_or_backslash(raw.as_bytes()) {
+            // the common line: no comment of any kind, no continuation
+            out.push(SrcLine {
+                text: Cow::Borrowed(raw),
+                file,
+                line: line_no,
+            });
+            continue;
         }
-        let _ = rest;
+        let kept: Cow<'_, str> = if !in_block && find_block_open(raw).is_none() {
+            // no block comment on this line: the text as it is
+            Cow::Borrowed(raw)
+        } else {
+            Cow::Owned(strip_block_comments(raw, &mut in_block))
+        };
         let is_comment = kept.trim_start().starts_with('\'');
         let (body, continues) = match kept.trim_end().strip_suffix('\\') {
-            Some(b) if !is_comment => (b.to_string(), true),
+            Some(b) if !is_comment => (Cow::Owned(b.to_string()), true),
             _ => (kept, false),
         };
         if let Some(mut p) = pending.take() {
-            p.text.push_str(body.trim_start());
+            p.text.to_mut().push_str(body.trim_start());
             if continues {
                 pending = Some(p);
             } else {
@@ -100,6 +94,61 @@ pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine> {
     out
 }
 
+/// Whether `b` has a `'` (comments) or a `\\` (continuations), eight
+/// bytes at a time.
+fn has_quote_or_backslash(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // a byte of `x` is zero: the classic "has zero byte" test (exact when
+    // used as a yes/no answer for the whole word)
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if has_zero(x ^ (LO * u64::from(b'\''))) || has_zero(x ^ (LO * u64::from(b'\\'))) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&x| x == b'\'' || x == b'\\')
+}
+
+/// `raw` with `/' ... '/` block comments (which may continue from and to
+/// other lines: `in_block`) replaced by blanks, so columns stay right.
+fn strip_block_comments(raw: &str, in_block: &mut bool) -> String {
+    let mut kept = String::with_capacity(raw.len());
+    let mut rest = raw;
+    loop {
+        if *in_block {
+            match rest.find("'/") {
+                Some(p) => {
+                    // keep a blank for every removed char so columns stay right
+                    let skipped = &rest[..p + 2];
+                    kept.extend(std::iter::repeat_n(' ', skipped.chars().count()));
+                    rest = &rest[p + 2..];
+                    *in_block = false;
+                }
+                None => break,
+            }
+        } else {
+            match find_block_open(rest) {
+                Some(p) => {
+                    kept.push_str(&rest[..p]);
+                    kept.push_str("  ");
+                    rest = &rest[p + 2..];
+                    *in_block = true;
+                }
+                None => {
+                    kept.push_str(rest);
+                    break;
+                }
+            }
+        }
+    }
+    kept
+}
+
 /// Where a `/'` block comment opens, outside double quotes.
 fn find_block_open(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -116,17 +165,56 @@ fn find_block_open(s: &str) -> Option<usize> {
     None
 }
 
-/// A parsed `Name(args...) rest` call.
+/// A parsed `Name(args...) rest` call, borrowing the line it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Call {
+pub(crate) struct Call<'a> {
     /// Callee name (may start with `$` or `%`).
-    pub name: String,
+    pub name: &'a str,
     /// Raw argument texts, trimmed, with their char offsets in the line.
-    pub args: Vec<(String, usize)>,
+    pub args: Vec<(&'a str, usize)>,
     /// What follows the closing parenthesis, trimmed.
-    pub rest: String,
+    pub rest: &'a str,
     /// Char offset of the name in the line.
     pub offset: usize,
+}
+
+/// Is `b` an ASCII byte that [`char::is_whitespace`] accepts?
+fn is_ascii_blank(b: u8) -> bool {
+    b <= b' ' && matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// Exactly [`str::trim`], with a fast path for ASCII edges (the common
+/// case); any non-ASCII char at an edge goes through `str::trim`.
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && is_ascii_blank(b[i]) {
+        i += 1;
+    }
+    if i < b.len() && b[i] >= 0x80 {
+        return s.trim();
+    }
+    let mut j = b.len();
+    while j > i && is_ascii_blank(b[j - 1]) {
+        j -= 1;
+    }
+    if j > i && b[j - 1] >= 0x80 {
+        return s.trim();
+    }
+    &s[i..j]
+}
+
+/// Exactly [`str::trim_start`], with a fast path for an ASCII start.
+pub(crate) fn trim_start(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && is_ascii_blank(b[i]) {
+        i += 1;
+    }
+    if i < b.len() && b[i] >= 0x80 {
+        return s.trim_start();
+    }
+    &s[i..]
 }
 
 /// Is `c` a character of a PlantUML identifier?
@@ -136,62 +224,186 @@ pub(crate) fn is_ident_char(c: char) -> bool {
 
 /// Outcome of trying to read a call from a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CallParse {
+pub(crate) enum CallParse<'a> {
     /// Not call syntax at all.
     NotACall,
     /// `Name(` without a matching `)`.
     Unclosed {
         /// The callee name.
-        name: String,
+        name: &'a str,
         /// Char offset of the name.
         offset: usize,
     },
     /// A well-formed call.
-    Call(Call),
+    Call(Call<'a>),
 }
 
 /// Reads `Name(args) rest` from the start of `line` (leading blanks allowed).
-pub(crate) fn parse_call(line: &str) -> CallParse {
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    while i < chars.len() && chars[i].is_whitespace() {
-        i += 1;
+///
+/// Works on the line's bytes (no per-call copies): every delimiter is
+/// ASCII, and other chars are decoded only where their class matters.
+/// Offsets are counted in chars, as columns are.
+pub(crate) fn parse_call(line: &str) -> CallParse<'_> {
+    let mut cur = Cursor::new(line);
+    cur.skip_while(char::is_whitespace);
+    let start = cur.pos;
+    let start_char = cur.chars;
+    if matches!(cur.peek(), Some('$' | '%')) {
+        cur.bump();
     }
-    let start = i;
-    if i < chars.len() && (chars[i] == '$' || chars[i] == '%') {
-        i += 1;
+    match cur.peek() {
+        Some(c) if c.is_alphabetic() || c == '_' => {}
+        _ => return CallParse::NotACall,
     }
-    let name_start = i;
-    if i >= chars.len() || !(chars[i].is_alphabetic() || chars[i] == '_') {
+    cur.skip_while(is_ident_char);
+    let name = &line[start..cur.pos];
+    cur.skip_while(|c| c == ' ' || c == '\t');
+    if cur.peek() != Some('(') {
         return CallParse::NotACall;
     }
-    while i < chars.len() && is_ident_char(chars[i]) {
-        i += 1;
-    }
-    let name: String = chars[start..i].iter().collect();
-    let _ = name_start;
-    let mut j = i;
-    while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
-        j += 1;
-    }
-    if j >= chars.len() || chars[j] != '(' {
-        return CallParse::NotACall;
-    }
-    match split_args(&chars, j) {
-        Some((args, end)) => {
-            let rest: String = chars[end..].iter().collect();
-            CallParse::Call(Call {
-                name,
-                args,
-                rest: rest.trim().to_string(),
-                offset: start,
-            })
-        }
+    match split_args_str(line, cur.pos, cur.chars) {
+        Some((args, end)) => CallParse::Call(Call {
+            name,
+            args,
+            rest: trim(&line[end..]),
+            offset: start_char,
+        }),
         None => CallParse::Unclosed {
             name,
-            offset: start,
+            offset: start_char,
         },
     }
+}
+
+/// A position in a `str` as byte index and char count.
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+    chars: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(s: &'a str) -> Self {
+        Cursor {
+            s,
+            pos: 0,
+            chars: 0,
+        }
+    }
+
+    /// The char at the position (ASCII without decoding).
+    fn peek(&self) -> Option<char> {
+        let b = *self.s.as_bytes().get(self.pos)?;
+        if b < 0x80 {
+            Some(char::from(b))
+        } else {
+            self.s[self.pos..].chars().next()
+        }
+    }
+
+    /// Moves past the char at the position.
+    fn bump(&mut self) {
+        if let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+            self.chars += 1;
+        }
+    }
+
+    fn skip_while(&mut self, f: impl Fn(char) -> bool) {
+        while let Some(c) = self.peek() {
+            if !f(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+            self.chars += 1;
+        }
+    }
+}
+
+/// [`split_args`] on a `str`: `open` is the byte index of the `(` and
+/// `open_char` its char index. Returns the trimmed arguments (borrowed) with
+/// their char offsets and the byte index just after the matching `)`.
+fn split_args_str(s: &str, open: usize, open_char: usize) -> Option<(Vec<(&str, usize)>, usize)> {
+    let bytes = s.as_bytes();
+    let mut args = Vec::with_capacity(8);
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    // the current argument is always `s[cur..i]`
+    let mut cur = open + 1;
+    let mut cur_off = open_char + 1;
+    // char index of the byte at `i`
+    let mut ci = open_char + 1;
+    let mut last_sig = b'(';
+    let mut i = open + 1;
+    // on an ASCII line a char index is a byte index, and a quoted run can
+    // be skipped with one search
+    let ascii = bytes.is_ascii();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if ascii
+            && quote.is_none()
+            && (b == b'"' || b == b'\'')
+            && matches!(last_sig, b'(' | b',' | b'=' | b'+')
+        {
+            match bytes[i + 1..].iter().position(|&x| x == b) {
+                Some(p) => {
+                    // the closing quote leaves `last_sig` at the opening one
+                    last_sig = b;
+                    ci += p + 2;
+                    i += p + 2;
+                    continue;
+                }
+                None => return None,
+            }
+        }
+        if b >= 0x80 {
+            // a non-ASCII char: never a delimiter; it is `last_sig` unless
+            // it is a blank (a non-ASCII `last_sig` only has to differ from
+            // the ASCII delimiters, so 0x80 stands for all of them)
+            let c = s[i..].chars().next().unwrap_or(' ');
+            if quote.is_none() && !c.is_whitespace() {
+                last_sig = 0x80;
+            }
+            i += c.len_utf8();
+            ci += 1;
+            continue;
+        }
+        if let Some(q) = quote {
+            if b == q {
+                quote = None;
+            }
+            i += 1;
+            ci += 1;
+            continue;
+        }
+        match b {
+            b'"' | b'\'' if matches!(last_sig, b'(' | b',' | b'=' | b'+') => {
+                // a quote opens a string only where a value starts; inside
+                // an unquoted word (`techn\nwith break"`) it is literal
+                quote = Some(b);
+            }
+            b'(' | b'[' => depth += 1,
+            b')' | b']' if depth > 0 => depth -= 1,
+            b')' => {
+                let arg = &s[cur..i];
+                let keep = !args.is_empty() || !arg.trim().is_empty();
+                push_arg(&mut args, arg, cur_off, keep);
+                return Some((args, i + 1));
+            }
+            b',' if depth == 0 => {
+                push_arg(&mut args, &s[cur..i], cur_off, true);
+                cur = i + 1;
+                cur_off = ci + 1;
+            }
+            _ => {}
+        }
+        if !char::from(b).is_whitespace() {
+            last_sig = b;
+        }
+        i += 1;
+        ci += 1;
+    }
+    None
 }
 
 /// Splits the argument list whose `(` is at `open`; returns the trimmed
@@ -231,11 +443,11 @@ pub(crate) fn split_args(chars: &[char], open: usize) -> Option<(Vec<(String, us
             }
             ')' => {
                 let keep = !args.is_empty() || !cur.trim().is_empty();
-                push_arg(&mut args, &cur, cur_off, keep);
+                push_arg_owned(&mut args, &cur, cur_off, keep);
                 return Some((args, i + 1));
             }
             ',' if depth == 0 => {
-                push_arg(&mut args, &cur, cur_off, true);
+                push_arg_owned(&mut args, &cur, cur_off, true);
                 cur.clear();
                 cur_off = i + 1;
             }
@@ -249,7 +461,7 @@ pub(crate) fn split_args(chars: &[char], open: usize) -> Option<(Vec<(String, us
     None
 }
 
-fn push_arg(args: &mut Vec<(String, usize)>, cur: &str, off: usize, keep: bool) {
+fn push_arg_owned(args: &mut Vec<(String, usize)>, cur: &str, off: usize, keep: bool) {
     if !keep {
         return;
     }
@@ -257,8 +469,22 @@ fn push_arg(args: &mut Vec<(String, usize)>, cur: &str, off: usize, keep: bool) 
     args.push((cur.trim().to_string(), off + lead));
 }
 
+fn push_arg<'a>(args: &mut Vec<(&'a str, usize)>, cur: &'a str, off: usize, keep: bool) {
+    if !keep {
+        return;
+    }
+    let t = trim(cur);
+    let lead_bytes = cur.len() - cur.trim_start().len();
+    let lead = if cur.as_bytes()[..lead_bytes].is_ascii() {
+        lead_bytes
+    } else {
+        cur[..lead_bytes].chars().count()
+    };
+    args.push((t, off + lead));
+}
+
 /// If `arg` is `$name = value` (not `==`), returns the name (without `$`) and value.
-pub(crate) fn keyword_arg(arg: &str) -> Option<(String, String)> {
+pub(crate) fn keyword_arg(arg: &str) -> Option<(&str, &str)> {
     let rest = arg.strip_prefix('$')?;
     let name_len = rest
         .char_indices()
@@ -273,7 +499,7 @@ pub(crate) fn keyword_arg(arg: &str) -> Option<(String, String)> {
     if value.starts_with('=') {
         return None;
     }
-    Some((rest[..name_len].to_string(), value.trim().to_string()))
+    Some((&rest[..name_len], value.trim()))
 }
 
 /// If the whole of `s` is one quoted string, its content.
@@ -310,6 +536,128 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A call read either way: (well-formed, name, args, rest, offset).
+    type Read = Option<(bool, String, Vec<(String, usize)>, String, usize)>;
+
+    /// The char-vector reading of a call (the implementation before the
+    /// byte-based [`parse_call`]), as the reference it must agree with.
+    fn parse_call_ref(line: &str) -> Read {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        if i < chars.len() && (chars[i] == '$' || chars[i] == '%') {
+            i += 1;
+        }
+        if i >= chars.len() || !(chars[i].is_alphabetic() || chars[i] == '_') {
+            return None;
+        }
+        while i < chars.len() && is_ident_char(chars[i]) {
+            i += 1;
+        }
+        let name: String = chars[start..i].iter().collect();
+        let mut j = i;
+        while j < chars.len() && (chars[j] == ' ' || chars[j] == '\t') {
+            j += 1;
+        }
+        if j >= chars.len() || chars[j] != '(' {
+            return None;
+        }
+        Some(match split_args(&chars, j) {
+            Some((args, end)) => {
+                let rest: String = chars[end..].iter().collect();
+                (true, name, args, rest.trim().to_string(), start)
+            }
+            None => (false, name, Vec::new(), String::new(), start),
+        })
+    }
+
+    fn parse_call_new(line: &str) -> Read {
+        match parse_call(line) {
+            CallParse::NotACall => None,
+            CallParse::Unclosed { name, offset } => {
+                Some((false, name.to_string(), Vec::new(), String::new(), offset))
+            }
+            CallParse::Call(c) => Some((
+                true,
+                c.name.to_string(),
+                c.args.iter().map(|&(a, o)| (a.to_string(), o)).collect(),
+                c.rest.to_string(),
+                c.offset,
+            )),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn byte_call_parser_agrees_with_char_parser(
+            line in "[ \t\u{a0}\u{3000}]{0,2}[$%]?[A-Za-z_é]{1,4}[ \t]?\\(([a-z\"'(),\\[\\]=+ \u{a0}é€$]{0,24})\\)?[ {}x]{0,3}"
+        ) {
+            prop_assert_eq!(parse_call_new(&line), parse_call_ref(&line));
+        }
+
+        #[test]
+        fn byte_call_parser_agrees_on_any_text(line in any::<String>()) {
+            prop_assert_eq!(parse_call_new(&line), parse_call_ref(&line));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_trims_are_std_trims(s in "[ \t\r\n\u{b}\u{c}\u{1c}\u{85}\u{a0}\u{3000}a'\\\\é]{0,12}") {
+            prop_assert_eq!(trim(&s), s.trim());
+            prop_assert_eq!(trim_start(&s), s.trim_start());
+        }
+
+        #[test]
+        fn quote_or_backslash_scan_is_exact(s in "[a-z '\\\\é&]{0,40}") {
+            let naive = s.bytes().any(|b| b == b'\'' || b == b'\\');
+            prop_assert_eq!(has_quote_or_backslash(s.as_bytes()), naive);
+        }
+    }
+
+    #[test]
+    fn ascii_blanks_are_char_whitespace() {
+        for b in 0u8..0x80 {
+            assert_eq!(is_ascii_blank(b), char::from(b).is_whitespace(), "{b:#x}");
+        }
+        for b in 0u8..=255 {
+            let v = [b; 9];
+            let naive = b == b'\'' || b == b'\\';
+            assert_eq!(has_quote_or_backslash(&v), naive, "{b:#x}");
+            assert_eq!(has_quote_or_backslash(&v[..3]), naive, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn call_parsers_agree_on_corpus_lines() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut n = 0;
+        for dir in ["tests/data", "../../shared/corpus/c4-plantuml/percy"] {
+            let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                for l in logical_lines(&text, 0) {
+                    assert_eq!(
+                        parse_call_new(&l.text),
+                        parse_call_ref(&l.text),
+                        "{}",
+                        l.text
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 100);
+    }
 
     #[test]
     fn comments_and_continuations() {
@@ -336,13 +684,10 @@ mod tests {
             panic!("not a call")
         };
         assert_eq!(c.name, "Rel");
-        let a: Vec<_> = c.args.iter().map(|a| a.0.as_str()).collect();
+        let a: Vec<_> = c.args.iter().map(|a| a.0).collect();
         assert_eq!(a, vec!["a", "b", "\"x, (y)\"", "$techn=\"t\""]);
         assert_eq!(c.rest, "{");
-        assert_eq!(
-            keyword_arg("$techn = \"t\""),
-            Some(("techn".into(), "\"t\"".into()))
-        );
+        assert_eq!(keyword_arg("$techn = \"t\""), Some(("techn", "\"t\"")));
         assert_eq!(keyword_arg("$a == 1"), None);
         assert!(matches!(parse_call("Rel(a, b"), CallParse::Unclosed { .. }));
         assert_eq!(edit_distance("kitten", "sitting"), 3);

@@ -117,6 +117,15 @@ fn normalize(target: &str, dir: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// `s` starts with the ASCII text `prefix`, ignoring ASCII case (what
+/// `s.to_ascii_lowercase().starts_with(prefix)` says for a lowercase
+/// `prefix`, without the copy).
+pub(crate) fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 /// What parsing one file produced, before merging.
 struct FileResult {
     model: Model,
@@ -135,8 +144,8 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
     let mut i = 0;
     let mut found = false;
     while i < lines.len() {
-        let t = lines[i].text.trim_start();
-        if !t.to_ascii_lowercase().starts_with("@startuml") {
+        let t = lexer::trim_start(&lines[i].text);
+        if !starts_with_ci(t, "@startuml") {
             i += 1;
             continue;
         }
@@ -146,18 +155,13 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
         let name = (!name.is_empty() && !name.starts_with('(')).then(|| name.to_string());
         let end = lines[i + 1..]
             .iter()
-            .position(|l| {
-                l.text
-                    .trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("@enduml")
-            })
+            .position(|l| starts_with_ci(lexer::trim_start(&l.text), "@enduml"))
             .map(|p| p + i + 1);
         let stop = match end {
             Some(e) => e,
             None => {
                 let loc = diagnostics::Loc {
-                    file: file.path.clone(),
+                    file: file.path.as_str().into(),
                     line: lines[i].line,
                     column: lines[i].first_col(),
                 };
@@ -176,7 +180,7 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
     if !found && lines.iter().any(|l| !l.text.trim().is_empty()) {
         let l = lines.iter().find(|l| !l.text.trim().is_empty());
         let loc = diagnostics::Loc {
-            file: file.path.clone(),
+            file: file.path.as_str().into(),
             line: l.map_or(1, |l| l.line),
             column: l.map_or(1, |l| l.first_col()),
         };
