@@ -21,9 +21,16 @@ def test_rel_sign_to_security() -> None:
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
     assert "sign->security" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.api_application.dependencies import build_dependencies
-    from internet_banking_system_api_application.api_application.schemas import CommandRequest, CommandResult
-    from internet_banking_system_api_application.api_application.settings import Settings
+    from internet_banking_system_api_application.api_application.dependencies import (
+        build_dependencies,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from internet_banking_system_api_application.api_application.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.sign_in_controller.security_component is deps.security_component
@@ -38,9 +45,16 @@ def test_rel_accounts_to_mbsfacade() -> None:
     in-process call from component `AccountsSummaryController` to `MainframeBankingSystemFacade` in API Application.
     """
     assert "accounts->mbsfacade" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.api_application.dependencies import build_dependencies
-    from internet_banking_system_api_application.api_application.schemas import CommandRequest, CommandResult
-    from internet_banking_system_api_application.api_application.settings import Settings
+    from internet_banking_system_api_application.api_application.dependencies import (
+        build_dependencies,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from internet_banking_system_api_application.api_application.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.accounts_summary_controller.mainframe_banking_system_facade is deps.mainframe_banking_system_facade
@@ -55,7 +69,9 @@ def test_rel_security_to_db() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "security->db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.api_application.db.database import DatabaseRepository
+    from internet_banking_system_api_application.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -71,7 +87,9 @@ def test_rel_mbsfacade_to_mbs() -> None:
     httpx client `MainframeBankingSystemClient` in API Application.
     """
     assert "mbsfacade->mbs" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.api_application.clients.mainframe_banking_system import MainframeBankingSystemClient
+    from internet_banking_system_api_application.api_application.clients.mainframe_banking_system import (
+        MainframeBankingSystemClient,
+    )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
@@ -87,9 +105,15 @@ def test_rel_spa_to_sign() -> None:
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
     assert "spa->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.single_page_application.clients.api_application import ApiApplicationClient
-    from internet_banking_system_api_application.api_application.app import create_app as create_provider
-    from internet_banking_system_api_application.api_application.schemas import CommandResult
+    from internet_banking_system_api_application.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system_api_application.single_page_application.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_uses(PROBE)
@@ -103,9 +127,15 @@ def test_rel_spa_to_accounts() -> None:
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
     assert "spa->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.single_page_application.clients.api_application import ApiApplicationClient
-    from internet_banking_system_api_application.api_application.app import create_app as create_provider
-    from internet_banking_system_api_application.api_application.schemas import CommandResult
+    from internet_banking_system_api_application.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system_api_application.single_page_application.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.accounts_summary_controller_uses(PROBE)
@@ -119,9 +149,15 @@ def test_rel_ma_to_sign() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "ma->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system_api_application.api_application.app import create_app as create_provider
-    from internet_banking_system_api_application.api_application.schemas import CommandResult
+    from internet_banking_system_api_application.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system_api_application.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_uses(PROBE)
@@ -135,9 +171,15 @@ def test_rel_ma_to_accounts() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "ma->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_api_application.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system_api_application.api_application.app import create_app as create_provider
-    from internet_banking_system_api_application.api_application.schemas import CommandResult
+    from internet_banking_system_api_application.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system_api_application.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system_api_application.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.accounts_summary_controller_uses(PROBE)

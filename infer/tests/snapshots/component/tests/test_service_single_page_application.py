@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from internet_banking_system_api_application.single_page_application.app import create_app
-from internet_banking_system_api_application.single_page_application.dependencies import build_dependencies
-from internet_banking_system_api_application.single_page_application.settings import Settings
+from internet_banking_system_api_application.single_page_application.app import (
+    create_app,
+)
+from internet_banking_system_api_application.single_page_application.dependencies import (
+    build_dependencies,
+)
+from internet_banking_system_api_application.single_page_application.settings import (
+    Settings,
+)
 
 
 def test_health() -> None:

@@ -23,7 +23,9 @@ def test_rel_customer_to_web_app() -> None:
     """
     assert "customer->web_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.web_application.app import create_app
-    from internet_banking_system.internet_banking.web_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.web_application.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -38,7 +40,9 @@ def test_rel_customer_to_spa() -> None:
     """
     assert "customer->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.single_page_app.app import create_app
-    from internet_banking_system.internet_banking.single_page_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.single_page_app.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -53,7 +57,9 @@ def test_rel_customer_to_mobile_app() -> None:
     """
     assert "customer->mobile_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.mobile_app.app import create_app
-    from internet_banking_system.internet_banking.mobile_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.mobile_app.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -67,9 +73,15 @@ def test_rel_web_app_to_spa() -> None:
     httpx client `SinglePageAppClient` in Web Application calling a route of Single-Page App (no technology given: HTTP assumed).
     """
     assert "web_app->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.web_application.clients.single_page_app import SinglePageAppClient
-    from internet_banking_system.internet_banking.single_page_app.app import create_app as create_provider
-    from internet_banking_system.internet_banking.single_page_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.single_page_app.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.single_page_app.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.web_application.clients.single_page_app import (
+        SinglePageAppClient,
+    )
 
     client = SinglePageAppClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.delivers(PROBE)
@@ -83,9 +95,15 @@ def test_rel_spa_to_backend_api() -> None:
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
     assert "spa->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.single_page_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.single_page_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.uses(PROBE)
@@ -99,9 +117,15 @@ def test_rel_mobile_app_to_backend_api() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "mobile_app->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.uses(PROBE)
@@ -115,7 +139,9 @@ def test_rel_database_to_backend_api() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "database->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.db.database import DatabaseRepository
+    from internet_banking_system.internet_banking.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -151,7 +177,9 @@ def test_rel_backend_api_to_banking_system() -> None:
     httpx client `MainframeBankingSystemClient` in API Application.
     """
     assert "backend_api->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import MainframeBankingSystemClient
+    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
+        MainframeBankingSystemClient,
+    )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))

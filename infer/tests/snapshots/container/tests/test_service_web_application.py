@@ -7,7 +7,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from internet_banking_system.internet_banking.web_application.app import create_app
-from internet_banking_system.internet_banking.web_application.dependencies import build_dependencies
+from internet_banking_system.internet_banking.web_application.dependencies import (
+    build_dependencies,
+)
 from internet_banking_system.internet_banking.web_application.settings import Settings
 
 

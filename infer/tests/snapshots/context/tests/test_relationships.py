@@ -48,7 +48,9 @@ def test_rel_banking_system_to_mail_system() -> None:
     gateway stub (technology not supported; transport to be provided) `EMailSystemGateway` in Internet Banking System.
     """
     assert "banking_system->mail_system" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking_system.clients.e_mail_system_gateway import EMailSystemGateway
+    from internet_banking_system.internet_banking_system.clients.e_mail_system_gateway import (
+        EMailSystemGateway,
+    )
 
     sent: list[tuple[str, dict[str, Any]]] = []
 
@@ -67,7 +69,9 @@ def test_rel_banking_system_to_mainframe() -> None:
     httpx client `MainframeBankingSystemClient` in Internet Banking System (no technology given: HTTP assumed).
     """
     assert "banking_system->mainframe" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking_system.clients.mainframe_banking_system import MainframeBankingSystemClient
+    from internet_banking_system.internet_banking_system.clients.mainframe_banking_system import (
+        MainframeBankingSystemClient,
+    )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))

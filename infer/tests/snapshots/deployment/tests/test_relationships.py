@@ -19,9 +19,13 @@ def test_rel_mobile_to_api() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "mobile->api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_live.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system_live.api_application.app import create_app as create_provider
+    from internet_banking_system_live.api_application.app import (
+        create_app as create_provider,
+    )
     from internet_banking_system_live.api_application.schemas import CommandResult
+    from internet_banking_system_live.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.makes_api_calls_to(PROBE)
@@ -35,9 +39,13 @@ def test_rel_spa_to_api() -> None:
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
     assert "spa->api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_live.single_page_application.clients.api_application import ApiApplicationClient
-    from internet_banking_system_live.api_application.app import create_app as create_provider
+    from internet_banking_system_live.api_application.app import (
+        create_app as create_provider,
+    )
     from internet_banking_system_live.api_application.schemas import CommandResult
+    from internet_banking_system_live.single_page_application.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.makes_api_calls_to(PROBE)
@@ -51,9 +59,15 @@ def test_rel_web_to_spa() -> None:
     httpx client `SinglePageApplicationClient` in Web Application calling a route of Single Page Application (no technology given: HTTP assumed).
     """
     assert "web->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_live.web_application.clients.single_page_application import SinglePageApplicationClient
-    from internet_banking_system_live.single_page_application.app import create_app as create_provider
-    from internet_banking_system_live.single_page_application.schemas import CommandResult
+    from internet_banking_system_live.single_page_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system_live.single_page_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system_live.web_application.clients.single_page_application import (
+        SinglePageApplicationClient,
+    )
 
     client = SinglePageApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.delivers_to_the_customer_s_web_browser(PROBE)
@@ -67,7 +81,9 @@ def test_rel_api_to_db() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "api->db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_live.api_application.db.database import DatabaseRepository
+    from internet_banking_system_live.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -83,7 +99,9 @@ def test_rel_api_to_db2() -> None:
     SQLAlchemy repository `Database2Repository` in API Application (SQLAlchemy).
     """
     assert "api->db2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system_live.api_application.db.database_2 import Database2Repository
+    from internet_banking_system_live.api_application.db.database_2 import (
+        Database2Repository,
+    )
 
     repository = Database2Repository("sqlite+pysqlite:///:memory:")
     repository.create_schema()

@@ -7,7 +7,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from internet_banking_system_live.single_page_application.app import create_app
-from internet_banking_system_live.single_page_application.dependencies import build_dependencies
+from internet_banking_system_live.single_page_application.dependencies import (
+    build_dependencies,
+)
 from internet_banking_system_live.single_page_application.settings import Settings
 
 

@@ -19,9 +19,11 @@ def test_rel_c1_to_c2() -> None:
     httpx client `ApiApplicationClient` in Single-Page Application calling a route of API Application.
     """
     assert "c1->c2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from dynamic.single_page_application.clients.api_application import ApiApplicationClient
     from dynamic.api_application.app import create_app as create_provider
     from dynamic.api_application.schemas import CommandResult
+    from dynamic.single_page_application.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_submits_credentials_to(PROBE)

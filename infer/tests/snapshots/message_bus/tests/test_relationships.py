@@ -8,9 +8,10 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
+
 from fastapi.testclient import TestClient
 
-from messagebus.testing import asgi_bridge, FakeAmqpConnection
+from messagebus.testing import FakeAmqpConnection, asgi_bridge
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
 PROBE = {"probe": 1}
@@ -23,7 +24,9 @@ def test_rel_customer_to_app() -> None:
     """
     assert "customer->app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from messagebus.customer_information.customer_application.app import create_app
-    from messagebus.customer_information.customer_application.schemas import CommandResult
+    from messagebus.customer_information.customer_application.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -37,8 +40,12 @@ def test_rel_app_to_customer_service() -> None:
     httpx client `CustomerServiceClient` in Customer Application calling a route of Customer Service.
     """
     assert "app->customer_service" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.customer_application.clients.customer_service import CustomerServiceClient
-    from messagebus.customer_information.customer_service.app import create_app as create_provider
+    from messagebus.customer_information.customer_application.clients.customer_service import (
+        CustomerServiceClient,
+    )
+    from messagebus.customer_information.customer_service.app import (
+        create_app as create_provider,
+    )
     from messagebus.customer_information.customer_service.schemas import CommandResult
 
     client = CustomerServiceClient("http://testserver", transport=asgi_bridge(create_provider()))
@@ -53,7 +60,9 @@ def test_rel_customer_service_to_app() -> None:
     gateway stub (technology not supported; transport to be provided) `CustomerApplicationGateway` in Customer Service.
     """
     assert "customer_service->app" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.customer_service.clients.customer_application_gateway import CustomerApplicationGateway
+    from messagebus.customer_information.customer_service.clients.customer_application_gateway import (
+        CustomerApplicationGateway,
+    )
 
     sent: list[tuple[str, dict[str, Any]]] = []
 
@@ -72,7 +81,9 @@ def test_rel_customer_service_to_message_bus() -> None:
     aio-pika producer publishing `customer-update-events` to Message Bus.
     """
     assert "customer_service->message_bus" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.customer_service.messaging.message_bus_customer_update_events_producer import MessageBusCustomerUpdateEventsProducer
+    from messagebus.customer_information.customer_service.messaging.message_bus_customer_update_events_producer import (
+        MessageBusCustomerUpdateEventsProducer,
+    )
 
     connection = FakeAmqpConnection()
     producer = MessageBusCustomerUpdateEventsProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
@@ -93,7 +104,9 @@ def test_rel_customer_service_to_customer_db() -> None:
     SQLAlchemy repository `CustomerDatabaseRepository` in Customer Service (SQLAlchemy).
     """
     assert "customer_service->customer_db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.customer_service.db.customer_database import CustomerDatabaseRepository
+    from messagebus.customer_information.customer_service.db.customer_database import (
+        CustomerDatabaseRepository,
+    )
 
     repository = CustomerDatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -109,7 +122,9 @@ def test_rel_message_bus_to_reporting_service() -> None:
     aio-pika consumer of `customer-update-events` from Message Bus.
     """
     assert "message_bus->reporting_service" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.reporting_service.messaging.message_bus_customer_update_events_consumer import MessageBusCustomerUpdateEventsConsumer
+    from messagebus.customer_information.reporting_service.messaging.message_bus_customer_update_events_consumer import (
+        MessageBusCustomerUpdateEventsConsumer,
+    )
 
     received: list[dict[str, Any]] = []
 
@@ -128,7 +143,9 @@ def test_rel_message_bus_to_audit_service() -> None:
     aio-pika consumer of `customer-update-events` from Message Bus.
     """
     assert "message_bus->audit_service" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.audit_service.messaging.message_bus_customer_update_events_consumer import MessageBusCustomerUpdateEventsConsumer
+    from messagebus.customer_information.audit_service.messaging.message_bus_customer_update_events_consumer import (
+        MessageBusCustomerUpdateEventsConsumer,
+    )
 
     received: list[dict[str, Any]] = []
 
@@ -147,7 +164,9 @@ def test_rel_reporting_service_to_reporting_db() -> None:
     SQLAlchemy repository `ReportingDatabaseRepository` in Reporting Service (SQLAlchemy).
     """
     assert "reporting_service->reporting_db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.reporting_service.db.reporting_database import ReportingDatabaseRepository
+    from messagebus.customer_information.reporting_service.db.reporting_database import (
+        ReportingDatabaseRepository,
+    )
 
     repository = ReportingDatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -163,8 +182,12 @@ def test_rel_audit_service_to_audit_store() -> None:
     httpx client `AuditStoreClient` in Audit Service calling a route of Audit Store (no technology given: HTTP assumed).
     """
     assert "audit_service->audit_store" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from messagebus.customer_information.audit_service.clients.audit_store import AuditStoreClient
-    from messagebus.customer_information.audit_store.app import create_app as create_provider
+    from messagebus.customer_information.audit_service.clients.audit_store import (
+        AuditStoreClient,
+    )
+    from messagebus.customer_information.audit_store.app import (
+        create_app as create_provider,
+    )
     from messagebus.customer_information.audit_store.schemas import CommandResult
 
     client = AuditStoreClient("http://testserver", transport=asgi_bridge(create_provider()))

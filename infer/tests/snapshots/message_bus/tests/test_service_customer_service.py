@@ -7,7 +7,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from messagebus.customer_information.customer_service.app import create_app
-from messagebus.customer_information.customer_service.dependencies import build_dependencies
+from messagebus.customer_information.customer_service.dependencies import (
+    build_dependencies,
+)
 from messagebus.customer_information.customer_service.settings import Settings
 
 

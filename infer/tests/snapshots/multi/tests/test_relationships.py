@@ -23,7 +23,9 @@ def test_rel_customer_to_web_app() -> None:
     """
     assert "customer->web_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.web_application.app import create_app
-    from internet_banking_system.internet_banking.web_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.web_application.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -38,7 +40,9 @@ def test_rel_customer_to_spa() -> None:
     """
     assert "customer->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.single_page_app.app import create_app
-    from internet_banking_system.internet_banking.single_page_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.single_page_app.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -53,7 +57,9 @@ def test_rel_customer_to_mobile_app() -> None:
     """
     assert "customer->mobile_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.mobile_app.app import create_app
-    from internet_banking_system.internet_banking.mobile_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.mobile_app.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/uses", json={"payload": PROBE})
@@ -67,9 +73,15 @@ def test_rel_web_app_to_spa() -> None:
     httpx client `SinglePageAppClient` in Web Application calling a route of Single-Page App (no technology given: HTTP assumed).
     """
     assert "web_app->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.web_application.clients.single_page_app import SinglePageAppClient
-    from internet_banking_system.internet_banking.single_page_app.app import create_app as create_provider
-    from internet_banking_system.internet_banking.single_page_app.schemas import CommandResult
+    from internet_banking_system.internet_banking.single_page_app.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.single_page_app.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.web_application.clients.single_page_app import (
+        SinglePageAppClient,
+    )
 
     client = SinglePageAppClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.delivers(PROBE)
@@ -83,9 +95,15 @@ def test_rel_spa_to_backend_api() -> None:
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
     assert "spa->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.single_page_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.single_page_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.uses(PROBE)
@@ -99,9 +117,15 @@ def test_rel_mobile_app_to_backend_api() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "mobile_app->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.uses(PROBE)
@@ -115,7 +139,9 @@ def test_rel_database_to_backend_api() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "database->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.db.database import DatabaseRepository
+    from internet_banking_system.internet_banking.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -151,7 +177,9 @@ def test_rel_backend_api_to_banking_system() -> None:
     httpx client `MainframeBankingSystemClient` in API Application.
     """
     assert "backend_api->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import MainframeBankingSystemClient
+    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
+        MainframeBankingSystemClient,
+    )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
@@ -167,9 +195,16 @@ def test_rel_sign_to_security() -> None:
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
     assert "sign->security" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.dependencies import build_dependencies
-    from internet_banking_system.internet_banking.api_application.schemas import CommandRequest, CommandResult
-    from internet_banking_system.internet_banking.api_application.settings import Settings
+    from internet_banking_system.internet_banking.api_application.dependencies import (
+        build_dependencies,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.api_application.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.sign_in_controller.security_component is deps.security_component
@@ -184,9 +219,16 @@ def test_rel_accounts_to_mbsfacade() -> None:
     in-process call from component `AccountsSummaryController` to `MainframeBankingSystemFacade` in API Application.
     """
     assert "accounts->mbsfacade" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.dependencies import build_dependencies
-    from internet_banking_system.internet_banking.api_application.schemas import CommandRequest, CommandResult
-    from internet_banking_system.internet_banking.api_application.settings import Settings
+    from internet_banking_system.internet_banking.api_application.dependencies import (
+        build_dependencies,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.api_application.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.accounts_summary_controller.mainframe_banking_system_facade is deps.mainframe_banking_system_facade
@@ -201,7 +243,9 @@ def test_rel_security_to_db() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "security->db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.db.database import DatabaseRepository
+    from internet_banking_system.internet_banking.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -217,7 +261,9 @@ def test_rel_mbsfacade_to_mbs() -> None:
     httpx client `MainframeBankingSystemClient` in API Application.
     """
     assert "mbsfacade->mbs" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import MainframeBankingSystemClient
+    from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
+        MainframeBankingSystemClient,
+    )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
@@ -233,9 +279,15 @@ def test_rel_spa_to_sign() -> None:
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
     assert "spa->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.single_page_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.single_page_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_uses(PROBE)
@@ -249,9 +301,15 @@ def test_rel_spa_to_accounts() -> None:
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
     assert "spa->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.single_page_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.single_page_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.accounts_summary_controller_uses(PROBE)
@@ -265,9 +323,15 @@ def test_rel_ma_to_sign() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "ma->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_uses(PROBE)
@@ -281,9 +345,15 @@ def test_rel_ma_to_accounts() -> None:
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
     assert "ma->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.mobile_app.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.mobile_app.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.accounts_summary_controller_uses(PROBE)
@@ -297,9 +367,15 @@ def test_rel_c1_to_c2() -> None:
     httpx client `ApiApplicationClient` in Single-Page Application calling a route of API Application.
     """
     assert "c1->c2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.single_page_application.clients.api_application import ApiApplicationClient
-    from internet_banking_system.internet_banking.api_application.app import create_app as create_provider
-    from internet_banking_system.internet_banking.api_application.schemas import CommandResult
+    from internet_banking_system.internet_banking.api_application.app import (
+        create_app as create_provider,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandResult,
+    )
+    from internet_banking_system.single_page_application.clients.api_application import (
+        ApiApplicationClient,
+    )
 
     client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.sign_in_controller_submits_credentials_to(PROBE)
@@ -313,9 +389,16 @@ def test_rel_c2_to_c3() -> None:
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
     assert "c2->c3" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.dependencies import build_dependencies
-    from internet_banking_system.internet_banking.api_application.schemas import CommandRequest, CommandResult
-    from internet_banking_system.internet_banking.api_application.settings import Settings
+    from internet_banking_system.internet_banking.api_application.dependencies import (
+        build_dependencies,
+    )
+    from internet_banking_system.internet_banking.api_application.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from internet_banking_system.internet_banking.api_application.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.sign_in_controller.security_component is deps.security_component
@@ -330,7 +413,9 @@ def test_rel_c3_to_c4() -> None:
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
     assert "c3->c4" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from internet_banking_system.internet_banking.api_application.db.database import DatabaseRepository
+    from internet_banking_system.internet_banking.api_application.db.database import (
+        DatabaseRepository,
+    )
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()

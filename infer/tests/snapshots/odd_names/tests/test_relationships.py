@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from oedd_names_every_technology_quotes_backslash.testing import asgi_bridge, FakeAmqpConnection, FakeGrpcChannel, FakeKafkaProducer, FakeRedis, json_responder
+from oedd_names_every_technology_quotes_backslash.testing import (
+    FakeAmqpConnection,
+    FakeGrpcChannel,
+    FakeKafkaProducer,
+    FakeRedis,
+    asgi_bridge,
+    json_responder,
+)
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
 PROBE = {"probe": 1}
@@ -24,8 +31,12 @@ def test_rel_class__to_x_1st() -> None:
     HTTP route in 1st Service.
     """
     assert "class->1st" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import create_app
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import (
+        create_app,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/def", json={"payload": PROBE})
@@ -39,8 +50,12 @@ def test_rel_class__to_x_1st_2() -> None:
     HTTP route in 1st Service.
     """
     assert "class->1st#2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import create_app
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import (
+        create_app,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/def", json={"payload": PROBE})
@@ -54,7 +69,9 @@ def test_rel_x_1st_to_svc_dup() -> None:
     gRPC client stub `Target1stServiceGrpcClient` in 1st Service.
     """
     assert "1st->svc_dup" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import Target1stServiceGrpcClient
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import (
+        Target1stServiceGrpcClient,
+    )
 
     channel = FakeGrpcChannel({"status": "ok"})
     client = Target1stServiceGrpcClient("localhost:50051", channel=channel)
@@ -68,7 +85,9 @@ def test_rel_x_1st_to_uni() -> None:
     aiokafka producer publishing `orders` to Bücher日本 Dienst.
     """
     assert "1st->uni" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.messaging.buecher_dienst_orders_producer import (
+        BuecherDienstOrdersProducer,
+    )
 
     fake = FakeKafkaProducer()
     producer = BuecherDienstOrdersProducer("localhost:9092", producer_factory=lambda _servers: fake)
@@ -98,7 +117,9 @@ def test_rel_q_to_sink() -> None:
     aiokafka consumer of `delivers-orders` from Orders.
     """
     assert "q->sink" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.orders_delivers_orders_consumer import OrdersDeliversOrdersConsumer
+    from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.orders_delivers_orders_consumer import (
+        OrdersDeliversOrdersConsumer,
+    )
 
     received: list[dict[str, Any]] = []
 
@@ -117,7 +138,9 @@ def test_rel_x_1st_to_cache() -> None:
     Redis cache `SessionCache` in 1st Service (redis).
     """
     assert "1st->cache" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.cache.session_cache import SessionCache
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.cache.session_cache import (
+        SessionCache,
+    )
 
     cache = SessionCache("redis://localhost:6379/0", client=FakeRedis())
     cache.set_json("probe", PROBE)
@@ -132,7 +155,9 @@ def test_rel_x_1st_to_ext_db() -> None:
     SQLAlchemy repository `PartnerDbRepository` in 1st Service (SQLAlchemy).
     """
     assert "1st->ext_db" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.db.partner_db import PartnerDbRepository
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.db.partner_db import (
+        PartnerDbRepository,
+    )
 
     repository = PartnerDbRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
@@ -148,7 +173,9 @@ def test_rel_x_1st_to_ext_api() -> None:
     httpx client `NoneClient` in 1st Service (no technology given: HTTP assumed).
     """
     assert "1st->ext_api" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import NoneClient
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
+        NoneClient,
+    )
 
     calls: list[httpx.Request] = []
     client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
@@ -164,7 +191,9 @@ def test_rel_x_1st_to_ext_api_2() -> None:
     httpx client `NoneClient` in 1st Service.
     """
     assert "1st->ext_api#2" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import NoneClient
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
+        NoneClient,
+    )
 
     calls: list[httpx.Request] = []
     client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
@@ -180,7 +209,9 @@ def test_rel_x_1st_to_ext_api_3() -> None:
     gateway stub (technology not supported; transport to be provided) `NoneGateway` in 1st Service.
     """
     assert "1st->ext_api#3" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_gateway import NoneGateway
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_gateway import (
+        NoneGateway,
+    )
 
     sent: list[tuple[str, dict[str, Any]]] = []
 
@@ -199,7 +230,9 @@ def test_rel_sink_to_x_1st() -> None:
     aio-pika producer in the source and consumer in the target via rabbitmq.
     """
     assert "sink->1st" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.rabbitmq_calls_back_producer import RabbitmqCallsBackProducer
+    from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.rabbitmq_calls_back_producer import (
+        RabbitmqCallsBackProducer,
+    )
 
     connection = FakeAmqpConnection()
     producer = RabbitmqCallsBackProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
@@ -240,9 +273,15 @@ def test_rel_x_1st_to_empty() -> None:
     httpx client `EmptyClient` in 1st Service calling a route of empty.
     """
     assert "1st->empty" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.empty import EmptyClient
-    from oedd_names_every_technology_quotes_backslash.import_.empty.app import create_app as create_provider
-    from oedd_names_every_technology_quotes_backslash.import_.empty.schemas import CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.empty.app import (
+        create_app as create_provider,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.empty.schemas import (
+        CommandResult,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.empty import (
+        EmptyClient,
+    )
 
     client = EmptyClient("http://testserver", transport=asgi_bridge(create_provider()))
     result = client.import_(PROBE)
@@ -256,9 +295,16 @@ def test_rel_consumers_to_closer() -> None:
     in-process call from component `Consumers2` to `Close2` in Reserved Words.
     """
     assert "consumers->closer" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import build_dependencies
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandRequest, CommandResult
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import Settings
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import (
+        build_dependencies,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.consumers_2.close_2 is deps.close_2
@@ -273,9 +319,16 @@ def test_rel_closer_to_consumers() -> None:
     in-process call from component `Close2` to `Consumers2` in Reserved Words.
     """
     assert "closer->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import build_dependencies
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandRequest, CommandResult
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import Settings
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import (
+        build_dependencies,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
+        CommandRequest,
+        CommandResult,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import (
+        Settings,
+    )
 
     deps = build_dependencies(Settings())
     assert deps.close_2.consumers_2 is deps.consumers_2
@@ -290,8 +343,12 @@ def test_rel_class__to_consumers() -> None:
     HTTP route in Reserved Words.
     """
     assert "class->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.app import create_app
-    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import CommandResult
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.app import (
+        create_app,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
+        CommandResult,
+    )
 
     with TestClient(create_app()) as client:
         response = client.post("/consumers-2/settings-2", json={"payload": PROBE})

@@ -7,7 +7,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from oedd_names_every_technology_quotes_backslash.import_.empty.app import create_app
-from oedd_names_every_technology_quotes_backslash.import_.empty.dependencies import build_dependencies
+from oedd_names_every_technology_quotes_backslash.import_.empty.dependencies import (
+    build_dependencies,
+)
 from oedd_names_every_technology_quotes_backslash.import_.empty.settings import Settings
 
 

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.app import create_app
-from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.dependencies import build_dependencies
-from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.settings import Settings
+from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.app import (
+    create_app,
+)
+from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.dependencies import (
+    build_dependencies,
+)
+from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.settings import (
+    Settings,
+)
 
 
 def test_health() -> None:

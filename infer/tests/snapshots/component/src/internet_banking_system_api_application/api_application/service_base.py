@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from .db.database import DatabaseRepository
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .db.database import DatabaseRepository
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
 from .clients.e_mail_system_gateway import EMailSystemGateway
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

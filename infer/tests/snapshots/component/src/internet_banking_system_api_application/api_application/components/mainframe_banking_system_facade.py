@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ..schemas import CommandRequest, CommandResult
 from ..clients.mainframe_banking_system import MainframeBankingSystemClient
+from ..schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

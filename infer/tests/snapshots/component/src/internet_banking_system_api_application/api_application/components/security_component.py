@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ..schemas import CommandRequest, CommandResult
 from ..db.database import DatabaseRepository
+from ..schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

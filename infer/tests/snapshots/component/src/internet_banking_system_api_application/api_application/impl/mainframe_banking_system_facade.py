@@ -7,7 +7,9 @@ Override methods of ``MainframeBankingSystemFacadeBase`` (``components/mainframe
 
 from __future__ import annotations
 
-from ..components.mainframe_banking_system_facade import MainframeBankingSystemFacadeBase
+from ..components.mainframe_banking_system_facade import (
+    MainframeBankingSystemFacadeBase,
+)
 
 
 class MainframeBankingSystemFacade(MainframeBankingSystemFacadeBase):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
-from .db.database import DatabaseRepository
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
+from .db.database import DatabaseRepository
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
 from .clients.single_page_app import SinglePageAppClient
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

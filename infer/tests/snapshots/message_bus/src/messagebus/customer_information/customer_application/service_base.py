@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
 from .clients.customer_service import CustomerServiceClient
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

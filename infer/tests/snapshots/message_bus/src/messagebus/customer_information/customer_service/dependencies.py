@@ -14,7 +14,9 @@ import httpx
 from .clients.customer_application_gateway import CustomerApplicationGateway
 from .db.customer_database import CustomerDatabaseRepository
 from .impl.service import Service
-from .messaging.message_bus_customer_update_events_producer import MessageBusCustomerUpdateEventsProducer
+from .messaging.message_bus_customer_update_events_producer import (
+    MessageBusCustomerUpdateEventsProducer,
+)
 from .settings import Settings
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
 from .clients.customer_application_gateway import CustomerApplicationGateway
-from .messaging.message_bus_customer_update_events_producer import MessageBusCustomerUpdateEventsProducer
 from .db.customer_database import CustomerDatabaseRepository
+from .messaging.message_bus_customer_update_events_producer import (
+    MessageBusCustomerUpdateEventsProducer,
+)
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,9 @@ import httpx
 
 from .db.reporting_database import ReportingDatabaseRepository
 from .impl.service import Service
-from .messaging.message_bus_customer_update_events_consumer import MessageBusCustomerUpdateEventsConsumer
+from .messaging.message_bus_customer_update_events_consumer import (
+    MessageBusCustomerUpdateEventsConsumer,
+)
 from .settings import Settings
 
 

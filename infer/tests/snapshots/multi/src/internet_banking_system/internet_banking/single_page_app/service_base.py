@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
 from .clients.api_application import ApiApplicationClient
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .schemas import CommandRequest, CommandResult
-from .clients.target_1st_service_grpc import Target1stServiceGrpcClient
-from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
 from .cache.session_cache import SessionCache
-from .db.partner_db import PartnerDbRepository
+from .clients.empty import EmptyClient
 from .clients.none import NoneClient
 from .clients.none_gateway import NoneGateway
-from .clients.empty import EmptyClient
+from .clients.target_1st_service_grpc import Target1stServiceGrpcClient
+from .db.partner_db import PartnerDbRepository
+from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
+from .schemas import CommandRequest, CommandResult
 
 logger = logging.getLogger(__name__)
 
