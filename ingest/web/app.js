@@ -261,7 +261,7 @@ function describe(job) {
 
 function diagnosticItem(d) {
   const loc = `${d.file || '?'}:${d.line}:${d.column}`;
-  return el('li', { class: `diagnostic ${d.severity || 'error'}` },
+  return el('li', { class: `diagnostic sev-${d.severity || 'error'}` },
     el('code', { class: 'loc', title: `${d.file}, line ${d.line}, column ${d.column}`, text: loc }),
     ' ',
     el('span', { class: 'severity', text: d.severity || 'error' }),
