@@ -26,7 +26,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get install -y -qq chromium >/dev/null
 fi
 /usr/bin/chromium --version 2>/dev/null || { echo "chromium is not usable" >&2; exit 1; }
-command -v node >/dev/null || { echo "node is missing (apt-get install nodejs npm)" >&2; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "playwright-core needs node >= 20, found $(node --version)" >&2; exit 1; }
 lock_sum=$(sha256sum tests/browser/package-lock.json | cut -c1-16)
 if [ ! -f "tests/browser/node_modules/.c4forge-$lock_sum" ]; then
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
@@ -54,6 +60,8 @@ trap cleanup EXIT
 
 export C4FORGE_DATA_DIR="$data/state"
 export C4FORGE_LISTEN=127.0.0.1:0
+# Short-lived access tokens: the test checks that the page renews them.
+export C4FORGE_TOKEN_TTL_SECS=30
 export C4FORGE_ADMIN_EMAIL=admin@example.com
 export C4FORGE_ADMIN_PASSWORD="admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 C4FORGE_USER_PASSWORD="$C4FORGE_ADMIN_PASSWORD" "$bin" user create "$C4FORGE_ADMIN_EMAIL" --admin >/dev/null

@@ -9,10 +9,16 @@ const FAILED = ['failed', 'dead_lettered'];
 const STAGE_STATUS = { parse: 'parsing', generate: 'generating', store: 'storing', ingest: 'queued' };
 const TOKEN_KEY = 'c4forge.token';
 const EMAIL_KEY = 'c4forge.email';
+const REFRESH_KEY = 'c4forge.refresh';
+const EXPIRED = 'Your session has expired: sign in again.';
 
 const state = {
   token: null,
   claims: null,
+  refresh: null, // refresh token: renews the access token before it expires
+  renewTimer: null,
+  renewing: null,
+  session: 0, // bumped on sign-out so late renewals are dropped
   jobs: new Map(), // job id -> job
   ws: null,
   wsRetries: 0,
@@ -54,7 +60,7 @@ class ApiFailure extends Error {
 // ---- HTTP -----------------------------------------------------------------
 
 /** Calls the API with the bearer token; problem+json errors become ApiFailure. */
-async function api(path, { method = 'GET', body, headers = {}, raw = false } = {}) {
+async function api(path, { method = 'GET', body, headers = {}, raw = false, retried = false } = {}) {
   const h = { Accept: 'application/json, application/problem+json', ...headers };
   if (state.token) h.Authorization = `Bearer ${state.token}`;
   let resp;
@@ -71,7 +77,11 @@ async function api(path, { method = 'GET', body, headers = {}, raw = false } = {
     } catch (_) {
       // not JSON: keep the status line
     }
-    if (resp.status === 401 && state.token) signOut('Your session has expired: sign in again.');
+    if (resp.status === 401 && state.token) {
+      // The access token may have expired: renew it once and try again.
+      if (!retried && (await renew()) === 'ok') return api(path, { method, body, headers, raw, retried: true });
+      signOut(EXPIRED);
+    }
     throw new ApiFailure(message, resp.status);
   }
   return raw ? resp : resp.json();
@@ -113,12 +123,58 @@ function expired(claims) {
   return !claims || (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now());
 }
 
-function start(token, email) {
-  const claims = claimsOf(token);
+/** Takes a token response (`access_token`, optional `refresh_token`) as the session's tokens. */
+function adopt(t) {
+  const claims = claimsOf(t.access_token || '');
   if (expired(claims)) return false;
-  state.token = token;
+  state.token = t.access_token;
   state.claims = claims;
-  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(TOKEN_KEY, t.access_token);
+  if (t.refresh_token) {
+    state.refresh = t.refresh_token;
+    sessionStorage.setItem(REFRESH_KEY, t.refresh_token);
+  }
+  clearTimeout(state.renewTimer);
+  if (state.refresh && typeof claims.exp === 'number') {
+    const left = claims.exp * 1000 - Date.now();
+    const delay = Math.max(5_000, Math.min(left - 60_000, left * 0.8));
+    state.renewTimer = setTimeout(renewOrSignOut, delay);
+  }
+  return true;
+}
+
+/** Renews the access token with the refresh token: 'ok', 'refused' or 'unreachable'. */
+function renew() {
+  if (!state.refresh) return Promise.resolve('refused');
+  if (!state.renewing) {
+    const session = state.session;
+    state.renewing = (async () => {
+      try {
+        const resp = await fetch('/api/v1/auth/refresh', {
+          method: 'POST', ...jsonBody({ refresh_token: state.refresh }),
+        });
+        if (session !== state.session) return 'refused';
+        if (!resp.ok) return resp.status >= 500 || resp.status === 429 ? 'unreachable' : 'refused';
+        return adopt(await resp.json()) ? 'ok' : 'refused';
+      } catch (_) {
+        return 'unreachable';
+      } finally {
+        state.renewing = null;
+      }
+    })();
+  }
+  return state.renewing;
+}
+
+async function renewOrSignOut() {
+  const outcome = await renew();
+  if (outcome === 'refused' && state.token) signOut(EXPIRED);
+  else if (outcome === 'unreachable' && state.token) state.renewTimer = setTimeout(renewOrSignOut, 10_000);
+}
+
+function start(tokens, email) {
+  if (!adopt(tokens)) return false;
+  const claims = state.claims;
   sessionStorage.setItem(EMAIL_KEY, email);
   $('who-email').textContent = email;
   $('who').hidden = false;
@@ -132,11 +188,15 @@ function start(token, email) {
 }
 
 function signOut(message) {
+  state.session += 1;
   state.token = null;
   state.claims = null;
+  state.refresh = null;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(EMAIL_KEY);
+  sessionStorage.removeItem(REFRESH_KEY);
   clearTimeout(state.wsTimer);
+  clearTimeout(state.renewTimer);
   const ws = state.ws;
   state.ws = null;
   if (ws) ws.close(1000, 'signed out');
@@ -155,7 +215,7 @@ function signOut(message) {
 
 async function signIn(email, password) {
   const t = await api('/api/v1/auth/token', { method: 'POST', ...jsonBody({ email, password }) });
-  if (!start(t.access_token, email)) throw new ApiFailure('the server sent an unusable token', 0);
+  if (!start(t, email)) throw new ApiFailure('the server sent an unusable token', 0);
   announce(`Signed in as ${email}`);
 }
 
@@ -435,7 +495,10 @@ function connect() {
     setLive('off');
     if (!state.token) return;
     if (expired(state.claims)) {
-      signOut('Your session has expired: sign in again.');
+      renew().then((outcome) => {
+        if (outcome === 'ok') connect();
+        else if (state.token) signOut(EXPIRED);
+      });
       return;
     }
     const delay = Math.min(30_000, 500 * 2 ** state.wsRetries);
@@ -491,5 +554,11 @@ document.addEventListener('DOMContentLoaded', () => {
   $('dlq-refresh').addEventListener('click', () => loadDlq());
   setupUpload();
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token && !start(token, sessionStorage.getItem(EMAIL_KEY) || '')) signOut('Your session has expired: sign in again.');
+  const email = sessionStorage.getItem(EMAIL_KEY) || '';
+  state.refresh = sessionStorage.getItem(REFRESH_KEY);
+  if (token && !start({ access_token: token }, email)) {
+    renew().then((outcome) => {
+      if (outcome !== 'ok' || !start({ access_token: state.token }, email)) signOut(EXPIRED);
+    });
+  }
 });

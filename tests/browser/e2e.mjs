@@ -8,6 +8,8 @@
 //   C4FORGE_ADMIN_PASSWORD  its password
 //   C4FORGE_ARTIFACTS       where screenshots and downloads go (default target/browser)
 //   CHROMIUM                the browser (default /usr/bin/chromium)
+// The server must issue short-lived access tokens (C4FORGE_TOKEN_TTL_SECS=30)
+// so that the page's token renewal is exercised.
 // Any mismatch throws and the process exits 1.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
@@ -283,6 +285,23 @@ try {
     assert.ok(await rowSel.locator('button').isDisabled());
     await page.unrouteAll();
     await page.screenshot({ path: join(artifacts, 'browser-e2e-admin.png'), fullPage: true });
+  });
+
+  await step('the page renews the access token before it expires (C4FORGE_TOKEN_TTL_SECS=30)', async () => {
+    const first = await token();
+    const exp = JSON.parse(Buffer.from(first.split('.')[1], 'base64url').toString()).exp;
+    assert.ok(exp * 1000 - Date.now() < 60_000, 'the server must run with a short token lifetime');
+    await page.waitForFunction((t) => {
+      const now = sessionStorage.getItem('c4forge.token');
+      return now && now !== t;
+    }, first, { timeout: 60_000 });
+    await page.waitForTimeout(Math.max(0, exp * 1000 - Date.now() + 1500)); // the old token is now expired
+    const { status } = await apiGet('/api/v1/diagrams');
+    assert.equal(status, 200, 'the renewed token works');
+    await page.locator('#dlq').getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('#dlq-empty').waitFor({ state: 'visible' });
+    assert.ok(await page.locator('#who').isVisible(), 'still signed in');
+    assert.ok(await page.getByRole('alert').isHidden(), 'no error shown');
   });
 
   await step('no console errors, page errors or server errors', async () => {
