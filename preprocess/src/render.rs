@@ -2,6 +2,7 @@
 //! caret style of `toml_edit`/rustc (`file:line:column`, the source line,
 //! a `^` under the column).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use schemas::model::v1::{
@@ -77,7 +78,7 @@ pub fn render_text(model: &Model, sources: &[SourceFile]) -> String {
             let _ = write!(out, ": {t}");
         }
         out.push('\n');
-        tree(&mut out, dg, None, 1);
+        tree(&mut out, dg, &Children::of(dg), None, 1);
         for r in &dg.relationships {
             let arrow = if r.bidirectional { "<->" } else { "->" };
             let _ = write!(out, "  rel {} {arrow} {}", r.from, r.to);
@@ -103,13 +104,43 @@ pub fn render_text(model: &Model, sources: &[SourceFile]) -> String {
     out
 }
 
-fn tree(out: &mut String, dg: &schemas::model::v1::Diagram, parent: Option<&str>, depth: usize) {
+/// The boundaries and elements of a diagram grouped by parent alias, in
+/// model order (so that printing the tree is linear, not a scan of the
+/// whole diagram per boundary).
+struct Children<'a> {
+    boundaries: HashMap<Option<&'a str>, Vec<&'a schemas::model::v1::Boundary>>,
+    elements: HashMap<Option<&'a str>, Vec<&'a Element>>,
+    boundary_aliases: HashSet<&'a str>,
+}
+
+impl<'a> Children<'a> {
+    fn of(dg: &'a schemas::model::v1::Diagram) -> Self {
+        let mut boundaries: HashMap<Option<&str>, Vec<_>> = HashMap::new();
+        for b in &dg.boundaries {
+            boundaries.entry(b.parent.as_deref()).or_default().push(b);
+        }
+        let mut elements: HashMap<Option<&str>, Vec<_>> = HashMap::new();
+        for e in &dg.elements {
+            elements.entry(e.parent.as_deref()).or_default().push(e);
+        }
+        let boundary_aliases = dg.boundaries.iter().map(|b| b.alias.as_str()).collect();
+        Children {
+            boundaries,
+            elements,
+            boundary_aliases,
+        }
+    }
+}
+
+fn tree(
+    out: &mut String,
+    dg: &schemas::model::v1::Diagram,
+    children: &Children<'_>,
+    parent: Option<&str>,
+    depth: usize,
+) {
     let pad = "  ".repeat(depth);
-    for b in dg
-        .boundaries
-        .iter()
-        .filter(|b| b.parent.as_deref() == parent)
-    {
+    for b in children.boundaries.get(&parent).into_iter().flatten() {
         let _ = write!(
             out,
             "{pad}{} {} {:?}",
@@ -122,10 +153,10 @@ fn tree(out: &mut String, dg: &schemas::model::v1::Diagram, parent: Option<&str>
         }
         out.push('\n');
         if depth < 64 {
-            tree(out, dg, Some(&b.alias), depth + 1);
+            tree(out, dg, children, Some(&b.alias), depth + 1);
         }
     }
-    for e in dg.elements.iter().filter(|e| e.parent.as_deref() == parent) {
+    for e in children.elements.get(&parent).into_iter().flatten() {
         let _ = write!(
             out,
             "{pad}{} {} {:?}",
@@ -146,7 +177,7 @@ fn tree(out: &mut String, dg: &schemas::model::v1::Diagram, parent: Option<&str>
         for e in dg.elements.iter().filter(|e| {
             e.parent
                 .as_deref()
-                .is_some_and(|p| !dg.boundaries.iter().any(|b| b.alias == p))
+                .is_some_and(|p| !children.boundary_aliases.contains(p))
         }) {
             let _ = writeln!(
                 out,
@@ -164,23 +195,55 @@ fn tree(out: &mut String, dg: &schemas::model::v1::Diagram, parent: Option<&str>
 /// Files not in `sources` are shown without the source line.
 pub fn render_diagnostics(model: &Model, sources: &[SourceFile]) -> String {
     let mut out = String::new();
+    let mut lines = SourceLines::new(sources);
     for d in &model.diagnostics {
-        one(&mut out, d, sources);
+        one(&mut out, d, &mut lines);
     }
     out
 }
 
-fn one(out: &mut String, d: &Diagnostic, sources: &[SourceFile]) {
+/// The lines of the sources, indexed on first use (a diagnostic's line is
+/// then found without splitting the whole file again).
+struct SourceLines<'a> {
+    sources: &'a [SourceFile],
+    /// Per source: the byte offset where each `\n`-separated line starts.
+    starts: Vec<Option<Vec<usize>>>,
+}
+
+impl<'a> SourceLines<'a> {
+    fn new(sources: &'a [SourceFile]) -> Self {
+        SourceLines {
+            sources,
+            starts: vec![None; sources.len()],
+        }
+    }
+
+    /// Line `n` (1-based; `0` is the first line too) of the first source
+    /// named `file`: what `text.split('\n').nth(n - 1)` gives.
+    fn line(&mut self, file: &str, n: u32) -> Option<&'a str> {
+        let i = self.sources.iter().position(|s| s.path == file)?;
+        let text = self.sources[i].text.as_str();
+        let starts = self.starts[i].get_or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(p, _)| p + 1))
+                .collect()
+        });
+        let k = n.saturating_sub(1) as usize;
+        let start = *starts.get(k)?;
+        let end = starts.get(k + 1).map_or(text.len(), |&next| next - 1);
+        Some(&text[start..end])
+    }
+}
+
+fn one(out: &mut String, d: &Diagnostic, lines: &mut SourceLines<'_>) {
     let sev = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
     let _ = writeln!(out, "{sev}: {}", d.message);
     let _ = writeln!(out, " --> {}:{}:{}", d.file, d.line, d.column);
-    let line = sources
-        .iter()
-        .find(|s| s.path == d.file)
-        .and_then(|s| s.text.split('\n').nth(d.line.saturating_sub(1) as usize))
+    let line = lines
+        .line(&d.file, d.line)
         .map(|l| l.trim_end_matches('\r'));
     if let Some(line) = line {
         let num = d.line.to_string();

@@ -269,3 +269,72 @@ fn parsing_is_deterministic() {
         assert_eq!(parse(&f, &NoIncludes), parse(&f, &NoIncludes), "{}", f.path);
     }
 }
+
+/// Inputs the fuzzer (`fuzz/`, target `parse`) reported, kept as regressions:
+/// each must parse within the time bound, without panicking.
+#[test]
+fn fuzz_regressions_are_bounded() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir)
+        .expect("tests/fuzz exists")
+        .flatten()
+    {
+        let bytes = std::fs::read(e.path()).expect("readable");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let start = std::time::Instant::now();
+        check(&text);
+        // release: well below a second; debug builds are ~20x slower
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "{}: too slow",
+            e.path().display()
+        );
+        n += 1;
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn endless_while_stops_at_the_step_limit() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/endless_while_procedures.puml"),
+    )
+    .expect("fixture exists");
+    let m = parse(
+        &SourceFile {
+            path: "w.puml".into(),
+            text,
+        },
+        &NoIncludes,
+    );
+    assert!(
+        m.diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("preprocessing stopped after")),
+        "{:?}",
+        m.diagnostics.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn big_diagram_renders_quickly() {
+    // one boundary per container: the text tree used to scan the whole
+    // diagram for every boundary (quadratic)
+    let mut s = String::from("@startuml\n!include <C4/C4_Container>\n");
+    for i in 0..20_000 {
+        s.push_str(&format!(
+            "System_Boundary(b{i}, \"B {i}\") {{\nContainer(c{i}, \"C {i}\", \"Rust\")\n}}\n"
+        ));
+    }
+    s.push_str("@enduml\n");
+    let f = SourceFile {
+        path: "wide.puml".into(),
+        text: s,
+    };
+    let m = parse(&f, &NoIncludes);
+    let start = std::time::Instant::now();
+    let out = render_text(&m, std::slice::from_ref(&f));
+    assert!(out.contains("    container c19999 \"C 19999\" [Rust]"));
+    assert!(start.elapsed().as_secs() < 5, "render too slow");
+}
