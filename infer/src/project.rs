@@ -1282,7 +1282,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 realization,
                 spec,
             };
-            if d.level == Level::Dynamic || r.index.is_some() {
+            if matches!(d.level, Level::Dynamic | Level::Sequence) || r.index.is_some() {
                 let index = r.index.clone().unwrap_or_else(|| (ri + 1).to_string());
                 steps.push((
                     index_key(&index),

@@ -206,6 +206,11 @@ fn corpus_diagrams_generate_working_projects() {
         "only {} corpus diagrams gave elements",
         projects.len()
     );
+    eprintln!(
+        "checking {} corpus projects (of {} diagrams)",
+        projects.len(),
+        diagrams.len()
+    );
     let failures = check_all(&py, projects);
     assert!(
         failures.is_empty(),
