@@ -6,6 +6,11 @@ use preprocess::{IncludeResolver, SourceFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+// The CLI client lives in src/client/; declared here so main.rs stays the
+// thin entry point it is.
+#[path = "client/mod.rs"]
+mod client;
+
 /// Runs one command; the exit code reflects diagnostics (1 = errors found).
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut cfg = crate::config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
@@ -35,6 +40,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::User(cmd) => tokio_runtime()?.block_on(user(&cfg, cmd)),
         Command::Dlq(cmd) => tokio_runtime()?.block_on(dlq(&cfg, cmd)),
+        Command::Login(args) => tokio_runtime()?.block_on(client::login(args)),
+        Command::Submit(args) => tokio_runtime()?.block_on(client::submit(args)),
+        Command::Jobs(args) => tokio_runtime()?.block_on(client::jobs(args)),
         Command::Serve(args) => {
             runtime::telemetry::init_tracing();
             runtime::install_crypto_provider();

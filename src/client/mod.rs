@@ -1,0 +1,396 @@
+//! The CLI client of a c4forge server: `login`, `submit`, `jobs`.
+//!
+//! It follows the async-client pattern of a durable background sender: an
+//! upload is first recorded in a local SQLite outbox (`outbox`), then a
+//! sender (`sender`) delivers pending rows with backoff and a circuit
+//! breaker. Uploads made while the server is down are delivered when it
+//! comes back, also after the CLI restarted: every `submit` (even with no
+//! file) and `jobs sync` send what is pending, and a row is never sent
+//! twice (see `sender` for how, and for the residual risk). `watch`
+//! follows jobs with progress bars over the notifier's websocket.
+//!
+//! Exit status: 0 everything delivered (and, when watching, done); 1 an
+//! upload was refused or a job failed; 3 uploads are still pending (they
+//! will be retried) or a watch timed out; 2 other errors.
+
+mod api;
+mod outbox;
+mod sender;
+mod state;
+mod watch;
+
+use crate::cli::{ClientOpts, JobsArgs, JobsCommand, LoginArgs, SubmitArgs, WatchArgs};
+use anyhow::{Context, Result};
+use api::{Api, ApiError};
+use outbox::Outbox;
+use state::{ClientDir, Session};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit status: something was refused or failed for good.
+const EXIT_FAILED: u8 = 1;
+/// Exit status: not everything could be delivered yet (will be retried), or
+/// a watch ended before its jobs.
+const EXIT_PENDING: u8 = 3;
+
+/// The password for logins: `C4FORGE_PASSWORD`, never a flag (flags show in
+/// `ps`).
+fn env_password() -> Option<String> {
+    std::env::var("C4FORGE_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+/// Reads one line from stdin after a prompt on stderr; `secret` turns the
+/// terminal's echo off meanwhile (through `stty`, when stdin is a terminal).
+fn prompt(label: &str, secret: bool) -> Result<String> {
+    eprint!("{label}: ");
+    let tty = std::io::stdin().is_terminal();
+    let stty = |arg: &str| {
+        let _ = std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    if secret && tty {
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if secret && tty {
+        stty("echo");
+        eprintln!();
+    }
+    read.with_context(|| format!("reading the {label} from stdin"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `c4forge login`: gets a token and stores the server, e-mail and token.
+pub async fn login(args: LoginArgs) -> Result<ExitCode> {
+    let dir = ClientDir::resolve(args.client.client_dir.as_deref())?;
+    let old = dir.load_session()?.unwrap_or_default();
+    let server = args
+        .client
+        .server
+        .map(|s| api::normalize_server(&s))
+        .or_else(|| (!old.server.is_empty()).then(|| old.server.clone()))
+        .context("no server: pass --server URL (or set C4FORGE_SERVER)")?;
+    let email = match args.email {
+        Some(e) => e,
+        None if !old.email.is_empty() && old.server == server => old.email.clone(),
+        None => prompt("email", false)?,
+    };
+    let password = match env_password() {
+        Some(p) => p,
+        None => prompt("password", true)?,
+    };
+    let api = Api::new(&server, "")?;
+    if args.register {
+        match api.register(&email, &password).await {
+            Ok(true) => println!("registered {email} on {server}"),
+            Ok(false) => println!("{email} is already registered on {server}; logging in"),
+            Err(e) => anyhow::bail!("registering {email} on {server}: {e}"),
+        }
+    }
+    let token = api
+        .login(&email, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("logging in to {server} as {email}: {e}"))?;
+    let session = Session {
+        server: server.clone(),
+        email: email.clone(),
+        token: token.access_token,
+        expires_at: chrono::Utc::now().timestamp() + token.expires_in as i64,
+    };
+    dir.save_session(&session)?;
+    println!(
+        "logged in to {server} as {email}; the token (valid {} min) is in {}",
+        token.expires_in / 60,
+        dir.session_path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The client directory, the session and the API client of a command.
+struct Client {
+    dir: ClientDir,
+    session: Session,
+    api: Arc<Api>,
+}
+
+fn open(opts: &ClientOpts) -> Result<Client> {
+    let dir = ClientDir::resolve(opts.client_dir.as_deref())?;
+    let session = dir.load_session()?.unwrap_or_default();
+    let server = opts
+        .server
+        .as_deref()
+        .map(api::normalize_server)
+        .or_else(|| (!session.server.is_empty()).then(|| session.server.clone()))
+        .context("not logged in: run `c4forge login --server URL` first")?;
+    // A token belongs to the server it came from.
+    let token = if session.server == server {
+        session.token.clone()
+    } else {
+        String::new()
+    };
+    let api = Arc::new(Api::new(&server, &token)?);
+    Ok(Client { dir, session, api })
+}
+
+fn watch_plan(w: &WatchArgs) -> watch::WatchPlan {
+    watch::WatchPlan {
+        download: w.download.clone(),
+        timeout: Duration::from_secs(w.timeout_secs),
+    }
+}
+
+/// `c4forge submit`: records the files in the outbox, then sends what is
+/// pending.
+pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
+    let ctx = open(&args.client)?;
+    // Read every file before recording any, so a typo records nothing.
+    let mut files = Vec::new();
+    for path in &args.files {
+        let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .with_context(|| format!("{} has no file name", path.display()))?;
+        let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        files.push((name, shown.display().to_string(), body));
+    }
+    let outbox = Outbox::open(&ctx.dir.outbox_path()).await?;
+    for (name, path, body) in files {
+        let id = outbox.add(ctx.api.base(), &name, &path, body).await?;
+        println!("{name}: saved in the outbox (#{id})");
+    }
+    send_and_watch(
+        &ctx,
+        &outbox,
+        args.wait_secs,
+        args.watch.then_some(&args.watching),
+    )
+    .await
+}
+
+/// Sends the pending rows, reports, and optionally watches the accepted
+/// jobs.
+async fn send_and_watch(
+    ctx: &Client,
+    outbox: &Outbox,
+    wait_secs: u64,
+    watching: Option<&WatchArgs>,
+) -> Result<ExitCode> {
+    let sender = sender::Sender::new(
+        outbox,
+        &ctx.api,
+        &ctx.dir,
+        ctx.session.clone(),
+        env_password(),
+        Duration::from_secs(wait_secs),
+    );
+    let report = sender.run().await?;
+    let others = outbox
+        .pending(None)
+        .await?
+        .iter()
+        .filter(|r| r.server != ctx.api.base())
+        .count();
+    if others > 0 {
+        eprintln!(
+            "{others} upload(s) in the outbox are for another server: `c4forge jobs sync --server URL` sends them"
+        );
+    }
+    if let Some(why) = &report.stopped {
+        eprintln!("stopped: {why}");
+    }
+    if report.pending > 0 {
+        eprintln!(
+            "{} upload(s) pending in {}: they will be sent by `c4forge jobs sync` or the next `c4forge submit`",
+            report.pending,
+            ctx.dir.outbox_path().display()
+        );
+    } else if report.delivered.is_empty() && report.rejected.is_empty() {
+        println!("nothing pending");
+    }
+    let mut code = if !report.rejected.is_empty() {
+        EXIT_FAILED
+    } else if report.pending > 0 || report.stopped.is_some() {
+        EXIT_PENDING
+    } else {
+        0
+    };
+    if let Some(w) = watching {
+        let jobs: Vec<String> = report.delivered.iter().map(|(_, j)| j.clone()).collect();
+        if !jobs.is_empty() {
+            let endings = watch::watch(ctx.api.clone(), &jobs, watch_plan(w)).await?;
+            code = code.max(watch_code(&endings));
+        }
+    }
+    Ok(ExitCode::from(code))
+}
+
+fn watch_code(endings: &[watch::Ending]) -> u8 {
+    if endings.contains(&watch::Ending::Failed) {
+        EXIT_FAILED
+    } else if endings.contains(&watch::Ending::Unfinished) {
+        EXIT_PENDING
+    } else {
+        0
+    }
+}
+
+/// `c4forge jobs ...`.
+pub async fn jobs(args: JobsArgs) -> Result<ExitCode> {
+    let ctx = open(&args.client)?;
+    match args.command {
+        JobsCommand::Sync {
+            wait_secs,
+            watch,
+            watching,
+        } => {
+            let outbox = Outbox::open(&ctx.dir.outbox_path()).await?;
+            send_and_watch(&ctx, &outbox, wait_secs, watch.then_some(&watching)).await
+        }
+        JobsCommand::List { limit } => list(&ctx, limit).await,
+        JobsCommand::Show { id } => show(&ctx, &id).await,
+        JobsCommand::Watch { ids, watching } => {
+            let ids = if ids.is_empty() {
+                ctx.api
+                    .list(200)
+                    .await
+                    .map_err(|e| api_error(&ctx, e))?
+                    .into_iter()
+                    .filter(|j| !matches!(j.status.as_str(), "done" | "failed" | "dead_lettered"))
+                    .map(|j| j.job_id)
+                    .collect()
+            } else {
+                ids
+            };
+            if ids.is_empty() {
+                println!("no job in progress");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let endings = watch::watch(ctx.api.clone(), &ids, watch_plan(&watching)).await?;
+            Ok(ExitCode::from(watch_code(&endings)))
+        }
+    }
+}
+
+fn api_error(ctx: &Client, e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Unauthorized(d) => anyhow::anyhow!(
+            "{} refused the login ({d}): run `c4forge login --server {}`",
+            ctx.api.base(),
+            ctx.api.base()
+        ),
+        other => anyhow::anyhow!("{}: {other}", ctx.api.base()),
+    }
+}
+
+async fn list(ctx: &Client, limit: u64) -> Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    match ctx.api.list(limit).await {
+        Ok(jobs) => {
+            println!(
+                "{:<36}  {:<13}  {:<20}  file",
+                "job", "status", "created (UTC)"
+            );
+            for j in &jobs {
+                println!(
+                    "{:<36}  {:<13}  {:<20}  {}",
+                    j.job_id,
+                    j.status,
+                    j.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    j.file_name
+                );
+            }
+            println!(
+                "{} job{} on {}",
+                jobs.len(),
+                if jobs.len() == 1 { "" } else { "s" },
+                ctx.api.base()
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {:#}", api_error(ctx, e));
+            code = ExitCode::from(EXIT_PENDING);
+        }
+    }
+    let outbox = Outbox::open(&ctx.dir.outbox_path()).await?;
+    let local: Vec<_> = outbox
+        .recent(limit)
+        .await?
+        .into_iter()
+        .filter(|r| r.status != outbox::RowStatus::Completed)
+        .collect();
+    if !local.is_empty() {
+        println!(
+            "\nnot delivered (local outbox {}):",
+            ctx.dir.path().display()
+        );
+        for r in local {
+            println!(
+                "  #{:<4} {:<13} {} ({}) -> {} ({} attempt{}, {} bytes, saved {}){}",
+                r.id,
+                r.status.as_str(),
+                r.file_name,
+                r.path,
+                r.server,
+                r.attempts,
+                if r.attempts == 1 { "" } else { "s" },
+                r.size,
+                runtime::from_millis(r.created_at).format("%Y-%m-%d %H:%M:%S UTC"),
+                r.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(code)
+}
+
+async fn show(ctx: &Client, id: &str) -> Result<ExitCode> {
+    let v = ctx.api.job(id).await.map_err(|e| api_error(ctx, e))?;
+    println!("job        {}", v.job_id);
+    println!("file       {}", v.file_name);
+    println!("status     {}", v.status);
+    println!(
+        "generator  {}{}",
+        v.generator,
+        v.generator_version
+            .as_deref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "created    {}",
+        v.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    println!(
+        "updated    {}",
+        v.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if let Some(zip) = &v.links.code_zip {
+        println!("download   {}{zip}", ctx.api.base());
+    }
+    println!("history");
+    for e in &v.history {
+        println!(
+            "  {}  {:<13} {}",
+            e.at.format("%H:%M:%S%.3f"),
+            e.status.as_str(),
+            e.stage.as_str()
+        );
+    }
+    if !v.diagnostics.is_empty() {
+        println!("diagnostics");
+        for d in &v.diagnostics {
+            println!(
+                "  {}:{}:{}: {:?}: {}",
+                d.file, d.line, d.column, d.severity, d.message
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,380 @@
+//! End-to-end tests of the CLI client (`c4forge login`, `submit`, `jobs`)
+//! against a real embedded-mode server: the durable outbox delivers uploads
+//! made while the server was down, survives restarts of the CLI without
+//! sending anything twice, and fails 4xx uploads at once.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn embedded_env(dir: &Path, listen: &str) -> Vec<(String, String)> {
+    vec![
+        ("C4FORGE_DATA_DIR".into(), dir.display().to_string()),
+        ("C4FORGE_LISTEN".into(), listen.into()),
+    ]
+}
+
+/// Runs `c4forge ARGS` as the client with its own state directory, from
+/// `cwd` (so no c4forge.toml of the repository is read).
+fn cli(cwd: &Path, client_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("C4FORGE_CLIENT_DIR", client_dir)
+        .env_remove("C4FORGE_CONFIG")
+        .env_remove("C4FORGE_SERVER")
+        .env_remove("C4FORGE_PASSWORD")
+        .env_remove("C4FORGE_CLIENT_FAULT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run c4forge")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A port nobody listens on (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The user's jobs on the server, as (job id, file name, status).
+async fn server_jobs(base: &str, token: &str) -> Vec<(String, String, String)> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/diagrams?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|j| {
+            (
+                j["job_id"].as_str().unwrap_or_default().to_string(),
+                j["file_name"].as_str().unwrap_or_default().to_string(),
+                j["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn session_token(client_dir: &Path) -> String {
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(client_dir.join("session.json")).expect("session file"),
+    )
+    .expect("session json");
+    s["token"].as_str().expect("token").to_string()
+}
+
+fn named<'a>(jobs: &'a [(String, String, String)], name: &str) -> Vec<&'a String> {
+    jobs.iter()
+        .filter(|(_, n, _)| n == name)
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn uploads_made_while_the_server_is_down_are_delivered_once_after_restarts() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (data, client, downloads) = (
+        work.path().join("data"),
+        work.path().join("client"),
+        work.path().join("downloads"),
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{listen}");
+    for name in [
+        "bank.puml",
+        "crash_after_post.puml",
+        "crash_after_mark.puml",
+    ] {
+        std::fs::write(work.path().join(name), BIGBANK).expect("write diagram");
+    }
+    let pw = [("C4FORGE_PASSWORD", PASSWORD)];
+
+    // Log in while the server is up, then stop it.
+    let server = spawn(&[], &embedded_env(&data, &listen));
+    let o = cli(
+        work.path(),
+        &client,
+        &[
+            "login",
+            "--server",
+            &url,
+            "--email",
+            "cli@example.com",
+            "--register",
+        ],
+        &pw,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(client.join("session.json"))
+            .expect("session")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    }
+    assert!(server.terminate().success());
+
+    // Submit with nobody listening: saved, not delivered, will retry.
+    let o = cli(
+        work.path(),
+        &client,
+        &["submit", "bank.puml", "--wait-secs", "1"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("pending") && text(&o).contains("jobs sync"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(work.path(), &client, &["jobs", "list"], &[]);
+    assert!(
+        stdout(&o).contains("bank.puml") && stdout(&o).contains("saving"),
+        "the row stays pending: {}",
+        text(&o)
+    );
+
+    // The server comes back (same data directory, same port): a new CLI
+    // process sends what is pending.
+    let server = spawn(&[], &embedded_env(&data, &listen));
+    let token = session_token(&client);
+    assert!(
+        server_jobs(&server.base, &token).await.is_empty(),
+        "nothing arrived while it was down"
+    );
+    let o = cli(work.path(), &client, &["jobs", "sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("bank.puml: accepted as job"),
+        "{}",
+        text(&o)
+    );
+    let jobs = server_jobs(&server.base, &token).await;
+    let bank = named(&jobs, "bank.puml");
+    assert_eq!(bank.len(), 1, "{jobs:?}");
+    let bank_job = bank[0].clone();
+
+    // It completes; `jobs watch` shows it and downloads the project.
+    let o = cli(
+        work.path(),
+        &client,
+        &[
+            "jobs",
+            "watch",
+            &bank_job,
+            "--download",
+            downloads.to_str().expect("utf-8 path"),
+            "--timeout-secs",
+            "60",
+        ],
+        &[],
+    );
+    assert!(
+        o.status.success(),
+        "{}\nserver log:\n{}",
+        text(&o),
+        server.log_text()
+    );
+    assert!(
+        stdout(&o).contains(&format!("{bank_job} bank.puml: done"))
+            && stdout(&o).contains(&format!("/api/v1/diagrams/{bank_job}/code.zip")),
+        "{}",
+        text(&o)
+    );
+    let zip = downloads.join("bank.zip");
+    let bytes = std::fs::read(&zip).expect("downloaded zip");
+    assert!(
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_ok(),
+        "a valid zip"
+    );
+
+    // Crash right after the server accepted (before the outbox knew): the
+    // next run finds the job on the server and does not send it again.
+    let o = cli(
+        work.path(),
+        &client,
+        &["submit", "crash_after_post.puml"],
+        &[("C4FORGE_CLIENT_FAULT", "exit-after-post")],
+    );
+    assert_eq!(o.status.code(), Some(86), "{}", text(&o));
+    assert_eq!(
+        named(
+            &server_jobs(&server.base, &token).await,
+            "crash_after_post.puml"
+        )
+        .len(),
+        1
+    );
+    let o = cli(work.path(), &client, &["jobs", "sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("not sent again"), "{}", text(&o));
+
+    // Crash right after marking the row `transmitting`, before the POST:
+    // the next `submit` (with no new file) checks, finds nothing, sends it.
+    let o = cli(
+        work.path(),
+        &client,
+        &["submit", "crash_after_mark.puml"],
+        &[("C4FORGE_CLIENT_FAULT", "exit-after-mark")],
+    );
+    assert_eq!(o.status.code(), Some(86), "{}", text(&o));
+    assert!(
+        named(
+            &server_jobs(&server.base, &token).await,
+            "crash_after_mark.puml"
+        )
+        .is_empty()
+    );
+    let o = cli(work.path(), &client, &["submit", "--watch"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("crash_after_mark.puml: accepted as job")
+            && stdout(&o).contains("crash_after_mark.puml: done"),
+        "{}",
+        text(&o)
+    );
+
+    // Nothing is pending any more, and a further sync sends nothing.
+    let o = cli(work.path(), &client, &["jobs", "sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("nothing pending"), "{}", text(&o));
+    let jobs = server_jobs(&server.base, &token).await;
+    assert_eq!(jobs.len(), 3, "exactly one job per upload: {jobs:?}");
+    for name in [
+        "bank.puml",
+        "crash_after_post.puml",
+        "crash_after_mark.puml",
+    ] {
+        assert_eq!(named(&jobs, name).len(), 1, "{name}: {jobs:?}");
+    }
+    let o = cli(work.path(), &client, &["jobs", "list"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains(&bank_job), "{}", text(&o));
+    assert!(!stdout(&o).contains("not delivered"), "{}", text(&o));
+}
+
+#[tokio::test]
+async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (data, client) = (work.path().join("data"), work.path().join("client"));
+    let server = spawn(&[], &embedded_env(&data, "127.0.0.1:0"));
+    let pw = [("C4FORGE_PASSWORD", PASSWORD)];
+    let o = cli(
+        work.path(),
+        &client,
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "rejected@example.com",
+            "--register",
+        ],
+        &pw,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let token = session_token(&client);
+
+    // An empty file: the server's 400 detail, failed at once, not retried.
+    std::fs::write(work.path().join("empty.puml"), "").expect("write");
+    let started = std::time::Instant::now();
+    let o = cli(work.path(), &client, &["submit", "empty.puml"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("rejected by the server (400): the diagram is empty"),
+        "{}",
+        text(&o)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let o = cli(work.path(), &client, &["jobs", "list"], &[]);
+    let listed = stdout(&o);
+    assert!(
+        listed.contains("failed") && listed.contains("empty.puml") && listed.contains("1 attempt,"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(work.path(), &client, &["jobs", "sync"], &[]);
+    assert!(stdout(&o).contains("nothing pending"), "{}", text(&o));
+    assert!(server_jobs(&server.base, &token).await.is_empty());
+
+    // An invalid diagram is accepted, then fails: the watch shows the
+    // diagnostics as file:line:column.
+    std::fs::write(
+        work.path().join("broken.puml"),
+        "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n",
+    )
+    .expect("write");
+    let o = cli(
+        work.path(),
+        &client,
+        &["submit", "broken.puml", "--watch", "--timeout-secs", "60"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("broken.puml: failed") && stdout(&o).contains("broken.puml:5:"),
+        "{}",
+        text(&o)
+    );
+
+    // A token the server refuses: renewed once with C4FORGE_PASSWORD...
+    let spoil = |client: &Path| {
+        let path = client.join("session.json");
+        let mut s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        s["token"] = "not-a-token".into();
+        std::fs::write(&path, serde_json::to_vec(&s).expect("json")).expect("write");
+    };
+    std::fs::write(work.path().join("ok.puml"), BIGBANK).expect("write");
+    spoil(&client);
+    let o = cli(work.path(), &client, &["submit", "ok.puml"], &pw);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("logged in again"), "{}", text(&o));
+    assert_ne!(
+        session_token(&client),
+        "not-a-token",
+        "the new token is stored"
+    );
+    // ...and without a password the command stops with a clear message,
+    // keeping the upload pending.
+    spoil(&client);
+    let o = cli(work.path(), &client, &["submit", "ok.puml"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("c4forge login"), "{}", text(&o));
+    let o = cli(work.path(), &client, &["jobs", "list"], &[]);
+    assert!(
+        text(&o).contains("refused the login"),
+        "the list says why: {}",
+        text(&o)
+    );
+    assert!(stdout(&o).contains("saving"), "{}", text(&o));
+}
