@@ -111,7 +111,9 @@ async fn bad_uploads_get_clear_4xx_and_enqueue_nothing() {
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "bad@example.com").await;
 
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    /// (what, token, body, expected status, what the detail must mention)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("empty", Some(&token), Vec::new(), 400, "empty"),
         ("blank", Some(&token), b"  \n\t ".to_vec(), 400, "empty"),
         (

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use runtime::jobs::{DeadLetter, DeadLetterFilter, Replay};
+use schemas::api::Problem;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ fn require_admin(user: AuthUser) -> Result<(), ApiError> {
 }
 
 /// Filters of the dead-letter list and bulk replay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DlqQuery {
     /// Only this stage (`parse`, `generate`, `store`).
@@ -76,7 +77,8 @@ fn view(d: &DeadLetter) -> serde_json::Value {
 }
 
 /// `GET /api/v1/admin/dlq`.
-pub async fn list(
+#[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqQuery), responses((status = 200, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<DlqQuery>,
@@ -94,7 +96,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/admin/dlq/{id}`: the entry with its payload.
-pub async fn show(
+#[utoipa::path(get, path = "/api/v1/admin/dlq/{id}", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<i64>,
@@ -128,7 +131,8 @@ async fn replay_one(state: &AppState, id: i64) -> Result<&'static str, ApiError>
 
 /// `POST /api/v1/admin/dlq/{id}/replay`: idempotent; a second replay of the
 /// same entry answers `already_replayed` and does nothing.
-pub async fn replay(
+#[utoipa::path(post, path = "/api/v1/admin/dlq/{id}/replay", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 202, body = Object), (status = 200, description = "Already replayed: nothing done", body = Object), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn replay(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<i64>,
@@ -145,7 +149,8 @@ pub async fn replay(
 
 /// `POST /api/v1/admin/dlq/replay`: replays every unreplayed entry matching
 /// the filters, at most [`BULK_REPLAY_PER_SECOND`] per second.
-pub async fn replay_bulk(
+#[utoipa::path(post, path = "/api/v1/admin/dlq/replay", tag = "admin", params(DlqQuery), responses((status = 202, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn replay_bulk(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<DlqQuery>,

@@ -11,6 +11,7 @@
 //! - [`auth`]: argon2id password hashing, JWT access tokens, the `AuthUser` extractor.
 //! - [`limits`]: per-user and per-IP rate limits (429 with `Retry-After`).
 //! - [`manage`]: source, code manifest, delete, retry, generator list.
+//! - [`openapi`]: the OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`).
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
 //! - [`routes`]: the `/api/v1` handlers and the router.
 //! - [`state`]: the shared application state.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod auth;
 pub mod limits;
 pub mod manage;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod state;

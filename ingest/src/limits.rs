@@ -48,7 +48,11 @@ impl Limits {
         key: String,
         what: &str,
     ) -> Result<(), ApiError> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 0 {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1024)
+        {
             self.uploads.retain_recent();
             self.auth.retain_recent();
         }

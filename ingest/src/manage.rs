@@ -9,15 +9,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use schemas::api::Problem;
 use schemas::{JobId, ObjectKey};
 
 /// `GET /api/v1/models`: the registered generators with their versions.
-pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/api/v1/models", tag = "diagrams", responses((status = 200, description = "Registered generators with versions", body = Object)))]
+pub(crate) async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "items": state.models }))
 }
 
 /// `GET /api/v1/diagrams/{id}/source`: the uploaded diagram as stored.
-pub async fn source(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/source", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn source(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -32,7 +35,8 @@ pub async fn source(
 
 /// `GET /api/v1/diagrams/{id}/code`: the manifest of generated files with
 /// a download link, hash, size and owner per file.
-pub async fn code_manifest(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn code_manifest(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -64,7 +68,8 @@ pub async fn code_manifest(
 /// `DELETE /api/v1/diagrams/{id}`: removes the job's objects, then its rows.
 /// A job still in the pipeline cannot be deleted (409); stages drop any
 /// late message of a deleted job.
-pub async fn delete(
+#[utoipa::path(delete, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 204, description = "Deleted with its objects"), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -89,7 +94,8 @@ pub async fn delete(
 
 /// `POST /api/v1/diagrams/{id}/retry`: runs a failed or dead-lettered job
 /// again from its stored source.
-pub async fn retry(
+#[utoipa::path(post, path = "/api/v1/diagrams/{id}/retry", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 202, body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn retry(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runtime::jobs::{JobRecord, NewJob, ObjectRecord, RefreshUse, UserRecord};
-use schemas::api::{Credentials, DiagramAccepted, JobLinks, JobView, TokenResponse, UserView};
+use schemas::api::{
+    Credentials, DiagramAccepted, JobLinks, JobView, Problem, TokenResponse, UserView,
+};
 use schemas::events::JobStatus;
 use schemas::ids::sanitize_segment;
 use schemas::messages::{Envelope, JobUploaded, Message};
@@ -85,14 +87,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/dlq/{id}/replay", post(crate::admin::replay))
         .with_state(state)
         .merge(probes_router(probes))
+        .merge(crate::openapi::router())
         .merge(crate::web::router())
 }
 
-async fn healthz() -> &'static str {
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive", body = String)))]
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(state): State<Probes>) -> Response {
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database, bus and object store answer; no breaker open", body = Object), (status = 503, description = "A dependency is unavailable", body = Object)))]
+pub(crate) async fn readyz(State(state): State<Probes>) -> Response {
     let db = runtime::db::ping(state.ledger.db())
         .await
         .map_err(|e| e.to_string());
@@ -120,7 +125,8 @@ async fn readyz(State(state): State<Probes>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics_text(State(state): State<Probes>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics_text(State(state): State<Probes>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
@@ -145,7 +151,8 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     Ok(c)
 }
 
-async fn register(
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     body: Bytes,
@@ -202,7 +209,8 @@ async fn issue_pair(
     })
 }
 
-async fn token(
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub(crate) async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     body: Bytes,
@@ -223,7 +231,7 @@ async fn token(
 }
 
 /// `POST /auth/refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last token response.
@@ -232,7 +240,8 @@ pub struct RefreshRequest {
 
 /// Rotates a refresh token: each works once; presenting a used one revokes
 /// its whole family (a stolen token is useless after the owner's next refresh).
-async fn refresh(
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     body: Bytes,
@@ -264,7 +273,7 @@ async fn refresh(
 }
 
 /// Query parameters of an upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UploadQuery {
     /// File name of a raw body upload.
     name: Option<String>,
@@ -328,7 +337,8 @@ async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Byte
     ))
 }
 
-async fn upload(
+#[utoipa::path(post, path = "/api/v1/diagrams", tag = "diagrams", params(UploadQuery), request_body(content = String, content_type = "text/plain", description = "The .puml text (or multipart/form-data with a `file` field)"), responses((status = 202, body = DiagramAccepted, headers(("location" = String, description = "The job resource"))), (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<UploadQuery>,
@@ -474,7 +484,8 @@ async fn view(state: &AppState, job: JobRecord) -> Result<JobView, ApiError> {
     })
 }
 
-async fn get_job(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = JobView), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn get_job(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -484,13 +495,14 @@ async fn get_job(
 }
 
 /// Query parameters of the job list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     /// Page size (1..=200, default 50).
     limit: Option<u64>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 200, body = Object), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ListQuery>,
@@ -520,7 +532,8 @@ pub(crate) fn require_done(job: &JobRecord) -> Result<(), ApiError> {
     }
 }
 
-async fn code_zip(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code.zip", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "The generated project", content_type = "application/zip", body = Vec<u8>), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn code_zip(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -544,7 +557,8 @@ async fn code_zip(
         .into_response())
 }
 
-async fn model(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/model", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "The model IR (model::v1)", body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn model(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -558,7 +572,8 @@ async fn model(
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-async fn code_file(
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code/{path}", tag = "diagrams", params(("id" = String, Path, description = "Job id"), ("path" = String, Path, description = "File path inside the project")), responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn code_file(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, path)): Path<(String, String)>,

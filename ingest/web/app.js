@@ -279,7 +279,6 @@ function render(job) {
   status.textContent = job.status;
   status.dataset.status = job.status;
   n.dataset.status = job.status;
-  n.setAttribute('aria-label', `${label}: ${job.status}`);
   const when = n.querySelector('.when');
   if (job.at) {
     when.dateTime = job.at;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// `POST /auth/register` and `POST /auth/token` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Login name (an e-mail address or any non-empty name).
@@ -17,7 +17,7 @@ pub struct Credentials {
 }
 
 /// `POST /auth/register` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     /// The user's id.
     pub id: String,
@@ -28,7 +28,7 @@ pub struct UserView {
 }
 
 /// `POST /auth/token` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// A JWT for the `Authorization: Bearer` header and the websocket.
     pub access_token: String,
@@ -42,7 +42,7 @@ pub struct TokenResponse {
 }
 
 /// `POST /diagrams` response (202 Accepted).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiagramAccepted {
     /// The new job.
     pub job_id: JobId,
@@ -55,7 +55,7 @@ pub struct DiagramAccepted {
 }
 
 /// `GET /diagrams/{id}` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The job.
     pub job_id: JobId,
@@ -80,7 +80,7 @@ pub struct JobView {
 }
 
 /// Links of a job's resources.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobLinks {
     /// This resource.
     pub this: String,
@@ -89,7 +89,7 @@ pub struct JobLinks {
 }
 
 /// An RFC 9457 problem document (`application/problem+json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A stable URI naming the error kind.
     #[serde(rename = "type")]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 /// Where a job is. Transitions only move forward:
 /// `queued -> parsing -> generating -> storing -> done`, or to `failed`
 /// (permanent error) or `dead_lettered` (retries exhausted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Accepted, waiting for the parse stage.
@@ -105,7 +105,7 @@ impl FromStr for JobStatus {
 pub const EVENT_VERSION: u32 = 1;
 
 /// One job transition, as stored in `job_events` and pushed to clients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusEvent {
     /// [`EVENT_VERSION`].
     pub schema_version: u32,
@@ -129,7 +129,7 @@ pub struct StatusEvent {
 }
 
 /// A message the server sends over the websocket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WsServerMessage {
     /// A status event; `snapshot` is true for events replayed from the

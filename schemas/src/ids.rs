@@ -7,7 +7,19 @@ use std::str::FromStr;
 
 /// Identifies one conversion job from upload to download. A UUIDv7, so ids
 /// sort by creation time in the database and in listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct JobId(pub uuid::Uuid);
 
@@ -38,7 +50,19 @@ impl FromStr for JobId {
 }
 
 /// Identifies a registered user; jobs belong to exactly one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct UserId(pub uuid::Uuid);
 
@@ -71,7 +95,9 @@ impl FromStr for UserId {
 /// A key in the object store. Keys are derived from the job id only (never
 /// from user input beyond a sanitized file name), so a retried stage writes
 /// the same key again instead of leaving an orphan.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ObjectKey(String);
 
@@ -140,7 +166,19 @@ pub fn sanitize_segment(name: &str) -> String {
 
 /// A pipeline stage. The names are used for `--stages`, queue names and
 /// metric labels, so they are part of the deployment contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// The HTTP API: accepts uploads and serves results.

@@ -240,7 +240,7 @@ pub mod v1 {
     }
 
     /// How bad a diagnostic is.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum Severity {
         /// The diagram is wrong; the job fails.
@@ -250,7 +250,7 @@ pub mod v1 {
     }
 
     /// A problem found in the input, with its exact place.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
     pub struct Diagnostic {
         /// Error or warning.
         pub severity: Severity,
