@@ -346,16 +346,34 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
         text(&o)
     );
 
-    // A token the server refuses: renewed once with C4FORGE_PASSWORD...
-    let spoil = |client: &Path| {
+    // A token the server refuses is renewed once: with the stored refresh
+    // token (rotated and stored again)...
+    let spoil = |client: &Path, keep_refresh: bool| {
         let path = client.join("session.json");
         let mut s: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
         s["token"] = "not-a-token".into();
+        if !keep_refresh {
+            s["refresh_token"] = serde_json::Value::Null;
+        }
         std::fs::write(&path, serde_json::to_vec(&s).expect("json")).expect("write");
     };
     std::fs::write(work.path().join("ok.puml"), BIGBANK).expect("write");
-    spoil(&client);
+    spoil(&client, true);
+    let o = cli(work.path(), &client, &["submit", "ok.puml"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("renewed the token with the refresh token"),
+        "{}",
+        text(&o)
+    );
+    assert_ne!(
+        session_token(&client),
+        "not-a-token",
+        "the new token is stored"
+    );
+    // ...else by logging in again with C4FORGE_PASSWORD...
+    spoil(&client, false);
     let o = cli(work.path(), &client, &["submit", "ok.puml"], &pw);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("logged in again"), "{}", text(&o));
@@ -364,9 +382,9 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
         "not-a-token",
         "the new token is stored"
     );
-    // ...and without a password the command stops with a clear message,
-    // keeping the upload pending.
-    spoil(&client);
+    // ...and with neither the command stops with a clear message, keeping
+    // the upload pending.
+    spoil(&client, false);
     let o = cli(work.path(), &client, &["submit", "ok.puml"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("c4forge login"), "{}", text(&o));

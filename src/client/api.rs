@@ -4,15 +4,17 @@
 //! | answer | [`ApiError`] | the sender |
 //! |---|---|---|
 //! | 400, 413, 415, 422 and other 4xx | `Rejected` | marks the row failed with the server's `detail`, at once |
-//! | 401 | `Unauthorized` | logs in again once (password in `C4FORGE_PASSWORD`), else stops |
+//! | 401 | `Unauthorized` | (after [`Api`] renewed the token once and the retry was refused too) stops |
 //! | 403 | `Forbidden` | stops |
 //! | 429, 5xx | `Transient` (certain) | backs off, honouring `Retry-After` |
 //! | connection refused | `Transient` (certain) | backs off |
 //! | timeout, reset, other network errors | `Transient` (ambiguous) | backs off; reconciles before re-sending |
 
+use super::state::{ClientDir, Session};
 use anyhow::{Context, Result};
 use schemas::api::{Credentials, DiagramAccepted, JobView, TokenResponse};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Longest honoured `Retry-After`.
@@ -126,12 +128,28 @@ pub async fn classify(resp: reqwest::Response) -> ApiError {
     }
 }
 
+/// How an [`Api`] renews a refused token: with the stored refresh token
+/// (rotated by the server on each use), else by logging in again with the
+/// stored e-mail and `C4FORGE_PASSWORD`; the new tokens are saved in the
+/// session file.
+#[derive(Debug)]
+pub struct Renewal {
+    /// Where the session is saved.
+    pub dir: ClientDir,
+    /// The stored session (e-mail, refresh token).
+    pub session: Session,
+    /// The password for a new login, if the environment has it.
+    pub password: Option<String>,
+}
+
 /// A client of one server, with the current token.
 #[derive(Debug)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
     token: Mutex<String>,
+    renewal: Option<tokio::sync::Mutex<Renewal>>,
+    gave_up: AtomicBool,
 }
 
 /// Normalizes a server URL: trims it and its trailing slashes, and adds
@@ -159,7 +177,15 @@ impl Api {
             http,
             base: normalize_server(base),
             token: Mutex::new(token.to_string()),
+            renewal: None,
+            gave_up: AtomicBool::new(false),
         })
+    }
+
+    /// Lets requests answered 401 renew the token once and retry.
+    pub fn with_renewal(mut self, renewal: Renewal) -> Self {
+        self.renewal = Some(tokio::sync::Mutex::new(renewal));
+        self
     }
 
     /// The server's base URL.
@@ -178,13 +204,97 @@ impl Api {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
+    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
         let resp = req.send().await.map_err(ApiError::from_reqwest)?;
         if resp.status().is_success() {
             Ok(resp)
         } else {
             Err(classify(resp).await)
         }
+    }
+
+    /// Sends the request `build` makes (with the current token); on a 401
+    /// renews the token once and sends it again. A 401 is refused before
+    /// any work, so re-sending an upload after it cannot duplicate it.
+    async fn send(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let used = self.token();
+        match self.send_once(build(&used)).await {
+            Err(ApiError::Unauthorized(detail)) => {
+                if self.renew(&used).await {
+                    self.send_once(build(&self.token())).await
+                } else {
+                    Err(ApiError::Unauthorized(detail))
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Renews the token after `refused` was refused. Serialized, so that
+    /// concurrent requests use one renewal (a refresh token works once: a
+    /// second use would revoke its family). `false` when it is not
+    /// possible or failed (then it is not tried again by this process).
+    async fn renew(&self, refused: &str) -> bool {
+        let Some(renewal) = &self.renewal else {
+            return false;
+        };
+        let mut r = renewal.lock().await;
+        if self.token() != refused {
+            return true; // another request renewed it meanwhile
+        }
+        if self.gave_up.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut how = None;
+        if let Some(refresh) = r.session.refresh_token.clone() {
+            match self.refresh(&refresh).await {
+                Ok(t) => how = Some(("renewed the token with the refresh token", t)),
+                Err(e) => eprintln!("renewing the token with the refresh token failed: {e}"),
+            }
+        }
+        if how.is_none()
+            && let Some(password) = r.password.clone()
+            && !r.session.email.is_empty()
+        {
+            match self.login(&r.session.email, &password).await {
+                Ok(t) => how = Some(("logged in again", t)),
+                Err(e) => eprintln!("logging in again as {} failed: {e}", r.session.email),
+            }
+        }
+        let Some((how, t)) = how else {
+            self.gave_up.store(true, Ordering::SeqCst);
+            return false;
+        };
+        r.session.server = self.base.clone();
+        r.session.token = t.access_token.clone();
+        r.session.refresh_token = t.refresh_token.clone();
+        r.session.expires_at = chrono::Utc::now().timestamp() + t.expires_in as i64;
+        if let Err(e) = r.dir.save_session(&r.session) {
+            eprintln!("warning: could not store the new token: {e:#}");
+        }
+        eprintln!("the token was refused: {how} as {}", r.session.email);
+        true
+    }
+
+    /// `POST /auth/refresh`; keeps the new token for later requests.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        let url = format!("{}/api/v1/auth/refresh", self.base);
+        let resp = self.send_once(self.http.post(url).json(&body)).await?;
+        self.token_from(resp).await
+    }
+
+    async fn token_from(&self, resp: reqwest::Response) -> Result<TokenResponse, ApiError> {
+        let t: TokenResponse = resp.json().await.map_err(|e| ApiError::Transient {
+            message: format!("unreadable token response: {e}"),
+            retry_after: None,
+            certain: true,
+        })?;
+        self.set_token(&t.access_token);
+        Ok(t)
     }
 
     /// `POST /auth/register`. A taken e-mail is not an error: the caller
@@ -198,7 +308,7 @@ impl Api {
             .http
             .post(format!("{}/api/v1/auth/register", self.base))
             .json(&body);
-        match self.send(req).await {
+        match self.send_once(req).await {
             Ok(_) => Ok(true),
             Err(ApiError::Rejected { status: 409, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -215,14 +325,8 @@ impl Api {
             .http
             .post(format!("{}/api/v1/auth/token", self.base))
             .json(&body);
-        let resp = self.send(req).await?;
-        let t: TokenResponse = resp.json().await.map_err(|e| ApiError::Transient {
-            message: format!("unreadable token response: {e}"),
-            retry_after: None,
-            certain: true,
-        })?;
-        self.set_token(&t.access_token);
-        Ok(t)
+        let resp = self.send_once(req).await?;
+        self.token_from(resp).await
     }
 
     /// `POST /diagrams?name=FILE` with the raw body.
@@ -239,13 +343,15 @@ impl Api {
             status: 0,
             detail: format!("bad server URL {}: {e}", self.base),
         })?;
-        let req = self
-            .http
-            .post(url)
-            .bearer_auth(self.token())
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body);
-        let resp = self.send(req).await?;
+        let resp = self
+            .send(|token| {
+                self.http
+                    .post(url.clone())
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(body.clone())
+            })
+            .await?;
         resp.json().await.map_err(|e| ApiError::Transient {
             // The job exists but we cannot read its id: reconcile later.
             message: format!("unreadable upload response: {e}"),
@@ -255,11 +361,10 @@ impl Api {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        let req = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(self.token());
-        let resp = self.send(req).await?;
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .send(|token| self.http.get(&url).bearer_auth(token))
+            .await?;
         resp.json().await.map_err(|e| ApiError::Transient {
             message: format!("unreadable answer of {path}: {e}"),
             retry_after: None,
@@ -286,12 +391,15 @@ impl Api {
 
     /// `GET /diagrams/{id}/code.zip`: the bytes and the suggested file name.
     pub async fn code_zip(&self, id: &str) -> Result<(Vec<u8>, Option<String>), ApiError> {
-        let req = self
-            .http
-            .get(format!("{}/api/v1/diagrams/{id}/code.zip", self.base))
-            .bearer_auth(self.token())
-            .timeout(Duration::from_secs(300));
-        let resp = self.send(req).await?;
+        let url = format!("{}/api/v1/diagrams/{id}/code.zip", self.base);
+        let resp = self
+            .send(|token| {
+                self.http
+                    .get(&url)
+                    .bearer_auth(token)
+                    .timeout(Duration::from_secs(300))
+            })
+            .await?;
         let name = resp
             .headers()
             .get(reqwest::header::CONTENT_DISPOSITION)

@@ -9,6 +9,9 @@
 //! twice (see `sender` for how, and for the residual risk). `watch`
 //! follows jobs with progress bars over the notifier's websocket.
 //!
+//! Every request renews a refused token once (refresh token, else
+//! `C4FORGE_PASSWORD`) and retries (`api`).
+//!
 //! Exit status: 0 everything delivered (and, when watching, done); 1 an
 //! upload was refused or a job failed; 3 uploads are still pending (they
 //! will be retried) or a watch timed out; 2 other errors.
@@ -102,6 +105,7 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
         server: server.clone(),
         email: email.clone(),
         token: token.access_token,
+        refresh_token: token.refresh_token,
         expires_at: chrono::Utc::now().timestamp() + token.expires_in as i64,
     };
     dir.save_session(&session)?;
@@ -116,7 +120,6 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
 /// The client directory, the session and the API client of a command.
 struct Client {
     dir: ClientDir,
-    session: Session,
     api: Arc<Api>,
 }
 
@@ -135,8 +138,20 @@ fn open(opts: &ClientOpts) -> Result<Client> {
     } else {
         String::new()
     };
-    let api = Arc::new(Api::new(&server, &token)?);
-    Ok(Client { dir, session, api })
+    let renewal = api::Renewal {
+        dir: dir.clone(),
+        session: Session {
+            // The refresh token belongs to the server too.
+            refresh_token: session
+                .refresh_token
+                .clone()
+                .filter(|_| session.server == server),
+            ..session.clone()
+        },
+        password: env_password(),
+    };
+    let api = Arc::new(Api::new(&server, &token)?.with_renewal(renewal));
+    Ok(Client { dir, api })
 }
 
 fn watch_plan(w: &WatchArgs) -> watch::WatchPlan {
@@ -183,14 +198,7 @@ async fn send_and_watch(
     wait_secs: u64,
     watching: Option<&WatchArgs>,
 ) -> Result<ExitCode> {
-    let sender = sender::Sender::new(
-        outbox,
-        &ctx.api,
-        &ctx.dir,
-        ctx.session.clone(),
-        env_password(),
-        Duration::from_secs(wait_secs),
-    );
+    let sender = sender::Sender::new(outbox, &ctx.api, Duration::from_secs(wait_secs));
     let report = sender.run().await?;
     let others = outbox
         .pending(None)

@@ -27,12 +27,9 @@
 
 use super::api::{Api, ApiError};
 use super::outbox::{Outbox, Row, RowStatus, now_ms};
-use super::state::{ClientDir, Session};
 use anyhow::Result;
 use backon::{ExponentialBuilder, Retryable};
 use runtime::breaker::{Breaker, Dependency, FailsafeBreaker};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Allowance for the difference between this machine's clock and the
@@ -64,9 +61,6 @@ enum SendError {
     /// The server (or the network) said so.
     #[error(transparent)]
     Api(ApiError),
-    /// A fresh token was obtained after a 401: retry at once.
-    #[error("the token was renewed")]
-    Relogged,
     /// The breaker refuses calls for now.
     #[error("the server failed repeatedly; waiting before trying again")]
     BreakerOpen,
@@ -79,9 +73,7 @@ impl SendError {
     fn retryable(&self) -> bool {
         matches!(
             self,
-            SendError::Relogged
-                | SendError::BreakerOpen
-                | SendError::Api(ApiError::Transient { .. })
+            SendError::BreakerOpen | SendError::Api(ApiError::Transient { .. })
         )
     }
 }
@@ -111,32 +103,18 @@ pub struct Report {
 pub struct Sender<'a> {
     outbox: &'a Outbox,
     api: &'a Api,
-    dir: &'a ClientDir,
-    session: Mutex<Session>,
-    password: Option<String>,
-    relogged: AtomicBool,
     breaker: FailsafeBreaker,
     deadline: Instant,
 }
 
 impl<'a> Sender<'a> {
-    /// A sender that gives up retrying `wait` from now. `session` is the
-    /// stored login (its e-mail renews the token with `password` on a 401).
-    pub fn new(
-        outbox: &'a Outbox,
-        api: &'a Api,
-        dir: &'a ClientDir,
-        session: Session,
-        password: Option<String>,
-        wait: Duration,
-    ) -> Self {
+    /// A sender that gives up retrying `wait` from now. A 401 is handled
+    /// by `api` (one renewal of the token, then a retry); one that comes
+    /// through stops the run.
+    pub fn new(outbox: &'a Outbox, api: &'a Api, wait: Duration) -> Self {
         Self {
             outbox,
             api,
-            dir,
-            session: Mutex::new(session),
-            password,
-            relogged: AtomicBool::new(false),
             // `Bus` is the breaker's label only: for the client, the server
             // is the transport into the pipeline.
             breaker: FailsafeBreaker::new(
@@ -165,9 +143,7 @@ impl<'a> Sender<'a> {
                 .when(SendError::retryable)
                 .adjust(|e, next| self.next_delay(e, next))
                 .notify(|e, d| {
-                    if !matches!(e, SendError::Relogged) {
-                        eprintln!("{file}: {e}; retrying in {:.1}s", d.as_secs_f64());
-                    }
+                    eprintln!("{file}: {e}; retrying in {:.1}s", d.as_secs_f64());
                 })
                 .await;
             match result {
@@ -188,7 +164,7 @@ impl<'a> Sender<'a> {
                 }
                 Err(SendError::Api(ApiError::Unauthorized(detail))) => {
                     report.stopped = Some(format!(
-                        "the server refused the login ({detail}): run `c4forge login --server {server}` (or set C4FORGE_PASSWORD so the token renews itself)"
+                        "the server refused the login ({detail}): run `c4forge login --server {server}` (or set C4FORGE_PASSWORD so an expired token renews itself)"
                     ));
                     break;
                 }
@@ -210,12 +186,10 @@ impl<'a> Sender<'a> {
     }
 
     /// The delay before the next attempt, or `None` to give up: honours
-    /// `Retry-After`, retries at once after a renewed login, and never
-    /// sleeps past the deadline.
+    /// `Retry-After` and never sleeps past the deadline.
     fn next_delay(&self, e: &SendError, next: Option<Duration>) -> Option<Duration> {
         let next = next.unwrap_or(Duration::from_secs(15));
         let d = match e {
-            SendError::Relogged => Duration::ZERO,
             SendError::Api(ApiError::Transient {
                 retry_after: Some(ra),
                 ..
@@ -270,11 +244,6 @@ impl<'a> Sender<'a> {
                             .release(id, no_job_possible, &e.to_string())
                             .await?;
                     }
-                }
-                if let ApiError::Unauthorized(_) = e
-                    && self.renew_login().await?
-                {
-                    return Err(SendError::Relogged);
                 }
                 Err(SendError::Api(e))
             }
@@ -371,46 +340,5 @@ impl<'a> Sender<'a> {
             })
             .min_by_key(|j| j.created_at)
             .map(|j| j.job_id))
-    }
-
-    /// After a 401: logs in again once, with the stored e-mail and
-    /// `C4FORGE_PASSWORD`, and stores the new token. `false` when that is
-    /// not possible (no password, already tried, or refused).
-    async fn renew_login(&self) -> Result<bool> {
-        let Some(password) = self.password.as_deref() else {
-            return Ok(false);
-        };
-        if self.relogged.swap(true, Ordering::SeqCst) {
-            return Ok(false);
-        }
-        let email = self
-            .session
-            .lock()
-            .map(|s| s.email.clone())
-            .unwrap_or_default();
-        if email.is_empty() {
-            return Ok(false);
-        }
-        match self.api.login(&email, password).await {
-            Ok(t) => {
-                let session = {
-                    let mut s = self
-                        .session
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("session lock poisoned"))?;
-                    s.server = self.api.base().to_string();
-                    s.token = t.access_token;
-                    s.expires_at = chrono::Utc::now().timestamp() + t.expires_in as i64;
-                    s.clone()
-                };
-                self.dir.save_session(&session)?;
-                eprintln!("the token had expired: logged in again as {email}");
-                Ok(true)
-            }
-            Err(e) => {
-                eprintln!("logging in again as {email} failed: {e}");
-                Ok(false)
-            }
-        }
     }
 }

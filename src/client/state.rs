@@ -26,6 +26,10 @@ pub struct Session {
     pub email: String,
     /// The bearer token (a JWT).
     pub token: String,
+    /// The single-use refresh token of the last token response, which
+    /// renews an expired token without the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// When the token expires (epoch seconds, informative only: the server
     /// decides, and a 401 triggers a renewal).
     #[serde(default)]
@@ -154,6 +158,7 @@ mod tests {
             server: "http://127.0.0.1:1".into(),
             email: "a@b".into(),
             token: "t".into(),
+            refresh_token: None,
             expires_at: 1,
         };
         cd.save_session(&s).expect("save");
