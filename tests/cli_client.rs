@@ -396,3 +396,127 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
     );
     assert!(stdout(&o).contains("saving"), "{}", text(&o));
 }
+
+/// A stand-in server that answers each upload with the next canned
+/// response (status, extra headers, body) and counts the requests.
+async fn canned_server(
+    answers: Vec<(u16, &'static str, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            // Read the head and the body (Content-Length) of one request.
+            let mut buf = Vec::new();
+            let mut chunk = [0_u8; 4096];
+            let head_end = loop {
+                let Ok(n) = conn.read(&mut chunk).await else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + len {
+                let Ok(n) = conn.read(&mut chunk).await else {
+                    break;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let i = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (status, headers, body) = answers.get(i).cloned().unwrap_or((
+                500,
+                "",
+                "{\"detail\":\"too many requests in the test\"}".into(),
+            ));
+            let resp = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(resp.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        }
+    });
+    (base, count)
+}
+
+#[tokio::test]
+async fn a_busy_server_is_retried_honouring_retry_after() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let client = work.path().join("client");
+    let job = uuid::Uuid::now_v7().to_string();
+    let accepted = format!(
+        "{{\"job_id\":\"{job}\",\"status\":\"queued\",\"location\":\"/api/v1/diagrams/{job}\",\"websocket\":\"ws://x/api/v1/ws?job={job}\"}}"
+    );
+    let (base, count) = canned_server(vec![
+        (
+            503,
+            "Retry-After: 2\r\n",
+            "{\"status\":503,\"detail\":\"database unavailable\"}".into(),
+        ),
+        (
+            429,
+            "Retry-After: 1\r\n",
+            "{\"status\":429,\"detail\":\"slow down\"}".into(),
+        ),
+        (202, "", accepted),
+    ])
+    .await;
+    std::fs::create_dir_all(&client).expect("client dir");
+    std::fs::write(
+        client.join("session.json"),
+        format!("{{\"server\":\"{base}\",\"email\":\"a@b.c\",\"token\":\"t\"}}"),
+    )
+    .expect("session");
+    std::fs::write(work.path().join("busy.puml"), BIGBANK).expect("write");
+    let started = std::time::Instant::now();
+    let o = tokio::task::spawn_blocking({
+        let (cwd, client) = (work.path().to_path_buf(), client.clone());
+        move || {
+            cli(
+                &cwd,
+                &client,
+                &["submit", "busy.puml", "--wait-secs", "20"],
+                &[],
+            )
+        }
+    })
+    .await
+    .expect("cli");
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains(&format!("busy.puml: accepted as job {job}")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("database unavailable") && text(&o).contains("slow down"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(
+        took >= std::time::Duration::from_secs(3),
+        "Retry-After honoured (2 s, then 1 s): took {took:?}"
+    );
+}
