@@ -169,17 +169,28 @@ try {
         if (s && seen[seen.length - 1] !== s) seen.push(s);
       }
     }).observe(document.getElementById('jobs'), { subtree: true, childList: true, characterData: true });
+    window.__announced = [];
+    const live = document.getElementById('announce');
+    new MutationObserver(() => window.__announced.push(live.textContent))
+      .observe(live, { subtree: true, childList: true, characterData: true });
   });
 
-  await step('upload bigbank_container.puml with the file picker; done appears live', async () => {
-    await page.getByLabel(/Choose .*files/).setInputFiles(bigbank);
+  await step('upload two diagrams at once with the file picker; done appears live', async () => {
+    await page.getByLabel(/Choose .*files/).setInputFiles([
+      { name: 'bigbank_container.puml', mimeType: 'text/plain', buffer: readFileSync(bigbank) },
+      { name: 'second.puml', mimeType: 'text/plain', buffer: readFileSync(bigbank) },
+    ]);
     const row = job('bigbank_container.puml');
     await expectText(row.locator('.status'), /^done$/, 'bigbank status');
+    await expectText(job('second.puml').locator('.status'), /^done$/, 'second status');
     await expectText(row.locator('.detail'), /\d+ files generated/, 'bigbank detail');
     const seen = await page.evaluate(() => window.__statuses['bigbank_container.puml']);
     assert.ok(seen.length >= 2 && seen[seen.length - 1] === 'done', `statuses shown: ${seen}`);
     assert.equal(seen[0], 'queued', `statuses shown: ${seen}`);
-    await expectText(page.locator('#announce'), /bigbank_container\.puml: (done|uploaded)/, 'aria-live announcement');
+    const announced = await page.evaluate(() => window.__announced);
+    for (const f of ['bigbank_container.puml', 'second.puml']) {
+      assert.ok(announced.includes(`${f}: done`), `"${f}: done" not announced in ${JSON.stringify(announced)}`);
+    }
     assert.equal(await page.evaluate(() => window.__c4forgeSamePage), true, 'the page was reloaded');
     assert.equal(navigations, navigationsBefore, 'the page navigated');
     console.log(`     statuses shown: ${seen.join(' -> ')}`);
