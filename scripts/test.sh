@@ -52,6 +52,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test"
 cargo test --workspace --all-features
 
+step "schemathesis against /openapi.json (no 5xx, responses match the schema)"
+./scripts/schemathesis.sh
+
 step "deployment files (compose, Prometheus, Grafana, k8s) and a run exactly as compose starts it"
 ./scripts/check-deploy.sh
 

@@ -1,10 +1,10 @@
 //! Admin endpoints: the dead-letter queue (list, show, replay, bulk replay).
 
 use crate::auth::AuthUser;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use runtime::jobs::{DeadLetter, DeadLetterFilter, Replay};
@@ -77,11 +77,11 @@ fn view(d: &DeadLetter) -> serde_json::Value {
 }
 
 /// `GET /api/v1/admin/dlq`.
-#[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqQuery), responses((status = 200, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/admin/dlq", tag = "admin", params(DlqQuery), responses((status = 200, body = Object), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<DlqQuery>,
+    ApiQuery(q): ApiQuery<DlqQuery>,
 ) -> Result<Response, ApiError> {
     require_admin(user)?;
     let items: Vec<_> = state
@@ -96,11 +96,11 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/admin/dlq/{id}`: the entry with its payload.
-#[utoipa::path(get, path = "/api/v1/admin/dlq/{id}", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/admin/dlq/{id}", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     require_admin(user)?;
     let d = state
@@ -131,11 +131,11 @@ async fn replay_one(state: &AppState, id: i64) -> Result<&'static str, ApiError>
 
 /// `POST /api/v1/admin/dlq/{id}/replay`: idempotent; a second replay of the
 /// same entry answers `already_replayed` and does nothing.
-#[utoipa::path(post, path = "/api/v1/admin/dlq/{id}/replay", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 202, body = Object), (status = 200, description = "Already replayed: nothing done", body = Object), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/dlq/{id}/replay", tag = "admin", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 202, body = Object), (status = 200, description = "Already replayed: nothing done", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     require_admin(user)?;
     let outcome = replay_one(&state, id).await?;
@@ -149,11 +149,11 @@ pub(crate) async fn replay(
 
 /// `POST /api/v1/admin/dlq/replay`: replays every unreplayed entry matching
 /// the filters, at most [`BULK_REPLAY_PER_SECOND`] per second.
-#[utoipa::path(post, path = "/api/v1/admin/dlq/replay", tag = "admin", params(DlqQuery), responses((status = 202, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/dlq/replay", tag = "admin", params(DlqQuery), responses((status = 202, body = Object), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn replay_bulk(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<DlqQuery>,
+    ApiQuery(q): ApiQuery<DlqQuery>,
 ) -> Result<Response, ApiError> {
     require_admin(user)?;
     let mut filter = q.filter()?;

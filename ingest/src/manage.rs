@@ -2,11 +2,11 @@
 //! manifest, delete, retry, and the generator list.
 
 use crate::auth::AuthUser;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ApiPath};
 use crate::routes::owned_job;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemas::api::Problem;
@@ -19,11 +19,11 @@ pub(crate) async fn models(State(state): State<AppState>) -> Json<serde_json::Va
 }
 
 /// `GET /api/v1/diagrams/{id}/source`: the uploaded diagram as stored.
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/source", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/source", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn source(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     let bytes = state
@@ -35,11 +35,11 @@ pub(crate) async fn source(
 
 /// `GET /api/v1/diagrams/{id}/code`: the manifest of generated files with
 /// a download link, hash, size and owner per file.
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn code_manifest(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     crate::routes::require_done(&job)?;
@@ -68,11 +68,11 @@ pub(crate) async fn code_manifest(
 /// `DELETE /api/v1/diagrams/{id}`: removes the job's objects, then its rows.
 /// A job still in the pipeline cannot be deleted (409); stages drop any
 /// late message of a deleted job.
-#[utoipa::path(delete, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 204, description = "Deleted with its objects"), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 204, description = "Deleted with its objects"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     if !job.status.is_terminal() {
@@ -94,11 +94,11 @@ pub(crate) async fn delete(
 
 /// `POST /api/v1/diagrams/{id}/retry`: runs a failed or dead-lettered job
 /// again from its stored source.
-#[utoipa::path(post, path = "/api/v1/diagrams/{id}/retry", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 202, body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/diagrams/{id}/retry", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 202, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn retry(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     let job_id: JobId = job.id;

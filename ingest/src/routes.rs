@@ -2,12 +2,12 @@
 
 use crate::auth::{AuthUser, hash_password, verify_password};
 use crate::limits::ClientIp;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -151,7 +151,7 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     Ok(c)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -209,7 +209,7 @@ async fn issue_pair(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -240,7 +240,7 @@ pub struct RefreshRequest {
 
 /// Rotates a refresh token: each works once; presenting a used one revokes
 /// its whole family (a stolen token is useless after the owner's next refresh).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -337,11 +337,11 @@ async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Byte
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/diagrams", tag = "diagrams", params(UploadQuery), request_body(content = String, content_type = "text/plain", description = "The .puml text (or multipart/form-data with a `file` field)"), responses((status = 202, body = DiagramAccepted, headers(("location" = String, description = "The job resource"))), (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/diagrams", tag = "diagrams", params(UploadQuery), request_body(content = String, content_type = "text/plain", description = "The .puml text (or multipart/form-data with a `file` field)"), responses((status = 202, body = DiagramAccepted, headers(("location" = String, description = "The job resource"))), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<UploadQuery>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
     state.limits.upload(&user.id.to_string())?;
@@ -484,11 +484,11 @@ async fn view(state: &AppState, job: JobRecord) -> Result<JobView, ApiError> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = JobView), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = JobView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn get_job(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     Ok(Json(view(&state, job).await?))
@@ -501,11 +501,11 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 200, body = Object), (status = 401, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let jobs = state.ledger.jobs_of(user.id, limit).await?;
@@ -532,11 +532,11 @@ pub(crate) fn require_done(job: &JobRecord) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code.zip", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "The generated project", content_type = "application/zip", body = Vec<u8>), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code.zip", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, description = "The generated project", content_type = "application/zip", body = Vec<u8>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn code_zip(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     require_done(&job)?;
@@ -557,11 +557,11 @@ pub(crate) async fn code_zip(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/model", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "The model IR (model::v1)", body = Object), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/model", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, description = "The model IR (model::v1)", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn model(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     let bytes = state
@@ -572,11 +572,11 @@ pub(crate) async fn model(
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code/{path}", tag = "diagrams", params(("id" = String, Path, description = "Job id"), ("path" = String, Path, description = "File path inside the project")), responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code/{path}", tag = "diagrams", params(("id" = String, Path, description = "Job id"), ("path" = String, Path, description = "File path inside the project")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn code_file(
     State(state): State<AppState>,
     user: AuthUser,
-    Path((id, path)): Path<(String, String)>,
+    ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     require_done(&job)?;
