@@ -55,6 +55,9 @@ cargo test --workspace --all-features
 step "schemathesis against /openapi.json (no 5xx, responses match the schema)"
 ./scripts/schemathesis.sh
 
+step "web page end to end in headless Chromium"
+./scripts/browser-test.sh
+
 step "deployment files (compose, Prometheus, Grafana, k8s) and a run exactly as compose starts it"
 ./scripts/check-deploy.sh
 
