@@ -733,6 +733,8 @@ pub(crate) struct C4State {
     rel_locs: Vec<(usize, Loc, Loc)>,
     /// 1-based columns of the current call's arguments (set by the caller).
     pub arg_cols: Vec<u32>,
+    /// Buffers of finished [`Bound`]s, reused (one allocation less per call).
+    slot_pool: Vec<Vec<(Option<String>, Option<u32>)>>,
     /// A user procedure was called with a trailing `{`: the boundary it
     /// creates (without its own brace) takes it.
     pub pending_brace: bool,
@@ -810,18 +812,19 @@ impl C4State {
 
     /// Binds positional and keyword arguments to `m`'s parameters,
     /// reporting arity and unknown-keyword problems.
+    /// `args` is left empty (its buffer can be reused).
     pub fn bind(
-        &self,
+        &mut self,
         name: &str,
         m: &Macro,
-        args: Vec<(Option<String>, Value)>,
+        args: &mut Vec<(Option<String>, Value)>,
         loc: &Loc,
         d: &mut Diags,
     ) -> Option<Bound> {
-        let mut slots: Vec<(Option<String>, Option<u32>)> = Vec::with_capacity(m.params.len());
+        let mut slots = self.slot_pool.pop().unwrap_or_default();
         slots.resize_with(m.params.len(), || (None, None));
         let mut pos = 0usize;
-        for (n, (k, v)) in args.into_iter().enumerate() {
+        for (n, (k, v)) in args.drain(..).enumerate() {
             let col = self.arg_cols.get(n).copied();
             match k {
                 Some(k) => match m.params.iter().position(|p| *p == k) {
@@ -842,6 +845,10 @@ impl C4State {
                                 m.params.len()
                             ),
                         );
+                        self.recycle(Bound {
+                            slots,
+                            params: m.params,
+                        });
                         return None;
                     }
                     if slots[pos].0.is_none() {
@@ -871,12 +878,26 @@ impl C4State {
                     m.params.get(missing).copied().unwrap_or("?")
                 ),
             );
+            self.recycle(Bound {
+                slots,
+                params: m.params,
+            });
             return None;
         }
         Some(Bound {
             slots,
             params: m.params,
         })
+    }
+
+    /// Keeps the buffer of a used [`Bound`] for the next call (the values
+    /// left in it are dropped).
+    fn recycle(&mut self, b: Bound) {
+        let mut slots = b.slots;
+        slots.clear();
+        if self.slot_pool.len() < 4 {
+            self.slot_pool.push(slots);
+        }
     }
 
     fn tag_default(
@@ -970,6 +991,19 @@ impl C4State {
         name: &str,
         m: &Macro,
         mut b: Bound,
+        brace: bool,
+        loc: &Loc,
+        d: &mut Diags,
+    ) {
+        self.run_bound(name, m, &mut b, brace, loc, d);
+        self.recycle(b);
+    }
+
+    fn run_bound(
+        &mut self,
+        name: &str,
+        m: &Macro,
+        b: &mut Bound,
         brace: bool,
         loc: &Loc,
         d: &mut Diags,
@@ -1191,13 +1225,13 @@ impl C4State {
                 }
             }
             Action::PropHeader => {
-                self.prop_header = Some(trim_cols(&b));
+                self.prop_header = Some(trim_cols(b));
             }
             Action::NoPropHeader => {
                 self.prop_header = None;
             }
             Action::AddProp => {
-                self.prop_rows.push(trim_cols(&b));
+                self.prop_rows.push(trim_cols(b));
             }
             Action::Increment => {
                 let off = parse_int_or(&b.get("offset"), 1);
@@ -1220,7 +1254,7 @@ impl C4State {
     #[allow(clippy::too_many_arguments)]
     fn push_rel(
         &mut self,
-        mut b: Bound,
+        b: &mut Bound,
         from_p: &str,
         to_p: &str,
         techn: String,
@@ -1388,7 +1422,7 @@ impl C4State {
             }
             "SetPropertyHeader" | "WithoutPropertyHeader" | "AddProperty" => {
                 if let Some(m) = lookup(name, self.libs, args.len())
-                    && let Some(b) = self.bind(name, &m, args.to_vec(), loc, d)
+                    && let Some(b) = self.bind(name, &m, &mut args.to_vec(), loc, d)
                 {
                     self.run(name, &m, b, false, loc, d);
                 }

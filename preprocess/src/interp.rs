@@ -90,6 +90,10 @@ pub(crate) struct Interp<'a> {
     skip: Option<Skip>,
     loc: Loc,
     warned_libs: HashSet<String>,
+    /// An empty vector whose buffer the next [`Interp::eval_args`] reuses.
+    eval_pool: Vec<(Option<String>, Value)>,
+    /// The same for the argument texts of the next call line.
+    args_pool: Vec<(&'static str, usize)>,
 }
 
 impl<'a> Interp<'a> {
@@ -121,6 +125,8 @@ impl<'a> Interp<'a> {
             skip: None,
             loc: Loc::default(),
             warned_libs: HashSet::new(),
+            eval_pool: Vec::new(),
+            args_pool: Vec::new(),
         }
     }
 
@@ -863,11 +869,13 @@ impl<'a> Interp<'a> {
     /// A statement line that may be a macro call (`text` after `!define`
     /// replacement, `t` the same trimmed).
     fn call_line(&mut self, text: &str, t: &str, l: &SrcLine<'_>) {
-        match lexer::parse_call(text) {
+        let buf = lexer::reuse_args(std::mem::take(&mut self.args_pool));
+        match lexer::parse_call_in(text, buf) {
             CallParse::Call(c) => {
                 let col = u32::try_from(c.offset + 1).unwrap_or(1);
                 let loc = self.loc_of(l, col);
-                self.exec_call(c, &loc);
+                self.exec_call(&c, &loc);
+                self.args_pool = lexer::reuse_args(c.args);
             }
             CallParse::Unclosed { name, .. } => {
                 let loc = self.loc_of(l, l.first_col());
@@ -906,7 +914,9 @@ impl<'a> Interp<'a> {
     }
 
     fn eval_args(&mut self, raw: &[(&str, usize)]) -> Vec<(Option<String>, Value)> {
-        let mut out = Vec::with_capacity(raw.len());
+        let mut out = std::mem::take(&mut self.eval_pool);
+        out.clear();
+        out.reserve(raw.len());
         for &(a, _) in raw {
             let (k, v) = match lexer::keyword_arg(a) {
                 Some((k, v)) => (Some(k.to_string()), v),
@@ -926,7 +936,7 @@ impl<'a> Interp<'a> {
         out
     }
 
-    fn exec_call(&mut self, c: lexer::Call<'_>, loc: &Loc) {
+    fn exec_call(&mut self, c: &lexer::Call<'_>, loc: &Loc) {
         self.loc = loc.clone();
         self.c4.arg_cols.clear();
         self.c4.arg_cols.extend(
@@ -963,8 +973,11 @@ impl<'a> Interp<'a> {
                     ),
                 );
             }
-            let args = self.eval_args(&c.args);
-            if let Some(b) = self.c4.bind(name, &m, args, loc, self.d) {
+            let mut args = self.eval_args(&c.args);
+            let bound = self.c4.bind(name, &m, &mut args, loc, self.d);
+            // `bind` emptied it: its buffer serves the next call
+            self.eval_pool = args;
+            if let Some(b) = bound {
                 if self.item_count() >= MAX_ITEMS {
                     if !self.stopped {
                         self.d.error(

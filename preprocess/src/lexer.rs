@@ -244,6 +244,12 @@ pub(crate) enum CallParse<'a> {
 /// ASCII, and other chars are decoded only where their class matters.
 /// Offsets are counted in chars, as columns are.
 pub(crate) fn parse_call(line: &str) -> CallParse<'_> {
+    parse_call_in(line, Vec::new())
+}
+
+/// [`parse_call`] collecting the arguments into `args` (cleared first), so
+/// that a caller can reuse one buffer for every line (see [`reuse_args`]).
+pub(crate) fn parse_call_in<'a>(line: &'a str, args: Vec<(&'a str, usize)>) -> CallParse<'a> {
     let mut cur = Cursor::new(line);
     cur.skip_while(char::is_whitespace);
     let start = cur.pos;
@@ -261,7 +267,7 @@ pub(crate) fn parse_call(line: &str) -> CallParse<'_> {
     if cur.peek() != Some('(') {
         return CallParse::NotACall;
     }
-    match split_args_str(line, cur.pos, cur.chars) {
+    match split_args_str(line, cur.pos, cur.chars, args) {
         Some((args, end)) => CallParse::Call(Call {
             name,
             args,
@@ -273,6 +279,14 @@ pub(crate) fn parse_call(line: &str) -> CallParse<'_> {
             offset: start_char,
         },
     }
+}
+
+/// An empty argument vector for lines of any lifetime that keeps the buffer
+/// of `v` (collecting an emptied `vec::IntoIter` into a vector of a
+/// same-sized type reuses its allocation).
+pub(crate) fn reuse_args<'b>(mut v: Vec<(&str, usize)>) -> Vec<(&'b str, usize)> {
+    v.clear();
+    v.into_iter().map(|(_, o)| ("", o)).collect()
 }
 
 /// A position in a `str` as byte index and char count.
@@ -323,9 +337,15 @@ impl<'a> Cursor<'a> {
 /// [`split_args`] on a `str`: `open` is the byte index of the `(` and
 /// `open_char` its char index. Returns the trimmed arguments (borrowed) with
 /// their char offsets and the byte index just after the matching `)`.
-fn split_args_str(s: &str, open: usize, open_char: usize) -> Option<(Vec<(&str, usize)>, usize)> {
+fn split_args_str<'a>(
+    s: &'a str,
+    open: usize,
+    open_char: usize,
+    mut args: Vec<(&'a str, usize)>,
+) -> Option<(Vec<(&'a str, usize)>, usize)> {
     let bytes = s.as_bytes();
-    let mut args = Vec::with_capacity(8);
+    args.clear();
+    args.reserve(8);
     let mut depth = 0usize;
     let mut quote: Option<u8> = None;
     // the current argument is always `s[cur..i]`
