@@ -40,7 +40,9 @@ if [ ! -f "tests/browser/node_modules/.c4forge-$lock_sum" ]; then
 fi
 
 bin="$CARGO_TARGET_DIR/debug/c4forge"
-if [ ! -x "$bin" ]; then
+# Build when missing, or when the page's assets (embedded at compile time)
+# are newer than the binary: a stale binary would test an old page.
+if [ ! -x "$bin" ] || [ -n "$(find ingest/web ingest/src/web.rs -newer "$bin" -print -quit)" ]; then
   step "browser test: building $bin"
   cargo build --bin c4forge
 fi
