@@ -150,16 +150,22 @@ async fn follow(ctx: &Ctx, job: &str, pb: ProgressBar) -> (Ending, String) {
     finish(ctx, job, &pb, status).await
 }
 
+/// The last eight characters of a job id: job ids are UUIDv7, whose first
+/// characters are a timestamp shared by jobs submitted together.
 fn short(job: &str) -> &str {
-    job.get(..8).unwrap_or(job)
+    job.get(job.len().saturating_sub(8)..).unwrap_or(job)
 }
 
+/// Moves the bar to `status`, never backwards (snapshot events replayed
+/// after a poll are older than what the bar shows).
 fn show(pb: &ProgressBar, status: JobStatus) {
     let s = step(status);
-    if s > 0 {
+    if s == 0 {
+        pb.set_message(status.as_str());
+    } else if s >= pb.position() {
         pb.set_position(s);
+        pb.set_message(status.as_str());
     }
-    pb.set_message(status.as_str());
 }
 
 /// Reads the job's websocket until a terminal status (`Some`), a close or
