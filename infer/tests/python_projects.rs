@@ -1,6 +1,7 @@
-//! The generated projects really work: for every IR fixture and every corpus
-//! diagram the parser turns into at least one element, the project is written
-//! to a temporary directory and `python -m compileall`, `python -m ruff check`
+//! The generated projects really work: for every IR fixture, random model and
+//! corpus diagram the parser turns into at least one element, the project is
+//! written to a temporary directory and its structure (pyproject, manifest,
+//! docker-compose references), `python -m compileall`, `python -m ruff check`
 //! and `python -m pytest` must pass inside it (no network: the generated tests
 //! use mock transports and fakes).
 //!
@@ -26,7 +27,7 @@ fn python() -> PathBuf {
     let py = std::env::var_os("C4FORGE_PYTHON")
         .unwrap_or_else(|| panic!("C4FORGE_PYTHON is not set: {HOW}"));
     let py = PathBuf::from(py);
-    let ok = Command::new(&py).args(["-c", "import fastapi, httpx, pydantic_settings, sqlalchemy, aio_pika, aiokafka, redis, pytest, ruff"]).output();
+    let ok = Command::new(&py).args(["-c", "import fastapi, httpx, pydantic_settings, sqlalchemy, aio_pika, aiokafka, redis, pytest, ruff, yaml"]).output();
     match ok {
         Ok(o) if o.status.success() => py,
         Ok(o) => panic!(
@@ -38,9 +39,37 @@ fn python() -> PathBuf {
     }
 }
 
-/// Runs the three checks in `dir`; Err carries the failing command's output.
+/// Structure of the project files Python does not compile: pyproject.toml
+/// parses (tomllib), c4forge.json lists existing files, docker-compose.yml
+/// parses and every `depends_on`, network and volume it names exists.
+const STRUCTURE: &str = r#"
+import json, pathlib, tomllib, yaml
+root = pathlib.Path(".")
+project = tomllib.loads((root / "pyproject.toml").read_text())
+assert project["project"]["name"], "pyproject without a name"
+manifest = json.loads((root / "c4forge.json").read_text())
+for f in manifest["files"]:
+    assert (root / f["path"]).is_file(), f["path"]
+compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+services = compose["services"]
+networks = set((compose.get("networks") or {}).keys()) | {"default"}
+volumes = set((compose.get("volumes") or {}).keys())
+for name, svc in services.items():
+    assert "image" in svc or "build" in svc, name
+    for dep in svc.get("depends_on") or {}:
+        assert dep in services, f"{name} depends on unknown {dep}"
+    for net in svc.get("networks") or []:
+        assert net in networks, f"{name} joins unknown network {net}"
+    for vol in svc.get("volumes") or []:
+        assert vol.split(":")[0] in volumes, f"{name} mounts unknown volume {vol}"
+    for key, value in (svc.get("environment") or {}).items():
+        assert isinstance(value, str), f"{name}: {key} is not a string"
+"#;
+
+/// Runs the checks in `dir`; Err carries the failing command's output.
 fn check(py: &Path, dir: &Path) -> Result<(), String> {
-    let steps: [&[&str]; 3] = [
+    let steps: [&[&str]; 4] = [
+        &["-c", STRUCTURE],
         &["-m", "compileall", "-q", "."],
         &["-m", "ruff", "check", "--no-cache", "."],
         &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
