@@ -5,7 +5,14 @@
 //! Filters for safe output in every target language:
 //! `py` (a Python/JSON/YAML/TOML double-quoted string literal), `doc` (text
 //! inside a Python docstring), `comment` (one line of a `#` comment), `md`
-//! (one Markdown table cell).
+//! (one Markdown table cell), `code` (a code span in a table cell); and the
+//! function `from_import(module, names, indent)`, which writes an import the
+//! way ruff's isort would (generated projects lint with the `I` rules).
+//!
+//! Template context: `p` (the [`crate::project::Project`]), and per file `s`
+//! (service), `c` (component or consumer), `d` (dependency), `settings`,
+//! `imports`, `kinds`, `techs` and `header` (the do-not-edit header naming the
+//! diagram file and line). An overlay template may use any of them.
 
 use std::path::Path;
 
