@@ -1512,7 +1512,8 @@ impl Builder {
         };
         let base = snake(tname, "target");
         let (pkg, suffix) = match kind {
-            "http" | "grpc" | "generic" => ("clients", "client"),
+            "http" | "grpc" => ("clients", "client"),
+            "generic" => ("clients", "gateway"),
             "sql" => ("db", "repository"),
             "redis" => ("cache", "cache"),
             _ => ("messaging", "producer"),

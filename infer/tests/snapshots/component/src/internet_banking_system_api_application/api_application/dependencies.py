@@ -49,7 +49,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
     mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
@@ -59,7 +61,10 @@ def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTranspor
     mainframe_banking_system_facade = MainframeBankingSystemFacade(mainframe_banking_system_client=mainframe_banking_system_client)
     sign_in_controller.security_component = security_component
     accounts_summary_controller.mainframe_banking_system_facade = mainframe_banking_system_facade
-    service = Service(database_repository=database_repository, mainframe_banking_system_client=mainframe_banking_system_client)
+    service = Service(
+        database_repository=database_repository,
+        mainframe_banking_system_client=mainframe_banking_system_client,
+    )
     return Dependencies(
         settings=settings,
         service=service,

@@ -23,7 +23,7 @@ class Dependencies:
 
     settings: Settings
     service: Service
-    e_mail_system_gateway_client: EMailSystemGateway
+    e_mail_system_gateway: EMailSystemGateway
     mainframe_banking_system_client: MainframeBankingSystemClient
 
     def consumers(self) -> list[Any]:
@@ -36,19 +36,24 @@ class Dependencies:
 
     def close(self) -> None:
         """Releases connections and pools."""
-        self.e_mail_system_gateway_client.close()
+        self.e_mail_system_gateway.close()
         self.mainframe_banking_system_client.close()
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Internet Banking System; nothing connects until first use."""
-    e_mail_system_gateway_client = EMailSystemGateway(settings.e_mail_system_url)
+    e_mail_system_gateway = EMailSystemGateway(settings.e_mail_system_url)
     mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
-    service = Service(e_mail_system_gateway_client=e_mail_system_gateway_client, mainframe_banking_system_client=mainframe_banking_system_client)
+    service = Service(
+        e_mail_system_gateway=e_mail_system_gateway,
+        mainframe_banking_system_client=mainframe_banking_system_client,
+    )
     return Dependencies(
         settings=settings,
         service=service,
-        e_mail_system_gateway_client=e_mail_system_gateway_client,
+        e_mail_system_gateway=e_mail_system_gateway,
         mainframe_banking_system_client=mainframe_banking_system_client,
     )

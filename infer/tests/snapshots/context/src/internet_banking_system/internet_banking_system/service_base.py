@@ -26,10 +26,10 @@ class InternetBankingSystemServiceBase:
     def __init__(
         self,
         *,
-        e_mail_system_gateway_client: EMailSystemGateway | None = None,
+        e_mail_system_gateway: EMailSystemGateway | None = None,
         mainframe_banking_system_client: MainframeBankingSystemClient | None = None,
     ) -> None:
-        self.e_mail_system_gateway_client = e_mail_system_gateway_client
+        self.e_mail_system_gateway = e_mail_system_gateway
         self.mainframe_banking_system_client = mainframe_banking_system_client
 
     def uses(self, request: CommandRequest) -> CommandResult:

@@ -41,11 +41,16 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
     database_2_repository = Database2Repository(settings.database_2_url)
-    service = Service(database_repository=database_repository, database_2_repository=database_2_repository)
+    service = Service(
+        database_repository=database_repository,
+        database_2_repository=database_2_repository,
+    )
     return Dependencies(
         settings=settings,
         service=service,

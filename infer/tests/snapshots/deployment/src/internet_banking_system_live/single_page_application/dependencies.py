@@ -38,7 +38,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Single Page Application; nothing connects until first use."""
     api_application_client = ApiApplicationClient(settings.api_application_url, transport=http_transport)
     service = Service(api_application_client=api_application_client)

@@ -42,7 +42,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
     security_component = SecurityComponent(database_repository=database_repository)

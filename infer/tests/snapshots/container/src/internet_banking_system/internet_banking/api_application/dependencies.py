@@ -41,11 +41,16 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
     mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
-    service = Service(database_repository=database_repository, mainframe_banking_system_client=mainframe_banking_system_client)
+    service = Service(
+        database_repository=database_repository,
+        mainframe_banking_system_client=mainframe_banking_system_client,
+    )
     return Dependencies(
         settings=settings,
         service=service,

@@ -38,7 +38,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Web Application; nothing connects until first use."""
     single_page_app_client = SinglePageAppClient(settings.single_page_app_url, transport=http_transport)
     service = Service(single_page_app_client=single_page_app_client)

@@ -16,12 +16,12 @@ class Service(InternetBankingSystemServiceBase):
     """Internet Banking System: Allows customers to view information about their bank accounts, and make payments.
 
     Dependencies available as attributes:
-    ``self.e_mail_system_gateway_client`` (EMailSystemGateway),
+    ``self.e_mail_system_gateway`` (EMailSystemGateway),
     ``self.mainframe_banking_system_client`` (MainframeBankingSystemClient).
     """
 
     # Example, calling a dependency from a handler:
     #
     # def uses(self, request: CommandRequest) -> CommandResult:
-    #     ...  # use self.e_mail_system_gateway_client
+    #     ...  # use self.e_mail_system_gateway
     #     return CommandResult(operation="uses", data=request.payload)

@@ -42,7 +42,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Audit Service; nothing connects until first use."""
     audit_store_client = AuditStoreClient(settings.audit_store_url, transport=http_transport)
     service = Service(audit_store_client=audit_store_client)

@@ -35,7 +35,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Audit Store; nothing connects until first use."""
     service = Service()
     return Dependencies(

@@ -38,7 +38,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Customer Application; nothing connects until first use."""
     customer_service_client = CustomerServiceClient(settings.customer_service_url, transport=http_transport)
     service = Service(customer_service_client=customer_service_client)

@@ -26,7 +26,7 @@ class Dependencies:
 
     settings: Settings
     service: Service
-    customer_application_gateway_client: CustomerApplicationGateway
+    customer_application_gateway: CustomerApplicationGateway
     message_bus_customer_update_events_producer: MessageBusCustomerUpdateEventsProducer
     customer_database_repository: CustomerDatabaseRepository
 
@@ -41,21 +41,27 @@ class Dependencies:
 
     def close(self) -> None:
         """Releases connections and pools."""
-        self.customer_application_gateway_client.close()
+        self.customer_application_gateway.close()
         self.customer_database_repository.close()
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Customer Service; nothing connects until first use."""
-    customer_application_gateway_client = CustomerApplicationGateway(settings.customer_application_url)
+    customer_application_gateway = CustomerApplicationGateway(settings.customer_application_url)
     message_bus_customer_update_events_producer = MessageBusCustomerUpdateEventsProducer(settings.message_bus_url)
     customer_database_repository = CustomerDatabaseRepository(settings.customer_database_url)
-    service = Service(customer_application_gateway_client=customer_application_gateway_client, message_bus_customer_update_events_producer=message_bus_customer_update_events_producer, customer_database_repository=customer_database_repository)
+    service = Service(
+        customer_application_gateway=customer_application_gateway,
+        message_bus_customer_update_events_producer=message_bus_customer_update_events_producer,
+        customer_database_repository=customer_database_repository,
+    )
     return Dependencies(
         settings=settings,
         service=service,
-        customer_application_gateway_client=customer_application_gateway_client,
+        customer_application_gateway=customer_application_gateway,
         message_bus_customer_update_events_producer=message_bus_customer_update_events_producer,
         customer_database_repository=customer_database_repository,
     )

@@ -29,11 +29,11 @@ class CustomerServiceServiceBase:
     def __init__(
         self,
         *,
-        customer_application_gateway_client: CustomerApplicationGateway | None = None,
+        customer_application_gateway: CustomerApplicationGateway | None = None,
         message_bus_customer_update_events_producer: MessageBusCustomerUpdateEventsProducer | None = None,
         customer_database_repository: CustomerDatabaseRepository | None = None,
     ) -> None:
-        self.customer_application_gateway_client = customer_application_gateway_client
+        self.customer_application_gateway = customer_application_gateway
         self.message_bus_customer_update_events_producer = message_bus_customer_update_events_producer
         self.customer_database_repository = customer_database_repository
 

@@ -42,7 +42,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Reporting Service; nothing connects until first use."""
     reporting_database_repository = ReportingDatabaseRepository(settings.reporting_database_url)
     service = Service(reporting_database_repository=reporting_database_repository)

@@ -40,7 +40,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of ../../etc/passwd; nothing connects until first use."""
     rabbitmq_calls_back_producer = RabbitmqCallsBackProducer(settings.rabbitmq_url)
     service = Service(rabbitmq_calls_back_producer=rabbitmq_calls_back_producer)

@@ -39,7 +39,9 @@ class Dependencies:
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of Reserved Words; nothing connects until first use."""
     consumers_2 = Consumers2()
     close_2 = Close2()

@@ -34,7 +34,7 @@ class Dependencies:
     session_cache: SessionCache
     partner_db_repository: PartnerDbRepository
     none_client: NoneClient
-    none_gateway_client: NoneGateway
+    none_gateway: NoneGateway
     empty_client: EmptyClient
     rabbitmq_calls_back_consumer: RabbitmqCallsBackConsumer
 
@@ -53,21 +53,31 @@ class Dependencies:
         self.session_cache.close()
         self.partner_db_repository.close()
         self.none_client.close()
-        self.none_gateway_client.close()
+        self.none_gateway.close()
         self.empty_client.close()
         return None
 
 
-def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTransport | None = None) -> Dependencies:
+def build_dependencies(
+    settings: Settings, *, http_transport: httpx.BaseTransport | None = None
+) -> Dependencies:
     """Builds the dependency graph of 1st Service; nothing connects until first use."""
     target_1st_service_grpc_client = Target1stServiceGrpcClient(settings.target_1st_service_url)
     buecher_dienst_orders_producer = BuecherDienstOrdersProducer(settings.buecher_dienst_bootstrap_servers)
     session_cache = SessionCache(settings.session_cache_url)
     partner_db_repository = PartnerDbRepository(settings.partner_db_url)
     none_client = NoneClient(settings.none_url, transport=http_transport)
-    none_gateway_client = NoneGateway(settings.none_url)
+    none_gateway = NoneGateway(settings.none_url)
     empty_client = EmptyClient(settings.empty_url, transport=http_transport)
-    service = Service(target_1st_service_grpc_client=target_1st_service_grpc_client, buecher_dienst_orders_producer=buecher_dienst_orders_producer, session_cache=session_cache, partner_db_repository=partner_db_repository, none_client=none_client, none_gateway_client=none_gateway_client, empty_client=empty_client)
+    service = Service(
+        target_1st_service_grpc_client=target_1st_service_grpc_client,
+        buecher_dienst_orders_producer=buecher_dienst_orders_producer,
+        session_cache=session_cache,
+        partner_db_repository=partner_db_repository,
+        none_client=none_client,
+        none_gateway=none_gateway,
+        empty_client=empty_client,
+    )
     rabbitmq_calls_back_consumer = RabbitmqCallsBackConsumer(settings.rabbitmq_url, handler=service.on_calls_back)
     return Dependencies(
         settings=settings,
@@ -77,7 +87,7 @@ def build_dependencies(settings: Settings, *, http_transport: httpx.BaseTranspor
         session_cache=session_cache,
         partner_db_repository=partner_db_repository,
         none_client=none_client,
-        none_gateway_client=none_gateway_client,
+        none_gateway=none_gateway,
         empty_client=empty_client,
         rabbitmq_calls_back_consumer=rabbitmq_calls_back_consumer,
     )

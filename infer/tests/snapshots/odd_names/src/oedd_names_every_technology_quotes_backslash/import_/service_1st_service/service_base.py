@@ -37,7 +37,7 @@ class Service1stServiceServiceBase:
         session_cache: SessionCache | None = None,
         partner_db_repository: PartnerDbRepository | None = None,
         none_client: NoneClient | None = None,
-        none_gateway_client: NoneGateway | None = None,
+        none_gateway: NoneGateway | None = None,
         empty_client: EmptyClient | None = None,
     ) -> None:
         self.target_1st_service_grpc_client = target_1st_service_grpc_client
@@ -45,7 +45,7 @@ class Service1stServiceServiceBase:
         self.session_cache = session_cache
         self.partner_db_repository = partner_db_repository
         self.none_client = none_client
-        self.none_gateway_client = none_gateway_client
+        self.none_gateway = none_gateway
         self.empty_client = empty_client
 
     def def_(self, request: CommandRequest) -> CommandResult:

@@ -16,7 +16,7 @@ class Service(CustomerServiceServiceBase):
     """Customer Service: The point of access for customer information
 
     Dependencies available as attributes:
-    ``self.customer_application_gateway_client`` (CustomerApplicationGateway),
+    ``self.customer_application_gateway`` (CustomerApplicationGateway),
     ``self.message_bus_customer_update_events_producer`` (MessageBusCustomerUpdateEventsProducer),
     ``self.customer_database_repository`` (CustomerDatabaseRepository).
     """
@@ -24,5 +24,5 @@ class Service(CustomerServiceServiceBase):
     # Example, calling a dependency from a handler:
     #
     # def updates_customer_information_using(self, request: CommandRequest) -> CommandResult:
-    #     ...  # use self.customer_application_gateway_client
+    #     ...  # use self.customer_application_gateway
     #     return CommandResult(operation="updates_customer_information_using", data=request.payload)

@@ -21,7 +21,7 @@ class Service(Service1stServiceServiceBase):
     ``self.session_cache`` (SessionCache),
     ``self.partner_db_repository`` (PartnerDbRepository),
     ``self.none_client`` (NoneClient),
-    ``self.none_gateway_client`` (NoneGateway),
+    ``self.none_gateway`` (NoneGateway),
     ``self.empty_client`` (EmptyClient).
     """
 
