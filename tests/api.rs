@@ -283,3 +283,76 @@ async fn uploads_are_rate_limited_and_capped_per_user() {
         "{statuses:?}"
     );
 }
+
+fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("start");
+        w.write_all(text.as_bytes()).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+#[tokio::test]
+async fn a_zip_bundle_with_relative_includes_is_one_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &env(dir.path(), &[]));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "zip@example.com").await;
+    let main = "@startuml\n!include <C4/C4_Container>\n!include parts/people.iuml\nSystem_Boundary(shop, \"Shop\") {\n  Container(api, \"API\", \"Python, FastAPI\", \"Serves the shop\")\n  ContainerDb(db, \"Database\", \"PostgreSQL\", \"Orders\")\n}\nRel(customer, api, \"Uses\", \"HTTPS\")\nRel(api, db, \"Reads and writes\", \"SQL\")\n@enduml\n";
+    let bundle = zip_of(&[
+        ("main.puml", main),
+        (
+            "parts/people.iuml",
+            "Person(customer, \"Customer\", \"Buys things\")\n",
+        ),
+    ]);
+    let (status, body) = upload(&http, &server.base, Some(&token), "shop.zip", bundle).await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job").to_string();
+    assert_eq!(
+        wait_terminal(&http, &server.base, &token, &job, 30).await,
+        "done",
+        "{}",
+        server.log_text()
+    );
+    let model: serde_json::Value = http
+        .get(format!("{}/api/v1/diagrams/{job}/model", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("model")
+        .json()
+        .await
+        .expect("json");
+    let aliases: Vec<&str> = model["diagrams"][0]["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .filter_map(|e| e["alias"].as_str())
+        .collect();
+    assert!(
+        aliases.contains(&"customer"),
+        "the included person is in the model: {aliases:?}"
+    );
+
+    // Unsafe or oversized bundles are refused before anything is queued.
+    for (what, bytes) in [
+        (
+            "traversal",
+            zip_of(&[("../evil.puml", "@startuml\n@enduml\n")]),
+        ),
+        ("no diagram", zip_of(&[("readme.txt", "hello")])),
+    ] {
+        let (status, problem) = upload(&http, &server.base, Some(&token), "b.zip", bytes).await;
+        assert_eq!(status, 400, "{what}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("bundle")),
+            "{what}: {problem}"
+        );
+    }
+}

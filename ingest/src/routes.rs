@@ -354,23 +354,37 @@ pub(crate) async fn upload(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(reject(ApiError::BadRequest("the diagram is empty".into())));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        reject(ApiError::UnsupportedMedia(format!(
-            "the diagram is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        )))
-    })?;
-    if text.contains('\0') {
-        return Err(reject(ApiError::UnsupportedMedia(
-            "the diagram contains NUL bytes; expected PlantUML text".into(),
-        )));
-    }
-    let file_name = sanitize_segment(
-        part_name
-            .as_deref()
-            .or(q.name.as_deref())
-            .unwrap_or("diagram.puml"),
-    );
+    let named = part_name
+        .as_deref()
+        .or(q.name.as_deref())
+        .unwrap_or("diagram.puml");
+    let is_bundle =
+        bytes.starts_with(b"PK\x03\x04") || named.to_ascii_lowercase().ends_with(".zip");
+    let file_name = if is_bundle {
+        // A bundle of diagrams and their relative includes: checked now
+        // (paths, file count, unpacked size, text) so a bad one is a 400.
+        preprocess::bundle::read_bundle(&bytes, preprocess::bundle::BundleLimits::default())
+            .map_err(|e| reject(ApiError::BadRequest(format!("invalid bundle: {e}"))))?;
+        let name = sanitize_segment(named);
+        if name.to_ascii_lowercase().ends_with(".zip") {
+            name
+        } else {
+            format!("{name}.zip")
+        }
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            reject(ApiError::UnsupportedMedia(format!(
+                "the diagram is not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            )))
+        })?;
+        if text.contains('\0') {
+            return Err(reject(ApiError::UnsupportedMedia(
+                "the diagram contains NUL bytes; expected PlantUML text".into(),
+            )));
+        }
+        sanitize_segment(named)
+    };
     let generator = q
         .generator
         .unwrap_or_else(|| state.default_generator.clone());

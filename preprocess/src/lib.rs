@@ -23,8 +23,10 @@
 //!   binding, model building, dynamic indexes, tag defaults, properties.
 //! - `diagnostics`: diagnostic collection.
 //! - `render`: the text tree and caret diagnostics.
+//! - `bundle`: `.zip` upload bundles read with limits (feature `bundle`).
 //! - `stage`: the pipeline stage adapter (service wiring, feature `stage`).
 
+pub mod bundle;
 mod c4;
 mod diagnostics;
 mod expr;

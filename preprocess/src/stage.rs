@@ -3,7 +3,13 @@
 //! itself is pure; this module only moves bytes.
 #![cfg(feature = "stage")]
 
-use crate::{NoIncludes, SourceFile, parse};
+use crate::{BundleResolver, NoIncludes, SourceFile, parse, parse_many};
+
+/// What was uploaded: one diagram, or a bundle of diagrams and includes.
+enum Input {
+    File(SourceFile),
+    Bundle(Vec<SourceFile>),
+}
 use async_trait::async_trait;
 use runtime::jobs::ObjectRecord;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
@@ -28,15 +34,28 @@ impl StageHandler for ParseStage {
             ));
         };
         let bytes = ctx.objects.get(&up.source_key).await?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| StageError::permanent("the diagram is not UTF-8 text"))?;
-        let source = SourceFile {
-            path: up.file_name.clone(),
-            text,
+        let is_bundle = up.file_name.to_ascii_lowercase().ends_with(".zip");
+        let input = if is_bundle {
+            let files = crate::bundle::read_bundle(&bytes, crate::bundle::BundleLimits::default())
+                .map_err(|e| StageError::permanent(e.to_string()))?;
+            Input::Bundle(files)
+        } else {
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| StageError::permanent("the diagram is not UTF-8 text"))?;
+            Input::File(SourceFile {
+                path: up.file_name.clone(),
+                text,
+            })
         };
-        let model = tokio::task::spawn_blocking(move || parse(&source, &NoIncludes))
-            .await
-            .map_err(|e| StageError::transient(None, format!("parser task failed: {e}")))?;
+        let model = tokio::task::spawn_blocking(move || match input {
+            Input::File(source) => parse(&source, &NoIncludes),
+            Input::Bundle(files) => {
+                let entries = crate::bundle::entry_points(&files);
+                parse_many(&entries, &BundleResolver::new(files))
+            }
+        })
+        .await
+        .map_err(|e| StageError::transient(None, format!("parser task failed: {e}")))?;
         let elements: usize = model.diagrams.iter().map(|d| d.elements.len()).sum();
         let relationships: usize = model.diagrams.iter().map(|d| d.relationships.len()).sum();
         if model.has_errors() {
