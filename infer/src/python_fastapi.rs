@@ -578,6 +578,13 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
     }
 
     // Tests over the whole project.
+    out.add(
+        "tests/conftest.py".into(),
+        "tests/conftest.py.j2",
+        context! { p => pv2.clone(), header => header(&top, "test isolation") },
+        FileOwner::Generated,
+        vec![],
+    )?;
     let kinds_v = val(&kinds);
     if !p.relations.is_empty() {
         out.add(

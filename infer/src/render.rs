@@ -135,6 +135,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("templates/python-fastapi/service/kafka_consumer.py.j2"),
     ),
     (
+        "tests/conftest.py.j2",
+        include_str!("templates/python-fastapi/tests/conftest.py.j2"),
+    ),
+    (
         "tests/test_service.py.j2",
         include_str!("templates/python-fastapi/tests/test_service.py.j2"),
     ),
