@@ -130,19 +130,7 @@ async fn competing_consumers_share_a_stage_queue() {
 
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "many@example.com").await;
-    let mut jobs = Vec::new();
-    for i in 0..12 {
-        let (status, body) = upload(
-            &http,
-            &api.base,
-            Some(&token),
-            &format!("d{i}.puml"),
-            BIGBANK.as_bytes().to_vec(),
-        )
-        .await;
-        assert_eq!(status, 202);
-        jobs.push(body["job_id"].as_str().expect("job").to_string());
-    }
+    let jobs = submit(&http, &api.base, &token, 12).await;
     for job in &jobs {
         let (statuses, _) = watch(&api.base, &token, job).await;
         assert_eq!(statuses, HAPPY_PATH, "job {job}");

@@ -275,19 +275,7 @@ async fn unfinished_jobs_resume_after_a_kill() {
     let first = spawn(&["--stages", "ingest"], &env);
     let http = reqwest::Client::new();
     let token = login(&http, &first.base, "resume@example.com").await;
-    let mut jobs = Vec::new();
-    for i in 0..3 {
-        let (status, body) = upload(
-            &http,
-            &first.base,
-            Some(&token),
-            &format!("d{i}.puml"),
-            BIGBANK.as_bytes().to_vec(),
-        )
-        .await;
-        assert_eq!(status, 202);
-        jobs.push(body["job_id"].as_str().expect("job").to_string());
-    }
+    let jobs = submit(&http, &first.base, &token, 3).await;
     drop(first); // SIGKILL: the in-process queue is lost with the process.
     let second = spawn(&[], &env);
     for job in &jobs {

@@ -24,23 +24,6 @@ fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, 
     env
 }
 
-async fn submit(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Vec<String> {
-    let mut jobs = Vec::new();
-    for i in 0..n {
-        let (status, body) = upload(
-            http,
-            base,
-            Some(token),
-            &format!("d{i}.puml"),
-            BIGBANK.as_bytes().to_vec(),
-        )
-        .await;
-        assert_eq!(status, 202, "{body}");
-        jobs.push(body["job_id"].as_str().expect("job").to_string());
-    }
-    jobs
-}
-
 async fn all_reach(
     http: &reqwest::Client,
     base: &str,

@@ -586,3 +586,22 @@ pub async fn check_jobs(iso: &Isolated, expected: &[(String, &str)]) {
         assert_eq!(runs.len(), 4, "job {job}: one committed run per stage");
     }
 }
+
+/// Uploads `n` copies of the big bank sample (`d0.puml`, `d1.puml`, ...),
+/// asserting each is accepted; returns the job ids.
+pub async fn submit(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Vec<String> {
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let (status, body) = upload(
+            http,
+            base,
+            Some(token),
+            &format!("d{i}.puml"),
+            BIGBANK.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        jobs.push(body["job_id"].as_str().expect("job").to_string());
+    }
+    jobs
+}
