@@ -356,3 +356,58 @@ async fn a_zip_bundle_with_relative_includes_is_one_job() {
         );
     }
 }
+
+#[tokio::test]
+async fn job_list_pages_and_filters_by_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&["--stages", "ingest"], &env(dir.path(), &[]));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "pages@example.com").await;
+    let jobs = submit(&http, &server.base, &token, 5).await;
+    let get = |url: String| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("list")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let mut seen = Vec::new();
+    let mut url = format!("{}/api/v1/diagrams?limit=2", server.base);
+    loop {
+        let page = get(url).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["job_id"].as_str().unwrap_or_default().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => url = format!("{}{next}", server.base),
+            None => break,
+        }
+    }
+    let mut newest_first = jobs.clone();
+    newest_first.reverse();
+    assert_eq!(
+        seen, newest_first,
+        "pages cover every job once, newest first"
+    );
+    let queued = get(format!("{}/api/v1/diagrams?status=queued", server.base)).await;
+    assert_eq!(queued["items"].as_array().map(Vec::len), Some(5));
+    let done = get(format!("{}/api/v1/diagrams?status=done", server.base)).await;
+    assert_eq!(done["items"].as_array().map(Vec::len), Some(0));
+    let bad = http
+        .get(format!("{}/api/v1/diagrams?status=nope", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), 400);
+}

@@ -513,6 +513,10 @@ pub(crate) async fn get_job(
 pub struct ListQuery {
     /// Page size (1..=200, default 50).
     limit: Option<u64>,
+    /// Only jobs with this status (`queued`, `parsing`, ..., `done`, `failed`, `dead_lettered`).
+    status: Option<String>,
+    /// Only jobs older than this job id: the `next` link of the previous page.
+    before: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
@@ -522,7 +526,28 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let jobs = state.ledger.jobs_of(user.id, limit).await?;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<JobStatus>)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let before = q
+        .before
+        .as_deref()
+        .map(str::parse::<JobId>)
+        .transpose()
+        .map_err(|_| ApiError::BadRequest("before must be a job id".into()))?;
+    let jobs = state.ledger.jobs_of(user.id, status, before, limit).await?;
+    let next = (jobs.len() as u64 == limit).then(|| {
+        let last = jobs.last().map(|j| j.id.to_string()).unwrap_or_default();
+        let filter = q
+            .status
+            .as_deref()
+            .map(|s| format!("&status={s}"))
+            .unwrap_or_default();
+        format!("/api/v1/diagrams?limit={limit}&before={last}{filter}")
+    });
     let items: Vec<serde_json::Value> = jobs
         .iter()
         .map(|j| {
@@ -532,7 +557,7 @@ pub(crate) async fn list(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })).into_response())
+    Ok(Json(serde_json::json!({ "items": items, "next": next })).into_response())
 }
 
 pub(crate) fn require_done(job: &JobRecord) -> Result<(), ApiError> {

@@ -377,13 +377,29 @@ impl Ledger {
             .transpose()
     }
 
-    /// A user's jobs, newest first.
-    pub async fn jobs_of(&self, user: UserId, limit: u64) -> Result<Vec<JobRecord>> {
-        let sql = format!(
-            "SELECT {} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-            Self::JOB_COLUMNS
-        );
-        self.all(&sql, vec![user.to_string().into(), (limit as i64).into()])
+    /// A user's jobs, newest first, optionally with one status and only
+    /// those created before the job `before` (the previous page's last).
+    pub async fn jobs_of(
+        &self,
+        user: UserId,
+        status: Option<JobStatus>,
+        before: Option<JobId>,
+        limit: u64,
+    ) -> Result<Vec<JobRecord>> {
+        // Ids are UUIDv7, so id order is creation order: `before` pages by key.
+        let mut sql = format!("SELECT {} FROM jobs WHERE user_id = $1", Self::JOB_COLUMNS);
+        let mut values: Vec<Value> = vec![user.to_string().into()];
+        if let Some(s) = status {
+            values.push(s.as_str().into());
+            sql.push_str(&format!(" AND status = ${}", values.len()));
+        }
+        if let Some(b) = before {
+            values.push(b.to_string().into());
+            sql.push_str(&format!(" AND id < ${}", values.len()));
+        }
+        values.push((limit as i64).into());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", values.len()));
+        self.all(&sql, values)
             .await?
             .iter()
             .map(Self::job_from)
