@@ -30,6 +30,8 @@ const MAX_CALL_DEPTH: usize = 64;
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Elements + boundaries + relationships per diagram.
 const MAX_ITEMS: usize = 500_000;
+/// Unknown macro names whose suggestion is remembered.
+const MAX_SUGGESTIONS: usize = 4096;
 /// `!define`d names per diagram (each is substituted on every line).
 const MAX_DEFINES: usize = 1000;
 /// Longest string value.
@@ -94,6 +96,11 @@ pub(crate) struct Interp<'a> {
     eval_pool: Vec<(Option<String>, Value)>,
     /// The same for the argument texts of the next call line.
     args_pool: Vec<(&'static str, usize)>,
+    /// Procedure definitions so far (the names `suggest` offers change).
+    procs_defined: u64,
+    /// Suggestions for unknown macro names, valid for the libraries and
+    /// procedure count in the key.
+    suggestions: ((Libs, u64), HashMap<String, Option<String>>),
 }
 
 impl<'a> Interp<'a> {
@@ -127,6 +134,8 @@ impl<'a> Interp<'a> {
             warned_libs: HashSet::new(),
             eval_pool: Vec::new(),
             args_pool: Vec::new(),
+            procs_defined: 0,
+            suggestions: ((Libs::default(), 0), HashMap::new()),
         }
     }
 
@@ -539,6 +548,7 @@ impl<'a> Interp<'a> {
             }],
             None => body.iter().map(SrcLine::to_owned_line).collect(),
         };
+        self.procs_defined += 1;
         let list = self.procs.entry(c.name.to_string()).or_default();
         list.retain(|p| p.params.len() != params.len());
         list.push(Rc::new(UserProc {
@@ -1025,8 +1035,26 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// [`Interp::suggest_uncached`], remembered per name while the known
+    /// names stay the same: an unknown macro in a loop would otherwise cost
+    /// a hundred edit distances on every pass.
+    fn suggest(&mut self, name: &str) -> Option<String> {
+        let key = (self.c4.libs, self.procs_defined);
+        if self.suggestions.0 != key {
+            self.suggestions = (key, HashMap::new());
+        }
+        if let Some(s) = self.suggestions.1.get(name) {
+            return s.clone();
+        }
+        let s = self.suggest_uncached(name);
+        if self.suggestions.1.len() < MAX_SUGGESTIONS {
+            self.suggestions.1.insert(name.to_string(), s.clone());
+        }
+        s
+    }
+
     /// The closest known macro or procedure name, for typos.
-    fn suggest(&self, name: &str) -> Option<String> {
+    fn suggest_uncached(&self, name: &str) -> Option<String> {
         let libs = fallback_libs(self.c4.libs);
         c4::MACRO_NAMES
             .iter()
