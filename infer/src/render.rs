@@ -23,10 +23,6 @@ use crate::GenerateError;
 /// The built-in templates: (name, source).
 pub const BUILTIN: &[(&str, &str)] = &[
     (
-        "macros.j2",
-        include_str!("templates/python-fastapi/macros.j2"),
-    ),
-    (
         "pyproject.toml.j2",
         include_str!("templates/python-fastapi/pyproject.toml.j2"),
     ),
