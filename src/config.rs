@@ -32,6 +32,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_MAX_ATTEMPTS", "stages.max_attempts"),
     ("C4FORGE_RETRY_BASE_MS", "stages.retry_base_ms"),
     ("C4FORGE_RETRY_MAX_MS", "stages.retry_max_ms"),
+    ("C4FORGE_STALE_AFTER_SECS", "stages.stale_after_secs"),
 ];
 
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
@@ -81,6 +82,7 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "stages.max_attempts" => cfg.stages.max_attempts = parse_env(name, &v)?,
             "stages.retry_base_ms" => cfg.stages.retry_base_ms = parse_env(name, &v)?,
             "stages.retry_max_ms" => cfg.stages.retry_max_ms = parse_env(name, &v)?,
+            "stages.stale_after_secs" => cfg.stages.stale_after_secs = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }

@@ -143,6 +143,12 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
             runtime::outbox::relay(l, b, w, s).await;
             Ok("outbox relay")
         });
+        let (l, b, s) = (ledger.clone(), bus.clone(), shutdown.clone());
+        let stale = Duration::from_secs(cfg.stages.stale_after_secs);
+        tasks.spawn(async move {
+            runtime::outbox::maintain(l, b, stale, s).await;
+            Ok("maintenance")
+        });
     }
 
     let hub = notifier::Hub::new();

@@ -149,3 +149,28 @@ async fn competing_consumers_share_a_stage_queue() {
         .sum();
     assert_eq!(parsed, jobs.len());
 }
+
+// The websocket clients run while `spawn` blocks: use two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_notifier_instance_delivers_to_its_own_clients() {
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    // Two API/notifier instances behind an imagined load balancer.
+    let one = spawn(&["--stages", "ingest,notifier"], &env);
+    let two = spawn(&["--stages", "notifier"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &one.base, "fanout@example.com").await;
+    let job = submit(&http, &one.base, &token, 1).await.remove(0);
+    // Both clients connect while the job waits, so what follows is live.
+    let watchers = [one.base.clone(), two.base.clone()].map(|base| {
+        let (token, job) = (token.clone(), job.clone());
+        tokio::spawn(async move { watch(&base, &token, &job).await })
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let _stages = spawn(&["--stages", "parse,generate,store"], &env);
+    for (i, w) in watchers.into_iter().enumerate() {
+        let (statuses, _) = w.await.expect("watcher");
+        assert_eq!(statuses, HAPPY_PATH, "instance {}", i + 1);
+    }
+}

@@ -389,3 +389,34 @@ async fn websocket_reconnect_gets_the_current_state() {
     assert_eq!(statuses, HAPPY_PATH);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[tokio::test]
+async fn a_lost_message_is_recovered_by_the_stale_job_sweep() {
+    let iso = Isolated::create().await;
+    let env = with(iso.env(), &[("C4FORGE_STALE_AFTER_SECS", "3")]);
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "lost@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The broker loses the queued messages (an operator purge, a lost node).
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["purge_queue", "-p", &iso.vhost, "c4forge.parse"])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _stages = spawn(&["--stages", "parse,generate,store"], &env);
+    all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
+    check_jobs(&iso, &done(&jobs)).await;
+    assert!(
+        api.log_text()
+            .contains("re-enqueued jobs that made no progress"),
+        "{}",
+        api.log_text()
+    );
+}

@@ -180,6 +180,9 @@ pub struct StagesConfig {
     pub retry_base_ms: u64,
     /// Largest retry delay in milliseconds.
     pub retry_max_ms: u64,
+    /// A job with no progress for this many seconds is re-enqueued by the
+    /// periodic sweep (longer than the largest retry delay tier).
+    pub stale_after_secs: u64,
 }
 
 impl Default for StagesConfig {
@@ -188,6 +191,7 @@ impl Default for StagesConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_base_ms: 500,
             retry_max_ms: 30_000,
+            stale_after_secs: 900,
         }
     }
 }

@@ -60,13 +60,51 @@ pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, Strin
     Ok(rows.len())
 }
 
+/// How often [`maintain`] runs at most (more often when `stale_after` is shorter).
+pub const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
+
+/// Periodic upkeep of an ingest process until `shutdown`: re-enqueues jobs
+/// that made no progress for `stale_after` (a message lost anywhere, in
+/// either mode, is recovered this way; stages treat the duplicate
+/// idempotently) and refreshes the outbox-backlog and DLQ-size gauges.
+pub async fn maintain(ledger: Ledger, bus: SharedBus, stale_after: Duration, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(MAINTAIN_EVERY.min(stale_after).max(Duration::from_secs(1))) => {}
+        }
+        let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
+        match sweep_older_than(&ledger, &bus, crate::now_millis().saturating_sub(stale_ms)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, "re-enqueued jobs that made no progress"),
+            Err(e) => tracing::warn!(error = %e, "stale-job sweep failed"),
+        }
+        if let Ok(n) = ledger.outbox_pending(10_000).await.map(|rows| rows.len()) {
+            metrics::gauge!("c4forge_outbox_backlog").set(n as f64);
+        }
+        if let Ok(n) = ledger.dead_letter_count().await {
+            metrics::gauge!("c4forge_dlq_size").set(n as f64);
+        }
+    }
+}
+
 /// Re-publishes the latest committed output of every unfinished job.
 /// Returns how many jobs were re-enqueued.
 pub async fn sweep(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
+    sweep_older_than(ledger, bus, i64::MAX).await
+}
+
+/// [`sweep`] limited to jobs last updated before `updated_before` (ms).
+pub async fn sweep_older_than(
+    ledger: &Ledger,
+    bus: &SharedBus,
+    updated_before: i64,
+) -> Result<usize, String> {
     let jobs = ledger
         .unfinished_jobs(10_000)
         .await
         .map_err(|e| e.to_string())?;
+    let jobs = jobs.into_iter().filter(|j| j.updated_at < updated_before);
     let mut n = 0;
     for job in jobs {
         let Some(body) = ledger
