@@ -2,8 +2,8 @@
 //! container diagrams of 1 MB and 10 MB (10x the input must take at most
 //! about 10x the time).
 //!
-//! Two groups measure the same inputs: `parse` in wall-clock time
-//! (criterion's default) and `parse_cpu` in the benchmark thread's on-CPU
+//! Two groups: `parse` in wall-clock time (criterion's default) and
+//! `parse_cpu`, for the synthetic inputs, in the benchmark thread's on-CPU
 //! time (from `/proc/thread-self/schedstat`), which leaves out the time the
 //! thread waits for a CPU, so it is meaningful on a machine shared with
 //! other work.
@@ -117,7 +117,9 @@ fn bench_parse(c: &mut Criterion) {
             .with_measurement(OnCpuTime)
             .configure_from_args();
         let mut g = cpu.benchmark_group("parse_cpu");
-        run_group(&mut g, &inputs);
+        // the kernel updates the counter at scheduler ticks (a few ms), too
+        // coarse for the 10 KB file's 0.1 ms iterations: synthetic inputs only
+        run_group(&mut g, &inputs[1..]);
         g.finish();
     }
 }
