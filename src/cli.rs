@@ -35,10 +35,11 @@ pub enum Command {
     /// Manage users directly in the configured database (operator tool).
     #[command(subcommand)]
     User(UserCommand),
-    /// Inspect and replay the dead-letter queue directly in the configured
-    /// deployment (operator tool; a running ingest relays replays).
-    #[command(subcommand)]
-    Dlq(DlqCommand),
+    /// Inspect and replay the dead-letter queue: through a server's admin API
+    /// with `--remote` (the session of `c4forge login`, or `--server`), or
+    /// directly in the configured deployment's database (operator tool; a
+    /// running ingest relays replays).
+    Dlq(DlqArgs),
     /// Log in to a c4forge server and remember it (client).
     Login(LoginArgs),
     /// Upload diagrams through the local outbox: recorded first, sent with
@@ -62,6 +63,20 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+}
+
+/// `dlq` options.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// Talk to the server of `c4forge login` (or `--server`) instead of the database.
+    #[arg(long)]
+    pub remote: bool,
+    /// Client session and server, for `--remote`.
+    #[command(flatten)]
+    pub client: ClientOpts,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DlqCommand,
 }
 
 /// `dlq` subcommands.

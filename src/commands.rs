@@ -39,7 +39,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::User(cmd) => tokio_runtime()?.block_on(user(&cfg, cmd)),
-        Command::Dlq(cmd) => tokio_runtime()?.block_on(dlq(&cfg, cmd)),
+        Command::Dlq(args) if args.remote || args.client.server.is_some() => {
+            tokio_runtime()?.block_on(client::dlq(&args.client, args.command))
+        }
+        Command::Dlq(args) => tokio_runtime()?.block_on(dlq(&cfg, args.command)),
         Command::Login(args) => tokio_runtime()?.block_on(client::login(args)),
         Command::Submit(args) => tokio_runtime()?.block_on(client::submit(args)),
         Command::Jobs(args) => tokio_runtime()?.block_on(client::jobs(args)),

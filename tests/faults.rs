@@ -253,6 +253,29 @@ async fn poison_message_is_dead_lettered_and_replayed_once() {
     );
     let id = items[0]["id"].as_i64().expect("id");
 
+    // The operator's CLI sees the same entry through the server.
+    let client_dir = tempfile::tempdir().expect("client dir");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .env("C4FORGE_CLIENT_DIR", client_dir.path())
+            .env("C4FORGE_PASSWORD", "correct horse battery")
+            .output()
+            .expect("c4forge");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["login", "--server", &api.base, "--email", "ops@example.com"]);
+    let listed = cli(&["dlq", "--remote", "list", "--stage", "parse"]);
+    assert!(
+        listed.contains(&poison),
+        "dlq list through the server: {listed}"
+    );
+
     // Fix the cause, replay twice: processed once.
     s3.put(&source, original.into()).await.expect("restore");
     let first = http

@@ -360,7 +360,27 @@ impl Api {
         })
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+    /// `POST` to an API path with no body; the JSON answer.
+    pub async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .send(|token| self.http.post(&url).bearer_auth(token))
+            .await?;
+        resp.json().await.map_err(|e| ApiError::Transient {
+            message: format!("unreadable answer of {path}: {e}"),
+            retry_after: None,
+            certain: true,
+        })
+    }
+
+    /// `GET` an API path; the JSON answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .send(|token| self.http.get(&url).bearer_auth(token))

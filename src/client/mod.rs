@@ -402,3 +402,75 @@ async fn show(ctx: &Client, id: &str) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `c4forge dlq --remote ...`: the dead-letter queue through the server's
+/// admin API (the session's user must be an admin).
+pub async fn dlq(opts: &ClientOpts, cmd: crate::cli::DlqCommand) -> Result<ExitCode> {
+    use crate::cli::DlqCommand;
+    let ctx = open(opts)?;
+    match cmd {
+        DlqCommand::List {
+            stage,
+            reason,
+            all,
+            limit,
+        } => {
+            let mut query = vec![format!("limit={limit}")];
+            if let Some(s) = stage {
+                query.push(format!("stage={s}"));
+            }
+            if let Some(r) = reason {
+                query.push(format!("reason={r}"));
+            }
+            if all {
+                query.push("include_replayed=true".into());
+            }
+            let page: serde_json::Value = ctx
+                .api
+                .get_json(&format!("/api/v1/admin/dlq?{}", query.join("&")))
+                .await
+                .map_err(|e| api_error(&ctx, e))?;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            for d in &items {
+                let replayed = if d["replayed_at"].is_null() {
+                    ""
+                } else {
+                    " (replayed)"
+                };
+                println!(
+                    "{:>6}  {}  {:<8}  {:>3}  {}  {}{replayed}",
+                    d["id"],
+                    d["job_id"].as_str().unwrap_or(""),
+                    d["stage"].as_str().unwrap_or(""),
+                    d["attempts"],
+                    d["last_failed_at"].as_str().unwrap_or(""),
+                    d["reason"].as_str().unwrap_or("")
+                );
+            }
+            println!(
+                "{} entries shown, {} not replayed",
+                items.len(),
+                page["unreplayed"]
+            );
+        }
+        DlqCommand::Show { id } => {
+            let entry: serde_json::Value = ctx
+                .api
+                .get_json(&format!("/api/v1/admin/dlq/{id}"))
+                .await
+                .map_err(|e| api_error(&ctx, e))?;
+            println!("{}", serde_json::to_string_pretty(&entry)?);
+        }
+        DlqCommand::Replay { ids } => {
+            for id in ids {
+                let answer: serde_json::Value = ctx
+                    .api
+                    .post_json(&format!("/api/v1/admin/dlq/{id}/replay"))
+                    .await
+                    .map_err(|e| api_error(&ctx, e))?;
+                println!("{id}: {}", answer["status"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
