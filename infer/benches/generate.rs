@@ -11,16 +11,31 @@ use std::hint::black_box;
 
 const FIXTURES: [(&str, &str); 6] = [
     ("context", include_str!("../tests/data/context.model.json")),
-    ("container", include_str!("../tests/data/container.model.json")),
-    ("component", include_str!("../tests/data/component.model.json")),
+    (
+        "container",
+        include_str!("../tests/data/container.model.json"),
+    ),
+    (
+        "component",
+        include_str!("../tests/data/component.model.json"),
+    ),
     ("dynamic", include_str!("../tests/data/dynamic.model.json")),
-    ("deployment", include_str!("../tests/data/deployment.model.json")),
-    ("message_bus", include_str!("../tests/data/message_bus.model.json")),
+    (
+        "deployment",
+        include_str!("../tests/data/deployment.model.json"),
+    ),
+    (
+        "message_bus",
+        include_str!("../tests/data/message_bus.model.json"),
+    ),
 ];
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("generate");
-    let opts = GenerateOptions { source_name: "bench.puml".into(), templates_dir: None };
+    let opts = GenerateOptions {
+        source_name: "bench.puml".into(),
+        templates_dir: None,
+    };
     for (name, json) in FIXTURES {
         let Ok(model) = serde_json::from_str::<Model>(json) else {
             panic!("fixture {name} is not IR JSON");
