@@ -10,13 +10,15 @@
 #                   idle RSS, maximum throughput (closed loop), then low load
 #                   (open loop at 20% of the measured maximum) for latency
 #   distributed     one process per stage on RabbitMQ + PostgreSQL + S3: same
-#   distributed-2x  the same with two processes of $SLOW_STAGE (default generate)
+#   distributed-2x  the same with two processes of the slowest stage: $SLOW_STAGE,
+#                   else the stage with the longest mean handling time in the
+#                   logs of the `distributed` run just before (all), else store
 #   all             every scenario above
 #
 # Knobs (environment): JOBS (closed-loop uploads, 300), CONCURRENCY (16),
 # LOW_JOBS (open-loop uploads at low load, 60), LOW_FRACTION (0.2), LOW_RATE
 # (fixed low-load rate instead of the fraction), INFRA_COUNT (100000),
-# INFRA_SECS (8), INFRA_CONCURRENCY (16), SLOW_STAGE (generate), MAX_SECS
+# INFRA_SECS (8), INFRA_CONCURRENCY (16), SLOW_STAGE (see above), MAX_SECS
 # (300), BENCH_OUT (results directory). Parser throughput is a criterion
 # bench: `cargo bench -p preprocess`.
 #
@@ -37,7 +39,7 @@ LOW_FRACTION=${LOW_FRACTION:-0.2}
 INFRA_COUNT=${INFRA_COUNT:-100000}
 INFRA_SECS=${INFRA_SECS:-8}
 INFRA_CONCURRENCY=${INFRA_CONCURRENCY:-16}
-SLOW_STAGE=${SLOW_STAGE:-generate}
+SLOW_STAGE=${SLOW_STAGE:-}
 MAX_SECS=${MAX_SECS:-300}
 S3_ENDPOINT=${C4FORGE_TEST_S3_ENDPOINT:-http://127.0.0.1:9000}
 PG=postgres://postgres@127.0.0.1:5432
@@ -81,8 +83,13 @@ stop_servers() {
 
 delete_bucket() {
     # Empties and removes the bucket (moto keeps objects in memory).
-    if [ -x "$VENV/bin/python" ]; then
-        "$VENV/bin/python" - "$1" "$S3_ENDPOINT" <<'EOF' >/dev/null 2>&1 || true
+    local py
+    for py in "$VENV/bin/python" "$HOME/.cache/c4forge-s3venv/bin/python"; do
+        [ -x "$py" ] && "$py" -c 'import boto3' 2>/dev/null && break
+        py=
+    done
+    if [ -n "$py" ]; then
+        "$py" - "$1" "$S3_ENDPOINT" <<'EOF' >/dev/null 2>&1 || true
 import sys, boto3
 s3 = boto3.resource("s3", endpoint_url=sys.argv[2], aws_access_key_id="test",
                     aws_secret_access_key="test", region_name="us-east-1")
@@ -95,6 +102,7 @@ EOF
 
 cleanup() {
     stop_servers
+    cp "$RUN"/*.err "$OUT/" 2>/dev/null || true
     local v d b
     for v in "${VHOSTS[@]}"; do rabbitmqctl delete_vhost "$v" >/dev/null 2>&1 || true; done
     for d in "${DBS[@]}"; do psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
@@ -132,6 +140,7 @@ unset C4FORGE_CONFIG C4FORGE_BUS C4FORGE_DATABASE C4FORGE_OBJECTS C4FORGE_LISTEN
 start() {
     local name=$1
     shift
+    name=$SCN-$name
     "$BIN" serve "$@" >"$RUN/$name.out" 2>"$RUN/$name.err" &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
@@ -160,15 +169,35 @@ json_field() {
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
+# CPU seconds used so far by all PostgreSQL processes (one per connection).
+pg_cpu() {
+    local tck
+    tck=$(getconf CLK_TCK)
+    for f in /proc/[0-9]*/stat; do
+        cat "$f" 2>/dev/null
+    done | awk -v t="$tck" '$2 == "(postgres)" {s += $14 + $15} END {printf "%.2f", s / t}'
+}
+
 # Max throughput (closed loop), then low load (open loop) against $API.
+# Besides ours, the RSS and CPU of the S3 test server and of RabbitMQ are
+# read (read only) in the distributed scenarios, and PostgreSQL's CPU.
 load_runs() {
     local pidargs=()
     local pid
     for pid in "$@"; do pidargs+=(--pid "$pid"); done
+    if [ "$SCN" != embedded ]; then
+        for pid in $(pgrep -f moto_server | head -1) $(pgrep -x beam.smp | head -1); do
+            pidargs+=(--pid "$pid")
+        done
+    fi
+    local pg0
+    pg0=$(pg_cpu)
     echo "-- $SCN: maximum throughput (closed loop, $CONCURRENCY in flight, $JOBS jobs)"
     "$BENCH" load --server "$API" --jobs "$JOBS" --concurrency "$CONCURRENCY" \
         --max-secs "$MAX_SECS" "${pidargs[@]}" --label "$SCN-max" --json "$OUT/$SCN-max.json" |
         tee "$OUT/$SCN-max.txt"
+    echo "PostgreSQL processes CPU $(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "$pg0" "$(pg_cpu)") s" |
+        tee -a "$OUT/$SCN-max.txt"
     local rate=${LOW_RATE:-}
     if [ -z "$rate" ]; then
         rate=$(python3 -c 'import sys; print(max(0.5, round(float(sys.argv[1]) * float(sys.argv[2]), 2)))' \
@@ -179,6 +208,11 @@ load_runs() {
     "$BENCH" load --server "$API" --jobs "$LOW_JOBS" --rate "$rate" \
         --max-secs "$MAX_SECS" "${pidargs[@]}" --label "$SCN-low" --json "$OUT/$SCN-low.json" |
         tee "$OUT/$SCN-low.txt"
+    # Mean handling time per stage over both runs, from the servers' logs.
+    cat "$RUN/$SCN"-*.err 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' |
+        sed -n -E 's/.*stage=([a-z]+).*delivery handled.*elapsed_ms=([0-9]+).*/\1 \2/p' |
+        awk '{s[$1] += $2; n[$1]++} END {for (k in s) printf "stage %s: %d deliveries, mean %.1f ms\n", k, n[k], s[k] / n[k]}' |
+        tee "$OUT/$SCN-stages.txt"
 }
 
 run_infra() {
@@ -202,12 +236,26 @@ run_embedded() {
     stop_servers
 }
 
-# $1: processes of $SLOW_STAGE (1 or 2).
+# The stage whose deliveries took longest on average in the logs of the
+# `distributed` scenario ("delivery handled ... elapsed_ms=N"); store if none.
+slowest_stage() {
+    cat "$RUN"/distributed-parse-*.err "$RUN"/distributed-generate-*.err "$RUN"/distributed-store-*.err 2>/dev/null |
+        sed 's/\x1b\[[0-9;]*m//g' |
+        sed -n -E 's/.*stage=([a-z]+).*delivery handled.*elapsed_ms=([0-9]+).*/\1 \2/p' |
+        awk '{s[$1] += $2; n[$1]++} END {best = "store"; m = -1; for (k in s) if (s[k] / n[k] > m) {m = s[k] / n[k]; best = k}; print best}'
+}
+
+# $1: processes of the slowest stage (1 or 2).
 run_distributed() {
     local copies=$1
+    if [ -z "$SLOW_STAGE" ] && [ "$copies" = 2 ]; then
+        SLOW_STAGE=$(slowest_stage)
+    fi
     SCN=distributed
     [ "$copies" = 2 ] && SCN=distributed-2x
-    echo "== $SCN: one process per stage ($copies x $SLOW_STAGE) on RabbitMQ + PostgreSQL + S3"
+    local what="one process per stage"
+    [ "$copies" = 2 ] && what="one process per stage, two of $SLOW_STAGE"
+    echo "== $SCN: $what, on RabbitMQ + PostgreSQL + S3"
     isolate "c4bench_${copies}_$$"
     export C4FORGE_BUS=$AMQP_URL C4FORGE_DATABASE=$DB_URL C4FORGE_OBJECTS=s3://$BUCKET
     "$BIN" migrate >/dev/null

@@ -137,10 +137,15 @@ pub fn short_name(cmdline: &str) -> String {
         .map(|b| b.rsplit('/').next().unwrap_or(b).to_string())
         .unwrap_or_default();
     let rest: Vec<&str> = words.collect();
-    if rest.is_empty() {
+    let name = if rest.is_empty() {
         bin
     } else {
         format!("{bin} {}", rest.join(" "))
+    };
+    if name.chars().count() > 72 {
+        name.chars().take(69).chain("...".chars()).collect()
+    } else {
+        name
     }
 }
 
