@@ -209,7 +209,7 @@ load_runs() {
         --max-secs "$MAX_SECS" "${pidargs[@]}" --label "$SCN-low" --json "$OUT/$SCN-low.json" |
         tee "$OUT/$SCN-low.txt"
     # Mean handling time per stage over both runs, from the servers' logs.
-    cat "$RUN/$SCN"-*.err 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' |
+    { cat "$RUN/$SCN"-*.err 2>/dev/null || true; } | sed 's/\x1b\[[0-9;]*m//g' |
         sed -n -E 's/.*stage=([a-z]+).*delivery handled.*elapsed_ms=([0-9]+).*/\1 \2/p' |
         awk '{s[$1] += $2; n[$1]++} END {for (k in s) printf "stage %s: %d deliveries, mean %.1f ms\n", k, n[k], s[k] / n[k]}' |
         tee "$OUT/$SCN-stages.txt"
@@ -239,7 +239,7 @@ run_embedded() {
 # The stage whose deliveries took longest on average in the logs of the
 # `distributed` scenario ("delivery handled ... elapsed_ms=N"); store if none.
 slowest_stage() {
-    cat "$RUN"/distributed-parse-*.err "$RUN"/distributed-generate-*.err "$RUN"/distributed-store-*.err 2>/dev/null |
+    { cat "$RUN"/distributed-parse-*.err "$RUN"/distributed-generate-*.err "$RUN"/distributed-store-*.err 2>/dev/null || true; } |
         sed 's/\x1b\[[0-9;]*m//g' |
         sed -n -E 's/.*stage=([a-z]+).*delivery handled.*elapsed_ms=([0-9]+).*/\1 \2/p' |
         awk '{s[$1] += $2; n[$1]++} END {best = "store"; m = -1; for (k in s) if (s[k] / n[k] > m) {m = s[k] / n[k]; best = k}; print best}'
