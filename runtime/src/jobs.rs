@@ -34,11 +34,10 @@ pub enum LedgerError {
 
 impl From<sea_orm::DbErr> for LedgerError {
     fn from(e: sea_orm::DbErr) -> Self {
-        let text = e.to_string().to_lowercase();
-        if text.contains("unique") || text.contains("duplicate key") {
-            LedgerError::Conflict
-        } else {
-            LedgerError::Db(DbError::Driver(e))
+        // The driver's error code decides, not the message text.
+        match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => LedgerError::Conflict,
+            _ => LedgerError::Db(DbError::Driver(e)),
         }
     }
 }
