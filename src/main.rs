@@ -10,6 +10,11 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    #[cfg(feature = "failpoints")]
+    if let Err(e) = runtime::failpoints::arm_from_env() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

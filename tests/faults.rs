@@ -2,7 +2,8 @@
 //! PostgreSQL and S3 test server. Each test submits jobs, injects a fault,
 //! and checks with one shared checker (`check_jobs`) that every job ended as
 //! expected, each status was reached once, and no object or row is
-//! duplicated or orphaned.
+//! duplicated or orphaned. The test of a crash between commit and ack needs
+//! the `failpoints` feature (on in the README's test command).
 
 mod common;
 
@@ -61,6 +62,49 @@ async fn stage_killed_mid_batch_then_restarted() {
     let _generate = spawn(&["--stages", "generate"], &env);
     all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
     check_jobs(&iso, &done(&jobs)).await;
+}
+
+/// Fault 2: the generate process dies right after committing a stage run,
+/// before it publishes the next message and acks the delivery. The
+/// redelivered message must find the committed run and only republish its
+/// stored output: every job done, the stage's effect once.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn stage_killed_after_commit_before_ack() {
+    use std::os::unix::process::ExitStatusExt;
+    let iso = Isolated::create().await;
+    let env = iso.env();
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,store"], &env);
+    // Its third commit aborts the process (SIGABRT, no destructors run).
+    let mut generate = spawn(
+        &["--stages", "generate"],
+        &with(
+            env.clone(),
+            &[("FAILPOINTS", "stage-after-commit=2*off->return")],
+        ),
+    );
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "commit@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 10).await;
+    let status = generate
+        .exited_within(60)
+        .await
+        .expect("the fail point should have killed the generate process");
+    assert_eq!(status.signal(), Some(6), "killed by abort: {status:?}");
+    let restarted = spawn(
+        &["--stages", "generate"],
+        &with(env.clone(), &[("C4FORGE_LOG_FORMAT", "json")]),
+    );
+    all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
+    check_jobs(&iso, &done(&jobs)).await;
+    // The committed run was found, not redone.
+    let log = restarted.log_text();
+    assert!(
+        log.contains("\"outcome\":\"duplicate\""),
+        "the redelivered, already committed message should be a duplicate:\n{log}"
+    );
 }
 
 #[tokio::test]

@@ -19,11 +19,14 @@
 //! - [`outbox`]: the relay that publishes committed outbox rows, and the recovery sweep.
 //! - [`telemetry`]: tracing and Prometheus metrics setup.
 //! - [`shutdown`]: the shutdown signal shared by every task of a process.
+//! - [`failpoints`] (feature `failpoints`): fault injection for the fault tests.
 
 pub mod breaker;
 pub mod bus;
 pub mod config;
 pub mod db;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod jobs;
 pub mod objects;
 pub mod outbox;

@@ -350,6 +350,10 @@ async fn handle_one(
                         out.done,
                     )
                     .await?;
+                // Fault tests kill the process here: committed, not yet
+                // published or acked (the redelivery must finish the job once).
+                #[cfg(feature = "failpoints")]
+                crate::failpoints::hit(crate::failpoints::AFTER_COMMIT);
                 if let Some(body) = &next_body {
                     publish_next(ctx, body).await?;
                 }

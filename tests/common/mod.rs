@@ -43,6 +43,18 @@ impl Server {
         self.logs.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
+    /// Waits up to `secs` for the process to exit by itself (a fail point
+    /// aborting it): its status, or `None` while it still runs.
+    pub async fn exited_within(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        for _ in 0..secs * 20 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

@@ -1,0 +1,79 @@
+//! Fault injection for the fault tests, compiled in only with the
+//! `failpoints` feature (the README's test command enables it; release
+//! builds never have it).
+//!
+//! The points are [`fail`] fail points, armed from the `FAILPOINTS`
+//! environment variable (`name=actions;...`, see the `fail` crate). The
+//! `return` action of a point here means "die now as if by SIGKILL": the
+//! process aborts without running destructors, acking or flushing anything,
+//! which is the crash the delivery rules must survive.
+
+/// In the consumer loop, after a stage's results are committed and before
+/// its next message is published and its delivery acked.
+pub const AFTER_COMMIT: &str = "stage-after-commit";
+
+/// Errors arming the fail points.
+#[derive(Debug, thiserror::Error)]
+pub enum FailpointsError {
+    /// An entry of `FAILPOINTS` is not `name=actions`.
+    #[error("FAILPOINTS entry `{0}` is not `name=actions`")]
+    Syntax(String),
+    /// The `fail` crate refused the actions of an entry.
+    #[error("FAILPOINTS entry `{entry}`: {reason}")]
+    Actions {
+        /// The entry as given.
+        entry: String,
+        /// Why `fail` refused it.
+        reason: String,
+    },
+}
+
+/// Arms the fail points named in `FAILPOINTS`, if set. Called once by the
+/// binary at start; a malformed value is an error, not a panic.
+pub fn arm_from_env() -> Result<(), FailpointsError> {
+    match std::env::var("FAILPOINTS") {
+        Ok(spec) => arm(&spec),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Arms the fail points of `spec` (`name=actions;...`).
+pub fn arm(spec: &str) -> Result<(), FailpointsError> {
+    for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, actions) = entry
+            .split_once('=')
+            .ok_or_else(|| FailpointsError::Syntax(entry.to_string()))?;
+        fail::cfg(name.trim(), actions.trim()).map_err(|reason| FailpointsError::Actions {
+            entry: entry.to_string(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// Evaluates the fail point `name`: when its action fires `return`, the
+/// process aborts on the spot.
+pub fn hit(name: &str) {
+    if fail::eval(name, |_| ()).is_some() {
+        tracing::error!(failpoint = name, "fail point fired: aborting the process");
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_entries_are_errors_not_panics() {
+        assert!(matches!(
+            arm("no-equals-sign"),
+            Err(FailpointsError::Syntax(_))
+        ));
+        assert!(matches!(
+            arm("test-point=bogus-action"),
+            Err(FailpointsError::Actions { .. })
+        ));
+        assert!(arm(" ; test-point=off ;").is_ok());
+    }
+}
