@@ -18,6 +18,10 @@ use sea_orm::{
     Value,
 };
 
+/// Rows per multi-row INSERT of generated files (8 parameters each, far
+/// below SQLite's and PostgreSQL's parameter limits).
+const FILE_ROWS_PER_INSERT: usize = 200;
+
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -652,12 +656,42 @@ impl Ledger {
             vec![job.to_string().into()],
         ))
         .await?;
-        for f in files {
-            tx.execute_raw(self.stmt(
-                "INSERT INTO generated_files (job_id, path, object_key, sha256, size, owner, zip_offset, zip_length) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                vec![job.to_string().into(), f.path.clone().into(), f.object_key.clone().into(), f.sha256.clone().into(), f.size.into(), f.owner.clone().into(), f.zip_offset.into(), f.zip_length.into()],
-            ))
-            .await?;
+        // Multi-row INSERTs: one round trip per chunk instead of per file
+        // (a project has dozens of files; PostgreSQL is a network hop away).
+        let job_id = job.to_string();
+        for chunk in files.chunks(FILE_ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO generated_files (job_id, path, object_key, sha256, size, owner, zip_offset, zip_length) VALUES ",
+            );
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+            for (i, f) in chunk.iter().enumerate() {
+                let n = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8
+                ));
+                values.extend([
+                    job_id.clone().into(),
+                    f.path.clone().into(),
+                    f.object_key.clone().into(),
+                    f.sha256.clone().into(),
+                    f.size.into(),
+                    f.owner.clone().into(),
+                    f.zip_offset.into(),
+                    f.zip_length.into(),
+                ]);
+            }
+            tx.execute_raw(self.stmt(&sql, values)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1111,4 +1145,76 @@ pub enum Replay {
     AlreadyReplayed,
     /// No such entry.
     NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn generated_file_rows_round_trip_across_insert_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&url, 0).await.expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        db.execute_unprepared(
+            "INSERT INTO users VALUES ('u', 'u@example.com', 'x', TRUE, FALSE, 0);
+             INSERT INTO jobs (id, user_id, status, file_name, generator, diagnostics, created_at, updated_at)
+             VALUES ('0190aaaa-0000-7000-8000-000000000001', 'u', 'received', 'a.puml', 'python-fastapi', '[]', 0, 0);",
+        )
+        .await
+        .expect("seed");
+        let job: JobId = "0190aaaa-0000-7000-8000-000000000001"
+            .parse()
+            .expect("job id");
+        let ledger = Ledger::new(db);
+        let rows = |n: usize| -> Vec<GeneratedFileRecord> {
+            (0..n)
+                .map(|i| GeneratedFileRecord {
+                    path: format!("pkg/m{i:04}.py"),
+                    object_key: "jobs/x/code.zip".into(),
+                    sha256: format!("{i:064x}"),
+                    size: i as i64,
+                    owner: if i % 2 == 0 { "generated" } else { "user" }.into(),
+                    zip_offset: 30 + i as i64,
+                    zip_length: i as i64,
+                })
+                .collect()
+        };
+        // More rows than one INSERT carries, and not a multiple of it.
+        let many = rows(2 * FILE_ROWS_PER_INSERT + 7);
+        ledger
+            .record_generated_files(job, &many)
+            .await
+            .expect("record");
+        let back = ledger.generated_files_of(job).await.expect("read");
+        assert_eq!(back.len(), many.len());
+        for (a, b) in many.iter().zip(&back) {
+            assert_eq!(
+                (
+                    &a.path,
+                    &a.sha256,
+                    a.size,
+                    &a.owner,
+                    a.zip_offset,
+                    a.zip_length
+                ),
+                (
+                    &b.path,
+                    &b.sha256,
+                    b.size,
+                    &b.owner,
+                    b.zip_offset,
+                    b.zip_length
+                )
+            );
+        }
+        // Recording again replaces the rows.
+        ledger
+            .record_generated_files(job, &rows(3))
+            .await
+            .expect("replace");
+        assert_eq!(ledger.generated_files_of(job).await.expect("read").len(), 3);
+    }
 }
