@@ -28,8 +28,30 @@ const STEPS_PER_LINE: u64 = 8;
 const MAX_CALL_DEPTH: usize = 64;
 /// Nested includes.
 const MAX_INCLUDE_DEPTH: usize = 16;
-/// Elements + boundaries + relationships per diagram.
+/// Elements + boundaries + relationships per diagram, at most (see
+/// [`MODEL_ITEMS_BASE`]).
 const MAX_ITEMS: usize = 500_000;
+/// Model items (elements, boundaries, deployment nodes, relationships) any
+/// diagram may have, on top of [`MODEL_ITEMS_PER_LINE`] per source line of
+/// its block and of each file it includes: a loop cannot turn a small input
+/// into a huge model.
+const MODEL_ITEMS_BASE: usize = 20_000;
+/// Extra model items per source line (a procedure call may create several).
+const MODEL_ITEMS_PER_LINE: usize = 4;
+/// Bytes of text the C4 state of a diagram may keep (the model's strings,
+/// title, tag defaults, property rows, alias table, open frames; see
+/// `C4State::text_bytes`), on top of [`MODEL_TEXT_PER_BYTE`] per source
+/// byte of the block and of each file it includes.
+const MODEL_TEXT_BASE: usize = 8 << 20;
+/// Extra model text per source byte (tag defaults may repeat a technology
+/// on every element that names the tag).
+const MODEL_TEXT_PER_BYTE: usize = 4;
+/// What a line of a `title` block costs the text budget besides its text.
+const TITLE_LINE_COST: usize = std::mem::size_of::<String>();
+/// Bytes of a string value (a variable, an argument of a user procedure)
+/// that cost one step: what the preprocessor stores is bounded by the step
+/// budget too.
+const BYTES_PER_STEP: usize = 256;
 /// Unknown macro names whose suggestion is remembered.
 const MAX_SUGGESTIONS: usize = 4096;
 /// `!define`d names per diagram (each is substituted on every line).
@@ -101,6 +123,12 @@ pub(crate) struct Interp<'a> {
     /// Suggestions for unknown macro names, valid for the libraries and
     /// procedure count in the key.
     suggestions: ((Libs, u64), HashMap<String, Option<String>>),
+    /// Model budgets of this diagram ([`MODEL_ITEMS_BASE`],
+    /// [`MODEL_TEXT_BASE`]), grown by each file included.
+    max_items: usize,
+    max_text: usize,
+    /// Included files whose size was added to the budgets.
+    budgeted: HashSet<String>,
 }
 
 impl<'a> Interp<'a> {
@@ -136,7 +164,42 @@ impl<'a> Interp<'a> {
             args_pool: Vec::new(),
             procs_defined: 0,
             suggestions: ((Libs::default(), 0), HashMap::new()),
+            max_items: MODEL_ITEMS_BASE,
+            max_text: MODEL_TEXT_BASE,
+            budgeted: HashSet::new(),
         }
+    }
+
+    /// Grows the model budgets by what `lines` (source) may justify.
+    fn add_budget(&mut self, lines: &[SrcLine<'_>]) {
+        let bytes: usize = lines.iter().map(|l| l.text.len() + 1).sum();
+        self.max_items = self
+            .max_items
+            .saturating_add(lines.len().saturating_mul(MODEL_ITEMS_PER_LINE))
+            .min(MAX_ITEMS);
+        self.max_text = self
+            .max_text
+            .saturating_add(bytes.saturating_mul(MODEL_TEXT_PER_BYTE));
+    }
+
+    /// After a statement (line `l`): stops the diagram with an error when
+    /// its model outgrew the text budget.
+    fn check_model_budget(&mut self, l: &SrcLine<'_>) {
+        if self.stopped || self.c4.text_bytes <= self.max_text {
+            return;
+        }
+        self.stopped = true;
+        let max = self.max_text;
+        self.error(
+            l,
+            format!("the diagram's model outgrew its budget of {max} bytes of text ({MODEL_TEXT_BASE} plus {MODEL_TEXT_PER_BYTE} per source byte; a loop?); the rest of the diagram is ignored"),
+        );
+    }
+
+    /// Charges `bytes` of stored string values to the step budget.
+    fn charge_bytes(&mut self, bytes: usize) {
+        let steps = u64::try_from(bytes / BYTES_PER_STEP).unwrap_or(u64::MAX / 2);
+        self.steps = self.steps.saturating_add(steps);
     }
 
     fn file_name(&self, file: usize) -> Rc<str> {
@@ -160,13 +223,14 @@ impl<'a> Interp<'a> {
         self.include_stack.push(top_path.to_string());
         let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
         self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
+        self.add_budget(lines);
         self.run(lines);
         if self.stopped {
             // the rest of the block was not read: its braces say nothing
             self.c4.abandon_frames();
         }
         match self.skip.take() {
-            Some(Skip::Title(t)) => self.c4.diagram.title = Some(t.join("\n")),
+            Some(Skip::Title(t)) => self.set_title_lines(t),
             Some(Skip::Until(ends, at, f)) => {
                 let loc = Loc {
                     file: self.file_name(f),
@@ -326,11 +390,13 @@ impl<'a> Interp<'a> {
                 }
                 if active {
                     self.directive(&word, arg, rest, l);
+                    self.check_model_budget(l);
                 }
                 continue;
             }
             if active {
                 self.statement(l);
+                self.check_model_budget(l);
             }
         }
         for c in conds {
@@ -481,10 +547,13 @@ impl<'a> Interp<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Value, scope: Option<bool>) {
-        if let Value::Str(s) = &v {
-            // long values cost work: charge them to the step budget
-            self.steps += u64::try_from(s.len() / 256).unwrap_or(u64::MAX / 2);
-        }
+        // long values (and names: `%set_variable_value` makes them) cost
+        // work and memory: charge them to the step budget
+        let len = match &v {
+            Value::Str(s) => s.len(),
+            Value::Int(_) => 0,
+        };
+        self.charge_bytes(name.len() + len);
         let v = match v {
             Value::Str(s) if s.len() > MAX_VALUE_LEN => {
                 Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
@@ -591,6 +660,19 @@ impl<'a> Interp<'a> {
             self.stopped = true;
             return Value::Str(String::new());
         }
+        // the values stay in the scope while the body runs (and deeper
+        // calls keep theirs): charge them like variables
+        let arg_bytes = args
+            .iter()
+            .map(|(k, v)| {
+                k.as_ref().map_or(0, String::len)
+                    + match v {
+                        Value::Str(s) => s.len(),
+                        Value::Int(_) => 0,
+                    }
+            })
+            .sum();
+        self.charge_bytes(arg_bytes);
         let mut scope: HashMap<String, Value> = HashMap::new();
         let mut pos = 0;
         for (k, v) in args {
@@ -616,9 +698,11 @@ impl<'a> Interp<'a> {
             }
             match dflt {
                 Some(e) => {
-                    self.scopes.push(scope.clone());
+                    // the scope so far is visible to the default (moved in
+                    // and back out: no copy of its values per default)
+                    self.scopes.push(std::mem::take(&mut scope));
                     let v = expr::eval_arg(e, self).unwrap_or_else(|_| Value::Str(e.clone()));
-                    self.scopes.pop();
+                    scope = self.scopes.pop().unwrap_or_default();
                     scope.insert(n.clone(), v);
                 }
                 None => missing.push(n.clone()),
@@ -761,6 +845,11 @@ impl<'a> Interp<'a> {
         };
         let lines = lexer::logical_lines(&file.text, idx);
         let lines = first_block(lines);
+        if self.budgeted.insert(file.path.clone()) {
+            // counted once per diagram: including a file in a loop must not
+            // grow the budget on every pass
+            self.add_budget(&lines);
+        }
         self.include_stack.push(file.path.clone());
         self.run(&lines);
         self.include_stack.pop();
@@ -848,7 +937,7 @@ impl<'a> Interp<'a> {
                 self.skip = Some(Skip::Title(Vec::new()));
             } else {
                 let v = expr::substitute(rest, self, true);
-                self.c4.diagram.title = Some(v);
+                self.set_title(v);
             }
             return true;
         }
@@ -867,13 +956,31 @@ impl<'a> Interp<'a> {
             }
             Skip::Title(mut v) => {
                 if squashed == "endtitle" {
-                    self.c4.diagram.title = Some(v.join("\n"));
+                    self.set_title_lines(v);
                 } else {
+                    // charged as it comes: a title block inside a loop grows
+                    self.c4.text_bytes += t.len() + TITLE_LINE_COST;
                     v.push(t.to_string());
                     self.skip = Some(Skip::Title(v));
                 }
             }
         }
+    }
+
+    /// Sets the diagram title, keeping the text budget up to date.
+    fn set_title(&mut self, t: String) {
+        self.c4.text_bytes += t.len();
+        if let Some(old) = self.c4.diagram.title.replace(t) {
+            self.c4.text_bytes = self.c4.text_bytes.saturating_sub(old.len());
+        }
+    }
+
+    /// Sets the title from a `title ... end title` block's lines (charged
+    /// to the text budget when they were read).
+    fn set_title_lines(&mut self, lines: Vec<String>) {
+        let charged: usize = lines.iter().map(|l| l.len() + TITLE_LINE_COST).sum();
+        self.c4.text_bytes = self.c4.text_bytes.saturating_sub(charged);
+        self.set_title(lines.join("\n"));
     }
 
     /// A statement line that may be a macro call (`text` after `!define`
@@ -988,11 +1095,12 @@ impl<'a> Interp<'a> {
             // `bind` emptied it: its buffer serves the next call
             self.eval_pool = args;
             if let Some(b) = bound {
-                if self.item_count() >= MAX_ITEMS {
+                if self.item_count() >= self.max_items {
                     if !self.stopped {
+                        let max = self.max_items;
                         self.d.error(
                             loc,
-                            format!("more than {MAX_ITEMS} diagram items; the rest is ignored"),
+                            format!("more than {max} diagram items (the budget: {MODEL_ITEMS_BASE} plus {MODEL_ITEMS_PER_LINE} per source line); the rest is ignored"),
                         );
                     }
                     self.stopped = true;

@@ -5,7 +5,8 @@
 //! `@startuml ... @enduml` block, plus every diagnostic with file, 1-based
 //! line and column. It is pure: no IO (relative includes go through an
 //! [`IncludeResolver`] supplied by the caller), no async, and it never
-//! panics; hostile input is bounded by step, depth and size limits.
+//! panics; hostile input is bounded by step, depth and size limits and by
+//! a per-diagram model budget (items and bytes of text).
 //!
 //! The C4-PlantUML library (2.13) is implemented natively rather than
 //! interpreted: `!include` of any form of `C4_*.puml` (stdlib `<C4/...>`,

@@ -1,0 +1,38 @@
+//! `parse_once FILE [N]`: parses FILE N times (default 1) with
+//! [`preprocess::parse`] and prints the item counts; a driver for
+//! profilers (`valgrind --tool=callgrind`, `perf`) without the CLI's
+//! reading and JSON writing around the parse.
+
+use std::process::ExitCode;
+
+use preprocess::{NoIncludes, SourceFile, parse};
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        eprintln!("usage: parse_once FILE [N]");
+        return ExitCode::from(2);
+    };
+    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let file = SourceFile { path, text };
+    for _ in 0..n {
+        let m = parse(&file, &NoIncludes);
+        let d = m.diagrams.first();
+        println!(
+            "diagrams {} elements {} boundaries {} relationships {} diagnostics {}",
+            m.diagrams.len(),
+            d.map_or(0, |d| d.elements.len()),
+            d.map_or(0, |d| d.boundaries.len()),
+            d.map_or(0, |d| d.relationships.len()),
+            m.diagnostics.len()
+        );
+    }
+    ExitCode::SUCCESS
+}
