@@ -732,8 +732,11 @@ pub(crate) struct C4State {
     prop_rows: Vec<Vec<String>>,
     landscape: bool,
     show_index: bool,
-    /// Every alias defined so far (elements, boundaries, nodes) and where.
-    aliases: HashMap<String, Loc>,
+    /// Every alias defined so far (elements, boundaries, nodes) and the
+    /// line that defined it.
+    /// (Keyed with foldhash: hashing aliases is hot, and its seed is
+    /// random per process, so inputs cannot be crafted to collide.)
+    aliases: foldhash::HashMap<String, u32>,
     /// Relationships with an end that was not a known alias when they were
     /// read (the others cannot refer to an unknown alias: aliases are never
     /// forgotten): their index and where their `from` and `to` arguments are.
@@ -884,6 +887,18 @@ impl C4State {
             last_index: Some(Value::Int(0)),
             ..Default::default()
         }
+    }
+
+    /// Reserves room for the items of a diagram block of `lines` source
+    /// lines (most lines of a large diagram are one element or one
+    /// relationship): growing the vectors and the alias table by doubling
+    /// copies them several times, which is slow once they outgrow the cache.
+    pub fn reserve(&mut self, lines: usize) {
+        let d = &mut self.diagram;
+        d.elements.reserve(lines / 3);
+        d.relationships.reserve(lines / 2);
+        d.boundaries.reserve(lines / 16);
+        self.aliases.reserve(lines / 3);
     }
 
     /// Binds positional and keyword arguments to `m`'s parameters,
@@ -1050,14 +1065,14 @@ impl C4State {
                     loc,
                     format!(
                         "duplicate alias `{alias}` (first defined at line {})",
-                        prev.get().line
+                        prev.get()
                     ),
                 );
                 false
             }
             Entry::Vacant(v) => {
                 self.text_bytes += alias.len();
-                v.insert(loc.clone());
+                v.insert(loc.line);
                 true
             }
         }
@@ -1617,6 +1632,11 @@ impl C4State {
             );
         }
         self.diagram.level = self.level();
+        // give back what [`C4State::reserve`] guessed too much (shrinking
+        // is in place: no copy)
+        self.diagram.elements.shrink_to_fit();
+        self.diagram.relationships.shrink_to_fit();
+        self.diagram.boundaries.shrink_to_fit();
         self.diagram
     }
 

@@ -224,6 +224,7 @@ impl<'a> Interp<'a> {
         let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
         self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
         self.add_budget(lines);
+        self.c4.reserve(lines.len().min(self.max_items));
         self.run(lines);
         if self.stopped {
             // the rest of the block was not read: its braces say nothing
