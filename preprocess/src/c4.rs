@@ -734,8 +734,8 @@ pub(crate) struct C4State {
     show_index: bool,
     /// Every alias defined so far (elements, boundaries, nodes) and the
     /// line that defined it.
-    /// (Keyed with foldhash: hashing aliases is hot, and its seed is
-    /// random per process, so inputs cannot be crafted to collide.)
+    /// (Hashed with foldhash: hashing aliases is hot, and its random
+    /// seed keeps collisions from being precomputed into an upload.)
     aliases: foldhash::HashMap<String, u32>,
     /// Relationships with an end that was not a known alias when they were
     /// read (the others cannot refer to an unknown alias: aliases are never
