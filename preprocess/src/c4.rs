@@ -890,9 +890,11 @@ impl C4State {
     }
 
     /// Reserves room for the items of a diagram block of `lines` source
-    /// lines (most lines of a large diagram are one element or one
-    /// relationship): growing the vectors and the alias table by doubling
-    /// copies them several times, which is slow once they outgrow the cache.
+    /// lines that may hold items (most lines of a large diagram are one
+    /// element or one relationship): growing the vectors and the alias table
+    /// by doubling copies them several times, slow once they outgrow the
+    /// cache. Unused room is virtual memory only, and given back by
+    /// [`C4State::finish`].
     pub fn reserve(&mut self, lines: usize) {
         let d = &mut self.diagram;
         d.elements.reserve(lines / 3);

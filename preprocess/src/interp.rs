@@ -224,7 +224,11 @@ impl<'a> Interp<'a> {
         let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
         self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
         self.add_budget(lines);
-        self.c4.reserve(lines.len().min(self.max_items));
+        // a statement creating an item takes a dozen bytes at least: a
+        // block of blank lines reserves nothing
+        let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
+        self.c4
+            .reserve(lines.len().min(bytes / 12).min(self.max_items));
         self.run(lines);
         if self.stopped {
             // the rest of the block was not read: its braces say nothing
