@@ -19,10 +19,12 @@ use crate::expr::{self, Host, Value};
 use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
 use crate::{IncludeResolver, SourceFile, starts_with_ci};
 
-/// Lines processed per diagram before giving up (loops, recursion), on top
-/// of [`STEPS_PER_LINE`] per source line of the block.
+/// Lines processed before giving up (loops, recursion): a base shared by
+/// the diagrams of one parse (see [`Budget`]), on top of
+/// [`STEPS_PER_LINE`] per source line of each diagram's block and of each
+/// file it includes.
 const MAX_STEPS: u64 = 200_000;
-/// Extra step budget per line of the diagram block, so large diagrams fit.
+/// Extra step budget per source line, so large diagrams fit.
 const STEPS_PER_LINE: u64 = 8;
 /// Nested procedure/function calls.
 const MAX_CALL_DEPTH: usize = 64;
@@ -31,17 +33,18 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// Elements + boundaries + relationships per diagram, at most (see
 /// [`MODEL_ITEMS_BASE`]).
 const MAX_ITEMS: usize = 500_000;
-/// Model items (elements, boundaries, deployment nodes, relationships) any
-/// diagram may have, on top of [`MODEL_ITEMS_PER_LINE`] per source line of
-/// its block and of each file it includes: a loop cannot turn a small input
-/// into a huge model.
+/// Model items (elements, boundaries, deployment nodes, relationships) the
+/// diagrams of one parse share (see [`Budget`]), on top of
+/// [`MODEL_ITEMS_PER_LINE`] per source line of each diagram's block and of
+/// each file it includes: a loop cannot turn a small input into a huge
+/// model.
 const MODEL_ITEMS_BASE: usize = 20_000;
 /// Extra model items per source line (a procedure call may create several).
 const MODEL_ITEMS_PER_LINE: usize = 4;
-/// Bytes of text the C4 state of a diagram may keep (the model's strings,
-/// title, tag defaults, property rows, alias table, open frames; see
-/// `C4State::text_bytes`), on top of [`MODEL_TEXT_PER_BYTE`] per source
-/// byte of the block and of each file it includes.
+/// Bytes of text the C4 states of one parse's diagrams share (the model's
+/// strings, title, tag defaults, property rows, alias table, open frames;
+/// see `C4State::text_bytes`), on top of [`MODEL_TEXT_PER_BYTE`] per source
+/// byte of each diagram's block and of each file it includes.
 const MODEL_TEXT_BASE: usize = 8 << 20;
 /// Extra model text per source byte (tag defaults may repeat a technology
 /// on every element that names the tag).
@@ -58,6 +61,28 @@ const MAX_SUGGESTIONS: usize = 4096;
 const MAX_DEFINES: usize = 1000;
 /// Longest string value.
 pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
+
+/// The base allowances ([`MAX_STEPS`], [`MODEL_ITEMS_BASE`],
+/// [`MODEL_TEXT_BASE`]) that all diagrams of one parse share: each diagram
+/// may use what is left of them plus its own share per source line/byte,
+/// so many small diagrams (or `@startuml` blocks) cannot each take a full
+/// base.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    steps: u64,
+    items: usize,
+    text: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            steps: MAX_STEPS,
+            items: MODEL_ITEMS_BASE,
+            text: MODEL_TEXT_BASE,
+        }
+    }
+}
 
 /// A `!procedure` or `!function` defined in the diagram.
 #[derive(Debug)]
@@ -127,6 +152,11 @@ pub(crate) struct Interp<'a> {
     /// [`MODEL_TEXT_BASE`]), grown by each file included.
     max_items: usize,
     max_text: usize,
+    /// The shared base allowances, and what was left of them when this
+    /// diagram started (what it uses beyond its own share is taken from
+    /// them when it ends).
+    budget: &'a mut Budget,
+    base: Budget,
     /// Included files whose size was added to the budgets.
     budgeted: HashSet<String>,
 }
@@ -138,7 +168,9 @@ impl<'a> Interp<'a> {
         files: &'a mut Vec<String>,
         loaded: &'a mut Vec<SourceFile>,
         d: &'a mut Diags,
+        budget: &'a mut Budget,
     ) -> Self {
+        let base = *budget;
         let file_names = files.iter().map(|f| Rc::from(f.as_str())).collect();
         Interp {
             resolver,
@@ -154,7 +186,7 @@ impl<'a> Interp<'a> {
             include_stack: Vec::new(),
             once: HashSet::new(),
             steps: 0,
-            max_steps: MAX_STEPS,
+            max_steps: base.steps,
             stopped: false,
             ret: None,
             skip: None,
@@ -164,14 +196,21 @@ impl<'a> Interp<'a> {
             args_pool: Vec::new(),
             procs_defined: 0,
             suggestions: ((Libs::default(), 0), HashMap::new()),
-            max_items: MODEL_ITEMS_BASE,
-            max_text: MODEL_TEXT_BASE,
+            max_items: base.items,
+            max_text: base.text,
+            budget,
+            base,
             budgeted: HashSet::new(),
         }
     }
 
-    /// Grows the model budgets by what `lines` (source) may justify.
+    /// Grows the step and model budgets by what `lines` (source) may
+    /// justify.
     fn add_budget(&mut self, lines: &[SrcLine<'_>]) {
+        let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
+        self.max_steps = self
+            .max_steps
+            .saturating_add(n.saturating_mul(STEPS_PER_LINE));
         let bytes: usize = lines.iter().map(|l| l.text.len() + 1).sum();
         self.max_items = self
             .max_items
@@ -192,7 +231,7 @@ impl<'a> Interp<'a> {
         let max = self.max_text;
         self.error(
             l,
-            format!("the diagram's model outgrew its budget of {max} bytes of text ({MODEL_TEXT_BASE} plus {MODEL_TEXT_PER_BYTE} per source byte; a loop?); the rest of the diagram is ignored"),
+            format!("the diagram's model outgrew its budget of {max} bytes of text ({MODEL_TEXT_BASE} shared by the diagrams of the upload, plus {MODEL_TEXT_PER_BYTE} per source byte; a loop?); the rest of the diagram is ignored"),
         );
     }
 
@@ -221,8 +260,6 @@ impl<'a> Interp<'a> {
     /// returns the finished diagram.
     pub fn run_diagram(mut self, lines: &[SrcLine<'_>], top_path: &str) -> Diagram {
         self.include_stack.push(top_path.to_string());
-        let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
-        self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
         self.add_budget(lines);
         // a statement creating an item takes a dozen bytes at least: a
         // block of blank lines reserves nothing
@@ -252,6 +289,23 @@ impl<'a> Interp<'a> {
             }
             None => {}
         }
+        // what this diagram used beyond its own share comes off the shared base
+        let own_steps = self.max_steps - self.base.steps;
+        let own_items = self.max_items.saturating_sub(self.base.items);
+        let own_text = self.max_text - self.base.text;
+        let used_steps = self.steps.saturating_sub(own_steps).min(self.base.steps);
+        let used_items = self
+            .item_count()
+            .saturating_sub(own_items)
+            .min(self.base.items);
+        let used_text = self
+            .c4
+            .text_bytes
+            .saturating_sub(own_text)
+            .min(self.base.text);
+        self.budget.steps = self.base.steps - used_steps;
+        self.budget.items = self.base.items - used_items;
+        self.budget.text = self.base.text - used_text;
         self.c4.finish(self.d)
     }
 
@@ -1105,7 +1159,7 @@ impl<'a> Interp<'a> {
                         let max = self.max_items;
                         self.d.error(
                             loc,
-                            format!("more than {max} diagram items (the budget: {MODEL_ITEMS_BASE} plus {MODEL_ITEMS_PER_LINE} per source line); the rest is ignored"),
+                            format!("more than {max} diagram items (the budget: {MODEL_ITEMS_BASE} shared by the diagrams of the upload, plus {MODEL_ITEMS_PER_LINE} per source line); the rest is ignored"),
                         );
                     }
                     self.stopped = true;
