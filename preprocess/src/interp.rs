@@ -22,7 +22,7 @@ use crate::{IncludeResolver, SourceFile, starts_with_ci};
 /// Lines processed before giving up (loops, recursion): a base shared by
 /// the diagrams of one parse (see [`Budget`]), on top of
 /// [`STEPS_PER_LINE`] per source line of each diagram's block and of each
-/// file it includes.
+/// file included (once per parse).
 const MAX_STEPS: u64 = 200_000;
 /// Extra step budget per source line, so large diagrams fit.
 const STEPS_PER_LINE: u64 = 8;
@@ -36,15 +36,15 @@ const MAX_ITEMS: usize = 500_000;
 /// Model items (elements, boundaries, deployment nodes, relationships) the
 /// diagrams of one parse share (see [`Budget`]), on top of
 /// [`MODEL_ITEMS_PER_LINE`] per source line of each diagram's block and of
-/// each file it includes: a loop cannot turn a small input into a huge
-/// model.
+/// each file included (once per parse): a loop cannot turn a small input
+/// into a huge model.
 const MODEL_ITEMS_BASE: usize = 20_000;
 /// Extra model items per source line (a procedure call may create several).
 const MODEL_ITEMS_PER_LINE: usize = 4;
 /// Bytes of text the C4 states of one parse's diagrams share (the model's
 /// strings, title, tag defaults, property rows, alias table, open frames;
 /// see `C4State::text_bytes`), on top of [`MODEL_TEXT_PER_BYTE`] per source
-/// byte of each diagram's block and of each file it includes.
+/// byte of each diagram's block and of each file included (once per parse).
 const MODEL_TEXT_BASE: usize = 8 << 20;
 /// Extra model text per source byte (tag defaults may repeat a technology
 /// on every element that names the tag).
@@ -67,11 +67,15 @@ pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
 /// may use what is left of them plus its own share per source line/byte,
 /// so many small diagrams (or `@startuml` blocks) cannot each take a full
 /// base.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct Budget {
     steps: u64,
     items: usize,
     text: usize,
+    /// Included files whose size was added to a diagram's budgets: once
+    /// per parse, so that many diagrams including one large file cannot
+    /// each be paid to run it again.
+    included: HashSet<String>,
 }
 
 impl Default for Budget {
@@ -80,8 +84,17 @@ impl Default for Budget {
             steps: MAX_STEPS,
             items: MODEL_ITEMS_BASE,
             text: MODEL_TEXT_BASE,
+            included: HashSet::new(),
         }
     }
+}
+
+/// What was left of the shared allowances when a diagram started.
+#[derive(Debug, Clone, Copy)]
+struct Base {
+    steps: u64,
+    items: usize,
+    text: usize,
 }
 
 /// A `!procedure` or `!function` defined in the diagram.
@@ -156,9 +169,7 @@ pub(crate) struct Interp<'a> {
     /// diagram started (what it uses beyond its own share is taken from
     /// them when it ends).
     budget: &'a mut Budget,
-    base: Budget,
-    /// Included files whose size was added to the budgets.
-    budgeted: HashSet<String>,
+    base: Base,
 }
 
 impl<'a> Interp<'a> {
@@ -170,7 +181,11 @@ impl<'a> Interp<'a> {
         d: &'a mut Diags,
         budget: &'a mut Budget,
     ) -> Self {
-        let base = *budget;
+        let base = Base {
+            steps: budget.steps,
+            items: budget.items,
+            text: budget.text,
+        };
         let file_names = files.iter().map(|f| Rc::from(f.as_str())).collect();
         Interp {
             resolver,
@@ -200,7 +215,6 @@ impl<'a> Interp<'a> {
             max_text: base.text,
             budget,
             base,
-            budgeted: HashSet::new(),
         }
     }
 
@@ -904,9 +918,9 @@ impl<'a> Interp<'a> {
         };
         let lines = lexer::logical_lines(&file.text, idx);
         let lines = first_block(lines);
-        if self.budgeted.insert(file.path.clone()) {
-            // counted once per diagram: including a file in a loop must not
-            // grow the budget on every pass
+        if self.budget.included.insert(file.path.clone()) {
+            // counted once per parse: including a file in a loop, or in
+            // every diagram, must not grow the budgets every time
             self.add_budget(&lines);
         }
         self.include_stack.push(file.path.clone());
