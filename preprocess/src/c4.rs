@@ -697,6 +697,13 @@ struct Frame {
     loc: Loc,
 }
 
+impl Frame {
+    /// What an open frame costs the text budget: its alias and the frame.
+    fn cost(&self) -> usize {
+        self.alias.as_ref().map_or(0, String::len) + std::mem::size_of::<Frame>()
+    }
+}
+
 /// Rotation `LAYOUT_LANDSCAPE()` applies (an involution).
 fn rotate(d: Direction) -> Direction {
     match d {
@@ -725,8 +732,11 @@ pub(crate) struct C4State {
     prop_rows: Vec<Vec<String>>,
     landscape: bool,
     show_index: bool,
-    /// Every alias defined so far (elements, boundaries, nodes) and where.
-    aliases: HashMap<String, Loc>,
+    /// Every alias defined so far (elements, boundaries, nodes) and the
+    /// line that defined it.
+    /// (Hashed with foldhash: hashing aliases is hot, and its random
+    /// seed keeps collisions from being precomputed into an upload.)
+    aliases: foldhash::HashMap<String, u32>,
     /// Relationships with an end that was not a known alias when they were
     /// read (the others cannot refer to an unknown alias: aliases are never
     /// forgotten): their index and where their `from` and `to` arguments are.
@@ -741,6 +751,75 @@ pub(crate) struct C4State {
     /// Seen any C4 macro at all (for level inference without includes).
     used_deployment: bool,
     used_enterprise: bool,
+    /// Bytes of text this state keeps: the model's strings (see
+    /// [`element_text`]), the title, tag defaults, pending property rows,
+    /// the alias table and open frames. The interpreter compares it with
+    /// the diagram's budget after every statement.
+    pub text_bytes: usize,
+}
+
+/// What a string kept in a vector costs besides its text (its header).
+const STRING_HEADER: usize = std::mem::size_of::<String>();
+
+/// Text bytes of strings kept in a vector (tags, a property row).
+fn strings_text(v: &[String]) -> usize {
+    v.iter().map(|s| s.len() + STRING_HEADER).sum()
+}
+
+/// Text bytes of property rows.
+fn rows_text(rows: &[Vec<String>]) -> usize {
+    rows.iter().map(|r| strings_text(r)).sum()
+}
+
+/// Text bytes an element keeps (the fixed size of the struct is bounded by
+/// the item budget instead).
+pub(crate) fn element_text(e: &Element) -> usize {
+    e.alias.len()
+        + e.name.len()
+        + e.r#type.len()
+        + e.technology.len()
+        + e.description.len()
+        + e.sprite.len()
+        + e.link.len()
+        + e.parent.as_ref().map_or(0, String::len)
+        + strings_text(&e.tags)
+        + rows_text(&e.properties)
+}
+
+/// Text bytes a boundary or deployment node keeps.
+pub(crate) fn boundary_text(b: &Boundary) -> usize {
+    b.alias.len()
+        + b.label.len()
+        + b.technology.len()
+        + b.description.len()
+        + b.link.len()
+        + b.parent.as_ref().map_or(0, String::len)
+        + strings_text(&b.tags)
+        + rows_text(&b.properties)
+}
+
+/// Text bytes a relationship keeps.
+pub(crate) fn relationship_text(r: &Relationship) -> usize {
+    r.from.len()
+        + r.to.len()
+        + r.label.len()
+        + r.technology.len()
+        + r.description.len()
+        + r.index.as_ref().map_or(0, String::len)
+        + r.link.len()
+        + r.sprite.len()
+        + strings_text(&r.tags)
+        + rows_text(&r.properties)
+}
+
+/// Inserts into a tag-default map, keeping `text` up to date.
+fn insert_default(map: &mut HashMap<String, String>, text: &mut usize, k: String, v: String) {
+    let klen = k.len();
+    *text += klen + v.len();
+    if let Some(old) = map.insert(k, v) {
+        // replaced: the map kept its equal key and dropped the old value
+        *text = text.saturating_sub(klen + old.len());
+    }
 }
 
 /// The bound arguments of one call.
@@ -808,6 +887,20 @@ impl C4State {
             last_index: Some(Value::Int(0)),
             ..Default::default()
         }
+    }
+
+    /// Reserves room for the items of a diagram block of `lines` source
+    /// lines that may hold items (most lines of a large diagram are one
+    /// element or one relationship): growing the vectors and the alias table
+    /// by doubling copies them several times, slow once they outgrow the
+    /// cache. Unused room is virtual memory only, and given back by
+    /// [`C4State::finish`].
+    pub fn reserve(&mut self, lines: usize) {
+        let d = &mut self.diagram;
+        d.elements.reserve(lines / 3);
+        d.relationships.reserve(lines / 2);
+        d.boundaries.reserve(lines / 16);
+        self.aliases.reserve(lines / 3);
     }
 
     /// Binds positional and keyword arguments to `m`'s parameters,
@@ -956,6 +1049,8 @@ impl C4State {
         if let Some(h) = &self.prop_header {
             out.push(h.clone());
         }
+        // the rows move into the item, which is charged for them
+        self.text_bytes = self.text_bytes.saturating_sub(rows_text(&self.prop_rows));
         out.append(&mut self.prop_rows);
         out
     }
@@ -972,13 +1067,14 @@ impl C4State {
                     loc,
                     format!(
                         "duplicate alias `{alias}` (first defined at line {})",
-                        prev.get().line
+                        prev.get()
                     ),
                 );
                 false
             }
             Entry::Vacant(v) => {
-                v.insert(loc.clone());
+                self.text_bytes += alias.len();
+                v.insert(loc.line);
                 true
             }
         }
@@ -1058,7 +1154,7 @@ impl C4State {
                 if !self.define_alias(&alias, &b.loc("alias", loc), d) {
                     return;
                 }
-                self.diagram.elements.push(Element {
+                let e = Element {
                     alias,
                     kind,
                     external,
@@ -1073,7 +1169,9 @@ impl C4State {
                     parent,
                     span,
                     properties,
-                });
+                };
+                self.text_bytes += element_text(&e);
+                self.diagram.elements.push(e);
             }
             Action::Boundary(kind_tag) => {
                 let mut tags = split_tags(b.str("tags"));
@@ -1106,7 +1204,7 @@ impl C4State {
                 if !fresh {
                     return;
                 }
-                self.diagram.boundaries.push(Boundary {
+                let bd = Boundary {
                     alias,
                     kind,
                     label: b.take("label"),
@@ -1117,7 +1215,9 @@ impl C4State {
                     link: b.take("link"),
                     span,
                     properties: Vec::new(),
-                });
+                };
+                self.text_bytes += boundary_text(&bd);
+                self.diagram.boundaries.push(bd);
             }
             Action::Node => {
                 self.used_deployment = true;
@@ -1132,7 +1232,7 @@ impl C4State {
                 if !fresh {
                     return;
                 }
-                self.diagram.boundaries.push(Boundary {
+                let bd = Boundary {
                     alias,
                     kind: BoundaryKind::DeploymentNode,
                     label: b.take("label"),
@@ -1143,10 +1243,12 @@ impl C4State {
                     link: b.take("link"),
                     span,
                     properties,
-                });
+                };
+                self.text_bytes += boundary_text(&bd);
+                self.diagram.boundaries.push(bd);
             }
             Action::BoundaryEnd => {
-                if self.frames.pop().is_none() {
+                if self.pop_frame(None).is_none() {
                     d.error(loc, "`Boundary_End()` without an open boundary".to_string());
                 }
             }
@@ -1206,32 +1308,48 @@ impl C4State {
                 }
                 let techn = b.get("techn") + &b.get("type");
                 if !techn.is_empty() {
-                    self.elem_techn.insert(key.clone(), techn);
+                    insert_default(
+                        &mut self.elem_techn,
+                        &mut self.text_bytes,
+                        key.clone(),
+                        techn,
+                    );
                 }
                 let sprite = b.get("sprite");
                 if !sprite.is_empty() {
-                    self.elem_sprite.insert(key, sprite);
+                    insert_default(&mut self.elem_sprite, &mut self.text_bytes, key, sprite);
                 }
             }
             Action::RelTag => {
                 let key = b.get("tagStereo");
                 let techn = b.get("techn");
                 if !techn.is_empty() {
-                    self.rel_techn.insert(key.clone(), techn);
+                    insert_default(
+                        &mut self.rel_techn,
+                        &mut self.text_bytes,
+                        key.clone(),
+                        techn,
+                    );
                 }
                 let sprite = b.get("sprite");
                 if !sprite.is_empty() {
-                    self.rel_sprite.insert(key, sprite);
+                    insert_default(&mut self.rel_sprite, &mut self.text_bytes, key, sprite);
                 }
             }
             Action::PropHeader => {
-                self.prop_header = Some(trim_cols(b));
+                let h = trim_cols(b);
+                // the old header is freed, but a header is small and rarely set:
+                // charging every one keeps this simple and conservative
+                self.text_bytes += strings_text(&h);
+                self.prop_header = Some(h);
             }
             Action::NoPropHeader => {
                 self.prop_header = None;
             }
             Action::AddProp => {
-                self.prop_rows.push(trim_cols(b));
+                let row = trim_cols(b);
+                self.text_bytes += strings_text(&row);
+                self.prop_rows.push(row);
             }
             Action::Increment => {
                 let off = parse_int_or(&b.get("offset"), 1);
@@ -1273,7 +1391,7 @@ impl C4State {
         let both_known =
             self.aliases.contains_key(b.str(from_p)) && self.aliases.contains_key(b.str(to_p));
         let r = self.diagram.relationships.len();
-        self.diagram.relationships.push(Relationship {
+        let rel = Relationship {
             from: b.take(from_p),
             to: b.take(to_p),
             label: b.take("label"),
@@ -1287,7 +1405,9 @@ impl C4State {
             sprite,
             span,
             properties,
-        });
+        };
+        self.text_bytes += relationship_text(&rel);
+        self.diagram.relationships.push(rel);
         if !both_known {
             self.rel_locs
                 .push((r, b.loc(from_p, loc), b.loc(to_p, loc)));
@@ -1303,24 +1423,33 @@ impl C4State {
                     format!("`{name}` in a sequence diagram is closed by `Boundary_End()`, not by braces"),
                 );
             }
-            self.frames.push(Frame {
-                alias: Some(alias),
-                loc: loc.clone(),
-            });
+            self.push_frame(Some(alias), loc);
         } else if brace {
-            self.frames.push(Frame {
-                alias: Some(alias),
-                loc: loc.clone(),
-            });
+            self.push_frame(Some(alias), loc);
         }
+    }
+
+    fn push_frame(&mut self, alias: Option<String>, loc: &Loc) {
+        let f = Frame {
+            alias,
+            loc: loc.clone(),
+        };
+        self.text_bytes += f.cost();
+        self.frames.push(f);
+    }
+
+    fn pop_frame(&mut self, at: Option<usize>) -> Option<Frame> {
+        let f = match at {
+            Some(i) => Some(self.frames.remove(i)),
+            None => self.frames.pop(),
+        }?;
+        self.text_bytes = self.text_bytes.saturating_sub(f.cost());
+        Some(f)
     }
 
     /// A `{` opening a non-C4 group (`package x {`, `skinparam x {`).
     pub fn open_group(&mut self, loc: &Loc) {
-        self.frames.push(Frame {
-            alias: None,
-            loc: loc.clone(),
-        });
+        self.push_frame(None, loc);
     }
 
     /// Whether `alias` names an element, boundary or node seen so far.
@@ -1338,11 +1467,11 @@ impl C4State {
         if self.libs.sequence {
             // only non-C4 groups use braces in sequence diagrams
             if let Some(pos) = self.frames.iter().rposition(|f| f.alias.is_none()) {
-                self.frames.remove(pos);
+                self.pop_frame(Some(pos));
                 return;
             }
         }
-        if self.frames.pop().is_none() {
+        if self.pop_frame(None).is_none() {
             d.error(loc, "`}` without an open boundary or group".to_string());
         }
     }
@@ -1505,6 +1634,11 @@ impl C4State {
             );
         }
         self.diagram.level = self.level();
+        // give back what [`C4State::reserve`] guessed too much (shrinking
+        // is in place: no copy)
+        self.diagram.elements.shrink_to_fit();
+        self.diagram.relationships.shrink_to_fit();
+        self.diagram.boundaries.shrink_to_fit();
         self.diagram
     }
 

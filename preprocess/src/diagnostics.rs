@@ -24,11 +24,18 @@ pub(crate) struct Diags {
 
 /// At most this many diagnostics are kept (a hostile input must not grow memory).
 pub(crate) const MAX_DIAGNOSTICS: usize = 1000;
+/// Longest message kept, in bytes: messages quote source text, which
+/// `!define` expansion can make long; longer ones are cut and end in `…`.
+pub(crate) const MAX_MESSAGE_LEN: usize = 1024;
 
 impl Diags {
-    fn push(&mut self, severity: Severity, loc: &Loc, message: String) {
+    fn push(&mut self, severity: Severity, loc: &Loc, mut message: String) {
         if self.list.len() >= MAX_DIAGNOSTICS {
             return;
+        }
+        if message.len() > MAX_MESSAGE_LEN {
+            message.truncate(crate::interp::floor(&message, MAX_MESSAGE_LEN));
+            message.push('…');
         }
         let d = Diagnostic {
             severity,

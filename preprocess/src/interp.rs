@@ -19,23 +19,83 @@ use crate::expr::{self, Host, Value};
 use crate::lexer::{self, CallParse, SrcLine, is_ident_char};
 use crate::{IncludeResolver, SourceFile, starts_with_ci};
 
-/// Lines processed per diagram before giving up (loops, recursion), on top
-/// of [`STEPS_PER_LINE`] per source line of the block.
+/// Lines processed before giving up (loops, recursion): a base shared by
+/// the diagrams of one parse (see [`Budget`]), on top of
+/// [`STEPS_PER_LINE`] per source line of each diagram's block and of each
+/// file included (once per parse).
 const MAX_STEPS: u64 = 200_000;
-/// Extra step budget per line of the diagram block, so large diagrams fit.
+/// Extra step budget per source line, so large diagrams fit.
 const STEPS_PER_LINE: u64 = 8;
 /// Nested procedure/function calls.
 const MAX_CALL_DEPTH: usize = 64;
 /// Nested includes.
 const MAX_INCLUDE_DEPTH: usize = 16;
-/// Elements + boundaries + relationships per diagram.
+/// Elements + boundaries + relationships per diagram, at most (see
+/// [`MODEL_ITEMS_BASE`]).
 const MAX_ITEMS: usize = 500_000;
+/// Model items (elements, boundaries, deployment nodes, relationships) the
+/// diagrams of one parse share (see [`Budget`]), on top of
+/// [`MODEL_ITEMS_PER_LINE`] per source line of each diagram's block and of
+/// each file included (once per parse): a loop cannot turn a small input
+/// into a huge model.
+const MODEL_ITEMS_BASE: usize = 20_000;
+/// Extra model items per source line (a procedure call may create several).
+const MODEL_ITEMS_PER_LINE: usize = 4;
+/// Bytes of text the C4 states of one parse's diagrams share (the model's
+/// strings, title, tag defaults, property rows, alias table, open frames;
+/// see `C4State::text_bytes`), on top of [`MODEL_TEXT_PER_BYTE`] per source
+/// byte of each diagram's block and of each file included (once per parse).
+const MODEL_TEXT_BASE: usize = 8 << 20;
+/// Extra model text per source byte (tag defaults may repeat a technology
+/// on every element that names the tag).
+const MODEL_TEXT_PER_BYTE: usize = 4;
+/// What a line of a `title` block costs the text budget besides its text.
+const TITLE_LINE_COST: usize = std::mem::size_of::<String>();
+/// Bytes of a string value (a variable, an argument of a user procedure)
+/// that cost one step: what the preprocessor stores is bounded by the step
+/// budget too.
+const BYTES_PER_STEP: usize = 256;
 /// Unknown macro names whose suggestion is remembered.
 const MAX_SUGGESTIONS: usize = 4096;
 /// `!define`d names per diagram (each is substituted on every line).
 const MAX_DEFINES: usize = 1000;
 /// Longest string value.
 pub(crate) const MAX_VALUE_LEN: usize = 1 << 18;
+
+/// The base allowances ([`MAX_STEPS`], [`MODEL_ITEMS_BASE`],
+/// [`MODEL_TEXT_BASE`]) that all diagrams of one parse share: each diagram
+/// may use what is left of them plus its own share per source line/byte,
+/// so many small diagrams (or `@startuml` blocks) cannot each take a full
+/// base.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    steps: u64,
+    items: usize,
+    text: usize,
+    /// Included files whose size was added to a diagram's budgets: once
+    /// per parse, so that many diagrams including one large file cannot
+    /// each be paid to run it again.
+    included: HashSet<String>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            steps: MAX_STEPS,
+            items: MODEL_ITEMS_BASE,
+            text: MODEL_TEXT_BASE,
+            included: HashSet::new(),
+        }
+    }
+}
+
+/// What was left of the shared allowances when a diagram started.
+#[derive(Debug, Clone, Copy)]
+struct Base {
+    steps: u64,
+    items: usize,
+    text: usize,
+}
 
 /// A `!procedure` or `!function` defined in the diagram.
 #[derive(Debug)]
@@ -101,6 +161,15 @@ pub(crate) struct Interp<'a> {
     /// Suggestions for unknown macro names, valid for the libraries and
     /// procedure count in the key.
     suggestions: ((Libs, u64), HashMap<String, Option<String>>),
+    /// Model budgets of this diagram ([`MODEL_ITEMS_BASE`],
+    /// [`MODEL_TEXT_BASE`]), grown by each file included.
+    max_items: usize,
+    max_text: usize,
+    /// The shared base allowances, and what was left of them when this
+    /// diagram started (what it uses beyond its own share is taken from
+    /// them when it ends).
+    budget: &'a mut Budget,
+    base: Base,
 }
 
 impl<'a> Interp<'a> {
@@ -110,7 +179,13 @@ impl<'a> Interp<'a> {
         files: &'a mut Vec<String>,
         loaded: &'a mut Vec<SourceFile>,
         d: &'a mut Diags,
+        budget: &'a mut Budget,
     ) -> Self {
+        let base = Base {
+            steps: budget.steps,
+            items: budget.items,
+            text: budget.text,
+        };
         let file_names = files.iter().map(|f| Rc::from(f.as_str())).collect();
         Interp {
             resolver,
@@ -126,7 +201,7 @@ impl<'a> Interp<'a> {
             include_stack: Vec::new(),
             once: HashSet::new(),
             steps: 0,
-            max_steps: MAX_STEPS,
+            max_steps: base.steps,
             stopped: false,
             ret: None,
             skip: None,
@@ -136,7 +211,48 @@ impl<'a> Interp<'a> {
             args_pool: Vec::new(),
             procs_defined: 0,
             suggestions: ((Libs::default(), 0), HashMap::new()),
+            max_items: base.items,
+            max_text: base.text,
+            budget,
+            base,
         }
+    }
+
+    /// Grows the step and model budgets by what `lines` (source) may
+    /// justify.
+    fn add_budget(&mut self, lines: &[SrcLine<'_>]) {
+        let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
+        self.max_steps = self
+            .max_steps
+            .saturating_add(n.saturating_mul(STEPS_PER_LINE));
+        let bytes: usize = lines.iter().map(|l| l.text.len() + 1).sum();
+        self.max_items = self
+            .max_items
+            .saturating_add(lines.len().saturating_mul(MODEL_ITEMS_PER_LINE))
+            .min(MAX_ITEMS);
+        self.max_text = self
+            .max_text
+            .saturating_add(bytes.saturating_mul(MODEL_TEXT_PER_BYTE));
+    }
+
+    /// After a statement (line `l`): stops the diagram with an error when
+    /// its model outgrew the text budget.
+    fn check_model_budget(&mut self, l: &SrcLine<'_>) {
+        if self.stopped || self.c4.text_bytes <= self.max_text {
+            return;
+        }
+        self.stopped = true;
+        let max = self.max_text;
+        self.error(
+            l,
+            format!("the diagram's model outgrew its budget of {max} bytes of text ({MODEL_TEXT_BASE} shared by the diagrams of the upload, plus {MODEL_TEXT_PER_BYTE} per source byte; a loop?); the rest of the diagram is ignored"),
+        );
+    }
+
+    /// Charges `bytes` of stored string values to the step budget.
+    fn charge_bytes(&mut self, bytes: usize) {
+        let steps = u64::try_from(bytes / BYTES_PER_STEP).unwrap_or(u64::MAX / 2);
+        self.steps = self.steps.saturating_add(steps);
     }
 
     fn file_name(&self, file: usize) -> Rc<str> {
@@ -158,15 +274,19 @@ impl<'a> Interp<'a> {
     /// returns the finished diagram.
     pub fn run_diagram(mut self, lines: &[SrcLine<'_>], top_path: &str) -> Diagram {
         self.include_stack.push(top_path.to_string());
-        let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
-        self.max_steps = MAX_STEPS.saturating_add(n.saturating_mul(STEPS_PER_LINE));
+        self.add_budget(lines);
+        // a statement creating an item takes a dozen bytes at least: a
+        // block of blank lines reserves nothing
+        let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
+        self.c4
+            .reserve(lines.len().min(bytes / 12).min(self.max_items));
         self.run(lines);
         if self.stopped {
             // the rest of the block was not read: its braces say nothing
             self.c4.abandon_frames();
         }
         match self.skip.take() {
-            Some(Skip::Title(t)) => self.c4.diagram.title = Some(t.join("\n")),
+            Some(Skip::Title(t)) => self.set_title_lines(t),
             Some(Skip::Until(ends, at, f)) => {
                 let loc = Loc {
                     file: self.file_name(f),
@@ -183,6 +303,23 @@ impl<'a> Interp<'a> {
             }
             None => {}
         }
+        // what this diagram used beyond its own share comes off the shared base
+        let own_steps = self.max_steps - self.base.steps;
+        let own_items = self.max_items.saturating_sub(self.base.items);
+        let own_text = self.max_text - self.base.text;
+        let used_steps = self.steps.saturating_sub(own_steps).min(self.base.steps);
+        let used_items = self
+            .item_count()
+            .saturating_sub(own_items)
+            .min(self.base.items);
+        let used_text = self
+            .c4
+            .text_bytes
+            .saturating_sub(own_text)
+            .min(self.base.text);
+        self.budget.steps = self.base.steps - used_steps;
+        self.budget.items = self.base.items - used_items;
+        self.budget.text = self.base.text - used_text;
         self.c4.finish(self.d)
     }
 
@@ -326,11 +463,13 @@ impl<'a> Interp<'a> {
                 }
                 if active {
                     self.directive(&word, arg, rest, l);
+                    self.check_model_budget(l);
                 }
                 continue;
             }
             if active {
                 self.statement(l);
+                self.check_model_budget(l);
             }
         }
         for c in conds {
@@ -481,10 +620,13 @@ impl<'a> Interp<'a> {
     }
 
     fn set_var(&mut self, name: &str, v: Value, scope: Option<bool>) {
-        if let Value::Str(s) = &v {
-            // long values cost work: charge them to the step budget
-            self.steps += u64::try_from(s.len() / 256).unwrap_or(u64::MAX / 2);
-        }
+        // long values (and names: `%set_variable_value` makes them) cost
+        // work and memory: charge them to the step budget
+        let len = match &v {
+            Value::Str(s) => s.len(),
+            Value::Int(_) => 0,
+        };
+        self.charge_bytes(name.len() + len);
         let v = match v {
             Value::Str(s) if s.len() > MAX_VALUE_LEN => {
                 Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
@@ -591,6 +733,19 @@ impl<'a> Interp<'a> {
             self.stopped = true;
             return Value::Str(String::new());
         }
+        // the values stay in the scope while the body runs (and deeper
+        // calls keep theirs): charge them like variables
+        let arg_bytes = args
+            .iter()
+            .map(|(k, v)| {
+                k.as_ref().map_or(0, String::len)
+                    + match v {
+                        Value::Str(s) => s.len(),
+                        Value::Int(_) => 0,
+                    }
+            })
+            .sum();
+        self.charge_bytes(arg_bytes);
         let mut scope: HashMap<String, Value> = HashMap::new();
         let mut pos = 0;
         for (k, v) in args {
@@ -616,9 +771,11 @@ impl<'a> Interp<'a> {
             }
             match dflt {
                 Some(e) => {
-                    self.scopes.push(scope.clone());
+                    // the scope so far is visible to the default (moved in
+                    // and back out: no copy of its values per default)
+                    self.scopes.push(std::mem::take(&mut scope));
                     let v = expr::eval_arg(e, self).unwrap_or_else(|_| Value::Str(e.clone()));
-                    self.scopes.pop();
+                    scope = self.scopes.pop().unwrap_or_default();
                     scope.insert(n.clone(), v);
                 }
                 None => missing.push(n.clone()),
@@ -761,6 +918,11 @@ impl<'a> Interp<'a> {
         };
         let lines = lexer::logical_lines(&file.text, idx);
         let lines = first_block(lines);
+        if self.budget.included.insert(file.path.clone()) {
+            // counted once per parse: including a file in a loop, or in
+            // every diagram, must not grow the budgets every time
+            self.add_budget(&lines);
+        }
         self.include_stack.push(file.path.clone());
         self.run(&lines);
         self.include_stack.pop();
@@ -848,7 +1010,7 @@ impl<'a> Interp<'a> {
                 self.skip = Some(Skip::Title(Vec::new()));
             } else {
                 let v = expr::substitute(rest, self, true);
-                self.c4.diagram.title = Some(v);
+                self.set_title(v);
             }
             return true;
         }
@@ -867,13 +1029,31 @@ impl<'a> Interp<'a> {
             }
             Skip::Title(mut v) => {
                 if squashed == "endtitle" {
-                    self.c4.diagram.title = Some(v.join("\n"));
+                    self.set_title_lines(v);
                 } else {
+                    // charged as it comes: a title block inside a loop grows
+                    self.c4.text_bytes += t.len() + TITLE_LINE_COST;
                     v.push(t.to_string());
                     self.skip = Some(Skip::Title(v));
                 }
             }
         }
+    }
+
+    /// Sets the diagram title, keeping the text budget up to date.
+    fn set_title(&mut self, t: String) {
+        self.c4.text_bytes += t.len();
+        if let Some(old) = self.c4.diagram.title.replace(t) {
+            self.c4.text_bytes = self.c4.text_bytes.saturating_sub(old.len());
+        }
+    }
+
+    /// Sets the title from a `title ... end title` block's lines (charged
+    /// to the text budget when they were read).
+    fn set_title_lines(&mut self, lines: Vec<String>) {
+        let charged: usize = lines.iter().map(|l| l.len() + TITLE_LINE_COST).sum();
+        self.c4.text_bytes = self.c4.text_bytes.saturating_sub(charged);
+        self.set_title(lines.join("\n"));
     }
 
     /// A statement line that may be a macro call (`text` after `!define`
@@ -988,11 +1168,12 @@ impl<'a> Interp<'a> {
             // `bind` emptied it: its buffer serves the next call
             self.eval_pool = args;
             if let Some(b) = bound {
-                if self.item_count() >= MAX_ITEMS {
+                if self.item_count() >= self.max_items {
                     if !self.stopped {
+                        let max = self.max_items;
                         self.d.error(
                             loc,
-                            format!("more than {MAX_ITEMS} diagram items; the rest is ignored"),
+                            format!("more than {max} diagram items (the budget: {MODEL_ITEMS_BASE} shared by the diagrams of the upload, plus {MODEL_ITEMS_PER_LINE} per source line); the rest is ignored"),
                         );
                     }
                     self.stopped = true;

@@ -5,7 +5,8 @@
 //! `@startuml ... @enduml` block, plus every diagnostic with file, 1-based
 //! line and column. It is pure: no IO (relative includes go through an
 //! [`IncludeResolver`] supplied by the caller), no async, and it never
-//! panics; hostile input is bounded by step, depth and size limits.
+//! panics; hostile input is bounded by step, depth and size limits and by
+//! a per-diagram model budget (items and bytes of text).
 //!
 //! The C4-PlantUML library (2.13) is implemented natively rather than
 //! interpreted: `!include` of any form of `C4_*.puml` (stdlib `<C4/...>`,
@@ -137,7 +138,11 @@ struct FileResult {
     no_block: bool,
 }
 
-fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
+fn parse_file(
+    file: &SourceFile,
+    resolver: &dyn IncludeResolver,
+    budget: &mut interp::Budget,
+) -> FileResult {
     let mut files = vec![file.path.clone()];
     let mut loaded = Vec::new();
     let mut d = diagnostics::Diags::default();
@@ -171,7 +176,7 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
                 lines.len()
             }
         };
-        let it = interp::Interp::new(resolver, &mut files, &mut loaded, &mut d);
+        let it = interp::Interp::new(resolver, &mut files, &mut loaded, &mut d, budget);
         let mut dg = it.run_diagram(&lines[i + 1..stop], &file.path);
         dg.file = file.path.clone();
         dg.name = name;
@@ -201,7 +206,7 @@ fn parse_file(file: &SourceFile, resolver: &dyn IncludeResolver) -> FileResult {
 /// Parses one file. Never panics; returns the model plus every diagnostic
 /// (the model is filled as far as possible even when there are errors).
 pub fn parse(file: &SourceFile, resolver: &dyn IncludeResolver) -> Model {
-    parse_file(file, resolver).model
+    parse_file(file, resolver, &mut interp::Budget::default()).model
 }
 
 /// Parses several files of one upload and merges them into one model.
@@ -211,7 +216,12 @@ pub fn parse(file: &SourceFile, resolver: &dyn IncludeResolver) -> Model {
 /// An alias used for different kinds of element in different diagrams is
 /// reported as a conflict (a warning: the generators key files by alias).
 pub fn parse_many(files: &[SourceFile], resolver: &dyn IncludeResolver) -> Model {
-    let results: Vec<FileResult> = files.iter().map(|f| parse_file(f, resolver)).collect();
+    // the files of one upload share the base allowances of the limits
+    let mut budget = interp::Budget::default();
+    let results: Vec<FileResult> = files
+        .iter()
+        .map(|f| parse_file(f, resolver, &mut budget))
+        .collect();
     let included: std::collections::HashSet<&str> = results
         .iter()
         .flat_map(|r| r.included.iter().map(String::as_str))

@@ -349,3 +349,41 @@ fn big_diagram_renders_quickly() {
     assert!(out.contains("    container c19999 \"C 19999\" [Rust]"));
     assert!(start.elapsed().as_secs() < 5, "render too slow");
 }
+
+/// Many diagrams including one large file share the base allowances of the
+/// limits: the include's share is paid once per parse, so the diagrams after
+/// the base is used up stop with an error instead of each building the
+/// whole model again (before: 300 such blocks built a 2.5 GB model).
+#[test]
+fn repeated_large_include_shares_the_budget() {
+    let big: String = (0..20_000)
+        .map(|i| format!("Container(c{i}, \"C {i}\", \"Rust\")\n"))
+        .collect();
+    let main = "@startuml\n!include <C4/C4_Container>\n!include big.iuml\n@enduml\n".repeat(50);
+    let files = vec![
+        SourceFile {
+            path: "main.puml".into(),
+            text: main,
+        },
+        SourceFile {
+            path: "big.iuml".into(),
+            text: big,
+        },
+    ];
+    let r = BundleResolver::new(files.clone());
+    let m = parse_many(&files[..1], &r);
+    assert_eq!(m.diagrams.len(), 50);
+    let elements: usize = m.diagrams.iter().map(|d| d.elements.len()).sum();
+    // the first diagram is paid by the include's share, the second by the
+    // shared base; the other 48 get their own share (8 items for 2 lines)
+    // and what the second left of the base (at most 8)
+    assert!(elements <= 2 * 20_000 + 49 * 8, "{elements} elements");
+    assert_eq!(m.diagrams[0].elements.len(), 20_000);
+    assert!(
+        m.diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("more than") && d.file == "big.iuml"),
+        "{:?}",
+        m.diagnostics
+    );
+}

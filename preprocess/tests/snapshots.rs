@@ -1,7 +1,9 @@
 //! Data-driven snapshot tests: every fixture in `tests/data/*.puml` and every
 //! `.puml` file of the shared C4-PlantUML corpus is parsed, and the model
 //! (JSON) is compared with `tests/snapshots/*.json`; fixtures also get the
-//! text rendering (`*.txt`) so caret diagnostics are checked too.
+//! text rendering (`*.txt`) so caret diagnostics are checked too. Hostile
+//! inputs in `tests/limits/*.puml` get a summary snapshot (diagnostics, item
+//! counts, JSON size): their models are megabytes.
 //!
 //! `C4FORGE_BLESS=1 cargo test -p preprocess` rewrites the snapshots.
 
@@ -138,6 +140,49 @@ fn corpus_matches_snapshots() {
         );
     }
     assert!(n >= 70, "only {n} corpus files found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A summary of a model too large to keep as a snapshot: its diagnostics,
+/// item counts and the size of its JSON.
+fn summary(model: &schemas::model::v1::Model) -> serde_json::Value {
+    let json_bytes = serde_json::to_string(model).map_or(0, |s| s.len());
+    serde_json::json!({
+        "diagnostics": model.diagnostics,
+        "diagrams": model.diagrams.iter().map(|d| serde_json::json!({
+            "elements": d.elements.len(),
+            "boundaries": d.boundaries.len(),
+            "relationships": d.relationships.len(),
+            "title_bytes": d.title.as_ref().map_or(0, String::len),
+        })).collect::<Vec<_>>(),
+        "model_json_bytes": json_bytes,
+    })
+}
+
+/// Hostile inputs in `tests/limits/*.puml` (a loop growing the model, the
+/// preprocessor's memory or a message): each must stop at a limit with a
+/// diagnostic. The snapshot is a [`summary`] (the models are megabytes),
+/// and no model may reach 16 MB of JSON.
+#[test]
+fn limits_match_snapshots() {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for f in bundle(&manifest().join("tests/limits")) {
+        let model = parse_many(std::slice::from_ref(&f), &preprocess::NoIncludes);
+        let s = summary(&model);
+        let name = snapshot_name("limits", &f.path);
+        let text = serde_json::to_string_pretty(&s).expect("summary serializes") + "\n";
+        check(&name, "json", &text, &mut failures);
+        let bytes = s["model_json_bytes"].as_u64().unwrap_or(u64::MAX);
+        if bytes > 16 << 20 {
+            failures.push(format!("{}: model of {bytes} bytes of JSON", f.path));
+        }
+        if model.diagnostics.is_empty() {
+            failures.push(format!("{}: no diagnostic", f.path));
+        }
+        n += 1;
+    }
+    assert!(n >= 8, "only {n} limit fixtures found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
