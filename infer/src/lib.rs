@@ -14,6 +14,7 @@
 //! Module map:
 //! - [`naming`]: safe Python identifiers, URL segments, host names and paths.
 //! - [`techmap`]: THE technology table (diagram technology text -> library, image).
+//! - [`verbs`]: THE verb table (relationship label -> HTTP method and path).
 //! - [`project`]: analysis, IR -> [`project::Project`] (every decision and name).
 //! - [`render`]: minijinja environment, built-in templates, overlay directory.
 //! - `python_fastapi`: the `python-fastapi` generator (project -> files + manifest).
@@ -29,6 +30,7 @@ pub mod regen;
 pub mod render;
 pub mod stage;
 pub mod techmap;
+pub mod verbs;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::naming::{self, Scope, kebab, pascal, snake};
 use crate::techmap::{self, Tech};
+use crate::verbs;
 
 /// Where something was written in the diagrams.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -68,6 +69,17 @@ pub struct Method {
     pub rel_ids: Vec<String>,
     /// Human description of the callers.
     pub callers: Vec<String>,
+    /// HTTP method the label's verb means (`GET`, ...; see [`crate::verbs`]);
+    /// requests only.
+    pub http: &'static str,
+    /// Whether a request carries a body (`POST`/`PUT`/`PATCH`): then the
+    /// handler takes `request_model`, otherwise no argument.
+    pub body: bool,
+    /// Pydantic request body class in the service's `schemas.py` (requests
+    /// with a body only, else empty).
+    pub request_model: String,
+    /// Pydantic response class in the service's `schemas.py` (requests only).
+    pub response_model: String,
     /// What methods are deduplicated by (label the name derives from).
     #[serde(skip)]
     key: String,
@@ -86,6 +98,14 @@ pub struct Route {
     pub component: Option<String>,
     /// Method called on the handler object.
     pub method: String,
+    /// HTTP method (`GET`, `POST`, ...), from the label's verb.
+    pub http: &'static str,
+    /// Whether it takes a JSON body (`request_model`).
+    pub body: bool,
+    /// Request body class in `schemas.py` (empty without a body).
+    pub request_model: String,
+    /// Response class in `schemas.py`.
+    pub response_model: String,
     /// Relationship ids.
     pub rel_ids: Vec<String>,
     /// Who calls it.
@@ -101,6 +121,16 @@ pub struct ClientMethod {
     pub path: String,
     /// Label.
     pub label: String,
+    /// HTTP method (HTTP clients; from the label's verb, the route's when the target is ours).
+    pub http: &'static str,
+    /// Whether the call sends a JSON body (`request_model`).
+    pub body: bool,
+    /// Request body class (empty without a body); defined in the client
+    /// module for external targets, imported from the target's `schemas.py`
+    /// (`Dep::schemas_module`) for ours.
+    pub request_model: String,
+    /// Response class (HTTP clients), same place as `request_model`.
+    pub response_model: String,
     /// Relationship ids.
     pub rel_ids: Vec<String>,
 }
@@ -129,6 +159,10 @@ pub struct Dep {
     pub external: bool,
     /// Client methods (clients only).
     pub methods: Vec<ClientMethod>,
+    /// Absolute module of the target service's `schemas.py` whose models an
+    /// HTTP client of one of our services shares; empty otherwise (an
+    /// external target's models are defined in the client module).
+    pub schemas_module: String,
     /// Exchange (AMQP) or empty.
     pub exchange: String,
     /// Routing key (AMQP) or topic (Kafka).
@@ -391,6 +425,16 @@ pub struct TestSpec {
     pub from_field: String,
     /// Target component field (`direct`).
     pub to_field: String,
+    /// HTTP method of the call (`http_*` and `direct` kinds).
+    pub http: &'static str,
+    /// Whether the call takes a request body (`request_model`).
+    pub body: bool,
+    /// Request body class (empty without a body).
+    pub request_model: String,
+    /// Response class.
+    pub response_model: String,
+    /// Absolute module defining `request_model`/`response_model`.
+    pub models_module: String,
     /// Service whose client or route the test exercises (resolved after naming).
     #[serde(skip)]
     pub owner: Option<usize>,
@@ -1328,20 +1372,39 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 .find(|m| m.rel_ids.contains(&rel.id))
             {
                 rel.spec.method = m.name.clone();
+                rel.spec.http = m.http;
+                rel.spec.body = m.body;
+                rel.spec.request_model = m.request_model.clone();
+                rel.spec.response_model = m.response_model.clone();
+                rel.spec.models_module = format!("{}.schemas", s.module);
             }
         } else if rel.spec.kind == "http_route" {
             if let Some(r) = s.routes.iter().find(|r| r.rel_ids.contains(&rel.id)) {
                 rel.spec.path = r.path.clone();
                 rel.spec.method = r.func.clone();
+                rel.spec.http = r.http;
+                rel.spec.body = r.body;
+                rel.spec.request_model = r.request_model.clone();
+                rel.spec.response_model = r.response_model.clone();
+                rel.spec.models_module = format!("{}.schemas", s.module);
             }
-        } else if let Some(m) = s
+        } else if let Some((d, m)) = s
             .deps
             .iter()
-            .flat_map(|d| d.methods.iter())
-            .find(|m| m.rel_ids.contains(&rel.id))
+            .flat_map(|d| d.methods.iter().map(move |m| (d, m)))
+            .find(|(_, m)| m.rel_ids.contains(&rel.id))
         {
             rel.spec.path = m.path.clone();
             rel.spec.method = m.name.clone();
+            rel.spec.http = m.http;
+            rel.spec.body = m.body;
+            rel.spec.request_model = m.request_model.clone();
+            rel.spec.response_model = m.response_model.clone();
+            rel.spec.models_module = if d.schemas_module.is_empty() {
+                format!("{}.{}", s.module, d.module)
+            } else {
+                d.schemas_module.clone()
+            };
         }
     }
     b.finish_compose(&package);
@@ -1563,6 +1626,7 @@ impl Builder {
             technology: technology.to_string(),
             external,
             methods: Vec::new(),
+            schemas_module: String::new(),
             exchange: String::new(),
             routing_key: routing_key.to_string(),
             record: pascal(&naming::join(&module, "record"), "X"),
@@ -2003,6 +2067,11 @@ impl Builder {
                         }
                         // Client method (name and path filled in pass B when the target is ours).
                         let label_ident = snake(&r.label, "call");
+                        let verb = verbs::classify(&r.label);
+                        if let (Some(ts), "http") = (target_svc, kind) {
+                            self.services[svc].deps[dep].schemas_module =
+                                format!("{}.schemas", self.services[ts].module);
+                        }
                         let dd = &mut self.services[svc].deps[dep];
                         let mi = match dd
                             .methods
@@ -2018,12 +2087,30 @@ impl Builder {
                                         pascal(&target_name, "Svc"),
                                         pascal(&r.label, "Call")
                                     ),
-                                    _ => format!("/{}", kebab(&label_ident)),
+                                    // Ours: a unique placeholder, the route's path in pass B.
+                                    _ if target_svc.is_some() => {
+                                        format!("?{}", dd.methods.len())
+                                    }
+                                    _ => format!(
+                                        "/{}",
+                                        kebab(&snake(&verb.resource, &label_ident))
+                                    ),
                                 };
+                                // Model names of external clients; a route
+                                // of ours replaces them in pass B.
+                                let model = pascal(&label_ident, "Call");
                                 dd.methods.push(ClientMethod {
                                     name: label_ident.clone(),
                                     path,
                                     label: one_line(&r.label),
+                                    http: verb.method.as_str(),
+                                    body: verb.method.has_body(),
+                                    request_model: if verb.method.has_body() {
+                                        format!("{model}Request")
+                                    } else {
+                                        String::new()
+                                    },
+                                    response_model: format!("{model}Response"),
                                     rel_ids: Vec::new(),
                                 });
                                 dd.methods.len() - 1
@@ -2197,6 +2284,8 @@ impl Builder {
         let reqs = std::mem::take(&mut self.method_reqs);
         let mut class_scopes: BTreeMap<(usize, Option<usize>), Scope> = BTreeMap::new();
         let mut route_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
+        // Pydantic model names, unique per service (one `schemas.py`).
+        let mut model_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
         for req in reqs {
             let svc = req.svc;
             let label = one_line(&req.label);
@@ -2209,14 +2298,13 @@ impl Builder {
                 r
             };
             let s = &mut self.services[svc];
-            let methods: &mut Vec<Method> = match req.comp {
-                Some(c) => &mut s.components[c].methods,
-                None => &mut s.methods,
-            };
-            let mi = match methods
-                .iter()
-                .position(|m| m.key == label && m.kind == req.kind)
-            {
+            let found = match req.comp {
+                Some(c) => &s.components[c].methods,
+                None => &s.methods,
+            }
+            .iter()
+            .position(|m| m.key == label && m.kind == req.kind);
+            let mi = match found {
                 Some(i) => i,
                 None => {
                     let scope = class_scopes.entry((svc, req.comp)).or_insert_with(|| {
@@ -2224,6 +2312,33 @@ impl Builder {
                         Scope::with_reserved(&r)
                     });
                     let name = scope.alloc(&base);
+                    let verb = verbs::classify(&label);
+                    let (request_model, response_model) = if req.kind == "request" {
+                        let ms = model_scopes.entry(svc).or_insert_with(|| {
+                            // Models are imported next to component and client classes.
+                            let mut taken: Vec<&str> = vec!["Any", "BaseModel", "ConfigDict", "Field"];
+                            taken.extend(s.components.iter().map(|c| c.class.as_str()));
+                            taken.extend(s.components.iter().map(|c| c.base.as_str()));
+                            taken.extend(s.deps.iter().map(|d| d.class.as_str()));
+                            Scope::with_reserved(&taken)
+                        });
+                        let stem = match req.comp {
+                            Some(c) => pascal(&format!("{}_{name}", s.components[c].ident), "Call"),
+                            None => pascal(&name, "Call"),
+                        };
+                        let request = if verb.method.has_body() {
+                            ms.alloc(&format!("{stem}Request"))
+                        } else {
+                            String::new()
+                        };
+                        (request, ms.alloc(&format!("{stem}Response")))
+                    } else {
+                        (String::new(), String::new())
+                    };
+                    let methods: &mut Vec<Method> = match req.comp {
+                        Some(c) => &mut s.components[c].methods,
+                        None => &mut s.methods,
+                    };
                     methods.push(Method {
                         name,
                         label: req.display.clone(),
@@ -2231,25 +2346,54 @@ impl Builder {
                         kind: req.kind,
                         rel_ids: Vec::new(),
                         callers: Vec::new(),
+                        http: verb.method.as_str(),
+                        body: verb.method.has_body(),
+                        request_model,
+                        response_model,
                     });
                     methods.len() - 1
                 }
+            };
+            let methods: &mut Vec<Method> = match req.comp {
+                Some(c) => &mut s.components[c].methods,
+                None => &mut s.methods,
             };
             methods[mi].rel_ids.push(req.rel_id.clone());
             if !methods[mi].callers.contains(&req.caller) {
                 methods[mi].callers.push(req.caller.clone());
             }
             let method_name = methods[mi].name.clone();
+            let (http, body, request_model, response_model) = (
+                methods[mi].http,
+                methods[mi].body,
+                methods[mi].request_model.clone(),
+                methods[mi].response_model.clone(),
+            );
             if let Some((_, ci)) = req.consumer {
                 s.consumers[ci].method = method_name.clone();
             }
             if req.route {
                 let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
-                let path = match &comp_ident {
-                    Some(c) => format!("/{}/{}", kebab(c), kebab(&method_name)),
-                    None => format!("/{}", kebab(&method_name)),
+                let prefix = match &comp_ident {
+                    Some(c) => format!("/{}", kebab(c)),
+                    None => String::new(),
                 };
-                let ri = match s.routes.iter().position(|r| r.path == path) {
+                let resource = verbs::classify(&label).resource;
+                let by_verb = format!("{prefix}/{}", kebab(&snake(&resource, &method_name)));
+                let by_name = format!("{prefix}/{}", kebab(&method_name));
+                let existing = s
+                    .routes
+                    .iter()
+                    .position(|r| r.component == comp_ident && r.method == method_name);
+                // Two labels naming the same resource with the same method
+                // ("Gets accounts", "Reads accounts"): the second route is
+                // named after its whole label instead.
+                let path = match existing {
+                    Some(i) => s.routes[i].path.clone(),
+                    None if s.routes.iter().any(|r| r.http == http && r.path == by_verb) => by_name,
+                    None => by_verb,
+                };
+                let ri = match existing {
                     Some(i) => i,
                     None => {
                         let func = route_scopes
@@ -2278,6 +2422,10 @@ impl Builder {
                             label: label.clone(),
                             component: comp_ident,
                             method: method_name.clone(),
+                            http,
+                            body,
+                            request_model: request_model.clone(),
+                            response_model: response_model.clone(),
                             rel_ids: Vec::new(),
                             callers: Vec::new(),
                         });
@@ -2295,15 +2443,24 @@ impl Builder {
                     };
                     // Merge with an existing client method for the same route.
                     let d = &mut self.services[cs].deps[dep];
-                    if let Some(existing) = d.methods.iter().position(|m| m.path == path) {
+                    if let Some(existing) = d
+                        .methods
+                        .iter()
+                        .position(|m| m.http == http && m.path == path)
+                    {
                         if existing != cm {
                             let ids = std::mem::take(&mut d.methods[cm].rel_ids);
                             d.methods[existing].rel_ids.extend(ids);
                             d.methods[cm].path = String::new();
                         }
                     } else {
-                        d.methods[cm].path = path;
-                        d.methods[cm].name = cname;
+                        let m = &mut d.methods[cm];
+                        m.path = path;
+                        m.name = cname;
+                        m.http = http;
+                        m.body = body;
+                        m.request_model = request_model;
+                        m.response_model = response_model;
                     }
                 }
             }
@@ -2313,8 +2470,19 @@ impl Builder {
             for d in &mut s.deps {
                 d.methods.retain(|m| !m.path.is_empty());
                 let mut sc = Scope::with_reserved(&["close"]);
+                let mut models = Scope::with_reserved(&["Any", "BaseModel", "ConfigDict", "Field"]);
+                let local_models = d.kind == "http" && d.schemas_module.is_empty();
                 for m in &mut d.methods {
                     m.name = sc.alloc(&m.name);
+                    if local_models {
+                        // External target: the client module defines the
+                        // models, named after the (now unique) method.
+                        let stem = pascal(&m.name, "Call");
+                        if m.body {
+                            m.request_model = models.alloc(&format!("{stem}Request"));
+                        }
+                        m.response_model = models.alloc(&format!("{stem}Response"));
+                    }
                 }
             }
         }
@@ -2470,6 +2638,84 @@ mod tests {
             .find(|r| r.id == id)
             .map(|r| r.spec.kind)
             .unwrap_or("missing")
+    }
+
+    #[test]
+    fn routes_and_clients_follow_the_label_verbs() {
+        let p = fixture("shop");
+        let svc = |alias: &str| p.services.iter().find(|s| s.alias == alias);
+        let Some(orders) = svc("orders") else {
+            panic!("no orders service")
+        };
+        let routes: Vec<(&str, &str, &str, &str)> = orders
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    r.http,
+                    r.path.as_str(),
+                    r.request_model.as_str(),
+                    r.response_model.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    "POST",
+                    "/orders",
+                    "PlacesOrdersWithRequest",
+                    "PlacesOrdersWithResponse"
+                ),
+                ("GET", "/orders", "", "ListsOrdersOfResponse"),
+                ("DELETE", "/orders", "", "CancelsOrdersInResponse"),
+                // Same method and resource as "Lists orders of": named after the label.
+                ("GET", "/gets-orders-from", "", "GetsOrdersFromResponse"),
+            ]
+        );
+        let Some(web) = svc("web") else {
+            panic!("no web service")
+        };
+        // The caller's client uses the route's method, path and the provider's models.
+        let client = web.deps.iter().find(|d| d.target == "orders");
+        let Some(client) = client else {
+            panic!("no client of orders")
+        };
+        assert_eq!(client.schemas_module, format!("{}.schemas", orders.module));
+        let calls: Vec<(&str, &str, &str)> = client
+            .methods
+            .iter()
+            .map(|m| (m.http, m.path.as_str(), m.response_model.as_str()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("POST", "/orders", "PlacesOrdersWithResponse"),
+                ("GET", "/orders", "ListsOrdersOfResponse"),
+                ("DELETE", "/orders", "CancelsOrdersInResponse"),
+                ("GET", "/gets-orders-from", "GetsOrdersFromResponse"),
+            ]
+        );
+        // External target: method and path from the label, models local to the client.
+        let Some(pay) = orders.deps.iter().find(|d| d.target == "payments") else {
+            panic!("no client of payments")
+        };
+        assert!(pay.schemas_module.is_empty());
+        let calls: Vec<(&str, &str, bool)> = pay
+            .methods
+            .iter()
+            .map(|m| (m.http, m.path.as_str(), m.body))
+            .collect();
+        assert_eq!(
+            calls,
+            [("POST", "/payments", true), ("GET", "/payment-status", false)]
+        );
+        assert_eq!(spec_kind(&p, "admin->catalog"), "http_route");
+        let Some(admin) = p.relations.iter().find(|r| r.id == "admin->catalog") else {
+            panic!("no admin->catalog")
+        };
+        assert_eq!((admin.spec.http, admin.spec.path.as_str()), ("PATCH", "/stock-levels"));
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! `imports`, `kinds`, `techs` and `header` (the do-not-edit header naming the
 //! diagram file and line). An overlay template may use any of them.
 
+use std::borrow::Cow;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use minijinja::{Environment, syntax::SyntaxConfig};
 
@@ -152,9 +154,46 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// A configured template environment.
+/// A configured template environment: the process-wide built-in one, or a
+/// copy of it with overlay templates replacing built-in ones.
 pub struct Renderer {
-    env: Environment<'static>,
+    env: Cow<'static, Environment<'static>>,
+}
+
+/// The built-in environment, compiled once per process: parsing the ~30
+/// templates was about 7% of a job's time when it happened on every
+/// generation (issue 10 profile). The error (a bug in a built-in template,
+/// caught by every test) is kept as text so each call can report it.
+static BUILTIN_ENV: LazyLock<Result<Environment<'static>, (String, String)>> =
+    LazyLock::new(|| {
+        builtin_environment().map_err(|e| match e {
+            GenerateError::Template { template, message } => (template, message),
+            other => ("<builtin>".to_string(), other.to_string()),
+        })
+    });
+
+fn builtin_environment() -> Result<Environment<'static>, GenerateError> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| template_error("<syntax>", &e))?;
+    env.set_syntax(syntax);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("py", py);
+    env.add_filter("doc", doc);
+    env.add_filter("comment", comment);
+    env.add_filter("md", md);
+    env.add_filter("code", code);
+    env.add_function("from_import", from_import);
+    for (name, text) in BUILTIN {
+        env.add_template(name, text)
+            .map_err(|e| template_error(name, &e))?;
+    }
+    Ok(env)
 }
 
 fn template_error(template: &str, e: &minijinja::Error) -> GenerateError {
@@ -241,48 +280,49 @@ fn from_import(module: &str, names: Vec<String>, indent: Option<String>) -> Stri
 }
 
 impl Renderer {
-    /// Builds the environment; templates in `overlay` replace built-in ones.
+    /// The built-in templates, with those in `overlay` replacing built-in
+    /// ones of the same name.
+    ///
+    /// Without an overlay this borrows the environment compiled once per
+    /// process. With one, it clones that environment (cheap: compiled
+    /// templates are shared) and compiles only the overlay's files; the
+    /// directory is read on every call, so edits to it apply to the next
+    /// generation without a restart.
     pub fn new(overlay: Option<&Path>) -> Result<Self, GenerateError> {
-        let mut env = Environment::new();
-        let syntax = SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-            .map_err(|e| template_error("<syntax>", &e))?;
-        env.set_syntax(syntax);
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.add_filter("py", py);
-        env.add_filter("doc", doc);
-        env.add_filter("comment", comment);
-        env.add_filter("md", md);
-        env.add_filter("code", code);
-        env.add_function("from_import", from_import);
-        for (name, text) in BUILTIN {
-            let text = match overlay {
-                Some(dir) => {
-                    let path = dir.join(name);
-                    match std::fs::read_to_string(&path) {
-                        Ok(t) => t,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*text).to_string(),
-                        Err(source) => return Err(GenerateError::Overlay { path, source }),
-                    }
-                }
-                None => (*text).to_string(),
-            };
-            env.add_template_owned(name.to_string(), text)
-                .map_err(|e| template_error(name, &e))?;
-        }
-        if let Some(dir) = overlay
-            && !dir.is_dir()
-        {
+        let base = match &*BUILTIN_ENV {
+            Ok(env) => env,
+            Err((template, message)) => {
+                return Err(GenerateError::Template {
+                    template: template.clone(),
+                    message: message.clone(),
+                });
+            }
+        };
+        let Some(dir) = overlay else {
+            return Ok(Self {
+                env: Cow::Borrowed(base),
+            });
+        };
+        if !dir.is_dir() {
             return Err(GenerateError::Overlay {
                 path: dir.to_path_buf(),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
             });
         }
-        Ok(Self { env })
+        let mut env = base.clone();
+        for (name, _) in BUILTIN {
+            let path = dir.join(name);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(GenerateError::Overlay { path, source }),
+            };
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| template_error(name, &e))?;
+        }
+        Ok(Self {
+            env: Cow::Owned(env),
+        })
     }
 
     /// Renders template `name` with `ctx`.

@@ -304,6 +304,20 @@ fn an_overlay_replaces_a_builtin_template() {
         "{}",
         readme.contents
     );
+    // The built-in environment is shared by the process: an overlay must
+    // not leak into a later generation without it ...
+    let plain = generate(DEFAULT_GENERATOR, &fixture("container"), &opts("c.puml")).unwrap();
+    let plain_readme = plain.files.iter().find(|f| f.path == "README.md").unwrap();
+    assert!(!plain_readme.contents.contains("# Custom"));
+    // ... and an edit to the overlay applies to the next generation.
+    std::fs::write(
+        dir.path().join("README.md.j2"),
+        "{{ header }}# Edited {{ p.title }}\n",
+    )
+    .unwrap();
+    let files = generate(DEFAULT_GENERATOR, &fixture("container"), &o).unwrap();
+    let readme = files.files.iter().find(|f| f.path == "README.md").unwrap();
+    assert!(readme.contents.ends_with("# Edited Internet Banking System\n"));
     let missing = GenerateOptions {
         source_name: "c.puml".into(),
         templates_dir: Some(dir.path().join("nope")),

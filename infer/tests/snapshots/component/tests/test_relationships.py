@@ -25,8 +25,8 @@ def test_rel_sign_to_security() -> None:
         build_dependencies,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandRequest,
-        CommandResult,
+        SecurityComponentUsesRequest,
+        SecurityComponentUsesResponse,
     )
     from internet_banking_system_api_application.api_application.settings import (
         Settings,
@@ -34,8 +34,8 @@ def test_rel_sign_to_security() -> None:
 
     deps = build_dependencies(Settings())
     assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.uses(CommandRequest(payload=PROBE))
-    assert isinstance(result, CommandResult)
+    result = deps.security_component.uses(SecurityComponentUsesRequest(payload=PROBE))
+    assert isinstance(result, SecurityComponentUsesResponse)
     deps.close()
 
 
@@ -49,8 +49,8 @@ def test_rel_accounts_to_mbsfacade() -> None:
         build_dependencies,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandRequest,
-        CommandResult,
+        MainframeBankingSystemFacadeUsesRequest,
+        MainframeBankingSystemFacadeUsesResponse,
     )
     from internet_banking_system_api_application.api_application.settings import (
         Settings,
@@ -58,8 +58,8 @@ def test_rel_accounts_to_mbsfacade() -> None:
 
     deps = build_dependencies(Settings())
     assert deps.accounts_summary_controller.mainframe_banking_system_facade is deps.mainframe_banking_system_facade
-    result = deps.mainframe_banking_system_facade.uses(CommandRequest(payload=PROBE))
-    assert isinstance(result, CommandResult)
+    result = deps.mainframe_banking_system_facade.uses(MainframeBankingSystemFacadeUsesRequest(payload=PROBE))
+    assert isinstance(result, MainframeBankingSystemFacadeUsesResponse)
     deps.close()
 
 
@@ -89,11 +89,13 @@ def test_rel_mbsfacade_to_mbs() -> None:
     assert "mbsfacade->mbs" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system_api_application.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
+        UsesRequest,
+        UsesResponse,
     )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(PROBE) == {"status": "ok"}
+    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
@@ -109,15 +111,19 @@ def test_rel_spa_to_sign() -> None:
         create_app as create_provider,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandResult,
+        SignInControllerUsesRequest,
+        SignInControllerUsesResponse,
     )
     from internet_banking_system_api_application.single_page_application.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.sign_in_controller_uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    assert isinstance(result, SignInControllerUsesResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -131,15 +137,19 @@ def test_rel_spa_to_accounts() -> None:
         create_app as create_provider,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandResult,
+        AccountsSummaryControllerUsesRequest,
+        AccountsSummaryControllerUsesResponse,
     )
     from internet_banking_system_api_application.single_page_application.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.accounts_summary_controller_uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    assert isinstance(result, AccountsSummaryControllerUsesResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -153,15 +163,19 @@ def test_rel_ma_to_sign() -> None:
         create_app as create_provider,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandResult,
+        SignInControllerUsesRequest,
+        SignInControllerUsesResponse,
     )
     from internet_banking_system_api_application.mobile_app.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.sign_in_controller_uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    assert isinstance(result, SignInControllerUsesResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -175,13 +189,17 @@ def test_rel_ma_to_accounts() -> None:
         create_app as create_provider,
     )
     from internet_banking_system_api_application.api_application.schemas import (
-        CommandResult,
+        AccountsSummaryControllerUsesRequest,
+        AccountsSummaryControllerUsesResponse,
     )
     from internet_banking_system_api_application.mobile_app.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.accounts_summary_controller_uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    assert isinstance(result, AccountsSummaryControllerUsesResponse)
+    assert result.data == PROBE
     client.close()

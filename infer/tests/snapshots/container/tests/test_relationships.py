@@ -24,13 +24,15 @@ def test_rel_customer_to_web_app() -> None:
     assert "customer->web_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.web_application.app import create_app
     from internet_banking_system.internet_banking.web_application.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/uses", json={"payload": PROBE})
+        body = UsesRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/uses", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    UsesResponse.model_validate(response.json())
 
 
 def test_rel_customer_to_spa() -> None:
@@ -41,13 +43,15 @@ def test_rel_customer_to_spa() -> None:
     assert "customer->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.single_page_app.app import create_app
     from internet_banking_system.internet_banking.single_page_app.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/uses", json={"payload": PROBE})
+        body = UsesRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/uses", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    UsesResponse.model_validate(response.json())
 
 
 def test_rel_customer_to_mobile_app() -> None:
@@ -58,13 +62,15 @@ def test_rel_customer_to_mobile_app() -> None:
     assert "customer->mobile_app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.mobile_app.app import create_app
     from internet_banking_system.internet_banking.mobile_app.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/uses", json={"payload": PROBE})
+        body = UsesRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/uses", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    UsesResponse.model_validate(response.json())
 
 
 def test_rel_web_app_to_spa() -> None:
@@ -77,15 +83,19 @@ def test_rel_web_app_to_spa() -> None:
         create_app as create_provider,
     )
     from internet_banking_system.internet_banking.single_page_app.schemas import (
-        CommandResult,
+        DeliversRequest,
+        DeliversResponse,
     )
     from internet_banking_system.internet_banking.web_application.clients.single_page_app import (
         SinglePageAppClient,
     )
 
-    client = SinglePageAppClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.delivers(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/delivers"]
+    client = SinglePageAppClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.delivers(DeliversRequest(payload=PROBE))
+    assert isinstance(result, DeliversResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -99,15 +109,19 @@ def test_rel_spa_to_backend_api() -> None:
         create_app as create_provider,
     )
     from internet_banking_system.internet_banking.api_application.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
     from internet_banking_system.internet_banking.single_page_app.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.uses(UsesRequest(payload=PROBE))
+    assert isinstance(result, UsesResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -121,15 +135,19 @@ def test_rel_mobile_app_to_backend_api() -> None:
         create_app as create_provider,
     )
     from internet_banking_system.internet_banking.api_application.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
     from internet_banking_system.internet_banking.mobile_app.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.uses(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/uses"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.uses(UsesRequest(payload=PROBE))
+    assert isinstance(result, UsesResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -179,11 +197,13 @@ def test_rel_backend_api_to_banking_system() -> None:
     assert "backend_api->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
+        UsesRequest,
+        UsesResponse,
     )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(PROBE) == {"status": "ok"}
+    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()

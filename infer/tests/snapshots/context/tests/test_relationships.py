@@ -24,12 +24,16 @@ def test_rel_customer_to_banking_system() -> None:
     """
     assert "customer->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking_system.app import create_app
-    from internet_banking_system.internet_banking_system.schemas import CommandResult
+    from internet_banking_system.internet_banking_system.schemas import (
+        UsesRequest,
+        UsesResponse,
+    )
 
     with TestClient(create_app()) as client:
-        response = client.post("/uses", json={"payload": PROBE})
+        body = UsesRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/uses", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    UsesResponse.model_validate(response.json())
 
 
 def test_rel_mail_system_to_customer() -> None:
@@ -60,7 +64,7 @@ def test_rel_banking_system_to_mail_system() -> None:
 
     gateway = EMailSystemGateway("unconfigured", send=send)
     assert gateway.sends_e_mails(PROBE) == {"status": "ok"}
-    assert sent == [("/sends-e-mails", PROBE)]
+    assert sent == [("/e-mails", PROBE)]
 
 
 def test_rel_banking_system_to_mainframe() -> None:
@@ -71,11 +75,13 @@ def test_rel_banking_system_to_mainframe() -> None:
     assert "banking_system->mainframe" in {rel["id"] for rel in MANIFEST["relationships"]}
     from internet_banking_system.internet_banking_system.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
+        UsesRequest,
+        UsesResponse,
     )
 
     calls: list[httpx.Request] = []
     client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(PROBE) == {"status": "ok"}
+    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()

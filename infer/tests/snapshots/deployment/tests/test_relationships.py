@@ -22,14 +22,20 @@ def test_rel_mobile_to_api() -> None:
     from internet_banking_system_live.api_application.app import (
         create_app as create_provider,
     )
-    from internet_banking_system_live.api_application.schemas import CommandResult
+    from internet_banking_system_live.api_application.schemas import (
+        MakesApiCallsToRequest,
+        MakesApiCallsToResponse,
+    )
     from internet_banking_system_live.mobile_app.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.makes_api_calls_to(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/makes-api-calls-to"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.makes_api_calls_to(MakesApiCallsToRequest(payload=PROBE))
+    assert isinstance(result, MakesApiCallsToResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -42,14 +48,20 @@ def test_rel_spa_to_api() -> None:
     from internet_banking_system_live.api_application.app import (
         create_app as create_provider,
     )
-    from internet_banking_system_live.api_application.schemas import CommandResult
+    from internet_banking_system_live.api_application.schemas import (
+        MakesApiCallsToRequest,
+        MakesApiCallsToResponse,
+    )
     from internet_banking_system_live.single_page_application.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.makes_api_calls_to(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/makes-api-calls-to"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.makes_api_calls_to(MakesApiCallsToRequest(payload=PROBE))
+    assert isinstance(result, MakesApiCallsToResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -63,15 +75,19 @@ def test_rel_web_to_spa() -> None:
         create_app as create_provider,
     )
     from internet_banking_system_live.single_page_application.schemas import (
-        CommandResult,
+        DeliversToTheCustomerSWebBrowserRequest,
+        DeliversToTheCustomerSWebBrowserResponse,
     )
     from internet_banking_system_live.web_application.clients.single_page_application import (
         SinglePageApplicationClient,
     )
 
-    client = SinglePageApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.delivers_to_the_customer_s_web_browser(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/delivers-to-the-customer-s-web-browser"]
+    client = SinglePageApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.delivers_to_the_customer_s_web_browser(DeliversToTheCustomerSWebBrowserRequest(payload=PROBE))
+    assert isinstance(result, DeliversToTheCustomerSWebBrowserResponse)
+    assert result.data == PROBE
     client.close()
 
 

@@ -20,14 +20,20 @@ def test_rel_c1_to_c2() -> None:
     """
     assert "c1->c2" in {rel["id"] for rel in MANIFEST["relationships"]}
     from dynamic.api_application.app import create_app as create_provider
-    from dynamic.api_application.schemas import CommandResult
+    from dynamic.api_application.schemas import (
+        SignInControllerSubmitsCredentialsToRequest,
+        SignInControllerSubmitsCredentialsToResponse,
+    )
     from dynamic.single_page_application.clients.api_application import (
         ApiApplicationClient,
     )
 
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.sign_in_controller_submits_credentials_to(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/sign-in-controller/credentials"]
+    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.sign_in_controller_submits_credentials_to(SignInControllerSubmitsCredentialsToRequest(payload=PROBE))
+    assert isinstance(result, SignInControllerSubmitsCredentialsToResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -38,13 +44,16 @@ def test_rel_c2_to_c3() -> None:
     """
     assert "c2->c3" in {rel["id"] for rel in MANIFEST["relationships"]}
     from dynamic.api_application.dependencies import build_dependencies
-    from dynamic.api_application.schemas import CommandRequest, CommandResult
+    from dynamic.api_application.schemas import (
+        SecurityComponentCallsIsAuthenticatedOnRequest,
+        SecurityComponentCallsIsAuthenticatedOnResponse,
+    )
     from dynamic.api_application.settings import Settings
 
     deps = build_dependencies(Settings())
     assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.calls_is_authenticated_on(CommandRequest(payload=PROBE))
-    assert isinstance(result, CommandResult)
+    result = deps.security_component.calls_is_authenticated_on(SecurityComponentCallsIsAuthenticatedOnRequest(payload=PROBE))
+    assert isinstance(result, SecurityComponentCallsIsAuthenticatedOnResponse)
     deps.close()
 
 

@@ -21,7 +21,7 @@ def test_health() -> None:
 def test_routes_are_published() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
     assert "/healthz" in paths
-    assert "/sign-in-controller/submits-credentials-to" in paths
+    assert "/sign-in-controller/credentials" in paths
 
 
 def test_dependencies_build_without_network() -> None:

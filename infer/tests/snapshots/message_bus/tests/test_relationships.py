@@ -25,13 +25,15 @@ def test_rel_customer_to_app() -> None:
     assert "customer->app" in {rel["id"] for rel in MANIFEST["relationships"]}
     from messagebus.customer_information.customer_application.app import create_app
     from messagebus.customer_information.customer_application.schemas import (
-        CommandResult,
+        UsesRequest,
+        UsesResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/uses", json={"payload": PROBE})
+        body = UsesRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/uses", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    UsesResponse.model_validate(response.json())
 
 
 def test_rel_app_to_customer_service() -> None:
@@ -46,11 +48,17 @@ def test_rel_app_to_customer_service() -> None:
     from messagebus.customer_information.customer_service.app import (
         create_app as create_provider,
     )
-    from messagebus.customer_information.customer_service.schemas import CommandResult
+    from messagebus.customer_information.customer_service.schemas import (
+        UpdatesCustomerInformationUsingRequest,
+        UpdatesCustomerInformationUsingResponse,
+    )
 
-    client = CustomerServiceClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.updates_customer_information_using(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "put" in provider.openapi()["paths"]["/customer-information"]
+    client = CustomerServiceClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.updates_customer_information_using(UpdatesCustomerInformationUsingRequest(payload=PROBE))
+    assert isinstance(result, UpdatesCustomerInformationUsingResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -72,7 +80,7 @@ def test_rel_customer_service_to_app() -> None:
 
     gateway = CustomerApplicationGateway("unconfigured", send=send)
     assert gateway.sends_events_to(PROBE) == {"status": "ok"}
-    assert sent == [("/sends-events-to", PROBE)]
+    assert sent == [("?0", PROBE)]
 
 
 def test_rel_customer_service_to_message_bus() -> None:
@@ -188,9 +196,15 @@ def test_rel_audit_service_to_audit_store() -> None:
     from messagebus.customer_information.audit_store.app import (
         create_app as create_provider,
     )
-    from messagebus.customer_information.audit_store.schemas import CommandResult
+    from messagebus.customer_information.audit_store.schemas import (
+        StoresEventsInRequest,
+        StoresEventsInResponse,
+    )
 
-    client = AuditStoreClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.stores_events_in(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/stores-events-in"]
+    client = AuditStoreClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.stores_events_in(StoresEventsInRequest(payload=PROBE))
+    assert isinstance(result, StoresEventsInResponse)
+    assert result.data == PROBE
     client.close()

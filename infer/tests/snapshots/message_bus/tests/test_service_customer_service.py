@@ -23,7 +23,7 @@ def test_health() -> None:
 def test_routes_are_published() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
     assert "/healthz" in paths
-    assert "/updates-customer-information-using" in paths
+    assert "/customer-information" in paths
 
 
 def test_dependencies_build_without_network() -> None:

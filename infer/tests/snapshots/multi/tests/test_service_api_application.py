@@ -26,7 +26,7 @@ def test_routes_are_published() -> None:
     assert "/uses" in paths
     assert "/sign-in-controller/uses" in paths
     assert "/accounts-summary-controller/uses" in paths
-    assert "/sign-in-controller/submits-credentials-to" in paths
+    assert "/sign-in-controller/credentials" in paths
 
 
 def test_dependencies_build_without_network() -> None:

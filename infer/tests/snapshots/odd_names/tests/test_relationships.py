@@ -35,13 +35,15 @@ def test_rel_class__to_x_1st() -> None:
         create_app,
     )
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import (
-        CommandResult,
+        DefRequest,
+        DefResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/def", json={"payload": PROBE})
+        body = DefRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/def", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    DefResponse.model_validate(response.json())
 
 
 def test_rel_class__to_x_1st_2() -> None:
@@ -54,13 +56,15 @@ def test_rel_class__to_x_1st_2() -> None:
         create_app,
     )
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.schemas import (
-        CommandResult,
+        DefRequest,
+        DefResponse,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/def", json={"payload": PROBE})
+        body = DefRequest(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/def", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    DefResponse.model_validate(response.json())
 
 
 def test_rel_x_1st_to_svc_dup() -> None:
@@ -175,11 +179,13 @@ def test_rel_x_1st_to_ext_api() -> None:
     assert "1st->ext_api" in {rel["id"] for rel in MANIFEST["relationships"]}
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
         NoneClient,
+        ReturnRequest,
+        ReturnResponse,
     )
 
     calls: list[httpx.Request] = []
     client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.return_(PROBE) == {"status": "ok"}
+    assert client.return_(ReturnRequest(payload=PROBE)) == ReturnResponse(status="ok")
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/return")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
@@ -193,11 +199,13 @@ def test_rel_x_1st_to_ext_api_2() -> None:
     assert "1st->ext_api#2" in {rel["id"] for rel in MANIFEST["relationships"]}
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
         NoneClient,
+        NotifiesRequest,
+        NotifiesResponse,
     )
 
     calls: list[httpx.Request] = []
     client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.notifies(PROBE) == {"status": "ok"}
+    assert client.notifies(NotifiesRequest(payload=PROBE)) == NotifiesResponse(status="ok")
     assert [(c.method, c.url.path) for c in calls] == [("POST", "/notifies")]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
@@ -221,7 +229,7 @@ def test_rel_x_1st_to_ext_api_3() -> None:
 
     gateway = NoneGateway("unconfigured", send=send)
     assert gateway.sends_faxes(PROBE) == {"status": "ok"}
-    assert sent == [("/sends-faxes", PROBE)]
+    assert sent == [("/faxes", PROBE)]
 
 
 def test_rel_sink_to_x_1st() -> None:
@@ -277,15 +285,19 @@ def test_rel_x_1st_to_empty() -> None:
         create_app as create_provider,
     )
     from oedd_names_every_technology_quotes_backslash.import_.empty.schemas import (
-        CommandResult,
+        ImportRequest,
+        ImportResponse,
     )
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.empty import (
         EmptyClient,
     )
 
-    client = EmptyClient("http://testserver", transport=asgi_bridge(create_provider()))
-    result = client.import_(PROBE)
-    CommandResult.model_validate(result)
+    provider = create_provider()
+    assert "post" in provider.openapi()["paths"]["/import"]
+    client = EmptyClient("http://testserver", transport=asgi_bridge(provider))
+    result = client.import_(ImportRequest(payload=PROBE))
+    assert isinstance(result, ImportResponse)
+    assert result.data == PROBE
     client.close()
 
 
@@ -299,8 +311,8 @@ def test_rel_consumers_to_closer() -> None:
         build_dependencies,
     )
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
-        CommandRequest,
-        CommandResult,
+        Close2Aclose2Request,
+        Close2Aclose2Response,
     )
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import (
         Settings,
@@ -308,8 +320,8 @@ def test_rel_consumers_to_closer() -> None:
 
     deps = build_dependencies(Settings())
     assert deps.consumers_2.close_2 is deps.close_2
-    result = deps.close_2.aclose_2(CommandRequest(payload=PROBE))
-    assert isinstance(result, CommandResult)
+    result = deps.close_2.aclose_2(Close2Aclose2Request(payload=PROBE))
+    assert isinstance(result, Close2Aclose2Response)
     deps.close()
 
 
@@ -323,8 +335,8 @@ def test_rel_closer_to_consumers() -> None:
         build_dependencies,
     )
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
-        CommandRequest,
-        CommandResult,
+        Consumers2Run2Request,
+        Consumers2Run2Response,
     )
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.settings import (
         Settings,
@@ -332,8 +344,8 @@ def test_rel_closer_to_consumers() -> None:
 
     deps = build_dependencies(Settings())
     assert deps.close_2.consumers_2 is deps.consumers_2
-    result = deps.consumers_2.run_2(CommandRequest(payload=PROBE))
-    assert isinstance(result, CommandResult)
+    result = deps.consumers_2.run_2(Consumers2Run2Request(payload=PROBE))
+    assert isinstance(result, Consumers2Run2Response)
     deps.close()
 
 
@@ -347,10 +359,12 @@ def test_rel_class__to_consumers() -> None:
         create_app,
     )
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.schemas import (
-        CommandResult,
+        Consumers2Settings2Request,
+        Consumers2Settings2Response,
     )
 
     with TestClient(create_app()) as client:
-        response = client.post("/consumers-2/settings-2", json={"payload": PROBE})
+        body = Consumers2Settings2Request(payload=PROBE).model_dump(mode="json")
+        response = client.request("POST", "/consumers-2/settings-2", json=body)
     assert response.status_code == 200, response.text
-    CommandResult.model_validate(response.json())
+    Consumers2Settings2Response.model_validate(response.json())

@@ -12,7 +12,7 @@ import logging
 
 from .clients.e_mail_system_gateway import EMailSystemGateway
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
-from .schemas import CommandRequest, CommandResult
+from .schemas import UsesRequest, UsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class InternetBankingSystemServiceBase:
         self.e_mail_system_gateway = e_mail_system_gateway
         self.mainframe_banking_system_client = mainframe_banking_system_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Personal Banking Customer (customer->banking_system)."""
+    def uses(self, request: UsesRequest) -> UsesResponse:
+        """Handles "Uses" (POST) from Personal Banking Customer (customer->banking_system)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return UsesResponse(status="accepted", operation="uses", data=request.payload)

@@ -12,7 +12,7 @@ import logging
 
 from .db.database import DatabaseRepository
 from .db.database_2 import Database2Repository
-from .schemas import CommandRequest, CommandResult
+from .schemas import MakesApiCallsToRequest, MakesApiCallsToResponse
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class ApiApplicationServiceBase:
         self.database_repository = database_repository
         self.database_2_repository = database_2_repository
 
-    def makes_api_calls_to(self, request: CommandRequest) -> CommandResult:
-        """Handles "Makes API calls to" from Mobile App, Single Page Application (mobile->api, spa->api)."""
+    def makes_api_calls_to(self, request: MakesApiCallsToRequest) -> MakesApiCallsToResponse:
+        """Handles "Makes API calls to" (POST) from Mobile App, Single Page Application (mobile->api, spa->api)."""
         logger.info("makes_api_calls_to: %s", request.payload)
-        return CommandResult(status="accepted", operation="makes_api_calls_to", data=request.payload)
+        return MakesApiCallsToResponse(status="accepted", operation="makes_api_calls_to", data=request.payload)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 
 from .clients.api_application import ApiApplicationClient
-from .schemas import CommandRequest, CommandResult
+from .schemas import (
+    DeliversToTheCustomerSWebBrowserRequest,
+    DeliversToTheCustomerSWebBrowserResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class SinglePageApplicationServiceBase:
     ) -> None:
         self.api_application_client = api_application_client
 
-    def delivers_to_the_customer_s_web_browser(self, request: CommandRequest) -> CommandResult:
-        """Handles "Delivers to the customer's web browser" from Web Application (web->spa)."""
+    def delivers_to_the_customer_s_web_browser(self, request: DeliversToTheCustomerSWebBrowserRequest) -> DeliversToTheCustomerSWebBrowserResponse:
+        """Handles "Delivers to the customer's web browser" (POST) from Web Application (web->spa)."""
         logger.info("delivers_to_the_customer_s_web_browser: %s", request.payload)
-        return CommandResult(status="accepted", operation="delivers_to_the_customer_s_web_browser", data=request.payload)
+        return DeliversToTheCustomerSWebBrowserResponse(status="accepted", operation="delivers_to_the_customer_s_web_browser", data=request.payload)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    AccountsSummaryControllerUsesRequest,
+    AccountsSummaryControllerUsesResponse,
+)
 
 if TYPE_CHECKING:
     from ..impl.mainframe_banking_system_facade import MainframeBankingSystemFacade
@@ -27,7 +30,7 @@ class AccountsSummaryControllerBase:
     def __init__(self) -> None:
         self.mainframe_banking_system_facade: MainframeBankingSystemFacade | None = None
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Single Page Application, Mobile App (spa->accounts, ma->accounts)."""
+    def uses(self, request: AccountsSummaryControllerUsesRequest) -> AccountsSummaryControllerUsesResponse:
+        """Handles "Uses" (POST) from Single Page Application, Mobile App (spa->accounts, ma->accounts)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return AccountsSummaryControllerUsesResponse(status="accepted", operation="uses", data=request.payload)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..db.database import DatabaseRepository
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import SecurityComponentUsesRequest, SecurityComponentUsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class SecurityComponentBase:
     ) -> None:
         self.database_repository = database_repository
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Sign In Controller (sign->security)."""
+    def uses(self, request: SecurityComponentUsesRequest) -> SecurityComponentUsesResponse:
+        """Handles "Uses" (POST) from Sign In Controller (sign->security)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return SecurityComponentUsesResponse(status="accepted", operation="uses", data=request.payload)

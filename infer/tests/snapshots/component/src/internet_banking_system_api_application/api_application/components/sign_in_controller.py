@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import SignInControllerUsesRequest, SignInControllerUsesResponse
 
 if TYPE_CHECKING:
     from ..impl.security_component import SecurityComponent
@@ -27,7 +27,7 @@ class SignInControllerBase:
     def __init__(self) -> None:
         self.security_component: SecurityComponent | None = None
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Single Page Application, Mobile App (spa->sign, ma->sign)."""
+    def uses(self, request: SignInControllerUsesRequest) -> SignInControllerUsesResponse:
+        """Handles "Uses" (POST) from Single Page Application, Mobile App (spa->sign, ma->sign)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return SignInControllerUsesResponse(status="accepted", operation="uses", data=request.payload)

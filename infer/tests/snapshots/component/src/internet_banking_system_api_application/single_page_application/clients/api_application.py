@@ -4,13 +4,21 @@
 
 Used by Single Page Application for spa->sign, spa->accounts. Base URL: setting ``api_application_url``
 (environment ``SINGLE_PAGE_APPLICATION_API_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system_api_application.api_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system_api_application.api_application.schemas import (
+    AccountsSummaryControllerUsesRequest,
+    AccountsSummaryControllerUsesResponse,
+    SignInControllerUsesRequest,
+    SignInControllerUsesResponse,
+)
 
 
 class ApiApplicationClient:
@@ -24,16 +32,16 @@ class ApiApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def sign_in_controller_uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def sign_in_controller_uses(self, request: SignInControllerUsesRequest | None = None) -> SignInControllerUsesResponse:
         """Uses (spa->sign): ``POST /sign-in-controller/uses``."""
-        response = self._http.post("/sign-in-controller/uses", json={"payload": payload or {}})
+        body = (request or SignInControllerUsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/sign-in-controller/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return SignInControllerUsesResponse.model_validate(response.json())
 
-    def accounts_summary_controller_uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def accounts_summary_controller_uses(self, request: AccountsSummaryControllerUsesRequest | None = None) -> AccountsSummaryControllerUsesResponse:
         """Uses (spa->accounts): ``POST /accounts-summary-controller/uses``."""
-        response = self._http.post("/accounts-summary-controller/uses", json={"payload": payload or {}})
+        body = (request or AccountsSummaryControllerUsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/accounts-summary-controller/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return AccountsSummaryControllerUsesResponse.model_validate(response.json())

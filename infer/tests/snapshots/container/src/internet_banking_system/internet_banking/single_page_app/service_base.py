@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .clients.api_application import ApiApplicationClient
-from .schemas import CommandRequest, CommandResult
+from .schemas import DeliversRequest, DeliversResponse, UsesRequest, UsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,12 @@ class SinglePageAppServiceBase:
     ) -> None:
         self.api_application_client = api_application_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Customer (customer->spa)."""
+    def uses(self, request: UsesRequest) -> UsesResponse:
+        """Handles "Uses" (POST) from Customer (customer->spa)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return UsesResponse(status="accepted", operation="uses", data=request.payload)
 
-    def delivers(self, request: CommandRequest) -> CommandResult:
-        """Handles "Delivers" from Web Application (web_app->spa)."""
+    def delivers(self, request: DeliversRequest) -> DeliversResponse:
+        """Handles "Delivers" (POST) from Web Application (web_app->spa)."""
         logger.info("delivers: %s", request.payload)
-        return CommandResult(status="accepted", operation="delivers", data=request.payload)
+        return DeliversResponse(status="accepted", operation="delivers", data=request.payload)

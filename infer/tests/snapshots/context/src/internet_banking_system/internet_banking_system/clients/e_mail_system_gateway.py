@@ -33,4 +33,4 @@ class EMailSystemGateway:
 
     def sends_e_mails(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Sends e-mails (banking_system->mail_system)."""
-        return self._send("/sends-e-mails", payload or {})
+        return self._send("/e-mails", payload or {})

@@ -4,6 +4,10 @@
 
 Used by Internet Banking System for banking_system->mainframe. Base URL: setting ``mainframe_banking_system_url``
 (environment ``INTERNET_BANKING_SYSTEM_MAINFRAME_BANKING_SYSTEM_URL``).
+
+Request and response models are defined here: the external API's schema is not in the
+diagram, so they start generic (``payload`` in; ``status``/``operation``/``data`` out, unknown
+fields kept).
 """
 
 from __future__ import annotations
@@ -11,6 +15,25 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class UsesRequest(BaseModel):
+    """Body of "Uses" (POST /uses)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class UsesResponse(BaseModel):
+    """Answer of "Uses" (POST /uses)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "ok"
+    operation: str = "uses"
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class MainframeBankingSystemClient:
@@ -24,9 +47,9 @@ class MainframeBankingSystemClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def uses(self, request: UsesRequest | None = None) -> UsesResponse:
         """Uses (banking_system->mainframe): ``POST /uses``."""
-        response = self._http.post("/uses", json={"payload": payload or {}})
+        body = (request or UsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return UsesResponse.model_validate(response.json())

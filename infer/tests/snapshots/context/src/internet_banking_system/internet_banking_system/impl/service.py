@@ -22,6 +22,6 @@ class Service(InternetBankingSystemServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def uses(self, request: CommandRequest) -> CommandResult:
+    # def uses(self, request: UsesRequest) -> UsesResponse:
     #     ...  # use self.e_mail_system_gateway
-    #     return CommandResult(operation="uses", data=request.payload)
+    #     return UsesResponse(operation="uses", data=request.payload)

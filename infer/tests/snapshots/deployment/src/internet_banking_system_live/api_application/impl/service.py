@@ -22,6 +22,6 @@ class Service(ApiApplicationServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def makes_api_calls_to(self, request: CommandRequest) -> CommandResult:
+    # def makes_api_calls_to(self, request: MakesApiCallsToRequest) -> MakesApiCallsToResponse:
     #     ...  # use self.database_repository
-    #     return CommandResult(operation="makes_api_calls_to", data=request.payload)
+    #     return MakesApiCallsToResponse(operation="makes_api_calls_to", data=request.payload)

@@ -4,13 +4,19 @@
 
 Used by Mobile App for mobile->api. Base URL: setting ``api_application_url``
 (environment ``MOBILE_APP_API_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system_live.api_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system_live.api_application.schemas import (
+    MakesApiCallsToRequest,
+    MakesApiCallsToResponse,
+)
 
 
 class ApiApplicationClient:
@@ -24,9 +30,9 @@ class ApiApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def makes_api_calls_to(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def makes_api_calls_to(self, request: MakesApiCallsToRequest | None = None) -> MakesApiCallsToResponse:
         """Makes API calls to (mobile->api): ``POST /makes-api-calls-to``."""
-        response = self._http.post("/makes-api-calls-to", json={"payload": payload or {}})
+        body = (request or MakesApiCallsToRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/makes-api-calls-to", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return MakesApiCallsToResponse.model_validate(response.json())

@@ -21,6 +21,6 @@ class Service(SinglePageApplicationServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def delivers_to_the_customer_s_web_browser(self, request: CommandRequest) -> CommandResult:
+    # def delivers_to_the_customer_s_web_browser(self, request: DeliversToTheCustomerSWebBrowserRequest) -> DeliversToTheCustomerSWebBrowserResponse:
     #     ...  # use self.api_application_client
-    #     return CommandResult(operation="delivers_to_the_customer_s_web_browser", data=request.payload)
+    #     return DeliversToTheCustomerSWebBrowserResponse(operation="delivers_to_the_customer_s_web_browser", data=request.payload)

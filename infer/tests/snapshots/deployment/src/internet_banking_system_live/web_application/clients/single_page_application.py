@@ -4,13 +4,19 @@
 
 Used by Web Application for web->spa. Base URL: setting ``single_page_application_url``
 (environment ``WEB_APPLICATION_SINGLE_PAGE_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system_live.single_page_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system_live.single_page_application.schemas import (
+    DeliversToTheCustomerSWebBrowserRequest,
+    DeliversToTheCustomerSWebBrowserResponse,
+)
 
 
 class SinglePageApplicationClient:
@@ -24,9 +30,9 @@ class SinglePageApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def delivers_to_the_customer_s_web_browser(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def delivers_to_the_customer_s_web_browser(self, request: DeliversToTheCustomerSWebBrowserRequest | None = None) -> DeliversToTheCustomerSWebBrowserResponse:
         """Delivers to the customer's web browser (web->spa): ``POST /delivers-to-the-customer-s-web-browser``."""
-        response = self._http.post("/delivers-to-the-customer-s-web-browser", json={"payload": payload or {}})
+        body = (request or DeliversToTheCustomerSWebBrowserRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/delivers-to-the-customer-s-web-browser", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return DeliversToTheCustomerSWebBrowserResponse.model_validate(response.json())

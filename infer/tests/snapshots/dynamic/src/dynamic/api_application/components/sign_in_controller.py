@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    SignInControllerSubmitsCredentialsToRequest,
+    SignInControllerSubmitsCredentialsToResponse,
+)
 
 if TYPE_CHECKING:
     from ..impl.security_component import SecurityComponent
@@ -27,7 +30,7 @@ class SignInControllerBase:
     def __init__(self) -> None:
         self.security_component: SecurityComponent | None = None
 
-    def submits_credentials_to(self, request: CommandRequest) -> CommandResult:
-        """Handles "Submits credentials to" from Single-Page Application (c1->c2)."""
+    def submits_credentials_to(self, request: SignInControllerSubmitsCredentialsToRequest) -> SignInControllerSubmitsCredentialsToResponse:
+        """Handles "Submits credentials to" (POST) from Single-Page Application (c1->c2)."""
         logger.info("submits_credentials_to: %s", request.payload)
-        return CommandResult(status="accepted", operation="submits_credentials_to", data=request.payload)
+        return SignInControllerSubmitsCredentialsToResponse(status="accepted", operation="submits_credentials_to", data=request.payload)

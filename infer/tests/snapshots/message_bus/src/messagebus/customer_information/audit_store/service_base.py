@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
+from .schemas import StoresEventsInRequest, StoresEventsInResponse
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class AuditStoreServiceBase:
     From container ``audit_store`` (C4_Container Diagram Sample - message bus.puml:20), drawn as Event Store.
     """
 
-    def stores_events_in(self, request: CommandRequest) -> CommandResult:
-        """Handles "Stores events in" from Audit Service (audit_service->audit_store)."""
+    def stores_events_in(self, request: StoresEventsInRequest) -> StoresEventsInResponse:
+        """Handles "Stores events in" (POST) from Audit Service (audit_service->audit_store)."""
         logger.info("stores_events_in: %s", request.payload)
-        return CommandResult(status="accepted", operation="stores_events_in", data=request.payload)
+        return StoresEventsInResponse(status="accepted", operation="stores_events_in", data=request.payload)

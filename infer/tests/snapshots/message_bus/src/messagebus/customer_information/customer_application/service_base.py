@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .clients.customer_service import CustomerServiceClient
-from .schemas import CommandRequest, CommandResult
+from .schemas import UsesRequest, UsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class CustomerApplicationServiceBase:
     ) -> None:
         self.customer_service_client = customer_service_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Customer (customer->app)."""
+    def uses(self, request: UsesRequest) -> UsesResponse:
+        """Handles "Uses" (POST) from Customer (customer->app)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return UsesResponse(status="accepted", operation="uses", data=request.payload)

@@ -15,7 +15,10 @@ from .db.customer_database import CustomerDatabaseRepository
 from .messaging.message_bus_customer_update_events_producer import (
     MessageBusCustomerUpdateEventsProducer,
 )
-from .schemas import CommandRequest, CommandResult
+from .schemas import (
+    UpdatesCustomerInformationUsingRequest,
+    UpdatesCustomerInformationUsingResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class CustomerServiceServiceBase:
         self.message_bus_customer_update_events_producer = message_bus_customer_update_events_producer
         self.customer_database_repository = customer_database_repository
 
-    def updates_customer_information_using(self, request: CommandRequest) -> CommandResult:
-        """Handles "Updates customer information using" from Customer Application (app->customer_service)."""
+    def updates_customer_information_using(self, request: UpdatesCustomerInformationUsingRequest) -> UpdatesCustomerInformationUsingResponse:
+        """Handles "Updates customer information using" (PUT) from Customer Application (app->customer_service)."""
         logger.info("updates_customer_information_using: %s", request.payload)
-        return CommandResult(status="accepted", operation="updates_customer_information_using", data=request.payload)
+        return UpdatesCustomerInformationUsingResponse(status="accepted", operation="updates_customer_information_using", data=request.payload)

@@ -12,7 +12,7 @@ import logging
 
 from .clients.mainframe_banking_system import MainframeBankingSystemClient
 from .db.database import DatabaseRepository
-from .schemas import CommandRequest, CommandResult
+from .schemas import UsesRequest, UsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class ApiApplicationServiceBase:
         self.database_repository = database_repository
         self.mainframe_banking_system_client = mainframe_banking_system_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Single-Page App, Mobile App (spa->backend_api, mobile_app->backend_api)."""
+    def uses(self, request: UsesRequest) -> UsesResponse:
+        """Handles "Uses" (POST) from Single-Page App, Mobile App (spa->backend_api, mobile_app->backend_api)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return UsesResponse(status="accepted", operation="uses", data=request.payload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .clients.api_application import ApiApplicationClient
-from .schemas import CommandRequest, CommandResult
+from .schemas import UsesRequest, UsesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class MobileAppServiceBase:
     ) -> None:
         self.api_application_client = api_application_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Customer (customer->mobile_app)."""
+    def uses(self, request: UsesRequest) -> UsesResponse:
+        """Handles "Uses" (POST) from Customer (customer->mobile_app)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return UsesResponse(status="accepted", operation="uses", data=request.payload)

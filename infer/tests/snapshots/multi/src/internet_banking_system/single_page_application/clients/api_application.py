@@ -4,13 +4,19 @@
 
 Used by Single-Page Application for c1->c2. Base URL: setting ``api_application_url``
 (environment ``SINGLE_PAGE_APPLICATION_API_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system.internet_banking.api_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system.internet_banking.api_application.schemas import (
+    SignInControllerSubmitsCredentialsToRequest,
+    SignInControllerSubmitsCredentialsToResponse,
+)
 
 
 class ApiApplicationClient:
@@ -24,9 +30,9 @@ class ApiApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def sign_in_controller_submits_credentials_to(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Submits credentials to (c1->c2): ``POST /sign-in-controller/submits-credentials-to``."""
-        response = self._http.post("/sign-in-controller/submits-credentials-to", json={"payload": payload or {}})
+    def sign_in_controller_submits_credentials_to(self, request: SignInControllerSubmitsCredentialsToRequest | None = None) -> SignInControllerSubmitsCredentialsToResponse:
+        """Submits credentials to (c1->c2): ``POST /sign-in-controller/credentials``."""
+        body = (request or SignInControllerSubmitsCredentialsToRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/sign-in-controller/credentials", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return SignInControllerSubmitsCredentialsToResponse.model_validate(response.json())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .schemas import CommandRequest, CommandResult
+from .schemas import ImportRequest, ImportResponse
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class EmptyServiceBase:
     From container ``empty`` (odd/../../names.puml:11).
     """
 
-    def import_(self, request: CommandRequest) -> CommandResult:
-        """Handles "import" from 1st Service (1st->empty)."""
+    def import_(self, request: ImportRequest) -> ImportResponse:
+        """Handles "import" (POST) from 1st Service (1st->empty)."""
         logger.info("import_: %s", request.payload)
-        return CommandResult(status="accepted", operation="import_", data=request.payload)
+        return ImportResponse(status="accepted", operation="import_", data=request.payload)

@@ -18,7 +18,7 @@ from .clients.none_gateway import NoneGateway
 from .clients.target_1st_service_grpc import Target1stServiceGrpcClient
 from .db.partner_db import PartnerDbRepository
 from .messaging.buecher_dienst_orders_producer import BuecherDienstOrdersProducer
-from .schemas import CommandRequest, CommandResult
+from .schemas import DefRequest, DefResponse
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ class Service1stServiceServiceBase:
         self.none_gateway = none_gateway
         self.empty_client = empty_client
 
-    def def_(self, request: CommandRequest) -> CommandResult:
-        """Handles "def" from class (class->1st, class->1st#2)."""
+    def def_(self, request: DefRequest) -> DefResponse:
+        """Handles "def" (POST) from class (class->1st, class->1st#2)."""
         logger.info("def_: %s", request.payload)
-        return CommandResult(status="accepted", operation="def_", data=request.payload)
+        return DefResponse(status="accepted", operation="def_", data=request.payload)
 
     async def on_calls_back(self, event: dict[str, Any]) -> None:
         """Handles "Calls back" events from ../../etc/passwd (sink->1st)."""

@@ -22,6 +22,6 @@ class Service(ApiApplicationServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def uses(self, request: CommandRequest) -> CommandResult:
+    # def uses(self, request: UsesRequest) -> UsesResponse:
     #     ...  # use self.database_repository
-    #     return CommandResult(operation="uses", data=request.payload)
+    #     return UsesResponse(operation="uses", data=request.payload)

@@ -4,13 +4,19 @@
 
 Used by Single-Page App for spa->backend_api. Base URL: setting ``api_application_url``
 (environment ``SINGLE_PAGE_APP_API_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system.internet_banking.api_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system.internet_banking.api_application.schemas import (
+    UsesRequest,
+    UsesResponse,
+)
 
 
 class ApiApplicationClient:
@@ -24,9 +30,9 @@ class ApiApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def uses(self, request: UsesRequest | None = None) -> UsesResponse:
         """Uses (spa->backend_api): ``POST /uses``."""
-        response = self._http.post("/uses", json={"payload": payload or {}})
+        body = (request or UsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return UsesResponse.model_validate(response.json())

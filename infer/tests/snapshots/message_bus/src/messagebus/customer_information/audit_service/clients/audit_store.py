@@ -4,13 +4,19 @@
 
 Used by Audit Service for audit_service->audit_store. Base URL: setting ``audit_store_url``
 (environment ``AUDIT_SERVICE_AUDIT_STORE_URL``).
+
+Request and response models are the provider's own (``messagebus.customer_information.audit_store.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from messagebus.customer_information.audit_store.schemas import (
+    StoresEventsInRequest,
+    StoresEventsInResponse,
+)
 
 
 class AuditStoreClient:
@@ -24,9 +30,9 @@ class AuditStoreClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def stores_events_in(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def stores_events_in(self, request: StoresEventsInRequest | None = None) -> StoresEventsInResponse:
         """Stores events in (audit_service->audit_store): ``POST /stores-events-in``."""
-        response = self._http.post("/stores-events-in", json={"payload": payload or {}})
+        body = (request or StoresEventsInRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/stores-events-in", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return StoresEventsInResponse.model_validate(response.json())

@@ -4,13 +4,19 @@
 
 Used by Customer Application for app->customer_service. Base URL: setting ``customer_service_url``
 (environment ``CUSTOMER_APPLICATION_CUSTOMER_SERVICE_URL``).
+
+Request and response models are the provider's own (``messagebus.customer_information.customer_service.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from messagebus.customer_information.customer_service.schemas import (
+    UpdatesCustomerInformationUsingRequest,
+    UpdatesCustomerInformationUsingResponse,
+)
 
 
 class CustomerServiceClient:
@@ -24,9 +30,9 @@ class CustomerServiceClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def updates_customer_information_using(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Updates customer information using (app->customer_service): ``POST /updates-customer-information-using``."""
-        response = self._http.post("/updates-customer-information-using", json={"payload": payload or {}})
+    def updates_customer_information_using(self, request: UpdatesCustomerInformationUsingRequest | None = None) -> UpdatesCustomerInformationUsingResponse:
+        """Updates customer information using (app->customer_service): ``PUT /customer-information``."""
+        body = (request or UpdatesCustomerInformationUsingRequest()).model_dump(mode="json")
+        response = self._http.request("PUT", "/customer-information", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return UpdatesCustomerInformationUsingResponse.model_validate(response.json())

@@ -21,6 +21,6 @@ class Service(CustomerApplicationServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def uses(self, request: CommandRequest) -> CommandResult:
+    # def uses(self, request: UsesRequest) -> UsesResponse:
     #     ...  # use self.customer_service_client
-    #     return CommandResult(operation="uses", data=request.payload)
+    #     return UsesResponse(operation="uses", data=request.payload)

@@ -33,4 +33,4 @@ class CustomerApplicationGateway:
 
     def sends_events_to(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Sends events to (customer_service->app)."""
-        return self._send("/sends-events-to", payload or {})
+        return self._send("?0", payload or {})

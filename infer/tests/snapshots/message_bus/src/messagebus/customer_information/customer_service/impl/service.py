@@ -23,6 +23,6 @@ class Service(CustomerServiceServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def updates_customer_information_using(self, request: CommandRequest) -> CommandResult:
+    # def updates_customer_information_using(self, request: UpdatesCustomerInformationUsingRequest) -> UpdatesCustomerInformationUsingResponse:
     #     ...  # use self.customer_application_gateway
-    #     return CommandResult(operation="updates_customer_information_using", data=request.payload)
+    #     return UpdatesCustomerInformationUsingResponse(operation="updates_customer_information_using", data=request.payload)

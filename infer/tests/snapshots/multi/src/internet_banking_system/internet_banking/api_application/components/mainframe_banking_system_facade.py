@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 
 from ..clients.mainframe_banking_system import MainframeBankingSystemClient
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    MainframeBankingSystemFacadeUsesRequest,
+    MainframeBankingSystemFacadeUsesResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ class MainframeBankingSystemFacadeBase:
     ) -> None:
         self.mainframe_banking_system_client = mainframe_banking_system_client
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Accounts Summary Controller (accounts->mbsfacade)."""
+    def uses(self, request: MainframeBankingSystemFacadeUsesRequest) -> MainframeBankingSystemFacadeUsesResponse:
+        """Handles "Uses" (POST) from Accounts Summary Controller (accounts->mbsfacade)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return MainframeBankingSystemFacadeUsesResponse(status="accepted", operation="uses", data=request.payload)

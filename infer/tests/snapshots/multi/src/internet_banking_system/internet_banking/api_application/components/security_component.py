@@ -10,7 +10,12 @@ from __future__ import annotations
 import logging
 
 from ..db.database import DatabaseRepository
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    SecurityComponentCallsIsAuthenticatedOnRequest,
+    SecurityComponentCallsIsAuthenticatedOnResponse,
+    SecurityComponentUsesRequest,
+    SecurityComponentUsesResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +33,12 @@ class SecurityComponentBase:
     ) -> None:
         self.database_repository = database_repository
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Sign In Controller (sign->security)."""
+    def uses(self, request: SecurityComponentUsesRequest) -> SecurityComponentUsesResponse:
+        """Handles "Uses" (POST) from Sign In Controller (sign->security)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return SecurityComponentUsesResponse(status="accepted", operation="uses", data=request.payload)
 
-    def calls_is_authenticated_on(self, request: CommandRequest) -> CommandResult:
-        """Handles "Calls isAuthenticated() on" from Sign In Controller (c2->c3)."""
+    def calls_is_authenticated_on(self, request: SecurityComponentCallsIsAuthenticatedOnRequest) -> SecurityComponentCallsIsAuthenticatedOnResponse:
+        """Handles "Calls isAuthenticated() on" (POST) from Sign In Controller (c2->c3)."""
         logger.info("calls_is_authenticated_on: %s", request.payload)
-        return CommandResult(status="accepted", operation="calls_is_authenticated_on", data=request.payload)
+        return SecurityComponentCallsIsAuthenticatedOnResponse(status="accepted", operation="calls_is_authenticated_on", data=request.payload)

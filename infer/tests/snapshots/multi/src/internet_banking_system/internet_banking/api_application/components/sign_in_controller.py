@@ -10,7 +10,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    SignInControllerSubmitsCredentialsToRequest,
+    SignInControllerSubmitsCredentialsToResponse,
+    SignInControllerUsesRequest,
+    SignInControllerUsesResponse,
+)
 
 if TYPE_CHECKING:
     from ..impl.security_component import SecurityComponent
@@ -27,12 +32,12 @@ class SignInControllerBase:
     def __init__(self) -> None:
         self.security_component: SecurityComponent | None = None
 
-    def uses(self, request: CommandRequest) -> CommandResult:
-        """Handles "Uses" from Single-Page App, Mobile App (spa->sign, ma->sign)."""
+    def uses(self, request: SignInControllerUsesRequest) -> SignInControllerUsesResponse:
+        """Handles "Uses" (POST) from Single-Page App, Mobile App (spa->sign, ma->sign)."""
         logger.info("uses: %s", request.payload)
-        return CommandResult(status="accepted", operation="uses", data=request.payload)
+        return SignInControllerUsesResponse(status="accepted", operation="uses", data=request.payload)
 
-    def submits_credentials_to(self, request: CommandRequest) -> CommandResult:
-        """Handles "Submits credentials to" from Single-Page Application (c1->c2)."""
+    def submits_credentials_to(self, request: SignInControllerSubmitsCredentialsToRequest) -> SignInControllerSubmitsCredentialsToResponse:
+        """Handles "Submits credentials to" (POST) from Single-Page Application (c1->c2)."""
         logger.info("submits_credentials_to: %s", request.payload)
-        return CommandResult(status="accepted", operation="submits_credentials_to", data=request.payload)
+        return SignInControllerSubmitsCredentialsToResponse(status="accepted", operation="submits_credentials_to", data=request.payload)

@@ -4,13 +4,23 @@
 
 Used by Mobile App for mobile_app->backend_api, ma->sign, ma->accounts. Base URL: setting ``api_application_url``
 (environment ``MOBILE_APP_API_APPLICATION_URL``).
+
+Request and response models are the provider's own (``internet_banking_system.internet_banking.api_application.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system.internet_banking.api_application.schemas import (
+    AccountsSummaryControllerUsesRequest,
+    AccountsSummaryControllerUsesResponse,
+    SignInControllerUsesRequest,
+    SignInControllerUsesResponse,
+    UsesRequest,
+    UsesResponse,
+)
 
 
 class ApiApplicationClient:
@@ -24,23 +34,23 @@ class ApiApplicationClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def uses(self, request: UsesRequest | None = None) -> UsesResponse:
         """Uses (mobile_app->backend_api): ``POST /uses``."""
-        response = self._http.post("/uses", json={"payload": payload or {}})
+        body = (request or UsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return UsesResponse.model_validate(response.json())
 
-    def sign_in_controller_uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def sign_in_controller_uses(self, request: SignInControllerUsesRequest | None = None) -> SignInControllerUsesResponse:
         """Uses (ma->sign): ``POST /sign-in-controller/uses``."""
-        response = self._http.post("/sign-in-controller/uses", json={"payload": payload or {}})
+        body = (request or SignInControllerUsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/sign-in-controller/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return SignInControllerUsesResponse.model_validate(response.json())
 
-    def accounts_summary_controller_uses(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def accounts_summary_controller_uses(self, request: AccountsSummaryControllerUsesRequest | None = None) -> AccountsSummaryControllerUsesResponse:
         """Uses (ma->accounts): ``POST /accounts-summary-controller/uses``."""
-        response = self._http.post("/accounts-summary-controller/uses", json={"payload": payload or {}})
+        body = (request or AccountsSummaryControllerUsesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/accounts-summary-controller/uses", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return AccountsSummaryControllerUsesResponse.model_validate(response.json())

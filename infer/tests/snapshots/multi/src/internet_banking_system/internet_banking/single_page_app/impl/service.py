@@ -21,6 +21,6 @@ class Service(SinglePageAppServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def uses(self, request: CommandRequest) -> CommandResult:
+    # def uses(self, request: UsesRequest) -> UsesResponse:
     #     ...  # use self.api_application_client
-    #     return CommandResult(operation="uses", data=request.payload)
+    #     return UsesResponse(operation="uses", data=request.payload)

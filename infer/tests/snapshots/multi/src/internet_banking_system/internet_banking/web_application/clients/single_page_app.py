@@ -4,13 +4,19 @@
 
 Used by Web Application for web_app->spa. Base URL: setting ``single_page_app_url``
 (environment ``WEB_APPLICATION_SINGLE_PAGE_APP_URL``).
+
+Request and response models are the provider's own (``internet_banking_system.internet_banking.single_page_app.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from internet_banking_system.internet_banking.single_page_app.schemas import (
+    DeliversRequest,
+    DeliversResponse,
+)
 
 
 class SinglePageAppClient:
@@ -24,9 +30,9 @@ class SinglePageAppClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def delivers(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def delivers(self, request: DeliversRequest | None = None) -> DeliversResponse:
         """Delivers (web_app->spa): ``POST /delivers``."""
-        response = self._http.post("/delivers", json={"payload": payload or {}})
+        body = (request or DeliversRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/delivers", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return DeliversResponse.model_validate(response.json())

@@ -21,6 +21,6 @@ class Service(WebApplicationServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def uses(self, request: CommandRequest) -> CommandResult:
+    # def uses(self, request: UsesRequest) -> UsesResponse:
     #     ...  # use self.single_page_app_client
-    #     return CommandResult(operation="uses", data=request.payload)
+    #     return UsesResponse(operation="uses", data=request.payload)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import Close2Aclose2Request, Close2Aclose2Response
 
 if TYPE_CHECKING:
     from ..impl.consumers_2 import Consumers2
@@ -27,7 +27,7 @@ class Close2Base:
     def __init__(self) -> None:
         self.consumers_2: Consumers2 | None = None
 
-    def aclose_2(self, request: CommandRequest) -> CommandResult:
-        """Handles "aclose" from Consumers (consumers->closer)."""
+    def aclose_2(self, request: Close2Aclose2Request) -> Close2Aclose2Response:
+        """Handles "aclose" (POST) from Consumers (consumers->closer)."""
         logger.info("aclose_2: %s", request.payload)
-        return CommandResult(status="accepted", operation="aclose_2", data=request.payload)
+        return Close2Aclose2Response(status="accepted", operation="aclose_2", data=request.payload)

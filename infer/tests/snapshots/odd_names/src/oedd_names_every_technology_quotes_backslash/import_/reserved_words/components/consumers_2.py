@@ -10,7 +10,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..schemas import CommandRequest, CommandResult
+from ..schemas import (
+    Consumers2Run2Request,
+    Consumers2Run2Response,
+    Consumers2Settings2Request,
+    Consumers2Settings2Response,
+)
 
 if TYPE_CHECKING:
     from ..impl.close_2 import Close2
@@ -27,12 +32,12 @@ class Consumers2Base:
     def __init__(self) -> None:
         self.close_2: Close2 | None = None
 
-    def run_2(self, request: CommandRequest) -> CommandResult:
-        """Handles "run" from close (closer->consumers)."""
+    def run_2(self, request: Consumers2Run2Request) -> Consumers2Run2Response:
+        """Handles "run" (POST) from close (closer->consumers)."""
         logger.info("run_2: %s", request.payload)
-        return CommandResult(status="accepted", operation="run_2", data=request.payload)
+        return Consumers2Run2Response(status="accepted", operation="run_2", data=request.payload)
 
-    def settings_2(self, request: CommandRequest) -> CommandResult:
-        """Handles "Settings" from class (class->consumers)."""
+    def settings_2(self, request: Consumers2Settings2Request) -> Consumers2Settings2Response:
+        """Handles "Settings" (POST) from class (class->consumers)."""
         logger.info("settings_2: %s", request.payload)
-        return CommandResult(status="accepted", operation="settings_2", data=request.payload)
+        return Consumers2Settings2Response(status="accepted", operation="settings_2", data=request.payload)

@@ -4,13 +4,19 @@
 
 Used by 1st Service for 1st->empty. Base URL: setting ``empty_url``
 (environment ``SERVICE_1ST_SERVICE_EMPTY_URL``).
+
+Request and response models are the provider's own (``oedd_names_every_technology_quotes_backslash.import_.empty.schemas``), so both
+sides of every call share one definition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+
+from oedd_names_every_technology_quotes_backslash.import_.empty.schemas import (
+    ImportRequest,
+    ImportResponse,
+)
 
 
 class EmptyClient:
@@ -24,9 +30,9 @@ class EmptyClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def import_(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def import_(self, request: ImportRequest | None = None) -> ImportResponse:
         """import (1st->empty): ``POST /import``."""
-        response = self._http.post("/import", json={"payload": payload or {}})
+        body = (request or ImportRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/import", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return ImportResponse.model_validate(response.json())

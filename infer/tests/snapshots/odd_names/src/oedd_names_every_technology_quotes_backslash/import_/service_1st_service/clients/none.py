@@ -4,6 +4,10 @@
 
 Used by 1st Service for 1st->ext_api, 1st->ext_api#2. Base URL: setting ``none_url``
 (environment ``SERVICE_1ST_SERVICE_NONE_URL``).
+
+Request and response models are defined here: the external API's schema is not in the
+diagram, so they start generic (``payload`` in; ``status``/``operation``/``data`` out, unknown
+fields kept).
 """
 
 from __future__ import annotations
@@ -11,6 +15,43 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReturnRequest(BaseModel):
+    """Body of "return" (POST /return)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReturnResponse(BaseModel):
+    """Answer of "return" (POST /return)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "ok"
+    operation: str = "return_"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotifiesRequest(BaseModel):
+    """Body of "Notifies" (POST /notifies)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotifiesResponse(BaseModel):
+    """Answer of "Notifies" (POST /notifies)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "ok"
+    operation: str = "notifies"
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class NoneClient:
@@ -24,16 +65,16 @@ class NoneClient:
         """Closes the connection pool."""
         self._http.close()
 
-    def return_(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def return_(self, request: ReturnRequest | None = None) -> ReturnResponse:
         """return (1st->ext_api): ``POST /return``."""
-        response = self._http.post("/return", json={"payload": payload or {}})
+        body = (request or ReturnRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/return", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return ReturnResponse.model_validate(response.json())
 
-    def notifies(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def notifies(self, request: NotifiesRequest | None = None) -> NotifiesResponse:
         """Notifies (1st->ext_api#2): ``POST /notifies``."""
-        response = self._http.post("/notifies", json={"payload": payload or {}})
+        body = (request or NotifiesRequest()).model_dump(mode="json")
+        response = self._http.request("POST", "/notifies", json=body)
         response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return NotifiesResponse.model_validate(response.json())

@@ -33,4 +33,4 @@ class NoneGateway:
 
     def sends_faxes(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Sends faxes (1st->ext_api#3)."""
-        return self._send("/sends-faxes", payload or {})
+        return self._send("/faxes", payload or {})

@@ -27,6 +27,6 @@ class Service(Service1stServiceServiceBase):
 
     # Example, calling a dependency from a handler:
     #
-    # def def_(self, request: CommandRequest) -> CommandResult:
+    # def def_(self, request: DefRequest) -> DefResponse:
     #     ...  # use self.target_1st_service_grpc_client
-    #     return CommandResult(operation="def_", data=request.payload)
+    #     return DefResponse(operation="def_", data=request.payload)
