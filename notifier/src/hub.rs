@@ -6,7 +6,10 @@ use schemas::events::StatusEvent;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// Events buffered per process; a client further behind than this is dropped.
+/// Events buffered per process. Each connection's reading task moves
+/// events from here into its own bounded queue without waiting for the
+/// socket, so only a connection whose task is starved of CPU for this many
+/// events falls behind (it is then closed like a slow client).
 pub const HUB_CAPACITY: usize = 1024;
 
 /// Broadcasts status events to every connected client of this process.
@@ -31,6 +34,13 @@ impl Hub {
     /// A receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StatusEvent>> {
         self.tx.subscribe()
+    }
+
+    /// Connections currently subscribed in this process (each websocket
+    /// holds one subscription until it is closed). Exposed for the
+    /// `c4forge_ws_clients` view of tests and operators.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
     }
 
     /// Delivers one event to every subscriber (never blocks).
