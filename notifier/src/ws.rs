@@ -16,13 +16,15 @@
 //! `CLIENT_BUFFER` messages plus one in tungstenite's buffer, and the hub
 //! and the pipeline never wait for any client.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Subscription, Topic};
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use runtime::jobs::Ledger;
 use schemas::events::{StatusEvent, WsServerMessage};
 use schemas::{JobId, UserId};
@@ -30,10 +32,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// How often the server pings.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -213,7 +213,10 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
     metrics::gauge!("c4forge_ws_clients").increment(1.0);
     // Subscribe before reading history: an event committed meanwhile is then
     // in the live stream and possibly the snapshot; `seq` removes the duplicate.
-    let live = state.hub.subscribe();
+    let live = state.hub.subscribe(match job {
+        Some(j) => Topic::Job(j),
+        None => Topic::User(user),
+    });
     let (sink, mut stream) = socket.split();
     let (queue_tx, queue_rx) = mpsc::channel(CLIENT_BUFFER);
     let (close_tx, close_rx) = oneshot::channel();
@@ -260,7 +263,13 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
                 .is_ok();
         }
     }
-    if ok && out.queue.send(encode(&WsServerMessage::SnapshotDone)).await.is_ok() {
+    if ok
+        && out
+            .queue
+            .send(encode(&WsServerMessage::SnapshotDone))
+            .await
+            .is_ok()
+    {
         pump(&mut stream, &mut out, live, user, job, &mut seen).await;
     }
     // The live receiver is gone now; the writer may still be delivering
@@ -292,7 +301,7 @@ fn wanted(
 async fn pump(
     stream: &mut SplitStream<WebSocket>,
     out: &mut Outbox,
-    mut live: broadcast::Receiver<Arc<StatusEvent>>,
+    mut live: Subscription,
     user: UserId,
     job: Option<JobId>,
     seen: &mut HashMap<JobId, i64>,

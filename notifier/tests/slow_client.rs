@@ -113,7 +113,10 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_everything() 
         1,
         "the slow client was still connected after {published} events of {EVENT_PADDING} bytes"
     );
-    assert!(published > CLIENT_BUFFER as i64, "dropped before its queue could fill");
+    assert!(
+        published > CLIENT_BUFFER as i64,
+        "dropped before its queue could fill"
+    );
     // The fast client goes on receiving after the drop.
     for _ in 0..10 {
         hub.publish(event(user, job, published));
