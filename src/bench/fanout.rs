@@ -234,13 +234,17 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
                     None
                 }
             };
+            // Counted as open before this client reports through, so the
+            // count is complete when the last one does.
+            if ws.is_some() {
+                open.fetch_add(1, Ordering::SeqCst);
+            }
             if through.fetch_add(1, Ordering::SeqCst) + 1 == clients {
                 let _ = all_done_tx.send(true);
             }
             // Keep the connection (answering the server's pings) until
-            // every client is through; count it if it is still open then.
+            // every client is through; uncount it if the server closes it.
             if let Some(mut ws) = ws {
-                open.fetch_add(1, Ordering::SeqCst);
                 tokio::select! {
                     _ = all_done.wait_for(|d| *d) => {}
                     _ = async { while let Some(Ok(_)) = ws.next().await {} } => {
