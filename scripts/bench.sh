@@ -13,13 +13,17 @@
 #   distributed-2x  the same with two processes of the slowest stage: $SLOW_STAGE,
 #                   else the stage with the longest mean handling time in the
 #                   logs of the `distributed` run just before (all), else store
+#   ws              websocket fan-out on the embedded mode: the notifier's RSS
+#                   per idle connection with WS_CLIENTS connections, then
+#                   WS_CLIENTS clients each following its own job to `done`,
+#                   delivery latency from the event's commit to the client
 #   all             every scenario above
 #
 # Knobs (environment): JOBS (closed-loop uploads, 300), CONCURRENCY (16),
 # LOW_JOBS (open-loop uploads at low load, 60), LOW_FRACTION (0.2), LOW_RATE
 # (fixed low-load rate instead of the fraction), INFRA_COUNT (100000),
 # INFRA_SECS (8), INFRA_CONCURRENCY (16), SLOW_STAGE (see above), MAX_SECS
-# (300), BENCH_OUT (results directory). Parser throughput is a criterion
+# (300), WS_CLIENTS (10000), BENCH_OUT (results directory). Parser throughput is a criterion
 # bench: `cargo bench -p preprocess`.
 #
 # Needs the local services of scripts/test.sh: PostgreSQL on 127.0.0.1:5432
@@ -41,15 +45,16 @@ INFRA_SECS=${INFRA_SECS:-8}
 INFRA_CONCURRENCY=${INFRA_CONCURRENCY:-16}
 SLOW_STAGE=${SLOW_STAGE:-}
 MAX_SECS=${MAX_SECS:-300}
+WS_CLIENTS=${WS_CLIENTS:-10000}
 S3_ENDPOINT=${C4FORGE_TEST_S3_ENDPOINT:-http://127.0.0.1:9000}
 PG=postgres://postgres@127.0.0.1:5432
 AMQP=amqp://guest:guest@127.0.0.1:5672
 VENV=$HOME/.cache/c4forge/venv
 
 case "$SCENARIO" in
-infra | embedded | distributed | distributed-2x | all) ;;
+infra | embedded | distributed | distributed-2x | ws | all) ;;
 *)
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
@@ -236,6 +241,23 @@ run_embedded() {
     stop_servers
 }
 
+run_ws() {
+    SCN=ws
+    echo "== ws: websocket fan-out, $WS_CLIENTS clients, embedded mode"
+    # Each client holds a descriptor in c4forge-bench and one in the server.
+    ulimit -n "$(ulimit -Hn)"
+    if [ "$(ulimit -n)" -lt $((WS_CLIENTS + 1024)) ]; then
+        echo "ulimit -n is $(ulimit -n): too low for $WS_CLIENTS websocket clients" >&2
+        exit 1
+    fi
+    mkdir -p "$RUN/ws-data"
+    C4FORGE_LISTEN=127.0.0.1:0 start ws --data-dir "$RUN/ws-data"
+    "$BENCH" ws --server "$LAST_ADDR" --clients "$WS_CLIENTS" --pid "$LAST_PID" \
+        --max-secs "$((MAX_SECS * 2))" --label "ws-$WS_CLIENTS" --json "$OUT/ws.json" |
+        tee "$OUT/ws.txt"
+    stop_servers
+}
+
 # The stage whose deliveries took longest on average in the logs of the
 # `distributed` scenario ("delivery handled ... elapsed_ms=N"); store if none.
 slowest_stage() {
@@ -283,11 +305,13 @@ infra) run_infra ;;
 embedded) run_embedded ;;
 distributed) run_distributed 1 ;;
 distributed-2x) run_distributed 2 ;;
+ws) run_ws ;;
 all)
     run_infra
     run_embedded
     run_distributed 1
     run_distributed 2
+    run_ws
     ;;
 esac
 echo "== done; results in $OUT"

@@ -222,6 +222,121 @@ async fn an_invalid_diagram_fails_with_diagnostics() {
     assert_eq!(r.status(), 409);
 }
 
+/// What a client following one job over the websocket learns at each
+/// step: the file, what the parser found, what was generated, where the
+/// result is; and for a broken diagram, the diagnostics with their place.
+#[tokio::test]
+async fn progress_events_carry_the_detail_of_each_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &embedded_env(dir.path()));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "detail@example.com").await;
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "bigbank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job id").to_string();
+    let events = watch_events(&server.base, &token, &job).await;
+    let by_status = |s: &str| {
+        events
+            .iter()
+            .find(|e| e["status"] == s)
+            .unwrap_or_else(|| panic!("no `{s}` event in {events:?}"))["detail"]
+            .clone()
+    };
+    assert_eq!(by_status("queued")["file_name"], "bigbank.puml");
+
+    // The counts after parsing are those of the stored model.
+    let model: serde_json::Value = http
+        .get(format!("{}/api/v1/diagrams/{job}/model", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("model")
+        .json()
+        .await
+        .expect("json");
+    let sum = |field: &str| -> u64 {
+        model["diagrams"]
+            .as_array()
+            .expect("diagrams")
+            .iter()
+            .map(|d| d[field].as_array().map_or(0, Vec::len) as u64)
+            .sum()
+    };
+    let parsed = by_status("generating");
+    assert!(sum("elements") > 0 && sum("relationships") > 0);
+    assert_eq!(parsed["elements"], sum("elements"), "{parsed}");
+    assert_eq!(parsed["relationships"], sum("relationships"), "{parsed}");
+    assert!(parsed["warnings"].is_u64(), "{parsed}");
+
+    // Files generated, then the same count stored, with working links.
+    let entries = zip_entries(&http, &server.base, &token, &job).await;
+    let generated = by_status("storing");
+    assert_eq!(generated["files"], entries.len() as u64, "{generated}");
+    assert!(generated["bytes"].as_u64().is_some_and(|b| b > 0));
+    assert_eq!(generated["generator"], "python-fastapi");
+    let done = by_status("done");
+    assert_eq!(done["files"], entries.len() as u64, "{done}");
+    assert_eq!(
+        done["links"]["code_zip"],
+        format!("/api/v1/diagrams/{job}/code.zip")
+    );
+    for link in [
+        done["links"]["job"].as_str().expect("job link").to_string(),
+        done["links"]["code_zip"]
+            .as_str()
+            .expect("zip link")
+            .to_string(),
+        format!(
+            "{}pyproject.toml",
+            done["links"]["code_files"].as_str().expect("files link")
+        ),
+    ] {
+        let r = http
+            .get(format!("{}{link}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("follow link");
+        assert_eq!(r.status(), 200, "{link}");
+    }
+
+    // A broken diagram: the failed event carries the diagnostics.
+    let broken = "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n";
+    let (_, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "broken.puml",
+        broken.as_bytes().to_vec(),
+    )
+    .await;
+    let job = body["job_id"].as_str().expect("job id").to_string();
+    let events = watch_events(&server.base, &token, &job).await;
+    let failed = events.last().expect("events");
+    assert_eq!(failed["status"], "failed", "{events:?}");
+    assert!(
+        failed["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let diags = failed["detail"]["diagnostics"]
+        .as_array()
+        .expect("diagnostics");
+    let apii = diags
+        .iter()
+        .find(|d| d["message"].as_str().is_some_and(|m| m.contains("apii")))
+        .unwrap_or_else(|| panic!("no diagnostic about `apii` in {diags:?}"));
+    assert_eq!(apii["line"], 5);
+    assert!(apii["column"].as_u64().is_some_and(|c| c > 0), "{apii}");
+}
+
 #[tokio::test]
 async fn users_never_see_each_others_jobs() {
     let dir = tempfile::tempdir().expect("tempdir");

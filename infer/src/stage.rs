@@ -7,6 +7,7 @@
 use crate::{GenerateError, GenerateOptions, generate};
 use async_trait::async_trait;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
+use schemas::events::GeneratedDetail;
 use schemas::messages::{Carried, Envelope, INLINE_LIMIT, JobGenerated, Message};
 use schemas::model::v1::Model;
 use schemas::{ObjectKey, Stage};
@@ -45,6 +46,11 @@ impl StageHandler for GenerateStage {
         .map_err(|e| StageError::transient(None, format!("generator task failed: {e}")))?
         .map_err(StageError::permanent)?;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
+        let generated = GeneratedDetail {
+            files: files.files.len() as u64,
+            bytes: files.total_bytes() as u64,
+            generator: files.generator.clone(),
+        };
         let carried = if files.total_bytes() > INLINE_LIMIT {
             let key = ObjectKey::staged_files(env.job_id);
             let json =
@@ -55,7 +61,10 @@ impl StageHandler for GenerateStage {
             Carried::Inline { value: files }
         };
         Ok(StageOutput {
-            next: Some(Message::JobGenerated(JobGenerated { files: carried })),
+            next: Some(Message::JobGenerated(JobGenerated {
+                files: carried,
+                generated: Some(generated),
+            })),
             done: None,
         })
     }

@@ -313,6 +313,12 @@ function describe(job) {
       return d.reason ? `Failed: ${d.reason}` : 'Failed';
     case 'queued':
       return d.replayed_dead_letter ? 'Replayed from the dead-letter queue' : 'Waiting for the parser';
+    case 'generating':
+      return typeof d.elements === 'number'
+        ? `Generating… (${d.elements} elements, ${d.relationships} relationships found)`
+        : 'Generating…';
+    case 'storing':
+      return typeof d.files === 'number' ? `Storing… (${d.files} files generated)` : 'Storing…';
     default:
       return `${job.status[0].toUpperCase()}${job.status.slice(1)}…`;
   }

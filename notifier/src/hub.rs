@@ -1,41 +1,126 @@
 //! The in-memory fan-out of status events inside one notifier process.
+//!
+//! Events are routed, not broadcast to every connection: a connection
+//! subscribes to one [`Topic`] (all of a user's jobs, or one job), and an
+//! event wakes only the connections of its user and of its job. With a
+//! single process-wide broadcast every event would wake every connection
+//! (10,000 connections x every event of every user), which is what limited
+//! the first fan-out benchmark.
 
 use runtime::bus::{SharedBus, Source};
 use runtime::shutdown::Shutdown;
 use schemas::events::StatusEvent;
-use std::sync::Arc;
+use schemas::{JobId, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Events buffered per process; a client further behind than this is dropped.
-pub const HUB_CAPACITY: usize = 1024;
+/// Events buffered per user topic; a connection whose task falls further
+/// behind than this is closed like a slow client. Each connection's
+/// reading task moves events from here into its own bounded queue without
+/// waiting for the socket, so only a task starved of CPU falls behind.
+pub const HUB_CAPACITY: usize = 256;
+/// Events buffered per job topic (a job has about six events in all).
+pub const JOB_TOPIC_CAPACITY: usize = 16;
 
-/// Broadcasts status events to every connected client of this process.
-#[derive(Debug, Clone)]
-pub struct Hub {
-    tx: broadcast::Sender<Arc<StatusEvent>>,
+/// What a connection follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Every job of this user.
+    User(UserId),
+    /// One job.
+    Job(JobId),
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
+type Topics = HashMap<Topic, broadcast::Sender<Arc<StatusEvent>>>;
+
+/// Routes status events to the connections of this process that follow
+/// their user or their job.
+#[derive(Debug, Clone, Default)]
+pub struct Hub {
+    topics: Arc<Mutex<Topics>>,
+}
+
+/// A connection's subscription; leaving the topic when dropped (the topic
+/// is removed with its last subscriber).
+#[derive(Debug)]
+pub struct Subscription {
+    rx: Option<broadcast::Receiver<Arc<StatusEvent>>>,
+    topic: Topic,
+    hub: Hub,
+}
+
+impl Subscription {
+    /// The next event of the topic (see [`broadcast::Receiver::recv`]).
+    pub async fn recv(&mut self) -> Result<Arc<StatusEvent>, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        let mut topics = self.hub.lock();
+        if topics
+            .get(&self.topic)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            topics.remove(&self.topic);
+        }
     }
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
-        let (tx, _) = broadcast::channel(HUB_CAPACITY);
-        Self { tx }
+        Self::default()
     }
 
-    /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StatusEvent>> {
-        self.tx.subscribe()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Topics> {
+        // A panic while holding the lock cannot leave the map inconsistent
+        // (single inserts and removes), so a poisoned lock is still usable.
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Delivers one event to every subscriber (never blocks).
+    /// Receives every event of `topic` published from now on.
+    pub fn subscribe(&self, topic: Topic) -> Subscription {
+        let mut topics = self.lock();
+        let tx = topics.entry(topic).or_insert_with(|| {
+            let capacity = match topic {
+                Topic::User(_) => HUB_CAPACITY,
+                Topic::Job(_) => JOB_TOPIC_CAPACITY,
+            };
+            broadcast::channel(capacity).0
+        });
+        Subscription {
+            rx: Some(tx.subscribe()),
+            topic,
+            hub: self.clone(),
+        }
+    }
+
+    /// Connections currently subscribed in this process (each websocket
+    /// holds one subscription until it is closed).
+    pub fn subscribers(&self) -> usize {
+        self.lock()
+            .values()
+            .map(broadcast::Sender::receiver_count)
+            .sum()
+    }
+
+    /// Delivers one event to the subscribers of its user and of its job
+    /// (never blocks).
     pub fn publish(&self, event: StatusEvent) {
-        let _ = self.tx.send(Arc::new(event));
+        let event = Arc::new(event);
+        let topics = self.lock();
+        for topic in [Topic::User(event.user_id), Topic::Job(event.job_id)] {
+            if let Some(tx) = topics.get(&topic) {
+                let _ = tx.send(event.clone());
+            }
+        }
     }
 
     /// Feeds the hub from the bus's status fanout until `shutdown`. If the
@@ -72,5 +157,48 @@ impl Hub {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::Stage;
+    use schemas::events::{EVENT_VERSION, JobStatus};
+
+    fn event(user: UserId, job: JobId) -> StatusEvent {
+        StatusEvent {
+            schema_version: EVENT_VERSION,
+            seq: 1,
+            job_id: job,
+            user_id: user,
+            status: JobStatus::Queued,
+            stage: Stage::Ingest,
+            at: chrono::Utc::now(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_reach_their_user_and_job_topics_only() {
+        let hub = Hub::new();
+        let (alice, bob, job) = (UserId::new(), UserId::new(), JobId::new());
+        let mut all = hub.subscribe(Topic::User(alice));
+        let mut one = hub.subscribe(Topic::Job(job));
+        let mut other = hub.subscribe(Topic::User(bob));
+        hub.publish(event(alice, job));
+        assert_eq!(all.recv().await.map(|e| e.job_id).ok(), Some(job));
+        assert_eq!(one.recv().await.map(|e| e.job_id).ok(), Some(job));
+        assert!(matches!(
+            other.rx.as_mut().map(broadcast::Receiver::try_recv),
+            Some(Err(broadcast::error::TryRecvError::Empty))
+        ));
+        assert_eq!(hub.subscribers(), 3);
+        drop((all, one, other));
+        assert_eq!(hub.subscribers(), 0);
+        assert!(
+            hub.lock().is_empty(),
+            "topics without subscribers are removed"
+        );
     }
 }

@@ -9,11 +9,11 @@
 //! that cannot keep up is disconnected; it never slows the pipeline.
 //!
 //! Module map:
-//! - [`hub`]: the in-memory broadcast fed from the bus.
+//! - [`hub`]: the in-memory routing of events (per user, per job) fed from the bus.
 //! - [`ws`]: the `GET /api/v1/ws` handler.
 
 pub mod hub;
 pub mod ws;
 
-pub use hub::Hub;
+pub use hub::{Hub, Subscription, Topic};
 pub use ws::{NotifierState, TokenVerifier, router};

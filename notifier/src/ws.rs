@@ -5,15 +5,26 @@
 //! stream to one job. Protocol: JSON [`WsServerMessage`]s; first the
 //! snapshot events (`snapshot: true`), then `snapshot_done`, then live
 //! events. Pings every [`HEARTBEAT`]; a client silent for [`IDLE_TIMEOUT`]
-//! or lagging more than the hub's buffer is closed with a reason.
+//! is closed with a reason.
+//!
+//! Back-pressure: each connection has a reading task (hub events in,
+//! client frames in) and a writing task joined by a queue of
+//! [`CLIENT_BUFFER`] messages. The reading task never waits for the
+//! socket; when the queue is full (the client stopped reading and the
+//! kernel's socket buffers are full too) the connection is closed with
+//! code 1008 and [`TOO_SLOW`]. So a connection holds at most
+//! `CLIENT_BUFFER` messages plus one in tungstenite's buffer, and the hub
+//! and the pipeline never wait for any client.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Subscription, Topic};
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use runtime::jobs::Ledger;
 use schemas::events::{StatusEvent, WsServerMessage};
 use schemas::{JobId, UserId};
@@ -22,13 +33,37 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, oneshot};
 
 /// How often the server pings.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A client that sends nothing (not even a pong) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A single send slower than this drops the client.
+/// A single write slower than this drops the client (it stopped reading).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages queued per client behind the one being written. This bounds a
+/// connection's memory (with the socket buffers below); a client whose
+/// queue is full when the next event arrives is closed with [`TOO_SLOW`],
+/// so publishing never waits for a client.
+pub const CLIENT_BUFFER: usize = 64;
+/// How long the server keeps trying to deliver its close frame to a
+/// client that is not reading before it drops the TCP connection.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Close reason sent to a client that cannot keep up (code 1008).
+pub const TOO_SLOW: &str = "too slow: reconnect to get a fresh snapshot";
+/// Websocket read buffer per connection. Clients only send pongs and
+/// close frames; tungstenite's default (128 KiB allocated up front per
+/// connection) would dominate the memory of idle connections.
+pub const READ_BUFFER: usize = 4 * 1024;
+/// Largest message accepted from a client (they send no data messages).
+pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Bytes tungstenite may hold for one connection's writes beyond the
+/// kernel's socket buffer: one event plus the close frame, never a backlog.
+pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// Policy violation: used for clients that cannot keep up.
+const CLOSE_POLICY: u16 = 1008;
+/// Going away: idle timeout, shutdown.
+const CLOSE_GOING_AWAY: u16 = 1001;
 /// Finished jobs younger than this are part of the snapshot.
 pub const SNAPSHOT_RECENT_MS: i64 = 10 * 60 * 1000;
 
@@ -86,7 +121,12 @@ async fn upgrade(
         Some(Ok(j)) => Some(j),
         Some(Err(_)) => return (StatusCode::BAD_REQUEST, "job is not a job id").into_response(),
     };
-    ws.on_upgrade(move |socket| serve(socket, state, user, job))
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, state, user, job))
 }
 
 fn encode(msg: &WsServerMessage) -> Message {
@@ -95,26 +135,96 @@ fn encode(msg: &WsServerMessage) -> Message {
     ))
 }
 
-async fn send(socket: &mut WebSocket, msg: Message) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await,
-        Ok(Ok(()))
-    )
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame {
+fn frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
         code,
-        reason: Utf8Bytes::from(reason.to_string()),
-    };
-    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+        reason: Utf8Bytes::from_static(reason),
+    }
 }
 
-async fn serve(mut socket: WebSocket, state: NotifierState, user: UserId, job: Option<JobId>) {
+/// The sending half of one connection, as seen by its reading task.
+struct Outbox {
+    /// Bounded queue of messages for the writer task.
+    queue: mpsc::Sender<Message>,
+    /// Tells the writer to close, overtaking whatever is queued.
+    close: Option<oneshot::Sender<CloseFrame>>,
+}
+
+impl Outbox {
+    /// Queues `msg` without waiting. `false` when the client is too far
+    /// behind (queue full) or gone; the caller then closes the connection.
+    fn push(&mut self, msg: Message) -> bool {
+        match self.queue.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close_with(CLOSE_POLICY, TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the writer to send a close frame and end.
+    fn close_with(&mut self, code: u16, reason: &'static str) {
+        if let Some(tx) = self.close.take() {
+            let _ = tx.send(frame(code, reason));
+        }
+    }
+}
+
+/// Writes queued messages to the socket, one at a time. Ends when the
+/// reading task asks it to close (the close frame then overtakes queued
+/// messages and interrupts a blocked write), when one write takes longer
+/// than [`SEND_TIMEOUT`], or when the connection fails.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Message>,
+    mut close: oneshot::Receiver<CloseFrame>,
+) {
+    let closing = loop {
+        let msg = tokio::select! {
+            biased;
+            c = &mut close => break c.ok(),
+            m = queue.recv() => match m {
+                Some(m) => m,
+                None => break None,
+            },
+        };
+        tokio::select! {
+            biased;
+            c = &mut close => break c.ok(),
+            sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)) => match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => break Some(frame(CLOSE_POLICY, TOO_SLOW)),
+            },
+        }
+    };
+    if let Some(frame) = closing {
+        // A write interrupted above stays buffered (one message at most), so
+        // the close frame follows complete frames. A client that resumes
+        // reading within the grace period sees it; otherwise the TCP
+        // connection is dropped.
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Option<JobId>) {
     metrics::gauge!("c4forge_ws_clients").increment(1.0);
     // Subscribe before reading history: an event committed meanwhile is then
     // in the live stream and possibly the snapshot; `seq` removes the duplicate.
-    let mut live = state.hub.subscribe();
+    let live = state.hub.subscribe(match job {
+        Some(j) => Topic::Job(j),
+        None => Topic::User(user),
+    });
+    let (sink, mut stream) = socket.split();
+    let (queue_tx, queue_rx) = mpsc::channel(CLIENT_BUFFER);
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(sink, queue_rx, close_rx));
+    let mut out = Outbox {
+        queue: queue_tx,
+        close: Some(close_tx),
+    };
     let snapshot = match job {
         Some(j) => match state.ledger.job(j).await {
             Ok(Some(rec)) if rec.user_id == user => state.ledger.events(j, user).await,
@@ -124,38 +234,48 @@ async fn serve(mut socket: WebSocket, state: NotifierState, user: UserId, job: O
         None => state.ledger.snapshot_events(user, SNAPSHOT_RECENT_MS).await,
     };
     let mut seen: HashMap<JobId, i64> = HashMap::new();
+    let mut ok = true;
     match snapshot {
         Ok(events) => {
             for event in events {
                 seen.insert(event.job_id, event.seq);
-                if !send(
-                    &mut socket,
-                    encode(&WsServerMessage::Event {
-                        event,
-                        snapshot: true,
-                    }),
-                )
-                .await
-                {
-                    metrics::gauge!("c4forge_ws_clients").decrement(1.0);
-                    return;
+                let msg = encode(&WsServerMessage::Event {
+                    event,
+                    snapshot: true,
+                });
+                // The snapshot waits for the writer (bounded by the queue
+                // and SEND_TIMEOUT) instead of dropping a client that just
+                // connected with a long history.
+                if out.queue.send(msg).await.is_err() {
+                    ok = false;
+                    break;
                 }
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "snapshot failed");
-            let _ = send(
-                &mut socket,
-                encode(&WsServerMessage::Error {
+            ok = out
+                .queue
+                .send(encode(&WsServerMessage::Error {
                     message: "snapshot unavailable".into(),
-                }),
-            )
-            .await;
+                }))
+                .await
+                .is_ok();
         }
     }
-    if send(&mut socket, encode(&WsServerMessage::SnapshotDone)).await {
-        pump(&mut socket, &mut live, user, job, &mut seen).await;
+    if ok
+        && out
+            .queue
+            .send(encode(&WsServerMessage::SnapshotDone))
+            .await
+            .is_ok()
+    {
+        pump(&mut stream, &mut out, live, user, job, &mut seen).await;
     }
+    // The live receiver is gone now; the writer may still be delivering
+    // the close frame (at most CLOSE_GRACE).
+    drop(out);
+    let _ = writer.await;
     metrics::gauge!("c4forge_ws_clients").decrement(1.0);
 }
 
@@ -176,9 +296,12 @@ fn wanted(
     true
 }
 
+/// Forwards live events to the outbox and reads what the client sends.
+/// Never waits for the socket: a full outbox closes the connection.
 async fn pump(
-    socket: &mut WebSocket,
-    live: &mut tokio::sync::broadcast::Receiver<Arc<StatusEvent>>,
+    stream: &mut SplitStream<WebSocket>,
+    out: &mut Outbox,
+    mut live: Subscription,
     user: UserId,
     job: Option<JobId>,
     seen: &mut HashMap<JobId, i64>,
@@ -191,31 +314,34 @@ async fn pump(
             ev = live.recv() => match ev {
                 Ok(event) => {
                     if wanted(&event, user, job, seen)
-                        && !send(socket, encode(&WsServerMessage::Event { event: (*event).clone(), snapshot: false })).await
+                        && !out.push(encode(&WsServerMessage::Event { event: (*event).clone(), snapshot: false }))
                     {
+                        tracing::info!(%user, "websocket client too slow; closing");
+                        metrics::counter!("c4forge_ws_dropped_total", "reason" => "too_slow").increment(1);
                         return;
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
-                    tracing::info!(missed = n, "websocket client too slow; closing");
-                    close(socket, 1008, "too slow: reconnect to get a fresh snapshot").await;
+                    tracing::info!(%user, missed = n, "websocket connection lagged behind the hub; closing");
+                    metrics::counter!("c4forge_ws_dropped_total", "reason" => "lagged").increment(1);
+                    out.close_with(CLOSE_POLICY, TOO_SLOW);
                     return;
                 }
                 Err(RecvError::Closed) => {
-                    close(socket, 1001, "server shutting down").await;
+                    out.close_with(CLOSE_GOING_AWAY, "server shutting down");
                     return;
                 }
             },
-            incoming = socket.recv() => match incoming {
+            incoming = stream.next() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
-                    close(socket, 1001, "idle timeout").await;
+                    out.close_with(CLOSE_GOING_AWAY, "idle timeout");
                     return;
                 }
-                if !send(socket, Message::Ping(Default::default())).await {
+                if !out.push(Message::Ping(Default::default())) {
                     return;
                 }
             }

@@ -13,6 +13,7 @@ enum Input {
 use async_trait::async_trait;
 use runtime::jobs::ObjectRecord;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
+use schemas::events::ParsedDetail;
 use schemas::messages::{Envelope, JobParsed, Message};
 use schemas::model::v1::Severity;
 use schemas::{ObjectKey, Stage};
@@ -104,6 +105,11 @@ impl StageHandler for ParseStage {
                 model_key: key,
                 file_name: up.file_name.clone(),
                 generator: up.generator.clone(),
+                parsed: Some(ParsedDetail {
+                    elements: elements as u64,
+                    relationships: relationships as u64,
+                    warnings: model.diagnostics.len() as u64,
+                }),
             })),
             done: None,
         })

@@ -462,8 +462,15 @@ impl Ledger {
         .collect()
     }
 
-    /// Moves `job` to the status `stage` sets when it starts, forward only.
-    pub async fn start_stage(&self, job: JobId, stage: Stage) -> Result<StartOutcome> {
+    /// Moves `job` to the status `stage` sets when it starts, forward only;
+    /// the status event carries `detail` (what the previous stage produced,
+    /// see [`schemas::messages::Message::progress_detail`]).
+    pub async fn start_stage(
+        &self,
+        job: JobId,
+        stage: Stage,
+        detail: serde_json::Value,
+    ) -> Result<StartOutcome> {
         if let Some(row) = self
             .one(
                 "SELECT output FROM stage_runs WHERE job_id = $1 AND stage = $2",
@@ -501,15 +508,8 @@ impl Ledger {
             .rows_affected();
         let event = if changed == 1 {
             Some(
-                self.insert_event(
-                    &tx,
-                    job,
-                    record.user_id,
-                    next,
-                    stage,
-                    serde_json::Value::Null,
-                )
-                .await?,
+                self.insert_event(&tx, job, record.user_id, next, stage, detail)
+                    .await?,
             )
         } else {
             None
@@ -579,7 +579,11 @@ impl Ledger {
             .await?
             .rows_affected();
         let event = if changed == 1 {
-            let detail = serde_json::json!({"reason": reason, "diagnostics": diagnostics});
+            let detail = serde_json::to_value(schemas::events::FailedDetail {
+                reason: reason.to_string(),
+                diagnostics: diagnostics.to_vec(),
+            })
+            .unwrap_or_default();
             Some(
                 self.insert_event(&tx, job, user, status, stage, detail)
                     .await?,

@@ -316,7 +316,11 @@ async fn handle_one(
 ) -> &'static str {
     let stage = handler.stage();
     let result: Result<&'static str, StageError> = async {
-        match ctx.ledger.start_stage(env.job_id, stage).await? {
+        match ctx
+            .ledger
+            .start_stage(env.job_id, stage, env.body.progress_detail())
+            .await?
+        {
             StartOutcome::Missing => {
                 tracing::info!("job deleted; dropping message");
                 Ok("duplicate")

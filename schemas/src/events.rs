@@ -122,10 +122,84 @@ pub struct StatusEvent {
     pub stage: Stage,
     /// When the transition was committed.
     pub at: DateTime<Utc>,
-    /// Progress detail: counts after parsing, files generated, links when
-    /// done, diagnostics when failed.
+    /// Progress detail, by status: `queued` has `{"file_name"}`;
+    /// `generating` has a [`ParsedDetail`] (what the parse stage found);
+    /// `storing` has a [`GeneratedDetail`] (what the generate stage
+    /// produced); `done` has a [`DoneDetail`] (files and links); `failed`
+    /// and `dead_lettered` have a [`FailedDetail`] (reason, diagnostics with
+    /// line and column); `parsing` has none (null). A retried or replayed
+    /// job's event says so (`{"retry": true}`, `{"replayed_dead_letter"}`).
+    /// Kept as JSON so that clients of an older version ignore fields they
+    /// do not know.
     #[serde(default)]
     pub detail: serde_json::Value,
+}
+
+/// Detail of the `generating` event: the parse stage's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ParsedDetail {
+    /// C4 elements found, over every diagram of the upload.
+    pub elements: u64,
+    /// Relationships found.
+    pub relationships: u64,
+    /// Diagnostics that did not stop the job (warnings).
+    pub warnings: u64,
+}
+
+/// Detail of the `storing` event: the generate stage's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GeneratedDetail {
+    /// Files in the generated project.
+    pub files: u64,
+    /// Their total size in bytes (contents and paths).
+    pub bytes: u64,
+    /// The generator that produced them.
+    pub generator: String,
+}
+
+/// Detail of the `done` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DoneDetail {
+    /// Files stored.
+    pub files: u64,
+    /// The generator used.
+    pub generator: String,
+    /// Its version.
+    pub generator_version: String,
+    /// Where to get the result.
+    pub links: DoneLinks,
+}
+
+/// API paths of a finished job's results (relative to the server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DoneLinks {
+    /// The job record (`GET`).
+    pub job: String,
+    /// The project as a zip.
+    pub code_zip: String,
+    /// Single files: append the file's path.
+    pub code_files: String,
+}
+
+impl DoneLinks {
+    /// The links of `job`.
+    pub fn of(job: JobId) -> Self {
+        Self {
+            job: format!("/api/v1/diagrams/{job}"),
+            code_zip: format!("/api/v1/diagrams/{job}/code.zip"),
+            code_files: format!("/api/v1/diagrams/{job}/code/"),
+        }
+    }
+}
+
+/// Detail of the `failed` and `dead_lettered` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedDetail {
+    /// Why, in one sentence.
+    pub reason: String,
+    /// The parser's diagnostics (line, column, message), empty when the
+    /// failure is not about the diagram.
+    pub diagnostics: Vec<crate::model::v1::Diagnostic>,
 }
 
 /// A message the server sends over the websocket.

@@ -94,6 +94,10 @@ pub struct JobParsed {
     pub file_name: String,
     /// Which generator to run.
     pub generator: String,
+    /// What the parser found, for the `generating` status event (absent
+    /// in messages of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parsed: Option<crate::events::ParsedDetail>,
 }
 
 /// A value that travels inline when small and by object key when large.
@@ -117,6 +121,10 @@ pub enum Carried<T> {
 pub struct JobGenerated {
     /// The generated files.
     pub files: Carried<FileSet>,
+    /// What was generated, for the `storing` status event (absent in
+    /// messages of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<crate::events::GeneratedDetail>,
 }
 
 /// Why a message could not be decoded.
@@ -131,6 +139,19 @@ pub enum DecodeError {
         /// The version in the message.
         found: u32,
     },
+}
+
+impl Message {
+    /// The progress detail of the status event the receiving stage emits
+    /// when it starts on this message: what the previous stage produced.
+    pub fn progress_detail(&self) -> serde_json::Value {
+        let detail = match self {
+            Message::JobParsed(p) => p.parsed.as_ref().map(serde_json::to_value),
+            Message::JobGenerated(g) => g.generated.as_ref().map(serde_json::to_value),
+            _ => None,
+        };
+        detail.and_then(Result::ok).unwrap_or_default()
+    }
 }
 
 impl Envelope {

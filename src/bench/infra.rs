@@ -224,18 +224,24 @@ async fn ledger_job_path(ledger: &Ledger, user: UserId, files: usize) -> anyhow:
     ))
     .await?;
     let output = job.message.as_str();
-    ledger.start_stage(id, Stage::Parse).await?;
+    ledger
+        .start_stage(id, Stage::Parse, serde_json::Value::Null)
+        .await?;
     ledger
         .record_object(id, &object(ObjectKey::model(id), "model"))
         .await?;
     ledger
         .complete_stage(id, user, Stage::Parse, Some(output), None)
         .await?;
-    ledger.start_stage(id, Stage::Generate).await?;
+    ledger
+        .start_stage(id, Stage::Generate, serde_json::Value::Null)
+        .await?;
     ledger
         .complete_stage(id, user, Stage::Generate, Some(output), None)
         .await?;
-    ledger.start_stage(id, Stage::Store).await?;
+    ledger
+        .start_stage(id, Stage::Store, serde_json::Value::Null)
+        .await?;
     let zip = ObjectKey::code_zip(id);
     ledger
         .record_object(id, &object(zip.clone(), "code_zip"))

@@ -156,7 +156,8 @@ async fn one_job(ctx: &Ctx, i: usize) -> Outcome {
     }
 }
 
-async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+/// Registers a fresh user and returns its access token.
+pub async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

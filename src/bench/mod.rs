@@ -2,6 +2,7 @@
 //! harness (closed-loop runner, percentiles, `/proc` sampling) used by both
 //! the load generator ([`load`]) and the infrastructure probe ([`infra`]).
 
+pub mod fanout;
 pub mod infra;
 pub mod load;
 pub mod procs;
@@ -30,6 +31,39 @@ pub enum Command {
     Load(LoadArgs),
     /// Measure RabbitMQ, PostgreSQL and S3 through c4forge's runtime code.
     Infra(InfraArgs),
+    /// Websocket fan-out: memory per idle connection, then N clients each
+    /// following its own job, with delivery latency from commit to client.
+    Ws(WsArgs),
+}
+
+/// Options of `c4forge-bench ws`.
+#[derive(Debug, Args)]
+pub struct WsArgs {
+    /// Base URL of the server's API (loopback addresses only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Websocket clients (and jobs), at most 50000; each needs a file
+    /// descriptor here and one in the server (`ulimit -n`).
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// The notifier process whose RSS is read (per-connection memory).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Uploads (each followed by its websocket connect) in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub upload_concurrency: usize,
+    /// Idle websocket handshakes in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub connect_concurrency: usize,
+    /// Give up on clients still waiting after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub max_secs: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Free-form label printed with the results (scenario name).
+    #[arg(long, default_value = "")]
+    pub label: String,
 }
 
 /// Options of `c4forge-bench load`.
@@ -112,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Load(args) => load::run(args).await,
         Command::Infra(args) => infra::run(args).await,
+        Command::Ws(args) => fanout::run(args).await,
     }
 }
 

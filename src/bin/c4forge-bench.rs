@@ -8,6 +8,9 @@
 //! - `c4forge-bench infra --amqp URL --database URL --s3-bucket B` measures
 //!   the raw capacity of the local RabbitMQ, PostgreSQL and S3 server through
 //!   c4forge's own `runtime` code paths.
+//! - `c4forge-bench ws --server URL --clients N --pid PID` measures websocket
+//!   fan-out: the notifier's memory per idle connection, then N clients each
+//!   following its own job, with delivery latency from commit to client.
 
 #[path = "../bench/mod.rs"]
 mod bench;

@@ -159,12 +159,42 @@ fn short(job: &str) -> &str {
 /// Moves the bar to `status`, never backwards (snapshot events replayed
 /// after a poll are older than what the bar shows).
 fn show(pb: &ProgressBar, status: JobStatus) {
+    show_with(pb, status, String::new());
+}
+
+/// [`show`] with the event's progress detail after the status.
+fn show_with(pb: &ProgressBar, status: JobStatus, note: String) {
+    let message = if note.is_empty() {
+        status.as_str().to_string()
+    } else {
+        format!("{status} ({note})")
+    };
     let s = step(status);
     if s == 0 {
-        pb.set_message(status.as_str());
+        pb.set_message(message);
     } else if s >= pb.position() {
         pb.set_position(s);
-        pb.set_message(status.as_str());
+        pb.set_message(message);
+    }
+}
+
+/// What the previous stage produced, from an event's detail: the parse
+/// counts on `generating`, the generated files on `storing`.
+fn progress_note(status: JobStatus, detail: &serde_json::Value) -> String {
+    match status {
+        JobStatus::Generating => {
+            match serde_json::from_value::<schemas::events::ParsedDetail>(detail.clone()) {
+                Ok(p) => format!("{} elements, {} relationships", p.elements, p.relationships),
+                Err(_) => String::new(),
+            }
+        }
+        JobStatus::Storing => {
+            match serde_json::from_value::<schemas::events::GeneratedDetail>(detail.clone()) {
+                Ok(g) => format!("{} files", g.files),
+                Err(_) => String::new(),
+            }
+        }
+        _ => String::new(),
     }
 }
 
@@ -199,7 +229,7 @@ async fn follow_ws(
                     continue;
                 }
                 *last_seq = event.seq;
-                show(pb, event.status);
+                show_with(pb, event.status, progress_note(event.status, &event.detail));
                 if event.status.is_terminal() {
                     return Ok(Some(event.status));
                 }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use runtime::jobs::{GeneratedFileRecord, ObjectRecord};
 use runtime::objects::{Objects, ObjectsError};
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
+use schemas::events::{DoneDetail, DoneLinks};
 use schemas::files::FileSet;
 use schemas::messages::{Carried, Envelope, Message};
 use schemas::{ObjectKey, Stage};
@@ -113,12 +114,13 @@ impl StageHandler for StoreStage {
         );
         Ok(StageOutput {
             next: None,
-            done: Some(serde_json::json!({
-                "files": rows.len(),
-                "generator": files.generator,
-                "generator_version": files.generator_version,
-                "links": { "code_zip": format!("/api/v1/diagrams/{job}/code.zip") },
-            })),
+            done: serde_json::to_value(DoneDetail {
+                files: rows.len() as u64,
+                generator: files.generator.clone(),
+                generator_version: files.generator_version.clone(),
+                links: DoneLinks::of(job),
+            })
+            .ok(),
         })
     }
 }

@@ -181,6 +181,21 @@ pub async fn upload(
 /// Follows a job's websocket until a terminal status; returns the statuses
 /// in the order received (snapshot then live) and the event sequence ids.
 pub async fn watch(base: &str, token: &str, job: &str) -> (Vec<String>, Vec<i64>) {
+    watch_events(base, token, job)
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap_or_default().to_string(),
+                e["seq"].as_i64().unwrap_or_default(),
+            )
+        })
+        .unzip()
+}
+
+/// Follows a job's websocket until a terminal status; returns the events
+/// (`StatusEvent` JSON) in the order received, snapshot then live.
+pub async fn watch_events(base: &str, token: &str, job: &str) -> Vec<serde_json::Value> {
     let url = format!(
         "{}/api/v1/ws?job={job}&token={token}",
         base.replacen("http", "ws", 1)
@@ -188,29 +203,27 @@ pub async fn watch(base: &str, token: &str, job: &str) -> (Vec<String>, Vec<i64>
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket connects");
-    let mut statuses = Vec::new();
-    let mut seqs = Vec::new();
+    let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
         let msg = msg.expect("websocket message");
         let Ok(text) = msg.to_text() else { continue };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
             continue;
         };
         if v["type"] == "event" {
-            let status = v["event"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            seqs.push(v["event"]["seq"].as_i64().unwrap_or_default());
-            let terminal = matches!(status.as_str(), "done" | "failed" | "dead_lettered");
-            statuses.push(status);
+            let event = v["event"].take();
+            let terminal = matches!(
+                event["status"].as_str(),
+                Some("done" | "failed" | "dead_lettered")
+            );
+            events.push(event);
             if terminal {
                 break;
             }
         }
     }
-    (statuses, seqs)
+    events
 }
 
 /// Downloads the project zip and returns its entry names.
