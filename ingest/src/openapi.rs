@@ -20,7 +20,15 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::manage::retry,
         crate::admin::list, crate::admin::show, crate::admin::replay, crate::admin::replay_bulk,
     ),
-    components(schemas(schemas::events::StatusEvent, schemas::events::WsServerMessage)),
+    components(schemas(
+        schemas::events::StatusEvent,
+        schemas::events::WsServerMessage,
+        schemas::events::ParsedDetail,
+        schemas::events::GeneratedDetail,
+        schemas::events::DoneDetail,
+        schemas::events::DoneLinks,
+        schemas::events::FailedDetail
+    )),
     modifiers(&BearerAuth),
     tags((name = "diagrams"), (name = "auth"), (name = "admin"), (name = "health")),
 )]
