@@ -443,7 +443,8 @@ pub struct Person {
 /// What the contract test of one relationship does.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct TestSpec {
-    /// Test kind (`http_internal`, `http_external`, `http_route`, `grpc`, `generic`,
+    /// Test kind (`http_internal`, `http_external`, `http_route`, `grpc` (external stub),
+    /// `grpc_internal` (our server, in-process), `generic`,
     /// `sql`, `redis`, `amqp_produce`, `amqp_consume`, `kafka_produce`,
     /// `kafka_consume`, `direct`, `doc`).
     pub kind: &'static str,
