@@ -112,6 +112,41 @@ pub struct Route {
     pub callers: Vec<String>,
 }
 
+/// The gRPC service a service of ours serves: one rpc per inbound gRPC
+/// relationship label, in the `.proto` file next to its code.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrpcService {
+    /// Protobuf package (`catalog_service`).
+    pub package: String,
+    /// Protobuf service name (`CatalogService`).
+    pub service: String,
+    /// Path of the `.proto` file in the project.
+    pub proto: String,
+    /// The rpcs, in relationship order.
+    pub rpcs: Vec<Rpc>,
+}
+
+/// One rpc of a [`GrpcService`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Rpc {
+    /// Rpc name (PascalCase, unique in the service); messages are `<name>Request`/`<name>Reply`.
+    pub name: String,
+    /// Label it implements.
+    pub label: String,
+    /// `None`: the service object handles it; else the component field.
+    pub component: Option<String>,
+    /// Handler method called (same handler a route of the label would call).
+    pub method: String,
+    /// Whether the handler takes `request_model` (the label's verb writes).
+    pub body: bool,
+    /// Request model in `schemas.py` (empty without a body).
+    pub request_model: String,
+    /// Relationship ids.
+    pub rel_ids: Vec<String>,
+    /// Who calls it.
+    pub callers: Vec<String>,
+}
+
 /// A method of a client class.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientMethod {
@@ -285,6 +320,8 @@ pub struct Service {
     pub components: Vec<Component>,
     /// HTTP routes.
     pub routes: Vec<Route>,
+    /// The gRPC service it serves (inbound gRPC relationships), if any.
+    pub grpc: Option<GrpcService>,
     /// Service-level methods (routes and event handlers not owned by a component).
     pub methods: Vec<Method>,
     /// Clients, repositories, producers, caches.
@@ -406,7 +443,8 @@ pub struct Person {
 /// What the contract test of one relationship does.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct TestSpec {
-    /// Test kind (`http_internal`, `http_external`, `http_route`, `grpc`, `generic`,
+    /// Test kind (`http_internal`, `http_external`, `http_route`, `grpc` (external stub),
+    /// `grpc_internal` (our server, in-process), `generic`,
     /// `sql`, `redis`, `amqp_produce`, `amqp_consume`, `kafka_produce`,
     /// `kafka_consume`, `direct`, `doc`).
     pub kind: &'static str,
@@ -875,6 +913,7 @@ impl<'a> Elems<'a> {
             port,
             components: Vec::new(),
             routes: Vec::new(),
+            grpc: None,
             methods: Vec::new(),
             deps: Vec::new(),
             consumers: Vec::new(),
@@ -1412,7 +1451,8 @@ pub fn analyze(model: &Model, source: &str) -> Project {
     let mut requirements: Vec<String> = b
         .techs
         .iter()
-        .filter(|t| **t != Tech::Grpc)
+        // grpcio is optional for clients (imported lazily), required to serve.
+        .filter(|t| **t != Tech::Grpc || b.services.iter().any(|s| s.grpc.is_some()))
         .map(|t| techmap::row(*t).requirement.to_string())
         .collect();
     if b.techs.contains(&Tech::Sql) {
@@ -1468,6 +1508,8 @@ struct MethodReq {
     caller: String,
     /// Route to add (`Some(())`) for HTTP requests.
     route: bool,
+    /// Rpc to add to the target's gRPC service.
+    grpc: bool,
     /// Client methods whose `path`/`name` must be filled with the route: (service, dep index, method index).
     client: Option<(usize, usize, usize)>,
     /// Consumer to wire: (service, consumer index).
@@ -1812,6 +1854,7 @@ impl Builder {
             rel_id: id.to_string(),
             caller,
             route: false,
+            grpc: false,
             client: None,
             consumer: Some((svc, ci)),
         });
@@ -1946,6 +1989,7 @@ impl Builder {
                     rel_id: id.to_string(),
                     caller,
                     route: false,
+                    grpc: false,
                     client: None,
                     consumer: None,
                 });
@@ -2081,6 +2125,10 @@ impl Builder {
                             Some(i) => i,
                             None => {
                                 let path = match kind {
+                                    // Ours: the rpc's path in pass B.
+                                    "grpc" if target_svc.is_some() => {
+                                        format!("?{}", dd.methods.len())
+                                    }
                                     "grpc" => format!(
                                         "/{}.{}/{}",
                                         snake(&target_name, "svc"),
@@ -2091,10 +2139,9 @@ impl Builder {
                                     _ if target_svc.is_some() => {
                                         format!("?{}", dd.methods.len())
                                     }
-                                    _ => format!(
-                                        "/{}",
-                                        kebab(&snake(&verb.resource, &label_ident))
-                                    ),
+                                    _ => {
+                                        format!("/{}", kebab(&snake(&verb.resource, &label_ident)))
+                                    }
                                 };
                                 // Model names of external clients; a route
                                 // of ours replaces them in pass B.
@@ -2137,6 +2184,22 @@ impl Builder {
                                 rel_id: id.to_string(),
                                 caller: caller.clone(),
                                 route: true,
+                                grpc: false,
+                                client: Some((svc, dep, mi)),
+                                consumer: None,
+                            });
+                        } else if let (Some((ts, tc)), "grpc") = (tsvc_comp, kind) {
+                            self.touch(ts, tc, id);
+                            self.method_reqs.push(MethodReq {
+                                svc: ts,
+                                comp: tc,
+                                label: r.label.clone(),
+                                display: one_line(&r.label),
+                                kind: "request",
+                                rel_id: id.to_string(),
+                                caller: caller.clone(),
+                                route: false,
+                                grpc: true,
                                 client: Some((svc, dep, mi)),
                                 consumer: None,
                             });
@@ -2151,16 +2214,13 @@ impl Builder {
                         let spec_kind = match (kind, target_svc.is_some()) {
                             ("http", true) => "http_internal",
                             ("http", false) => "http_external",
-                            (k, _) => {
-                                if k == "grpc" {
-                                    "grpc"
-                                } else {
-                                    "generic"
-                                }
-                            }
+                            ("grpc", true) => "grpc_internal",
+                            ("grpc", false) => "grpc",
+                            _ => "generic",
                         };
                         let what = match kind {
                             "http" => "httpx client",
+                            "grpc" if target_svc.is_some() => "gRPC client",
                             "grpc" => "gRPC client stub",
                             _ => {
                                 "gateway stub (technology not supported; transport to be provided)"
@@ -2175,6 +2235,8 @@ impl Builder {
                                 s.name,
                                 if spec_kind == "http_internal" {
                                     format!(" calling a route of {}", target_name)
+                                } else if spec_kind == "grpc_internal" {
+                                    format!(" calling the gRPC server of {}", target_name)
                                 } else {
                                     String::new()
                                 },
@@ -2212,6 +2274,7 @@ impl Builder {
                     rel_id: id.to_string(),
                     caller,
                     route: true,
+                    grpc: false,
                     client: None,
                     consumer: None,
                 });
@@ -2286,6 +2349,8 @@ impl Builder {
         let mut route_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
         // Pydantic model names, unique per service (one `schemas.py`).
         let mut model_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
+        // Rpc names, unique per served gRPC service.
+        let mut rpc_scopes: BTreeMap<usize, Scope> = BTreeMap::new();
         for req in reqs {
             let svc = req.svc;
             let label = one_line(&req.label);
@@ -2316,7 +2381,8 @@ impl Builder {
                     let (request_model, response_model) = if req.kind == "request" {
                         let ms = model_scopes.entry(svc).or_insert_with(|| {
                             // Models are imported next to component and client classes.
-                            let mut taken: Vec<&str> = vec!["Any", "BaseModel", "ConfigDict", "Field"];
+                            let mut taken: Vec<&str> =
+                                vec!["Any", "BaseModel", "ConfigDict", "Field"];
                             taken.extend(s.components.iter().map(|c| c.class.as_str()));
                             taken.extend(s.components.iter().map(|c| c.base.as_str()));
                             taken.extend(s.deps.iter().map(|d| d.class.as_str()));
@@ -2459,8 +2525,69 @@ impl Builder {
                         m.name = cname;
                         m.http = http;
                         m.body = body;
-                        m.request_model = request_model;
+                        m.request_model = request_model.clone();
                         m.response_model = response_model;
+                    }
+                }
+            }
+            if req.grpc {
+                let s = &mut self.services[svc];
+                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
+                let service_name = s.name.clone();
+                let proto = format!("{}/{}.proto", s.dir, s.ident);
+                let g = s.grpc.get_or_insert_with(|| GrpcService {
+                    package: snake(&service_name, "svc"),
+                    service: pascal(&service_name, "Svc"),
+                    proto,
+                    rpcs: Vec::new(),
+                });
+                let ri = match g
+                    .rpcs
+                    .iter()
+                    .position(|r| r.component == comp_ident && r.method == method_name)
+                {
+                    Some(i) => i,
+                    None => {
+                        let name = rpc_scopes.entry(svc).or_default().alloc(&pascal(
+                            &match &comp_ident {
+                                Some(c) => format!("{c}_{method_name}"),
+                                None => method_name.clone(),
+                            },
+                            "Call",
+                        ));
+                        g.rpcs.push(Rpc {
+                            name,
+                            label: label.clone(),
+                            component: comp_ident,
+                            method: method_name.clone(),
+                            body,
+                            request_model: request_model.clone(),
+                            rel_ids: Vec::new(),
+                            callers: Vec::new(),
+                        });
+                        g.rpcs.len() - 1
+                    }
+                };
+                g.rpcs[ri].rel_ids.push(req.rel_id.clone());
+                if !g.rpcs[ri].callers.contains(&req.caller) {
+                    g.rpcs[ri].callers.push(req.caller.clone());
+                }
+                let path = format!("/{}.{}/{}", g.package, g.service, g.rpcs[ri].name);
+                let cname = match &g.rpcs[ri].component {
+                    Some(c) => format!("{c}_{method_name}"),
+                    None => method_name.clone(),
+                };
+                if let Some((cs, dep, cm)) = req.client {
+                    let d = &mut self.services[cs].deps[dep];
+                    if let Some(existing) = d.methods.iter().position(|m| m.path == path) {
+                        if existing != cm {
+                            let ids = std::mem::take(&mut d.methods[cm].rel_ids);
+                            d.methods[existing].rel_ids.extend(ids);
+                            d.methods[cm].path = String::new();
+                        }
+                    } else {
+                        d.methods[cm].path = path;
+                        d.methods[cm].name = cname;
                     }
                 }
             }
@@ -2562,6 +2689,9 @@ impl Builder {
             }
             if !s.consumers.is_empty() {
                 env.push((format!("{prefix}RUN_CONSUMERS"), "true".into()));
+            }
+            if s.grpc.is_some() {
+                env.push((format!("{prefix}GRPC_ADDRESS"), "0.0.0.0:50051".into()));
             }
             env.sort();
             env.dedup();
@@ -2709,13 +2839,66 @@ mod tests {
             .collect();
         assert_eq!(
             calls,
-            [("POST", "/payments", true), ("GET", "/payment-status", false)]
+            [
+                ("POST", "/payments", true),
+                ("GET", "/payment-status", false)
+            ]
         );
         assert_eq!(spec_kind(&p, "admin->catalog"), "http_route");
         let Some(admin) = p.relations.iter().find(|r| r.id == "admin->catalog") else {
             panic!("no admin->catalog")
         };
-        assert_eq!((admin.spec.http, admin.spec.path.as_str()), ("PATCH", "/stock-levels"));
+        assert_eq!(
+            (admin.spec.http, admin.spec.path.as_str()),
+            ("PATCH", "/stock-levels")
+        );
+    }
+
+    #[test]
+    fn grpc_between_our_containers_gets_a_served_service() {
+        let p = fixture("shop");
+        let Some(catalog) = p.services.iter().find(|s| s.alias == "catalog") else {
+            panic!("no catalog service")
+        };
+        let Some(g) = &catalog.grpc else {
+            panic!("catalog serves no gRPC")
+        };
+        assert_eq!(
+            (g.package.as_str(), g.service.as_str()),
+            ("catalog_service", "CatalogService")
+        );
+        assert_eq!(g.proto, format!("{}/catalog_service.proto", catalog.dir));
+        let rpcs: Vec<(&str, &str, bool)> = g
+            .rpcs
+            .iter()
+            .map(|r| (r.name.as_str(), r.method.as_str(), r.body))
+            .collect();
+        assert_eq!(
+            rpcs,
+            [
+                ("ReservesStockVia", "reserves_stock_via", true),
+                ("ReadsProductPricesFrom", "reads_product_prices_from", false),
+            ]
+        );
+        let Some(orders) = p.services.iter().find(|s| s.alias == "orders") else {
+            panic!("no orders service")
+        };
+        let Some(client) = orders.deps.iter().find(|d| d.kind == "grpc") else {
+            panic!("orders has no gRPC client")
+        };
+        let paths: Vec<&str> = client.methods.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/catalog_service.CatalogService/ReservesStockVia",
+                "/catalog_service.CatalogService/ReadsProductPricesFrom",
+            ]
+        );
+        assert_eq!(spec_kind(&p, "orders->catalog"), "grpc_internal");
+        assert!(p.requirements.iter().any(|r| r.starts_with("grpcio")));
+        // A service nobody calls over gRPC serves none.
+        let web = p.services.iter().find(|s| s.alias == "web");
+        assert!(web.is_some_and(|w| w.grpc.is_none()));
     }
 
     #[test]
@@ -2835,7 +3018,7 @@ mod tests {
         }
         assert_eq!(spec_kind(&p, "class->1st#2"), "http_route");
         assert_eq!(spec_kind(&p, "empty->ghost"), "doc");
-        assert_eq!(spec_kind(&p, "1st->svc_dup"), "grpc");
+        assert_eq!(spec_kind(&p, "1st->svc_dup"), "grpc_internal");
         assert_eq!(spec_kind(&p, "1st->cache"), "redis");
         assert_eq!(spec_kind(&p, "q->sink"), "kafka_consume");
         assert_eq!(spec_kind(&p, "1st->ext_api#3"), "generic");

@@ -400,6 +400,19 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         FileOwner::Generated,
         vec![],
     )?;
+    let grpc_used = p
+        .services
+        .iter()
+        .any(|s| s.grpc.is_some() || s.deps.iter().any(|d| d.kind == "grpc"));
+    if grpc_used {
+        out.add(
+            format!("src/{}/grpc_wire.py", p.package),
+            "grpc/grpc_wire.py.j2",
+            context! { p => pv2.clone(), header => header(&top, "gRPC message encoding") },
+            FileOwner::Generated,
+            vec![],
+        )?;
+    }
     for sys in &p.systems {
         out.add(
             format!("{}/__init__.py", sys.dir),
@@ -464,6 +477,29 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
                 format!("{}/{file}", s.dir),
                 template,
                 c,
+                FileOwner::Generated,
+                implements,
+            )?;
+        }
+        if let Some(g) = &s.grpc {
+            let mut implements = s.aliases.clone();
+            implements.extend(g.rpcs.iter().flat_map(|r| r.rel_ids.iter().cloned()));
+            let gv = val(g);
+            out.add(
+                format!("{}/grpc_server.py", s.dir),
+                "grpc/grpc_server.py.j2",
+                context! { g => gv.clone(), ..ctx(&h) },
+                FileOwner::Generated,
+                implements.clone(),
+            )?;
+            let proto_header = h
+                .lines()
+                .map(|l| format!("//{}\n", l.trim_start_matches('#')))
+                .collect::<String>();
+            out.add(
+                g.proto.clone(),
+                "grpc/service.proto.j2",
+                context! { g => gv, ..ctx(&proto_header) },
                 FileOwner::Generated,
                 implements,
             )?;

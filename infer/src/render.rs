@@ -105,6 +105,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("templates/python-fastapi/service/grpc_client.py.j2"),
     ),
     (
+        "grpc/grpc_wire.py.j2",
+        include_str!("templates/python-fastapi/grpc/grpc_wire.py.j2"),
+    ),
+    (
+        "grpc/grpc_server.py.j2",
+        include_str!("templates/python-fastapi/grpc/grpc_server.py.j2"),
+    ),
+    (
+        "grpc/service.proto.j2",
+        include_str!("templates/python-fastapi/grpc/service.proto.j2"),
+    ),
+    (
         "service/gateway.py.j2",
         include_str!("templates/python-fastapi/service/gateway.py.j2"),
     ),

@@ -86,8 +86,22 @@ pub static TABLE: &[VerbRow] = &[
     VerbRow {
         method: HttpMethod::Post,
         phrases: &[
-            "creates", "create", "submits", "submit", "sends", "send", "places", "place", "posts",
-            "post", "registers", "register", "adds", "add", "uploads", "upload",
+            "creates",
+            "create",
+            "submits",
+            "submit",
+            "sends",
+            "send",
+            "places",
+            "place",
+            "posts",
+            "post",
+            "registers",
+            "register",
+            "adds",
+            "add",
+            "uploads",
+            "upload",
         ],
     },
     VerbRow {
@@ -100,7 +114,9 @@ pub static TABLE: &[VerbRow] = &[
     },
     VerbRow {
         method: HttpMethod::Delete,
-        phrases: &["deletes", "delete", "removes", "remove", "cancels", "cancel"],
+        phrases: &[
+            "deletes", "delete", "removes", "remove", "cancels", "cancel",
+        ],
     },
 ];
 
@@ -204,7 +220,14 @@ mod tests {
 
     #[test]
     fn unknown_verbs_are_post_without_resource() {
-        for label in ["Makes API calls to", "Uses", "", "   ", "getaway", "readership data"] {
+        for label in [
+            "Makes API calls to",
+            "Uses",
+            "",
+            "   ",
+            "getaway",
+            "readership data",
+        ] {
             let v = classify(label);
             assert_eq!(v.method, HttpMethod::Post, "{label:?}");
             assert!(!v.matched, "{label:?}");

@@ -317,7 +317,11 @@ fn an_overlay_replaces_a_builtin_template() {
     .unwrap();
     let files = generate(DEFAULT_GENERATOR, &fixture("container"), &o).unwrap();
     let readme = files.files.iter().find(|f| f.path == "README.md").unwrap();
-    assert!(readme.contents.ends_with("# Edited Internet Banking System\n"));
+    assert!(
+        readme
+            .contents
+            .ends_with("# Edited Internet Banking System\n")
+    );
     let missing = GenerateOptions {
         source_name: "c.puml".into(),
         templates_dir: Some(dir.path().join("nope")),

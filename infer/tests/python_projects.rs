@@ -27,7 +27,7 @@ fn python() -> PathBuf {
     let py = std::env::var_os("C4FORGE_PYTHON")
         .unwrap_or_else(|| panic!("C4FORGE_PYTHON is not set: {HOW}"));
     let py = PathBuf::from(py);
-    let ok = Command::new(&py).args(["-c", "import fastapi, httpx, pydantic_settings, sqlalchemy, aio_pika, aiokafka, redis, pytest, ruff, yaml"]).output();
+    let ok = Command::new(&py).args(["-c", "import fastapi, httpx, pydantic_settings, sqlalchemy, aio_pika, aiokafka, redis, grpc, pytest, ruff, yaml"]).output();
     match ok {
         Ok(o) if o.status.success() => py,
         Ok(o) => panic!(

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from oedd_names_every_technology_quotes_backslash.testing import (
     FakeAmqpConnection,
-    FakeGrpcChannel,
     FakeKafkaProducer,
     FakeRedis,
     asgi_bridge,
@@ -70,17 +69,35 @@ def test_rel_class__to_x_1st_2() -> None:
 def test_rel_x_1st_to_svc_dup() -> None:
     """1st -> svc_dup: "Lookup" [gRPC] (odd/../../names.puml:22).
 
-    gRPC client stub `Target1stServiceGrpcClient` in 1st Service.
+    gRPC client `Target1stServiceGrpcClient` in 1st Service calling the gRPC server of 1st-Service.
     """
     assert "1st->svc_dup" in {rel["id"] for rel in MANIFEST["relationships"]}
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import (
         Target1stServiceGrpcClient,
     )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.dependencies import (
+        build_dependencies,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.grpc_server import (
+        create_grpc_server,
+    )
+    from oedd_names_every_technology_quotes_backslash.import_.service_1st_service_2.settings import (
+        Settings,
+    )
 
-    channel = FakeGrpcChannel({"status": "ok"})
-    client = Target1stServiceGrpcClient("localhost:50051", channel=channel)
-    assert client.lookup(PROBE) == {"status": "ok"}
-    assert channel.calls == [("/svc_1st_service.Svc1stService/Lookup", json.dumps(PROBE).encode("utf-8"))]
+    # The provider's real gRPC server, in-process on a free loopback port.
+    deps = build_dependencies(Settings())
+    server, port = create_grpc_server(deps, "127.0.0.1:0")
+    server.start()
+    client = Target1stServiceGrpcClient(f"127.0.0.1:{port}")
+    try:
+        result = client.lookup(PROBE)
+    finally:
+        client.close()
+        server.stop(None).wait()
+        deps.close()
+    assert result["status"] in ("accepted", "ok")
+    assert result["data"] == PROBE
 
 
 def test_rel_x_1st_to_uni() -> None:

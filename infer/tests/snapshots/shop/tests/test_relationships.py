@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from web_shop.testing import FakeGrpcChannel, asgi_bridge, json_responder
+from web_shop.testing import asgi_bridge, json_responder
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
 PROBE = {"probe": 1}
@@ -209,30 +209,54 @@ def test_rel_orders_to_payments_2() -> None:
 def test_rel_orders_to_catalog() -> None:
     """orders -> catalog: "Reserves stock via" [gRPC] (shop.puml:21).
 
-    gRPC client stub `CatalogServiceGrpcClient` in Order Service.
+    gRPC client `CatalogServiceGrpcClient` in Order Service calling the gRPC server of Catalog Service.
     """
     assert "orders->catalog" in {rel["id"] for rel in MANIFEST["relationships"]}
+    from web_shop.shop.catalog_service.dependencies import build_dependencies
+    from web_shop.shop.catalog_service.grpc_server import create_grpc_server
+    from web_shop.shop.catalog_service.settings import Settings
     from web_shop.shop.order_service.clients.catalog_service_grpc import (
         CatalogServiceGrpcClient,
     )
 
-    channel = FakeGrpcChannel({"status": "ok"})
-    client = CatalogServiceGrpcClient("localhost:50051", channel=channel)
-    assert client.reserves_stock_via(PROBE) == {"status": "ok"}
-    assert channel.calls == [("/catalog_service.CatalogService/ReservesStockVia", json.dumps(PROBE).encode("utf-8"))]
+    # The provider's real gRPC server, in-process on a free loopback port.
+    deps = build_dependencies(Settings())
+    server, port = create_grpc_server(deps, "127.0.0.1:0")
+    server.start()
+    client = CatalogServiceGrpcClient(f"127.0.0.1:{port}")
+    try:
+        result = client.reserves_stock_via(PROBE)
+    finally:
+        client.close()
+        server.stop(None).wait()
+        deps.close()
+    assert result["status"] in ("accepted", "ok")
+    assert result["data"] == PROBE
 
 
 def test_rel_orders_to_catalog_2() -> None:
     """orders -> catalog: "Reads product prices from" [gRPC] (shop.puml:22).
 
-    gRPC client stub `CatalogServiceGrpcClient` in Order Service.
+    gRPC client `CatalogServiceGrpcClient` in Order Service calling the gRPC server of Catalog Service.
     """
     assert "orders->catalog#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    from web_shop.shop.catalog_service.dependencies import build_dependencies
+    from web_shop.shop.catalog_service.grpc_server import create_grpc_server
+    from web_shop.shop.catalog_service.settings import Settings
     from web_shop.shop.order_service.clients.catalog_service_grpc import (
         CatalogServiceGrpcClient,
     )
 
-    channel = FakeGrpcChannel({"status": "ok"})
-    client = CatalogServiceGrpcClient("localhost:50051", channel=channel)
-    assert client.reads_product_prices_from(PROBE) == {"status": "ok"}
-    assert channel.calls == [("/catalog_service.CatalogService/ReadsProductPricesFrom", json.dumps(PROBE).encode("utf-8"))]
+    # The provider's real gRPC server, in-process on a free loopback port.
+    deps = build_dependencies(Settings())
+    server, port = create_grpc_server(deps, "127.0.0.1:0")
+    server.start()
+    client = CatalogServiceGrpcClient(f"127.0.0.1:{port}")
+    try:
+        result = client.reads_product_prices_from(PROBE)
+    finally:
+        client.close()
+        server.stop(None).wait()
+        deps.close()
+    assert result["status"] in ("accepted", "ok")
+    assert result["data"] == {}

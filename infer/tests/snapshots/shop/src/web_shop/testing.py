@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -119,9 +118,9 @@ class FakeKafkaProducer:
 
 
 class FakeGrpcChannel:
-    """Answers every unary call with ``reply``; calls land in ``calls`` as (method, request bytes)."""
+    """Answers every unary call with the encoded message ``reply``; calls land in ``calls`` as (method, request bytes)."""
 
-    def __init__(self, reply: dict[str, Any]) -> None:
+    def __init__(self, reply: bytes) -> None:
         self.reply = reply
         self.calls: list[tuple[str, Any]] = []
 
@@ -135,8 +134,7 @@ class FakeGrpcChannel:
         def call(request: Any, timeout: float | None = None) -> Any:
             payload = request_serializer(request) if request_serializer else request
             self.calls.append((method, payload))
-            raw = json.dumps(self.reply).encode("utf-8")
-            return response_deserializer(raw) if response_deserializer else raw
+            return response_deserializer(self.reply) if response_deserializer else self.reply
 
         return call
 

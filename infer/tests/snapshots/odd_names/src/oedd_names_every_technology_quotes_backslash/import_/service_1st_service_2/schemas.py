@@ -8,3 +8,25 @@ in, ``status``/``operation``/``data`` out; unknown fields are kept.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LookupRequest(BaseModel):
+    """Body of "Lookup" (POST)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class LookupResponse(BaseModel):
+    """Answer of "Lookup" (POST)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "accepted"
+    operation: str = "lookup"
+    data: dict[str, Any] = Field(default_factory=dict)

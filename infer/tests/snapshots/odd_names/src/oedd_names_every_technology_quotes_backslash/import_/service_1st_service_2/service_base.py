@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from .schemas import LookupRequest, LookupResponse
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,3 +20,8 @@ class Service1stServiceServiceBase:
 
     From container ``svc_dup`` (odd/../../names.puml:6), drawn as gRPC.
     """
+
+    def lookup(self, request: LookupRequest) -> LookupResponse:
+        """Handles "Lookup" (POST) from 1st Service (1st->svc_dup)."""
+        logger.info("lookup: %s", request.payload)
+        return LookupResponse(status="accepted", operation="lookup", data=request.payload)

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     service_name: str = "1st-Service"
     run_consumers: bool = False
     """Start the message consumers with the app (docker-compose sets it; tests leave it off)."""
+    grpc_address: str = ""
+    """Address the gRPC server listens on (``0.0.0.0:50051``); empty: no gRPC server (tests)."""
 
 
 def get_settings() -> Settings:

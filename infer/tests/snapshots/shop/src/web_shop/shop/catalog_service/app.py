@@ -15,6 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from .dependencies import build_dependencies
+from .grpc_server import create_grpc_server
 from .routes import router
 from .settings import Settings, get_settings
 
@@ -27,9 +28,15 @@ def create_app(settings: Settings | None = None, *, http_transport: httpx.BaseTr
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(c.run()) for c in deps.consumers()] if settings.run_consumers else []
+        grpc_server = None
+        if settings.grpc_address:
+            grpc_server, _ = create_grpc_server(deps, settings.grpc_address)
+            grpc_server.start()
         try:
             yield
         finally:
+            if grpc_server is not None:
+                grpc_server.stop(5).wait()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -58,3 +58,31 @@ class ChangesStockLevelsInResponse(BaseModel):
     status: str = "accepted"
     operation: str = "changes_stock_levels_in"
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReservesStockViaRequest(BaseModel):
+    """Body of "Reserves stock via" (POST)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReservesStockViaResponse(BaseModel):
+    """Answer of "Reserves stock via" (POST)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "accepted"
+    operation: str = "reserves_stock_via"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReadsProductPricesFromResponse(BaseModel):
+    """Answer of "Reads product prices from" (GET)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "accepted"
+    operation: str = "reads_product_prices_from"
+    data: dict[str, Any] = Field(default_factory=dict)

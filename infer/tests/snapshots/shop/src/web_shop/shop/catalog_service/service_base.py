@@ -14,6 +14,9 @@ from .schemas import (
     ChangesStockLevelsInRequest,
     ChangesStockLevelsInResponse,
     LooksUpProductsInResponse,
+    ReadsProductPricesFromResponse,
+    ReservesStockViaRequest,
+    ReservesStockViaResponse,
     UpdatesPricesInRequest,
     UpdatesPricesInResponse,
 )
@@ -41,3 +44,13 @@ class CatalogServiceServiceBase:
         """Handles "Changes stock levels in" (PATCH) from Shop Admin (admin->catalog)."""
         logger.info("changes_stock_levels_in: %s", request.payload)
         return ChangesStockLevelsInResponse(status="accepted", operation="changes_stock_levels_in", data=request.payload)
+
+    def reserves_stock_via(self, request: ReservesStockViaRequest) -> ReservesStockViaResponse:
+        """Handles "Reserves stock via" (POST) from Order Service (orders->catalog)."""
+        logger.info("reserves_stock_via: %s", request.payload)
+        return ReservesStockViaResponse(status="accepted", operation="reserves_stock_via", data=request.payload)
+
+    def reads_product_prices_from(self) -> ReadsProductPricesFromResponse:
+        """Handles "Reads product prices from" (GET) from Order Service (orders->catalog#2)."""
+        logger.info("reads_product_prices_from")
+        return ReadsProductPricesFromResponse(status="ok", operation="reads_product_prices_from")
