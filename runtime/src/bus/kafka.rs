@@ -37,7 +37,9 @@
 //! which RabbitMQ's requeue allows as well, and comes back with
 //! `redelivered = true`. A message re-fetched after a crash or a rebalance
 //! cannot be told apart and arrives with `redelivered = false`; the stages
-//! are idempotent either way.
+//! are idempotent either way. Delivery is at least once: a requeue racing
+//! with its consumer's close can leave both the original and the copy to
+//! be delivered.
 //!
 //! Rebalances: when partitions are revoked, the offsets already acked are
 //! committed synchronously, and the deliveries of those partitions still in
@@ -705,7 +707,13 @@ async fn pump(
                 continue;
             }
         };
-        let generation = lock(&tracker).delivered(msg.topic(), msg.partition(), msg.offset());
+        // Status deliveries are never committed: nothing to track.
+        let generation = match kind {
+            Kind::Queue { .. } => {
+                lock(&tracker).delivered(msg.topic(), msg.partition(), msg.offset())
+            }
+            Kind::Status => 0,
+        };
         let (headers, redelivered, _) = from_headers(&msg);
         let delivery = Delivery {
             body: msg.payload().unwrap_or_default().to_vec(),
@@ -719,7 +727,11 @@ async fn pump(
                 permit: Some(permit),
             }),
         };
-        if tx.send(delivery).await.is_err() {
+        if let Err(unsent) = tx.send(delivery).await {
+            // Closed first, so the dropped delivery is left to the next
+            // owner instead of being republished.
+            lock(&tracker).closed = true;
+            drop(unsent);
             break;
         }
     }
