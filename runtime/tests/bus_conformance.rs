@@ -186,6 +186,28 @@ mod checks {
         again.acker.ack().await.expect("ack");
     }
 
+    pub async fn a_dead_consumers_delivery_comes_back(bus: &SharedBus) {
+        let job = unique("job-");
+        let mut c = bus
+            .consume(Source::Stage(Stage::Parse), 4)
+            .await
+            .expect("consume");
+        bus.publish(work(Stage::Parse, body(&job, 1), &[]))
+            .await
+            .expect("publish");
+        let held = next(&mut c, "first delivery").await;
+        // The process dies: its consumer and its unsettled delivery go away.
+        drop(c);
+        drop(held);
+        let mut successor = bus
+            .consume(Source::Stage(Stage::Parse), 4)
+            .await
+            .expect("consume again");
+        let again = next(&mut successor, "the dead consumer's message").await;
+        assert_eq!(again.body, body(&job, 1));
+        again.acker.ack().await.expect("ack");
+    }
+
     pub async fn requeue_redelivers(bus: &SharedBus) {
         let mut c = bus
             .consume(Source::Stage(Stage::Store), 4)
@@ -351,6 +373,7 @@ macro_rules! conformance {
 
             check!(delivery_with_headers);
             check!(dropped_delivery_is_redelivered);
+            check!(a_dead_consumers_delivery_comes_back);
             check!(requeue_redelivers);
             check!(retry_returns_after_its_delay);
             check!(dead_letters_are_consumable);
