@@ -274,6 +274,20 @@ mod checks {
         d.acker.ack().await.expect("ack");
     }
 
+    pub async fn depth_counts_waiting_messages(bus: &SharedBus) {
+        assert_eq!(bus.depth(Source::DeadLetter).await.expect("depth"), 0);
+        for seq in 0..2 {
+            bus.publish(Outgoing {
+                destination: Destination::DeadLetter,
+                body: body(&unique("job-"), seq),
+                headers: BTreeMap::new(),
+            })
+            .await
+            .expect("publish dead letter");
+        }
+        assert_eq!(bus.depth(Source::DeadLetter).await.expect("depth"), 2);
+    }
+
     pub async fn one_jobs_messages_stay_in_order(bus: &SharedBus) {
         let mut c = bus
             .consume(Source::Stage(Stage::Parse), 1)
@@ -377,6 +391,7 @@ macro_rules! conformance {
             check!(requeue_redelivers);
             check!(retry_returns_after_its_delay);
             check!(dead_letters_are_consumable);
+            check!(depth_counts_waiting_messages);
             check!(one_jobs_messages_stay_in_order);
             check!(every_status_subscriber_gets_every_event);
             check!(prefetch_bounds_unacked_deliveries);
