@@ -6,6 +6,7 @@
 #   C4FORGE_CACHE      where the venv, the S3 server's log and (by default) the
 #                      cargo target dir live (default ~/.cache/c4forge)
 #   CARGO_TARGET_DIR   reused between runs (default $C4FORGE_CACHE/target)
+#   C4FORGE_TEST_KAFKA_PORT  loopback port of the tansu test broker (default 9092)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -42,6 +43,29 @@ if ! curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/"; then
   for _ in $(seq 60); do curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" && break; sleep 0.5; done
 fi
 curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" || { echo "S3 test server did not start; see $cache/moto.log"; exit 1; }
+
+step "Kafka: librdkafka build tools, tansu test broker"
+# The `kafka` feature (on in --all-features) builds librdkafka with cmake.
+missing=$(for p in cmake libcurl4-openssl-dev; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  apt-get update -qq && apt-get install -y -qq $missing
+fi
+# tansu speaks the Kafka protocol; a test server only, built once outside the clone.
+tansu="$cache/tansu/bin/tansu"
+if [ ! -x "$tansu" ]; then
+  CARGO_TARGET_DIR="$cache/tansu-target" cargo install tansu --version 0.6.0 --locked \
+    --features dynostore --root "$cache/tansu"
+fi
+kafka_port="${C4FORGE_TEST_KAFKA_PORT:-9092}"
+export C4FORGE_TEST_KAFKA="127.0.0.1:$kafka_port"
+kafka_up() { (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; }
+if ! kafka_up; then
+  nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine memory://tansu/ >"$cache/tansu.log" 2>&1 &
+  for _ in $(seq 60); do kafka_up && break; sleep 0.5; done
+fi
+kafka_up || { echo "tansu did not start; see $cache/tansu.log"; exit 1; }
 
 step "cargo fmt --check"
 cargo fmt --all --check

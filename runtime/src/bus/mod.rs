@@ -1,4 +1,6 @@
-//! The message bus: one trait, two backends.
+//! The message bus: one trait, three backends (in-process, RabbitMQ, and
+//! Kafka with the `kafka` feature; `kafka` maps the names below to topics
+//! and consumer groups, see its module doc).
 //!
 //! Topology (names carry the configured prefix, `c4forge` by default):
 //! - `{prefix}.work`: topic exchange for pipeline messages; each consuming
@@ -10,13 +12,15 @@
 //!   is dead-lettered back to the work exchange with its routing key.
 //! - `{prefix}.dlq`: the dead-letter queue.
 //!
-//! Both backends give the same guarantees to the consumer loop: publish
+//! Every backend gives the same guarantees to the consumer loop: publish
 //! returns only after the broker confirmed the message; a delivery stays
 //! unacknowledged until the loop acks it; an unacked delivery (rejected with
 //! requeue, or dropped because its task died) is delivered again with
 //! `redelivered = true`.
 
 pub mod amqp;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod memory;
 
 use async_trait::async_trait;
@@ -95,6 +99,14 @@ pub enum BusError {
     /// The bus URL is not usable.
     #[error("invalid bus url `{0}`")]
     InvalidUrl(String),
+    /// The URL names a backend this build does not include.
+    #[error("bus url `{url}` needs a build with `--features {feature}`")]
+    NotBuilt {
+        /// The configured URL.
+        url: String,
+        /// The cargo feature that adds the backend.
+        feature: &'static str,
+    },
 }
 
 /// Settles one delivery. Dropping it without settling requeues the message.
@@ -199,12 +211,16 @@ impl Names {
     }
 }
 
-/// Connects the bus named by `url` (empty: in-process) and declares its topology.
+/// Connects the bus named by `url` (empty: in-process; `amqp://`, `amqps://`;
+/// `kafka://host:port[,host:port]` with the `kafka` feature) and declares its
+/// topology.
 pub async fn connect(url: &str, prefix: &str) -> Result<SharedBus, BusError> {
     let bus: SharedBus = if url.is_empty() {
         Arc::new(memory::MemoryBus::new())
     } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
         Arc::new(amqp::AmqpBus::connect(url, prefix).await?)
+    } else if url.starts_with("kafka://") {
+        connect_kafka(url, prefix).await?
     } else {
         return Err(BusError::InvalidUrl(url.to_string()));
     };
@@ -212,9 +228,32 @@ pub async fn connect(url: &str, prefix: &str) -> Result<SharedBus, BusError> {
     Ok(bus)
 }
 
+#[cfg(feature = "kafka")]
+async fn connect_kafka(url: &str, prefix: &str) -> Result<SharedBus, BusError> {
+    Ok(Arc::new(kafka::KafkaBus::connect(url, prefix).await?))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn connect_kafka(url: &str, _prefix: &str) -> Result<SharedBus, BusError> {
+    Err(BusError::NotBuilt {
+        url: url.to_string(),
+        feature: "kafka",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(feature = "kafka"))]
+    #[tokio::test]
+    async fn kafka_urls_ask_for_the_feature() {
+        let err = connect("kafka://127.0.0.1:9092", "t").await.err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("--features kafka")),
+            "a kafka url without the feature must say how to get it"
+        );
+    }
 
     #[test]
     fn tiers_cover_every_delay() {
