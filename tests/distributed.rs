@@ -17,25 +17,12 @@ async fn upload_to_download_with_one_process_per_stage() {
     upload_to_download(&iso, iso.env()).await;
 }
 
-/// The same journey with Kafka as the bus: the broker of
-/// `C4FORGE_TEST_KAFKA` (tansu, started by `scripts/test.sh`), topics under
-/// a prefix of this test's own.
+/// The same journey with Kafka as the bus (see `Isolated::kafka_env`).
 #[cfg(feature = "kafka")]
 #[tokio::test]
 async fn upload_to_download_with_one_process_per_stage_on_kafka() {
-    let Ok(broker) = std::env::var("C4FORGE_TEST_KAFKA") else {
-        eprintln!("C4FORGE_TEST_KAFKA not set; scripts/test.sh starts tansu and sets it");
-        return;
-    };
     let iso = Isolated::create().await;
-    let mut env = iso.env();
-    for (k, v) in &mut env {
-        if k == "C4FORGE_BUS" {
-            *v = format!("kafka://{broker}");
-        }
-    }
-    env.push(("C4FORGE_BUS_PREFIX".into(), iso.vhost.clone()));
-    upload_to_download(&iso, env).await;
+    upload_to_download(&iso, iso.kafka_env()).await;
 }
 
 /// Upload, watch, download and check every object and row, with one

@@ -49,7 +49,21 @@ fn done(jobs: &[String]) -> Vec<(String, &'static str)> {
 #[tokio::test]
 async fn stage_killed_mid_batch_then_restarted() {
     let iso = Isolated::create().await;
-    let env = iso.env();
+    killed_mid_batch_then_restarted(&iso, iso.env()).await;
+}
+
+/// The same fault with Kafka as the bus: the killed consumer's uncommitted
+/// offsets are delivered again to its successor in the consumer group.
+#[cfg(feature = "kafka")]
+#[tokio::test]
+async fn stage_killed_mid_batch_then_restarted_on_kafka() {
+    let iso = Isolated::create().await;
+    killed_mid_batch_then_restarted(&iso, iso.kafka_env()).await;
+}
+
+/// Fault 1 on the bus that `env` configures: the generate process is
+/// SIGKILLed mid-batch and started again.
+async fn killed_mid_batch_then_restarted(iso: &Isolated, env: Vec<(String, String)>) {
     migrate(&env);
     let api = spawn(&["--stages", "ingest,notifier"], &env);
     let _rest = spawn(&["--stages", "parse,store"], &env);
@@ -61,7 +75,7 @@ async fn stage_killed_mid_batch_then_restarted() {
     drop(generate); // SIGKILL, whatever it was doing
     let _generate = spawn(&["--stages", "generate"], &env);
     all_reach(&http, &api.base, &token, &jobs, "done", 60).await;
-    check_jobs(&iso, &done(&jobs)).await;
+    check_jobs(iso, &done(&jobs)).await;
 }
 
 /// Fault 2: the generate process dies right after committing a stage run,

@@ -364,6 +364,27 @@ impl Isolated {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.db_name)
     }
 
+    /// The same environment with Kafka as the bus: the broker of
+    /// `C4FORGE_TEST_KAFKA` (default 127.0.0.1:9092, the tansu that
+    /// `scripts/test.sh` starts), topics under a prefix of this test's own.
+    pub fn kafka_env(&self) -> Vec<(String, String)> {
+        let broker =
+            std::env::var("C4FORGE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+        assert!(
+            std::net::TcpStream::connect(&broker).is_ok(),
+            "Kafka test broker at {broker} unreachable; scripts/test.sh starts tansu there"
+        );
+        let mut env = self.env();
+        for (k, v) in &mut env {
+            if k == "C4FORGE_BUS" {
+                // A killed member is noticed after 6 s instead of the default 45 s.
+                *v = format!("kafka://{broker}?session.timeout.ms=6000");
+            }
+        }
+        env.push(("C4FORGE_BUS_PREFIX".into(), self.vhost.clone()));
+        env
+    }
+
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("C4FORGE_BUS", format!("{AMQP_BASE}/{}", self.vhost)),
