@@ -13,6 +13,9 @@
 #   distributed-2x  the same with two processes of the slowest stage: $SLOW_STAGE,
 #                   else the stage with the longest mean handling time in the
 #                   logs of the `distributed` run just before (all), else store
+#   distributed-kafka  one process per stage with Kafka as the bus (the tansu
+#                   broker of scripts/test.sh at $KAFKA, default 127.0.0.1:9092;
+#                   binaries built with --features kafka) + PostgreSQL + S3
 #   ws              websocket fan-out on the embedded mode: the notifier's RSS
 #                   per idle connection with WS_CLIENTS connections, then
 #                   WS_CLIENTS clients each following its own job to `done`,
@@ -49,18 +52,19 @@ WS_CLIENTS=${WS_CLIENTS:-10000}
 S3_ENDPOINT=${C4FORGE_TEST_S3_ENDPOINT:-http://127.0.0.1:9000}
 PG=postgres://postgres@127.0.0.1:5432
 AMQP=amqp://guest:guest@127.0.0.1:5672
+KAFKA=${C4FORGE_TEST_KAFKA:-127.0.0.1:9092}
 VENV=$HOME/.cache/c4forge/venv
 
 case "$SCENARIO" in
-infra | embedded | distributed | distributed-2x | ws | all) ;;
+infra | embedded | distributed | distributed-2x | distributed-kafka | ws | all) ;;
 *)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
 
 echo "== building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --bins)
+(cd "$ROOT" && cargo build --release --bins --features kafka)
 BIN=$CARGO_TARGET_DIR/release/c4forge
 BENCH=$CARGO_TARGET_DIR/release/c4forge-bench
 OUT=${BENCH_OUT:-$CARGO_TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -275,11 +279,15 @@ run_distributed() {
     fi
     SCN=distributed
     [ "$copies" = 2 ] && SCN=distributed-2x
-    local what="one process per stage"
+    local what="one process per stage" broker=RabbitMQ
     [ "$copies" = 2 ] && what="one process per stage, two of $SLOW_STAGE"
-    echo "== $SCN: $what, on RabbitMQ + PostgreSQL + S3"
-    isolate "c4bench_${copies}_$$"
+    [ "${2:-}" = kafka ] && SCN=distributed-kafka && broker="Kafka (tansu at $KAFKA)"
+    echo "== $SCN: $what, on $broker + PostgreSQL + S3"
+    isolate "c4bench_${copies}_${2:-amqp}_$$"
     export C4FORGE_BUS=$AMQP_URL C4FORGE_DATABASE=$DB_URL C4FORGE_OBJECTS=s3://$BUCKET
+    if [ "${2:-}" = kafka ]; then
+        export C4FORGE_BUS="kafka://$KAFKA" C4FORGE_BUS_PREFIX="c4bench$$"
+    fi
     "$BIN" migrate >/dev/null
     local pids=()
     C4FORGE_LISTEN=127.0.0.1:0 start api --stages ingest,notifier
@@ -297,7 +305,7 @@ run_distributed() {
     idle_rss "${pids[@]}"
     load_runs "${pids[@]}"
     stop_servers
-    unset C4FORGE_BUS C4FORGE_DATABASE C4FORGE_OBJECTS
+    unset C4FORGE_BUS C4FORGE_DATABASE C4FORGE_OBJECTS C4FORGE_BUS_PREFIX
 }
 
 case "$SCENARIO" in
@@ -305,6 +313,7 @@ infra) run_infra ;;
 embedded) run_embedded ;;
 distributed) run_distributed 1 ;;
 distributed-2x) run_distributed 2 ;;
+distributed-kafka) run_distributed 1 kafka ;;
 ws) run_ws ;;
 all)
     run_infra
