@@ -15,7 +15,8 @@
 #                   logs of the `distributed` run just before (all), else store
 #   distributed-kafka  one process per stage with Kafka as the bus (the tansu
 #                   broker of scripts/test.sh at $KAFKA, default 127.0.0.1:9092;
-#                   binaries built with --features kafka) + PostgreSQL + S3
+#                   binaries built with --features kafka; librdkafka settings
+#                   in KAFKA_OPTS, default fetch.wait.max.ms=10) + PostgreSQL + S3
 #   ws              websocket fan-out on the embedded mode: the notifier's RSS
 #                   per idle connection with WS_CLIENTS connections, then
 #                   WS_CLIENTS clients each following its own job to `done`,
@@ -53,12 +54,16 @@ S3_ENDPOINT=${C4FORGE_TEST_S3_ENDPOINT:-http://127.0.0.1:9000}
 PG=postgres://postgres@127.0.0.1:5432
 AMQP=amqp://guest:guest@127.0.0.1:5672
 KAFKA=${C4FORGE_TEST_KAFKA:-127.0.0.1:9092}
+# tansu answers a fetch only when fetch.wait.max.ms (librdkafka default 500 ms)
+# has passed, so every hop would wait that long; a real Kafka answers as soon
+# as data arrives (see BENCHMARKS.md).
+KAFKA_OPTS=${KAFKA_OPTS:-fetch.wait.max.ms=10}
 VENV=$HOME/.cache/c4forge/venv
 
 case "$SCENARIO" in
 infra | embedded | distributed | distributed-2x | distributed-kafka | ws | all) ;;
 *)
-    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
@@ -286,7 +291,7 @@ run_distributed() {
     isolate "c4bench_${copies}_${2:-amqp}_$$"
     export C4FORGE_BUS=$AMQP_URL C4FORGE_DATABASE=$DB_URL C4FORGE_OBJECTS=s3://$BUCKET
     if [ "${2:-}" = kafka ]; then
-        export C4FORGE_BUS="kafka://$KAFKA" C4FORGE_BUS_PREFIX="c4bench$$"
+        export C4FORGE_BUS="kafka://$KAFKA?$KAFKA_OPTS" C4FORGE_BUS_PREFIX="c4bench$$"
     fi
     "$BIN" migrate >/dev/null
     local pids=()
