@@ -172,8 +172,23 @@ async fn broker_closes_every_connection_mid_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_opens_the_breaker_and_loses_nothing() {
     let iso = Isolated::create().await;
+    database_outage(&iso, iso.env()).await;
+}
+
+/// The same on Kafka: the stage's consumer leaves its group while the
+/// breaker is open and joins again after (a rebalance each way); the
+/// uncommitted work is redone, nothing is lost or dead-lettered.
+#[cfg(feature = "kafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_opens_the_breaker_and_loses_nothing_on_kafka() {
+    let iso = Isolated::create().await;
+    database_outage(&iso, iso.kafka_env()).await;
+}
+
+/// Fault 4 on the bus that `direct` configures: PostgreSQL unreachable for
+/// the stage processes for 10 s through a proxy the test controls.
+async fn database_outage(iso: &Isolated, direct: Vec<(String, String)>) {
     let proxy = Proxy::start("127.0.0.1:5432").await;
-    let direct = iso.env();
     migrate(&direct);
     let via_proxy = with(
         direct.clone(),
@@ -199,7 +214,7 @@ async fn database_outage_opens_the_breaker_and_loses_nothing() {
     assert_eq!(body["breakers"]["database"], "open", "{body}");
     proxy.up();
     all_reach(&http, &api.base, &token, &jobs, "done", 90).await;
-    check_jobs(&iso, &done(&jobs)).await;
+    check_jobs(iso, &done(&jobs)).await;
     assert!(
         stages.log_text().contains("breaker open; not consuming"),
         "{}",
