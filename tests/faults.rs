@@ -17,14 +17,6 @@ const FAST_RETRIES: [(&str, &str); 3] = [
     ("C4FORGE_RETRY_MAX_MS", "200"),
 ];
 
-fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
-}
-
 async fn all_reach(
     http: &reqwest::Client,
     base: &str,

@@ -67,6 +67,15 @@ impl Server {
     }
 }
 
+/// `env` with the variables of `extra` set (replacing earlier values).
+pub fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
 /// Starts `c4forge serve ARGS` with `envs`, waits for its "listening" line
 /// and records the address: the API for ingest/notifier processes, the
 /// admin port (`/healthz`, `/readyz`, `/metrics`) for the others.
@@ -374,15 +383,12 @@ impl Isolated {
             std::net::TcpStream::connect(&broker).is_ok(),
             "Kafka test broker at {broker} unreachable; scripts/test.sh starts tansu there"
         );
-        let mut env = self.env();
-        for (k, v) in &mut env {
-            if k == "C4FORGE_BUS" {
-                // A killed member is noticed after 6 s instead of the default 45 s.
-                *v = format!("kafka://{broker}?session.timeout.ms=6000");
-            }
-        }
-        env.push(("C4FORGE_BUS_PREFIX".into(), self.vhost.clone()));
-        env
+        // A killed member is noticed after 6 s instead of the default 45 s.
+        let bus = format!("kafka://{broker}?session.timeout.ms=6000");
+        with(
+            self.env(),
+            &[("C4FORGE_BUS", &bus), ("C4FORGE_BUS_PREFIX", &self.vhost)],
+        )
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
