@@ -115,7 +115,7 @@ pub struct ObjectRecord {
 }
 
 /// One generated file inside the job's zip.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFileRecord {
     /// Path inside the project.
     pub path: String,
@@ -673,17 +673,8 @@ impl Ledger {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 8
-                ));
+                let row: Vec<String> = (n + 1..=n + 8).map(|p| format!("${p}")).collect();
+                sql.push_str(&format!("({})", row.join(", ")));
                 values.extend([
                     job_id.clone().into(),
                     f.path.clone().into(),
@@ -1193,27 +1184,7 @@ mod tests {
             .await
             .expect("record");
         let back = ledger.generated_files_of(job).await.expect("read");
-        assert_eq!(back.len(), many.len());
-        for (a, b) in many.iter().zip(&back) {
-            assert_eq!(
-                (
-                    &a.path,
-                    &a.sha256,
-                    a.size,
-                    &a.owner,
-                    a.zip_offset,
-                    a.zip_length
-                ),
-                (
-                    &b.path,
-                    &b.sha256,
-                    b.size,
-                    &b.owner,
-                    b.zip_offset,
-                    b.zip_length
-                )
-            );
-        }
+        assert_eq!(back, many);
         // Recording again replaces the rows.
         ledger
             .record_generated_files(job, &rows(3))
