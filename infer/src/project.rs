@@ -670,7 +670,7 @@ impl<'a> Ctx<'a> {
                 });
                 if let Some(i) = same {
                     by_alias.insert(e.alias.as_str(), i);
-                    synonyms.push((e, src, elements[i].0.alias.clone()));
+                    synonyms.push((e, src, elements[i].0.alias.to_string()));
                     continue;
                 }
                 by_alias.insert(e.alias.as_str(), elements.len());
@@ -809,7 +809,7 @@ impl<'a> Elems<'a> {
         let Some(top) = chain.last() else {
             return (node, None);
         };
-        if let Some(n) = self.network_of.get(&top.alias) {
+        if let Some(n) = self.network_of.get(top.alias.as_str()) {
             return (node, Some(n.clone()));
         }
         let ident = self.net_scope.alloc(&kebab(&snake(&top.label, "node")));
@@ -817,11 +817,11 @@ impl<'a> Elems<'a> {
         self.networks.push(Network {
             ident: ident.clone(),
             label: one_line(&top.label),
-            alias: top.alias.clone(),
+            alias: top.alias.to_string(),
             technology: one_line(&top.technology),
             src,
         });
-        self.network_of.insert(top.alias.clone(), ident.clone());
+        self.network_of.insert(top.alias.to_string(), ident.clone());
         (node, Some(ident))
     }
 
@@ -838,7 +838,7 @@ impl<'a> Elems<'a> {
         let ident = self.root_scope.alloc(&snake(&b.label, "system"));
         let src = self.boundary_src(&b.alias);
         self.systems.push(SystemPkg {
-            alias: b.alias.clone(),
+            alias: b.alias.to_string(),
             name: one_line(&b.label),
             description: one_line(&b.description),
             module: format!("{}.{ident}", self.package),
@@ -983,14 +983,14 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         };
         if e.kind == ElementKind::Person {
             persons.push(Person {
-                alias: e.alias.clone(),
+                alias: e.alias.to_string(),
                 name: one_line(&e.name),
                 description: one_line(&e.description),
                 external: e.external,
                 src: src.clone(),
                 interactions: Vec::new(),
             });
-            endpoints.insert(e.alias.clone(), Endpoint::Person(persons.len() - 1));
+            endpoints.insert(e.alias.to_string(), Endpoint::Person(persons.len() - 1));
             role = "actor (documented in the README)".into();
         } else if is_db {
             let t = if tech == Some(Tech::Redis) {
@@ -1001,7 +1001,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             let host = a.host_scope.alloc_sep(&kebab(&snake(display, "db")), "-");
             let (node, network) = a.deployment(e.parent.as_deref());
             databases.push(Database {
-                alias: e.alias.clone(),
+                alias: e.alias.to_string(),
                 name: one_line(&e.name),
                 description: one_line(&e.description),
                 technology: one_line(&e.technology),
@@ -1015,7 +1015,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 network,
                 rel_ids: Vec::new(),
             });
-            endpoints.insert(e.alias.clone(), Endpoint::Database(databases.len() - 1));
+            endpoints.insert(e.alias.to_string(), Endpoint::Database(databases.len() - 1));
             role = format!(
                 "{} database",
                 if t == Tech::Redis { "Redis" } else { "SQL" }
@@ -1031,7 +1031,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 .alloc_sep(&kebab(&snake(display, "broker")), "-");
             let (node, network) = a.deployment(e.parent.as_deref());
             brokers.push(Broker {
-                alias: e.alias.clone(),
+                alias: e.alias.to_string(),
                 name: one_line(&e.name),
                 description: one_line(&e.description),
                 technology: one_line(&e.technology),
@@ -1046,18 +1046,18 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 network,
                 rel_ids: Vec::new(),
             });
-            endpoints.insert(e.alias.clone(), Endpoint::Broker(brokers.len() - 1));
+            endpoints.insert(e.alias.to_string(), Endpoint::Broker(brokers.len() - 1));
             role = format!("{} broker", if t == Tech::Kafka { "Kafka" } else { "AMQP" });
         } else if e.external {
             externals.push(External {
-                alias: e.alias.clone(),
+                alias: e.alias.to_string(),
                 name: one_line(&e.name),
                 description: one_line(&e.description),
                 kind: e.kind,
                 technology: one_line(&e.technology),
                 src: src.clone(),
             });
-            endpoints.insert(e.alias.clone(), Endpoint::External(externals.len() - 1));
+            endpoints.insert(e.alias.to_string(), Endpoint::External(externals.len() - 1));
             role = "external (client stubs with configurable URLs)".into();
         } else {
             match e.kind {
@@ -1071,7 +1071,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                         src.clone(),
                         e.parent.as_deref(),
                     );
-                    endpoints.insert(e.alias.clone(), Endpoint::Service(s));
+                    endpoints.insert(e.alias.to_string(), Endpoint::Service(s));
                     role = "service".into();
                 }
                 ElementKind::System => {
@@ -1095,7 +1095,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                             src.clone(),
                             e.parent.as_deref(),
                         );
-                        endpoints.insert(e.alias.clone(), Endpoint::Service(s));
+                        endpoints.insert(e.alias.to_string(), Endpoint::Service(s));
                         role = "service".into();
                     }
                 }
@@ -1107,7 +1107,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             }
         }
         elements_doc.push(ElementDoc {
-            alias: e.alias.clone(),
+            alias: e.alias.to_string(),
             kind: e.kind,
             name: one_line(&e.name),
             external: e.external,
@@ -1159,12 +1159,12 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 )
             }
         };
-        if !a.services[idx].aliases.contains(&b.alias) {
-            a.services[idx].aliases.push(b.alias.clone());
+        if !a.services[idx].aliases.iter().any(|x| x == &b.alias) {
+            a.services[idx].aliases.push(b.alias.to_string());
         }
-        boundary_service.insert(b.alias.clone(), idx);
+        boundary_service.insert(b.alias.to_string(), idx);
         endpoints
-            .entry(b.alias.clone())
+            .entry(b.alias.to_string())
             .or_insert(Endpoint::Service(idx));
     }
 
@@ -1176,7 +1176,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             .ctx
             .ancestors(e.parent.as_deref())
             .iter()
-            .find_map(|b| boundary_service.get(&b.alias).copied());
+            .find_map(|b| boundary_service.get(b.alias.as_str()).copied());
         let svc = match owner {
             Some(s) => s,
             None => a.new_service(
@@ -1200,7 +1200,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         let ident = scope.alloc(&snake(display, "component"));
         let class = pascal(&ident, "Component");
         a.services[svc].components.push(Component {
-            alias: e.alias.clone(),
+            alias: e.alias.to_string(),
             name: one_line(display),
             description: one_line(&e.description),
             technology: one_line(&e.technology),
@@ -1214,7 +1214,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             rel_ids: Vec::new(),
         });
         endpoints.insert(
-            e.alias.clone(),
+            e.alias.to_string(),
             Endpoint::Component(svc, a.services[svc].components.len() - 1),
         );
     }
@@ -1222,13 +1222,13 @@ pub fn analyze(model: &Model, source: &str) -> Project {
     let synonyms: Vec<(&Element, Src, String)> = a.ctx.synonyms.clone();
     for (e, src, canonical) in &synonyms {
         if let Some(ep) = endpoints.get(canonical).copied() {
-            endpoints.insert(e.alias.clone(), ep);
+            endpoints.insert(e.alias.to_string(), ep);
             if let Endpoint::Service(i) = ep {
-                a.services[i].aliases.push(e.alias.clone());
+                a.services[i].aliases.push(e.alias.to_string());
             }
         }
         elements_doc.push(ElementDoc {
-            alias: e.alias.clone(),
+            alias: e.alias.to_string(),
             kind: e.kind,
             name: one_line(&e.name),
             external: e.external,
@@ -1254,7 +1254,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         techs: BTreeSet::new(),
         canon: synonyms
             .iter()
-            .map(|(e, _, c)| (e.alias.clone(), c.clone()))
+            .map(|(e, _, c)| (e.alias.to_string(), c.clone()))
             .collect(),
     };
     for (i, s) in b.services.iter().enumerate() {
@@ -1290,7 +1290,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             .map(|&i| ctx.elements[i].0)
             .map(|e| {
                 if naming::words(&e.name).is_empty() {
-                    e.alias.clone()
+                    e.alias.to_string()
                 } else {
                     one_line(&e.name)
                 }
@@ -1316,8 +1316,14 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 snake(&r.from, "x"),
                 snake(&r.to, "x")
             ));
-            let from = endpoints.get(&r.from).copied().unwrap_or(Endpoint::Unknown);
-            let to = endpoints.get(&r.to).copied().unwrap_or(Endpoint::Unknown);
+            let from = endpoints
+                .get(r.from.as_str())
+                .copied()
+                .unwrap_or(Endpoint::Unknown);
+            let to = endpoints
+                .get(r.to.as_str())
+                .copied()
+                .unwrap_or(Endpoint::Unknown);
             let src = Src {
                 file: file.clone(),
                 line: r.span.line,
@@ -1351,14 +1357,14 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             let rel = Relation {
                 id: id.clone(),
                 test: test.clone(),
-                from: r.from.clone(),
-                to: r.to.clone(),
+                from: r.from.to_string(),
+                to: r.to.to_string(),
                 from_name: name_of(&r.from),
                 to_name: name_of(&r.to),
                 label: one_line(&r.label),
                 technology: one_line(&r.technology),
                 description: one_line(&r.description),
-                index: r.index.clone(),
+                index: r.index.as_ref().map(ToString::to_string),
                 src,
                 tech,
                 assumed,
@@ -1366,7 +1372,11 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 spec,
             };
             if matches!(d.level, Level::Dynamic | Level::Sequence) || r.index.is_some() {
-                let index = r.index.clone().unwrap_or_else(|| (ri + 1).to_string());
+                let index = r
+                    .index
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| (ri + 1).to_string());
                 steps.push((
                     index_key(&index),
                     ri,
@@ -1983,7 +1993,7 @@ impl Builder {
                 self.method_reqs.push(MethodReq {
                     svc: s1,
                     comp: Some(c2),
-                    label: r.label.clone(),
+                    label: r.label.to_string(),
                     display: one_line(&r.label),
                     kind: "request",
                     rel_id: id.to_string(),
@@ -2088,9 +2098,9 @@ impl Builder {
                             _ => {
                                 let canon = self
                                     .canon
-                                    .get(&r.to)
+                                    .get(r.to.as_str())
                                     .cloned()
-                                    .unwrap_or_else(|| r.to.clone());
+                                    .unwrap_or_else(|| r.to.to_string());
                                 (canon, name_of(&r.to), true, None)
                             }
                         };
@@ -2106,8 +2116,13 @@ impl Builder {
                         self.add_rel_to_dep(svc, dep, id);
                         self.record_use(svc, comp, dep);
                         self.touch(svc, comp, id);
-                        if external && !self.services[svc].deps[dep].aliases.contains(&r.to) {
-                            self.services[svc].deps[dep].aliases.push(r.to.clone());
+                        if external
+                            && !self.services[svc].deps[dep]
+                                .aliases
+                                .iter()
+                                .any(|x| x == &r.to)
+                        {
+                            self.services[svc].deps[dep].aliases.push(r.to.to_string());
                         }
                         // Client method (name and path filled in pass B when the target is ours).
                         let label_ident = snake(&r.label, "call");
@@ -2178,7 +2193,7 @@ impl Builder {
                             self.method_reqs.push(MethodReq {
                                 svc: ts,
                                 comp: tc,
-                                label: r.label.clone(),
+                                label: r.label.to_string(),
                                 display: one_line(&r.label),
                                 kind: "request",
                                 rel_id: id.to_string(),
@@ -2193,7 +2208,7 @@ impl Builder {
                             self.method_reqs.push(MethodReq {
                                 svc: ts,
                                 comp: tc,
-                                label: r.label.clone(),
+                                label: r.label.to_string(),
                                 display: one_line(&r.label),
                                 kind: "request",
                                 rel_id: id.to_string(),
@@ -2268,7 +2283,7 @@ impl Builder {
                 self.method_reqs.push(MethodReq {
                     svc: ts,
                     comp: tc,
-                    label: r.label.clone(),
+                    label: r.label.to_string(),
                     display: one_line(&r.label),
                     kind: "request",
                     rel_id: id.to_string(),

@@ -205,7 +205,7 @@ fn paths_stay_inside_the_project_whatever_the_diagram_says() {
     };
     for (i, h) in hostile.iter().enumerate() {
         d.elements.push(Element {
-            alias: format!("{h}{i}"),
+            alias: format!("{h}{i}").into(),
             kind: if i % 3 == 0 {
                 ElementKind::Component
             } else {
@@ -218,8 +218,8 @@ fn paths_stay_inside_the_project_whatever_the_diagram_says() {
     }
     for i in 1..hostile.len() {
         d.relationships.push(Relationship {
-            from: format!("{}{}", hostile[i - 1], i - 1),
-            to: format!("{}{}", hostile[i], i),
+            from: format!("{}{}", hostile[i - 1], i - 1).into(),
+            to: format!("{}{}", hostile[i], i).into(),
             label: hostile[i].into(),
             technology: ["HTTP", "Kafka", "AMQP", "gRPC", "JDBC", "Redis", ""][i % 7].into(),
             ..Default::default()

@@ -18,7 +18,7 @@ use std::collections::hash_map::Entry;
 
 use schemas::model::v1::{
     Boundary, BoundaryKind, Diagram, Direction, Element, ElementKind, Level, Relationship, Shape,
-    Span,
+    Span, Text,
 };
 
 use crate::diagnostics::{Diags, Loc};
@@ -692,7 +692,7 @@ const MAX_UNKNOWN_REPORTS: usize = 200;
 #[derive(Debug, Clone)]
 struct Frame {
     /// The boundary or node alias; `None` for a non-C4 group (`package x {`).
-    alias: Option<String>,
+    alias: Option<Text>,
     /// Where it was opened.
     loc: Loc,
 }
@@ -700,7 +700,7 @@ struct Frame {
 impl Frame {
     /// What an open frame costs the text budget: its alias and the frame.
     fn cost(&self) -> usize {
-        self.alias.as_ref().map_or(0, String::len) + std::mem::size_of::<Frame>()
+        self.alias.as_ref().map_or(0, Text::len) + std::mem::size_of::<Frame>()
     }
 }
 
@@ -736,7 +736,7 @@ pub(crate) struct C4State {
     /// line that defined it.
     /// (Hashed with foldhash: hashing aliases is hot, and its random
     /// seed keeps collisions from being precomputed into an upload.)
-    aliases: foldhash::HashMap<String, u32>,
+    aliases: foldhash::HashMap<Text, u32>,
     /// Relationships with an end that was not a known alias when they were
     /// read (the others cannot refer to an unknown alias: aliases are never
     /// forgotten): their index and where their `from` and `to` arguments are.
@@ -744,7 +744,7 @@ pub(crate) struct C4State {
     /// 1-based columns of the current call's arguments (set by the caller).
     pub arg_cols: Vec<u32>,
     /// Buffers of finished [`Bound`]s, reused (one allocation less per call).
-    slot_pool: Vec<Vec<(Option<String>, Option<u32>)>>,
+    slot_pool: Vec<Vec<(Option<Text>, Option<u32>)>>,
     /// A user procedure was called with a trailing `{`: the boundary it
     /// creates (without its own brace) takes it.
     pub pending_brace: bool,
@@ -762,8 +762,8 @@ pub(crate) struct C4State {
 const STRING_HEADER: usize = std::mem::size_of::<String>();
 
 /// Text bytes of strings kept in a vector (tags, a property row).
-fn strings_text(v: &[String]) -> usize {
-    v.iter().map(|s| s.len() + STRING_HEADER).sum()
+fn strings_text<S: AsRef<str>>(v: &[S]) -> usize {
+    v.iter().map(|s| s.as_ref().len() + STRING_HEADER).sum()
 }
 
 /// Text bytes of property rows.
@@ -781,7 +781,7 @@ pub(crate) fn element_text(e: &Element) -> usize {
         + e.description.len()
         + e.sprite.len()
         + e.link.len()
-        + e.parent.as_ref().map_or(0, String::len)
+        + e.parent.as_ref().map_or(0, Text::len)
         + strings_text(&e.tags)
         + rows_text(&e.properties)
 }
@@ -793,7 +793,7 @@ pub(crate) fn boundary_text(b: &Boundary) -> usize {
         + b.technology.len()
         + b.description.len()
         + b.link.len()
-        + b.parent.as_ref().map_or(0, String::len)
+        + b.parent.as_ref().map_or(0, Text::len)
         + strings_text(&b.tags)
         + rows_text(&b.properties)
 }
@@ -805,7 +805,7 @@ pub(crate) fn relationship_text(r: &Relationship) -> usize {
         + r.label.len()
         + r.technology.len()
         + r.description.len()
-        + r.index.as_ref().map_or(0, String::len)
+        + r.index.as_ref().map_or(0, Text::len)
         + r.link.len()
         + r.sprite.len()
         + strings_text(&r.tags)
@@ -826,12 +826,12 @@ fn insert_default(map: &mut HashMap<String, String>, text: &mut usize, k: String
 pub(crate) struct Bound {
     /// The value bound to each parameter and the 1-based column of the
     /// argument it came from, when known (one vector: one allocation).
-    slots: Vec<(Option<String>, Option<u32>)>,
+    slots: Vec<(Option<Text>, Option<u32>)>,
     params: &'static [&'static str],
 }
 
 impl Bound {
-    fn get(&self, p: &str) -> String {
+    fn get(&self, p: &str) -> Text {
         self.params
             .iter()
             .position(|x| *x == p)
@@ -841,7 +841,7 @@ impl Bound {
 
     /// Like [`Bound::get`], but moves the value out (no copy): only for a
     /// parameter that is not read again.
-    fn take(&mut self, p: &str) -> String {
+    fn take(&mut self, p: &str) -> Text {
         self.params
             .iter()
             .position(|x| *x == p)
@@ -872,9 +872,9 @@ impl Bound {
     }
 }
 
-fn split_tags(s: &str) -> Vec<String> {
+fn split_tags(s: &str) -> Vec<Text> {
     s.split('+')
-        .map(|t| t.trim().to_string())
+        .map(|t| Text::from(t.trim()))
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -922,7 +922,7 @@ impl C4State {
             match k {
                 Some(k) => match m.params.iter().position(|p| *p == k) {
                     Some(i) => {
-                        slots[i] = (Some(v.into_text()), col);
+                        slots[i] = (Some(Text::from(v.into_text())), col);
                     }
                     None => d.warning(
                         loc,
@@ -945,7 +945,7 @@ impl C4State {
                         return None;
                     }
                     if slots[pos].0.is_none() {
-                        slots[pos] = (Some(v.into_text()), col);
+                        slots[pos] = (Some(Text::from(v.into_text())), col);
                     }
                     pos += 1;
                 }
@@ -993,17 +993,11 @@ impl C4State {
         }
     }
 
-    fn tag_default(
-        &self,
-        map: &HashMap<String, String>,
-        arg: String,
-        tags: &str,
-        et: &str,
-    ) -> String {
+    fn tag_default(&self, map: &HashMap<String, String>, arg: Text, tags: &str, et: &str) -> Text {
         if !arg.is_empty() || map.is_empty() {
             return arg;
         }
-        let look = |k: &str| map.get(k).filter(|v| !v.is_empty()).cloned();
+        let look = |k: &str| map.get(k).filter(|v| !v.is_empty()).map(Text::from);
         if tags.is_empty() {
             return look(et).unwrap_or(arg);
         }
@@ -1025,17 +1019,17 @@ impl C4State {
         arg
     }
 
-    fn rel_default(&self, map: &HashMap<String, String>, arg: String, tags: &str) -> String {
+    fn rel_default(&self, map: &HashMap<String, String>, arg: Text, tags: &str) -> Text {
         if !arg.is_empty() || map.is_empty() {
             return arg;
         }
         tags.split('+')
             .filter(|t| !t.is_empty())
-            .find_map(|t| map.get(t).filter(|v| !v.is_empty()).cloned())
+            .find_map(|t| map.get(t).filter(|v| !v.is_empty()).map(Text::from))
             .unwrap_or(arg)
     }
 
-    fn parent(&self) -> Option<String> {
+    fn parent(&self) -> Option<Text> {
         self.frames.iter().rev().find_map(|f| f.alias.clone())
     }
 
@@ -1061,7 +1055,7 @@ impl C4State {
             d.error(loc, "empty alias".to_string());
             return false;
         }
-        match self.aliases.entry(alias.to_string()) {
+        match self.aliases.entry(Text::from(alias)) {
             Entry::Occupied(prev) => {
                 d.error(
                     loc,
@@ -1160,7 +1154,11 @@ impl C4State {
                     external,
                     shape,
                     name: b.take("label"),
-                    r#type: if is_ps { techn.clone() } else { String::new() },
+                    r#type: if is_ps {
+                        techn.clone()
+                    } else {
+                        Text::default()
+                    },
                     technology: techn,
                     description: b.take("descr"),
                     tags: split_tags(&tags_raw),
@@ -1176,9 +1174,9 @@ impl C4State {
             Action::Boundary(kind_tag) => {
                 let mut tags = split_tags(b.str("tags"));
                 if let Some(k) = kind_tag {
-                    tags.push(k.to_string());
+                    tags.push(Text::from(k));
                 }
-                let kind = match tags.last().map(String::as_str) {
+                let kind = match tags.last().map(Text::as_str) {
                     Some("enterprise") => BoundaryKind::EnterpriseBoundary,
                     Some("system") => BoundaryKind::SystemBoundary,
                     Some("container") => BoundaryKind::ContainerBoundary,
@@ -1197,7 +1195,7 @@ impl C4State {
                     let btags = btags.join("+");
                     self.tag_default(&self.elem_techn, b.take("type"), &btags, "boundary")
                 } else {
-                    String::new()
+                    Text::default()
                 };
                 let parent = self.parent();
                 self.open_frame(alias.clone(), name, brace, loc, d);
@@ -1263,7 +1261,7 @@ impl C4State {
                 } else if indexed && (self.libs.dynamic || self.show_index) {
                     let given = b.take("index");
                     Some(if given.is_empty() {
-                        self.next_index(1).text()
+                        Text::from(self.next_index(1).text())
                     } else {
                         given
                     })
@@ -1295,9 +1293,9 @@ impl C4State {
             Action::Lay => {}
             Action::ElementTag { boundary } => {
                 let mut key = if b.params[0] == "elementName" {
-                    b.get("elementName")
+                    b.str("elementName").to_string()
                 } else {
-                    b.get("tagStereo")
+                    b.str("tagStereo").to_string()
                 };
                 if boundary {
                     key = if key.is_empty() && b.params[0] == "elementName" {
@@ -1306,7 +1304,7 @@ impl C4State {
                         format!("{key}_boundary")
                     };
                 }
-                let techn = b.get("techn") + &b.get("type");
+                let techn = b.str("techn").to_string() + b.str("type");
                 if !techn.is_empty() {
                     insert_default(
                         &mut self.elem_techn,
@@ -1315,14 +1313,14 @@ impl C4State {
                         techn,
                     );
                 }
-                let sprite = b.get("sprite");
+                let sprite = b.str("sprite").to_string();
                 if !sprite.is_empty() {
                     insert_default(&mut self.elem_sprite, &mut self.text_bytes, key, sprite);
                 }
             }
             Action::RelTag => {
-                let key = b.get("tagStereo");
-                let techn = b.get("techn");
+                let key = b.str("tagStereo").to_string();
+                let techn = b.str("techn").to_string();
                 if !techn.is_empty() {
                     insert_default(
                         &mut self.rel_techn,
@@ -1331,7 +1329,7 @@ impl C4State {
                         techn,
                     );
                 }
-                let sprite = b.get("sprite");
+                let sprite = b.str("sprite").to_string();
                 if !sprite.is_empty() {
                     insert_default(&mut self.rel_sprite, &mut self.text_bytes, key, sprite);
                 }
@@ -1375,8 +1373,8 @@ impl C4State {
         b: &mut Bound,
         from_p: &str,
         to_p: &str,
-        techn: String,
-        index: Option<String>,
+        techn: Text,
+        index: Option<Text>,
         bidirectional: bool,
         printed: Option<Direction>,
         span: Span,
@@ -1414,7 +1412,7 @@ impl C4State {
         }
     }
 
-    fn open_frame(&mut self, alias: String, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
+    fn open_frame(&mut self, alias: Text, name: &str, brace: bool, loc: &Loc, d: &mut Diags) {
         let brace = brace || std::mem::take(&mut self.pending_brace);
         if self.libs.sequence {
             if brace {
@@ -1429,7 +1427,7 @@ impl C4State {
         }
     }
 
-    fn push_frame(&mut self, alias: Option<String>, loc: &Loc) {
+    fn push_frame(&mut self, alias: Option<Text>, loc: &Loc) {
         let f = Frame {
             alias,
             loc: loc.clone(),
@@ -1598,7 +1596,7 @@ impl C4State {
                 }
                 let n = a.chars().count();
                 let known = known.get_or_insert_with(|| {
-                    let mut k: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
+                    let mut k: Vec<&str> = self.aliases.keys().map(Text::as_str).collect();
                     k.sort_unstable();
                     k
                 });
@@ -1671,7 +1669,7 @@ fn trim_cols(b: &Bound) -> Vec<String> {
     let mut cols: Vec<String> = b
         .slots
         .iter()
-        .map(|v| v.0.clone().unwrap_or_default())
+        .map(|v| v.0.as_deref().unwrap_or_default().to_string())
         .collect();
     while cols.last().is_some_and(String::is_empty) {
         cols.pop();

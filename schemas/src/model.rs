@@ -9,6 +9,12 @@
 pub mod v1 {
     use serde::{Deserialize, Serialize};
 
+    /// A string of the model: inline up to 24 bytes (aliases, names,
+    /// technologies and most labels need no heap block of their own), so a
+    /// large model is fewer, denser allocations to build, walk and free.
+    /// It serializes as a plain JSON string.
+    pub type Text = compact_str::CompactString;
+
     /// The version number written next to a serialized model.
     pub const VERSION: u32 = 1;
 
@@ -115,7 +121,7 @@ pub mod v1 {
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct Element {
         /// The alias (first macro argument), unique in a diagram.
-        pub alias: String,
+        pub alias: Text,
         /// Element kind.
         pub kind: ElementKind,
         /// `_Ext` variants.
@@ -123,22 +129,22 @@ pub mod v1 {
         /// Shape (`Db`/`Queue`).
         pub shape: Shape,
         /// The label.
-        pub name: String,
+        pub name: Text,
         /// `$techn` (containers, components) or empty.
-        pub technology: String,
+        pub technology: Text,
         /// `$descr`.
-        pub description: String,
+        pub description: Text,
         /// Tags from `$tags`, split on `+`.
-        pub tags: Vec<String>,
+        pub tags: Vec<Text>,
         /// `$sprite`, or empty.
-        pub sprite: String,
+        pub sprite: Text,
         /// `$link`, or empty.
-        pub link: String,
+        pub link: Text,
         /// `$type` (persons and systems), or empty.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        pub r#type: String,
+        #[serde(default, skip_serializing_if = "Text::is_empty")]
+        pub r#type: Text,
         /// Alias of the enclosing boundary or node.
-        pub parent: Option<String>,
+        pub parent: Option<Text>,
         /// Where the macro call starts.
         pub span: Span,
         /// Property table rows (`AddProperty`) attached to this element.
@@ -167,22 +173,22 @@ pub mod v1 {
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct Boundary {
         /// The alias.
-        pub alias: String,
+        pub alias: Text,
         /// Boundary kind.
         pub kind: BoundaryKind,
         /// The label.
-        pub label: String,
+        pub label: Text,
         /// `$type` of a boundary or deployment node, or empty.
-        pub technology: String,
+        pub technology: Text,
         /// `$descr`.
-        pub description: String,
+        pub description: Text,
         /// Alias of the enclosing boundary.
-        pub parent: Option<String>,
+        pub parent: Option<Text>,
         /// Tags from `$tags`.
-        pub tags: Vec<String>,
+        pub tags: Vec<Text>,
         /// `$link`, or empty.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        pub link: String,
+        #[serde(default, skip_serializing_if = "Text::is_empty")]
+        pub link: Text,
         /// Where the macro call starts.
         #[serde(default)]
         pub span: Span,
@@ -209,28 +215,28 @@ pub mod v1 {
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct Relationship {
         /// First macro argument (also for `Rel_Back*`).
-        pub from: String,
+        pub from: Text,
         /// Second macro argument.
-        pub to: String,
+        pub to: Text,
         /// The label.
-        pub label: String,
+        pub label: Text,
         /// `$techn`.
-        pub technology: String,
+        pub technology: Text,
         /// `$descr`.
-        pub description: String,
+        pub description: Text,
         /// Dynamic-diagram index as printed (`"3"`, `"4-1"`), else null.
-        pub index: Option<String>,
+        pub index: Option<Text>,
         /// `BiRel*`.
         pub bidirectional: bool,
         /// Layout direction of the macro variant, if any.
         pub direction: Option<Direction>,
         /// Tags from `$tags`.
-        pub tags: Vec<String>,
+        pub tags: Vec<Text>,
         /// `$link`, or empty.
-        pub link: String,
+        pub link: Text,
         /// `$sprite`, or empty.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        pub sprite: String,
+        #[serde(default, skip_serializing_if = "Text::is_empty")]
+        pub sprite: Text,
         /// Where the macro call starts.
         #[serde(default)]
         pub span: Span,

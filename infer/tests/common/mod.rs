@@ -132,7 +132,7 @@ pub fn random_model(seed: u64) -> Model {
     let nb = rng.below(4);
     for b in 0..nb {
         d.boundaries.push(Boundary {
-            alias: format!("b{b}"),
+            alias: format!("b{b}").into(),
             kind: [
                 BoundaryKind::SystemBoundary,
                 BoundaryKind::ContainerBoundary,
@@ -141,7 +141,7 @@ pub fn random_model(seed: u64) -> Model {
             ][rng.below(4)],
             label: rng.pick(&words).into(),
             parent: if b > 0 && rng.below(2) == 0 {
-                Some(format!("b{}", rng.below(b)))
+                Some(format!("b{}", rng.below(b)).into())
             } else {
                 None
             },
@@ -152,9 +152,9 @@ pub fn random_model(seed: u64) -> Model {
     for e in 0..ne {
         d.elements.push(Element {
             alias: if rng.below(4) == 0 {
-                rng.pick(&words).to_string() + &e.to_string()
+                (rng.pick(&words).to_string() + &e.to_string()).into()
             } else {
-                format!("e{e}")
+                format!("e{e}").into()
             },
             kind: [
                 ElementKind::Person,
@@ -173,7 +173,7 @@ pub fn random_model(seed: u64) -> Model {
             technology: rng.pick(&techs).into(),
             description: rng.pick(&words).into(),
             parent: if nb > 0 && rng.below(2) == 0 {
-                Some(format!("b{}", rng.below(nb)))
+                Some(format!("b{}", rng.below(nb)).into())
             } else {
                 None
             },
@@ -184,7 +184,7 @@ pub fn random_model(seed: u64) -> Model {
             ..Default::default()
         });
     }
-    let aliases: Vec<String> = d.elements.iter().map(|e| e.alias.clone()).collect();
+    let aliases: Vec<_> = d.elements.iter().map(|e| e.alias.clone()).collect();
     for r in 0..rng.below(14) {
         d.relationships.push(Relationship {
             from: if rng.below(10) == 0 {
@@ -200,7 +200,7 @@ pub fn random_model(seed: u64) -> Model {
             label: rng.pick(&words).into(),
             technology: rng.pick(&techs).into(),
             index: if d.level == Level::Dynamic {
-                Some(format!("{}", 1 + r))
+                Some(format!("{}", 1 + r).into())
             } else {
                 None
             },
