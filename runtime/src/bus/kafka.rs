@@ -54,6 +54,7 @@
 
 use super::{
     Acker, Bus, BusError, Consumer, Delivery, Destination, Names, Outgoing, RETRY_TIERS_MS, Source,
+    WORK_STAGES, lock, work_stage,
 };
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -66,16 +67,12 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use schemas::Stage;
-use schemas::messages::routing_key_for;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// Stages that own a work topic.
-const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
 /// Internal header: the copy of a requeued delivery.
 const REDELIVERED_HEADER: &str = "c4forge-bus-redelivered";
 /// Internal header: the routing key a retry returns with.
@@ -84,10 +81,6 @@ const ROUTING_KEY_HEADER: &str = "c4forge-bus-routing-key";
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a produced message may wait for its delivery report.
 const MESSAGE_TIMEOUT_MS: &str = "15000";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn kafka_err(e: KafkaError) -> BusError {
     BusError::Connection(e.to_string())
@@ -295,10 +288,7 @@ impl KafkaBus {
     }
 
     fn work_topic(names: &Names, routing_key: &str) -> Option<String> {
-        WORK_STAGES
-            .into_iter()
-            .find(|s| routing_key_for(*s) == Some(routing_key))
-            .map(|s| names.stage_queue(s))
+        work_stage(routing_key).map(|s| names.stage_queue(s))
     }
 
     /// Partition ids of `topic` from the cluster's metadata (blocking).
