@@ -463,16 +463,26 @@ impl Tracker {
         state.generation
     }
 
-    /// Settles one offset; returns the offset to commit when the contiguous
-    /// settled prefix grew. Stale (revoked) deliveries return `None`.
-    fn settle(&mut self, topic: &str, partition: i32, generation: u64, offset: i64) -> Option<i64> {
+    /// The partition state a delivery of `generation` settles in; `None`
+    /// when the delivery is stale (consumer closed, partition revoked).
+    fn current(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        generation: u64,
+    ) -> Option<&mut PartitionState> {
         if self.closed {
             return None;
         }
-        let state = self.parts.get_mut(&(topic.to_string(), partition))?;
-        if state.generation != generation {
-            return None;
-        }
+        self.parts
+            .get_mut(&(topic.to_string(), partition))
+            .filter(|s| s.generation == generation)
+    }
+
+    /// Settles one offset; returns the offset to commit when the contiguous
+    /// settled prefix grew. Stale (revoked) deliveries return `None`.
+    fn settle(&mut self, topic: &str, partition: i32, generation: u64, offset: i64) -> Option<i64> {
+        let state = self.current(topic, partition, generation)?;
         *state.pending.get_mut(&offset)? = true;
         let mut commit = None;
         while let Some(entry) = state.pending.first_entry() {
@@ -553,13 +563,13 @@ struct KafkaAcker {
 }
 
 impl KafkaAcker {
-    fn settle(&self, msg: &OwnedMessage) {
-        let Kind::Queue { consumer, .. } = &self.kind else {
+    /// Marks `msg` settled and commits what that allows.
+    fn settle(tracker: &Mutex<Tracker>, kind: &Kind, generation: u64, msg: &OwnedMessage) {
+        let Kind::Queue { consumer, .. } = kind else {
             return;
         };
-        let mut tracker = lock(&self.tracker);
-        let Some(offset) =
-            tracker.settle(msg.topic(), msg.partition(), self.generation, msg.offset())
+        let mut tracker = lock(tracker);
+        let Some(offset) = tracker.settle(msg.topic(), msg.partition(), generation, msg.offset())
         else {
             return;
         };
@@ -577,24 +587,21 @@ impl KafkaAcker {
         }
     }
 
-    /// Republishes a copy marked redelivered, then settles the original.
+    /// Republishes a copy marked redelivered, then settles the original;
+    /// the prefetch permit is released when both are done.
     async fn requeue_msg(
         tracker: Arc<Mutex<Tracker>>,
         kind: Kind,
         generation: u64,
         msg: OwnedMessage,
-        permit: Option<OwnedSemaphorePermit>,
+        _permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), BusError> {
         let Kind::Queue { producer, .. } = &kind else {
             return Ok(());
         };
-        let stale = {
-            let t = lock(&tracker);
-            t.closed
-                || t.parts
-                    .get(&(msg.topic().to_string(), msg.partition()))
-                    .is_none_or(|s| s.generation != generation)
-        };
+        let stale = lock(&tracker)
+            .current(msg.topic(), msg.partition(), generation)
+            .is_none();
         if stale {
             // Revoked: the next owner re-reads it from the committed offset.
             return Ok(());
@@ -613,14 +620,7 @@ impl KafkaAcker {
             to_headers(&headers, &extra),
         )
         .await?;
-        let acker = KafkaAcker {
-            tracker,
-            kind,
-            msg: None,
-            generation,
-            permit,
-        };
-        acker.settle(&msg);
+        Self::settle(&tracker, &kind, generation, &msg);
         Ok(())
     }
 }
@@ -629,7 +629,7 @@ impl KafkaAcker {
 impl Acker for KafkaAcker {
     async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
         if let Some(msg) = self.msg.take() {
-            self.settle(&msg);
+            Self::settle(&self.tracker, &self.kind, self.generation, &msg);
         }
         Ok(())
     }
