@@ -229,7 +229,7 @@ fn from_headers(msg: &OwnedMessage) -> (BTreeMap<String, String>, bool, Option<S
 async fn produce(
     producer: &FutureProducer,
     topic: &str,
-    key: Option<&str>,
+    key: Option<&[u8]>,
     body: &[u8],
     headers: OwnedHeaders,
 ) -> Result<(), BusError> {
@@ -374,13 +374,12 @@ async fn forward_retries(
             .and_then(|k| KafkaBus::work_topic(&names, k));
         if let Some(topic) = target {
             let body = msg.payload().unwrap_or_default();
-            let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
             let mut backoff = Duration::from_millis(200);
             loop {
                 let sent = produce(
                     &producer,
                     &topic,
-                    key.as_deref(),
+                    msg.key(),
                     body,
                     to_headers(&headers, &[]),
                 )
@@ -606,18 +605,20 @@ impl KafkaAcker {
             // Revoked: the next owner re-reads it from the committed offset.
             return Ok(());
         }
-        let (headers, _, routing_key) = from_headers(&msg);
-        let mut extra = vec![(REDELIVERED_HEADER, "1")];
-        if let Some(k) = routing_key.as_deref() {
-            extra.push((ROUTING_KEY_HEADER, k));
+        // The record as it was (key and headers), marked once.
+        let mut headers = msg.headers().cloned().unwrap_or_default();
+        if !headers.iter().any(|h| h.key == REDELIVERED_HEADER) {
+            headers = headers.insert(Header {
+                key: REDELIVERED_HEADER,
+                value: Some("1"),
+            });
         }
-        let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
         produce(
             producer,
             msg.topic(),
-            key.as_deref(),
+            msg.key(),
             msg.payload().unwrap_or_default(),
-            to_headers(&headers, &extra),
+            headers,
         )
         .await?;
         Self::settle(&tracker, &kind, generation, &msg);
@@ -812,7 +813,7 @@ impl Bus for KafkaBus {
         produce(
             &self.producer,
             &topic,
-            key.as_deref(),
+            key.as_deref().map(str::as_bytes),
             &msg.body,
             to_headers(&msg.headers, &extra),
         )
