@@ -57,6 +57,7 @@ use super::{
     WORK_STAGES, lock, work_stage,
 };
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -374,24 +375,25 @@ async fn forward_retries(
             .and_then(|k| KafkaBus::work_topic(&names, k));
         if let Some(topic) = target {
             let body = msg.payload().unwrap_or_default();
-            let mut backoff = Duration::from_millis(200);
-            loop {
-                let sent = produce(
+            // Until the broker takes it: the offset is committed only after.
+            let forward = (|| {
+                produce(
                     &producer,
                     &topic,
                     msg.key(),
                     body,
                     to_headers(&headers, &[]),
                 )
-                .await;
-                if sent.is_ok() {
-                    break;
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            })
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .without_max_times(),
+            );
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = forward => {}
             }
         } else {
             tracing::warn!(tier, routing_key = ?routing_key, "retry without a known routing key; dropped");
