@@ -22,6 +22,12 @@ use sea_orm::{
 /// below SQLite's and PostgreSQL's parameter limits).
 const FILE_ROWS_PER_INSERT: usize = 200;
 
+/// `count` numbered statement placeholders from `$first`: `$4, $5, $6`.
+fn placeholders(first: usize, count: usize) -> String {
+    let numbered: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
+    numbered.join(", ")
+}
+
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -490,10 +496,9 @@ impl Ledger {
             return Ok(StartOutcome::Terminal(record.status));
         }
         let from: Vec<&JobStatus> = allowed.iter().filter(|s| **s != next).collect();
-        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "UPDATE jobs SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
-            placeholders.join(", ")
+            placeholders(4, from.len())
         );
         let mut values: Vec<Value> = vec![
             next.as_str().into(),
@@ -673,8 +678,7 @@ impl Ledger {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let row: Vec<String> = (n + 1..=n + 8).map(|p| format!("${p}")).collect();
-                sql.push_str(&format!("({})", row.join(", ")));
+                sql.push_str(&format!("({})", placeholders(n + 1, 8)));
                 values.extend([
                     job_id.clone().into(),
                     f.path.clone().into(),
