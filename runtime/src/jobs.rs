@@ -1149,7 +1149,6 @@ pub enum Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::ConnectionTrait;
 
     #[tokio::test]
     async fn generated_file_rows_round_trip_across_insert_chunks() {
@@ -1157,17 +1156,29 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = crate::db::connect(&url, 0).await.expect("connect");
         crate::db::migrate(&db).await.expect("migrate");
-        db.execute_unprepared(
-            "INSERT INTO users VALUES ('u', 'u@example.com', 'x', TRUE, FALSE, 0);
-             INSERT INTO jobs (id, user_id, status, file_name, generator, diagnostics, created_at, updated_at)
-             VALUES ('0190aaaa-0000-7000-8000-000000000001', 'u', 'received', 'a.puml', 'python-fastapi', '[]', 0, 0);",
-        )
-        .await
-        .expect("seed");
-        let job: JobId = "0190aaaa-0000-7000-8000-000000000001"
-            .parse()
-            .expect("job id");
         let ledger = Ledger::new(db);
+        let user = ledger
+            .create_user("u@example.com", "x", false)
+            .await
+            .expect("user");
+        let job = JobId::new();
+        ledger
+            .create_job(&NewJob {
+                id: job,
+                user_id: user.id,
+                file_name: "a.puml".into(),
+                generator: "python-fastapi".into(),
+                routing_key: "job.uploaded".into(),
+                message: "{}".into(),
+                source: ObjectRecord {
+                    key: format!("jobs/{job}/source/a.puml"),
+                    kind: "source".into(),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                },
+            })
+            .await
+            .expect("job");
         let rows = |n: usize| -> Vec<GeneratedFileRecord> {
             (0..n)
                 .map(|i| GeneratedFileRecord {
