@@ -2354,6 +2354,7 @@ impl Builder {
         for req in reqs {
             let svc = req.svc;
             let label = one_line(&req.label);
+            let verb = verbs::classify(&label);
             let base = snake(&label, "handle");
             let reserved: Vec<String> = {
                 let s = &self.services[svc];
@@ -2377,7 +2378,6 @@ impl Builder {
                         Scope::with_reserved(&r)
                     });
                     let name = scope.alloc(&base);
-                    let verb = verbs::classify(&label);
                     let (request_model, response_model) = if req.kind == "request" {
                         let ms = model_scopes.entry(svc).or_insert_with(|| {
                             // Models are imported next to component and client classes.
@@ -2444,8 +2444,7 @@ impl Builder {
                     Some(c) => format!("/{}", kebab(c)),
                     None => String::new(),
                 };
-                let resource = verbs::classify(&label).resource;
-                let by_verb = format!("{prefix}/{}", kebab(&snake(&resource, &method_name)));
+                let by_verb = format!("{prefix}/{}", kebab(&snake(&verb.resource, &method_name)));
                 let by_name = format!("{prefix}/{}", kebab(&method_name));
                 let existing = s
                     .routes
