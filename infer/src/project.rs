@@ -2438,8 +2438,13 @@ impl Builder {
             if let Some((_, ci)) = req.consumer {
                 s.consumers[ci].method = method_name.clone();
             }
+            let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
+            // Route function and client method name; stem of the rpc name.
+            let qualified = match &comp_ident {
+                Some(c) => format!("{c}_{method_name}"),
+                None => method_name.clone(),
+            };
             if req.route {
-                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
                 let prefix = match &comp_ident {
                     Some(c) => format!("/{}", kebab(c)),
                     None => String::new(),
@@ -2477,15 +2482,12 @@ impl Builder {
                                     "CommandResult",
                                 ])
                             })
-                            .alloc(&match &comp_ident {
-                                Some(c) => format!("{c}_{method_name}"),
-                                None => method_name.clone(),
-                            });
+                            .alloc(&qualified);
                         s.routes.push(Route {
                             func,
                             path: path.clone(),
                             label: label.clone(),
-                            component: comp_ident,
+                            component: comp_ident.clone(),
                             method: method_name.clone(),
                             http,
                             body,
@@ -2502,10 +2504,6 @@ impl Builder {
                     s.routes[ri].callers.push(req.caller.clone());
                 }
                 if let Some((cs, dep, cm)) = req.client {
-                    let cname = match &s.routes[ri].component {
-                        Some(c) => format!("{c}_{method_name}"),
-                        None => method_name.clone(),
-                    };
                     // Merge with an existing client method for the same route.
                     let d = &mut self.services[cs].deps[dep];
                     if let Some(existing) = d
@@ -2521,7 +2519,7 @@ impl Builder {
                     } else {
                         let m = &mut d.methods[cm];
                         m.path = path;
-                        m.name = cname;
+                        m.name = qualified.clone();
                         m.http = http;
                         m.body = body;
                         m.request_model = request_model.clone();
@@ -2531,7 +2529,6 @@ impl Builder {
             }
             if req.grpc {
                 let s = &mut self.services[svc];
-                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
                 let service_name = s.name.clone();
                 let proto = format!("{}/{}.proto", s.dir, s.ident);
                 let g = s.grpc.get_or_insert_with(|| GrpcService {
@@ -2547,13 +2544,10 @@ impl Builder {
                 {
                     Some(i) => i,
                     None => {
-                        let name = rpc_scopes.entry(svc).or_default().alloc(&pascal(
-                            &match &comp_ident {
-                                Some(c) => format!("{c}_{method_name}"),
-                                None => method_name.clone(),
-                            },
-                            "Call",
-                        ));
+                        let name = rpc_scopes
+                            .entry(svc)
+                            .or_default()
+                            .alloc(&pascal(&qualified, "Call"));
                         g.rpcs.push(Rpc {
                             name,
                             label: label.clone(),
@@ -2572,10 +2566,6 @@ impl Builder {
                     g.rpcs[ri].callers.push(req.caller.clone());
                 }
                 let path = format!("/{}.{}/{}", g.package, g.service, g.rpcs[ri].name);
-                let cname = match &g.rpcs[ri].component {
-                    Some(c) => format!("{c}_{method_name}"),
-                    None => method_name.clone(),
-                };
                 if let Some((cs, dep, cm)) = req.client {
                     let d = &mut self.services[cs].deps[dep];
                     if let Some(existing) = d.methods.iter().position(|m| m.path == path) {
@@ -2586,7 +2576,7 @@ impl Builder {
                         }
                     } else {
                         d.methods[cm].path = path;
-                        d.methods[cm].name = cname;
+                        d.methods[cm].name = qualified;
                     }
                 }
             }
