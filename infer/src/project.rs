@@ -623,6 +623,10 @@ const RESERVED_FIELDS: [&str; 8] = [
     "run",
 ];
 
+/// Names the modules that define request/response models import (from
+/// typing and pydantic); a model class must not take one.
+const MODEL_MODULE_IMPORTS: [&str; 4] = ["Any", "BaseModel", "ConfigDict", "Field"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Service(usize),
@@ -2381,8 +2385,7 @@ impl Builder {
                     let (request_model, response_model) = if req.kind == "request" {
                         let ms = model_scopes.entry(svc).or_insert_with(|| {
                             // Models are imported next to component and client classes.
-                            let mut taken: Vec<&str> =
-                                vec!["Any", "BaseModel", "ConfigDict", "Field"];
+                            let mut taken: Vec<&str> = MODEL_MODULE_IMPORTS.to_vec();
                             taken.extend(s.components.iter().map(|c| c.class.as_str()));
                             taken.extend(s.components.iter().map(|c| c.base.as_str()));
                             taken.extend(s.deps.iter().map(|d| d.class.as_str()));
@@ -2586,7 +2589,7 @@ impl Builder {
             for d in &mut s.deps {
                 d.methods.retain(|m| !m.path.is_empty());
                 let mut sc = Scope::with_reserved(&["close"]);
-                let mut models = Scope::with_reserved(&["Any", "BaseModel", "ConfigDict", "Field"]);
+                let mut models = Scope::with_reserved(&MODEL_MODULE_IMPORTS);
                 let local_models = d.kind == "http" && d.schemas_module.is_empty();
                 for m in &mut d.methods {
                     m.name = sc.alloc(&m.name);
