@@ -57,7 +57,7 @@ use super::{
     WORK_STAGES, lock, work_stage,
 };
 use async_trait::async_trait;
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BlockingRetryable, ConstantBuilder, ExponentialBuilder, Retryable};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -770,23 +770,19 @@ impl Bus for KafkaBus {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || {
             for topic in &topics {
-                let mut last = None;
-                for _ in 0..20 {
-                    match Self::partitions(&producer, topic) {
-                        Ok(p) if !p.is_empty() => {
-                            last = None;
-                            break;
-                        }
-                        Ok(_) => {
-                            last = Some(BusError::Channel(format!("{topic} has no partitions")))
-                        }
-                        Err(e) => last = Some(e),
+                (|| match Self::partitions(&producer, topic) {
+                    Ok(p) if p.is_empty() => {
+                        Err(BusError::Channel(format!("{topic} has no partitions")))
                     }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                if let Some(e) = last {
-                    return Err(e);
-                }
+                    other => other.map(drop),
+                })
+                .retry(
+                    ConstantBuilder::default()
+                        .with_delay(Duration::from_millis(250))
+                        .with_max_times(19),
+                )
+                .sleep(std::thread::sleep)
+                .call()?;
             }
             Ok(())
         })
