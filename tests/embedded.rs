@@ -6,6 +6,9 @@ mod common;
 use common::*;
 use sea_orm::{ConnectionTrait, Database, Statement};
 
+/// A diagram whose relationship names an unknown alias (`apii`, line 5).
+const BROKEN: &str = "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n";
+
 fn embedded_env(dir: &std::path::Path) -> Vec<(String, String)> {
     vec![
         ("C4FORGE_DATA_DIR".into(), dir.display().to_string()),
@@ -177,13 +180,12 @@ async fn an_invalid_diagram_fails_with_diagnostics() {
     let server = spawn(&[], &embedded_env(dir.path()));
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "diag@example.com").await;
-    let broken = "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n";
     let (status, body) = upload(
         &http,
         &server.base,
         Some(&token),
         "broken.puml",
-        broken.as_bytes().to_vec(),
+        BROKEN.as_bytes().to_vec(),
     )
     .await;
     assert_eq!(status, 202);
@@ -308,13 +310,12 @@ async fn progress_events_carry_the_detail_of_each_step() {
     }
 
     // A broken diagram: the failed event carries the diagnostics.
-    let broken = "@startuml\n!include <C4/C4_Container>\nPerson(user, \"User\")\nContainer(api, \"API\", \"Rust\")\nRel(user, apii, \"Uses\")\n@enduml\n";
     let (_, body) = upload(
         &http,
         &server.base,
         Some(&token),
         "broken.puml",
-        broken.as_bytes().to_vec(),
+        BROKEN.as_bytes().to_vec(),
     )
     .await;
     let job = body["job_id"].as_str().expect("job id").to_string();

@@ -623,6 +623,10 @@ const RESERVED_FIELDS: [&str; 8] = [
     "run",
 ];
 
+/// Names the modules that define request/response models import (from
+/// typing and pydantic); a model class must not take one.
+const MODEL_MODULE_IMPORTS: [&str; 4] = ["Any", "BaseModel", "ConfigDict", "Field"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Service(usize),
@@ -2369,6 +2373,7 @@ impl Builder {
         for req in reqs {
             let svc = req.svc;
             let label = one_line(&req.label);
+            let verb = verbs::classify(&label);
             let base = snake(&label, "handle");
             let reserved: Vec<String> = {
                 let s = &self.services[svc];
@@ -2392,12 +2397,10 @@ impl Builder {
                         Scope::with_reserved(&r)
                     });
                     let name = scope.alloc(&base);
-                    let verb = verbs::classify(&label);
                     let (request_model, response_model) = if req.kind == "request" {
                         let ms = model_scopes.entry(svc).or_insert_with(|| {
                             // Models are imported next to component and client classes.
-                            let mut taken: Vec<&str> =
-                                vec!["Any", "BaseModel", "ConfigDict", "Field"];
+                            let mut taken: Vec<&str> = MODEL_MODULE_IMPORTS.to_vec();
                             taken.extend(s.components.iter().map(|c| c.class.as_str()));
                             taken.extend(s.components.iter().map(|c| c.base.as_str()));
                             taken.extend(s.deps.iter().map(|d| d.class.as_str()));
@@ -2453,14 +2456,18 @@ impl Builder {
             if let Some((_, ci)) = req.consumer {
                 s.consumers[ci].method = method_name.clone();
             }
+            let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
+            // Route function and client method name; stem of the rpc name.
+            let qualified = match &comp_ident {
+                Some(c) => format!("{c}_{method_name}"),
+                None => method_name.clone(),
+            };
             if req.route {
-                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
                 let prefix = match &comp_ident {
                     Some(c) => format!("/{}", kebab(c)),
                     None => String::new(),
                 };
-                let resource = verbs::classify(&label).resource;
-                let by_verb = format!("{prefix}/{}", kebab(&snake(&resource, &method_name)));
+                let by_verb = format!("{prefix}/{}", kebab(&snake(&verb.resource, &method_name)));
                 let by_name = format!("{prefix}/{}", kebab(&method_name));
                 let existing = s
                     .routes
@@ -2493,15 +2500,12 @@ impl Builder {
                                     "CommandResult",
                                 ])
                             })
-                            .alloc(&match &comp_ident {
-                                Some(c) => format!("{c}_{method_name}"),
-                                None => method_name.clone(),
-                            });
+                            .alloc(&qualified);
                         s.routes.push(Route {
                             func,
                             path: path.clone(),
                             label: label.clone(),
-                            component: comp_ident,
+                            component: comp_ident.clone(),
                             method: method_name.clone(),
                             http,
                             body,
@@ -2518,10 +2522,6 @@ impl Builder {
                     s.routes[ri].callers.push(req.caller.clone());
                 }
                 if let Some((cs, dep, cm)) = req.client {
-                    let cname = match &s.routes[ri].component {
-                        Some(c) => format!("{c}_{method_name}"),
-                        None => method_name.clone(),
-                    };
                     // Merge with an existing client method for the same route.
                     let d = &mut self.services[cs].deps[dep];
                     if let Some(existing) = d
@@ -2537,7 +2537,7 @@ impl Builder {
                     } else {
                         let m = &mut d.methods[cm];
                         m.path = path;
-                        m.name = cname;
+                        m.name = qualified.clone();
                         m.http = http;
                         m.body = body;
                         m.request_model = request_model.clone();
@@ -2547,7 +2547,6 @@ impl Builder {
             }
             if req.grpc {
                 let s = &mut self.services[svc];
-                let comp_ident = req.comp.map(|c| s.components[c].ident.clone());
                 let service_name = s.name.clone();
                 let proto = format!("{}/{}.proto", s.dir, s.ident);
                 let g = s.grpc.get_or_insert_with(|| GrpcService {
@@ -2563,13 +2562,10 @@ impl Builder {
                 {
                     Some(i) => i,
                     None => {
-                        let name = rpc_scopes.entry(svc).or_default().alloc(&pascal(
-                            &match &comp_ident {
-                                Some(c) => format!("{c}_{method_name}"),
-                                None => method_name.clone(),
-                            },
-                            "Call",
-                        ));
+                        let name = rpc_scopes
+                            .entry(svc)
+                            .or_default()
+                            .alloc(&pascal(&qualified, "Call"));
                         g.rpcs.push(Rpc {
                             name,
                             label: label.clone(),
@@ -2588,10 +2584,6 @@ impl Builder {
                     g.rpcs[ri].callers.push(req.caller.clone());
                 }
                 let path = format!("/{}.{}/{}", g.package, g.service, g.rpcs[ri].name);
-                let cname = match &g.rpcs[ri].component {
-                    Some(c) => format!("{c}_{method_name}"),
-                    None => method_name.clone(),
-                };
                 if let Some((cs, dep, cm)) = req.client {
                     let d = &mut self.services[cs].deps[dep];
                     if let Some(existing) = d.methods.iter().position(|m| m.path == path) {
@@ -2602,7 +2594,7 @@ impl Builder {
                         }
                     } else {
                         d.methods[cm].path = path;
-                        d.methods[cm].name = cname;
+                        d.methods[cm].name = qualified;
                     }
                 }
             }
@@ -2612,7 +2604,7 @@ impl Builder {
             for d in &mut s.deps {
                 d.methods.retain(|m| !m.path.is_empty());
                 let mut sc = Scope::with_reserved(&["close"]);
-                let mut models = Scope::with_reserved(&["Any", "BaseModel", "ConfigDict", "Field"]);
+                let mut models = Scope::with_reserved(&MODEL_MODULE_IMPORTS);
                 let local_models = d.kind == "http" && d.schemas_module.is_empty();
                 for m in &mut d.methods {
                     m.name = sc.alloc(&m.name);

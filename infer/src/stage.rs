@@ -46,12 +46,13 @@ impl StageHandler for GenerateStage {
         .map_err(|e| StageError::transient(None, format!("generator task failed: {e}")))?
         .map_err(StageError::permanent)?;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
+        let total_bytes = files.total_bytes();
         let generated = GeneratedDetail {
             files: files.files.len() as u64,
-            bytes: files.total_bytes() as u64,
+            bytes: total_bytes as u64,
             generator: files.generator.clone(),
         };
-        let carried = if files.total_bytes() > INLINE_LIMIT {
+        let carried = if total_bytes > INLINE_LIMIT {
             let key = ObjectKey::staged_files(env.job_id);
             let json =
                 serde_json::to_vec(&files).map_err(|e| StageError::permanent(e.to_string()))?;

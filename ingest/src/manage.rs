@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemas::api::Problem;
+use schemas::events::DoneLinks;
 use schemas::{JobId, ObjectKey};
 
 /// `GET /api/v1/models`: the registered generators with their versions.
@@ -43,6 +44,7 @@ pub(crate) async fn code_manifest(
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
     crate::routes::require_done(&job)?;
+    let links = DoneLinks::of(job.id);
     let files: Vec<serde_json::Value> = state
         .ledger
         .generated_files_of(job.id)
@@ -51,7 +53,7 @@ pub(crate) async fn code_manifest(
         .map(|f| {
             serde_json::json!({
                 "path": f.path, "sha256": f.sha256, "size": f.size, "owner": f.owner,
-                "link": format!("/api/v1/diagrams/{}/code/{}", job.id, f.path),
+                "link": format!("{}{}", links.code_files, f.path),
             })
         })
         .collect();
@@ -59,7 +61,7 @@ pub(crate) async fn code_manifest(
         "job_id": job.id,
         "generator": job.generator,
         "generator_version": job.generator_version,
-        "code_zip": format!("/api/v1/diagrams/{}/code.zip", job.id),
+        "code_zip": links.code_zip,
         "files": files,
     }))
     .into_response())

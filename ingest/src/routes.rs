@@ -15,7 +15,7 @@ use runtime::jobs::{JobRecord, NewJob, ObjectRecord, RefreshUse, UserRecord};
 use schemas::api::{
     Credentials, DiagramAccepted, JobLinks, JobView, Problem, TokenResponse, UserView,
 };
-use schemas::events::JobStatus;
+use schemas::events::{DoneLinks, JobStatus};
 use schemas::ids::sanitize_segment;
 use schemas::messages::{Envelope, JobUploaded, Message};
 use schemas::{JobId, ObjectKey};
@@ -475,10 +475,10 @@ pub(crate) async fn owned_job(
 }
 
 fn links(job: &JobRecord) -> JobLinks {
+    let paths = DoneLinks::of(job.id);
     JobLinks {
-        this: format!("/api/v1/diagrams/{}", job.id),
-        code_zip: (job.status == JobStatus::Done)
-            .then(|| format!("/api/v1/diagrams/{}/code.zip", job.id)),
+        this: paths.job,
+        code_zip: (job.status == JobStatus::Done).then_some(paths.code_zip),
     }
 }
 

@@ -28,8 +28,9 @@ pub const JOB_TOPIC_CAPACITY: usize = 16;
 pub enum Topic {
     /// Every job of this user.
     User(UserId),
-    /// One job.
-    Job(JobId),
+    /// One job of this user: a job id followed by anyone else gets none of
+    /// its events.
+    Job(UserId, JobId),
 }
 
 type Topics = HashMap<Topic, broadcast::Sender<Arc<StatusEvent>>>;
@@ -91,7 +92,7 @@ impl Hub {
         let tx = topics.entry(topic).or_insert_with(|| {
             let capacity = match topic {
                 Topic::User(_) => HUB_CAPACITY,
-                Topic::Job(_) => JOB_TOPIC_CAPACITY,
+                Topic::Job(..) => JOB_TOPIC_CAPACITY,
             };
             broadcast::channel(capacity).0
         });
@@ -116,7 +117,10 @@ impl Hub {
     pub fn publish(&self, event: StatusEvent) {
         let event = Arc::new(event);
         let topics = self.lock();
-        for topic in [Topic::User(event.user_id), Topic::Job(event.job_id)] {
+        for topic in [
+            Topic::User(event.user_id),
+            Topic::Job(event.user_id, event.job_id),
+        ] {
             if let Some(tx) = topics.get(&topic) {
                 let _ = tx.send(event.clone());
             }
@@ -184,17 +188,21 @@ mod tests {
         let hub = Hub::new();
         let (alice, bob, job) = (UserId::new(), UserId::new(), JobId::new());
         let mut all = hub.subscribe(Topic::User(alice));
-        let mut one = hub.subscribe(Topic::Job(job));
+        let mut one = hub.subscribe(Topic::Job(alice, job));
         let mut other = hub.subscribe(Topic::User(bob));
+        // Bob follows Alice's job id: he is not routed its events.
+        let mut foreign = hub.subscribe(Topic::Job(bob, job));
         hub.publish(event(alice, job));
         assert_eq!(all.recv().await.map(|e| e.job_id).ok(), Some(job));
         assert_eq!(one.recv().await.map(|e| e.job_id).ok(), Some(job));
-        assert!(matches!(
-            other.rx.as_mut().map(broadcast::Receiver::try_recv),
-            Some(Err(broadcast::error::TryRecvError::Empty))
-        ));
-        assert_eq!(hub.subscribers(), 3);
-        drop((all, one, other));
+        for sub in [&mut other, &mut foreign] {
+            assert!(matches!(
+                sub.rx.as_mut().map(broadcast::Receiver::try_recv),
+                Some(Err(broadcast::error::TryRecvError::Empty))
+            ));
+        }
+        assert_eq!(hub.subscribers(), 4);
+        drop((all, one, other, foreign));
         assert_eq!(hub.subscribers(), 0);
         assert!(
             hub.lock().is_empty(),

@@ -214,7 +214,7 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
     // Subscribe before reading history: an event committed meanwhile is then
     // in the live stream and possibly the snapshot; `seq` removes the duplicate.
     let live = state.hub.subscribe(match job {
-        Some(j) => Topic::Job(j),
+        Some(j) => Topic::Job(user, j),
         None => Topic::User(user),
     });
     let (sink, mut stream) = socket.split();
@@ -270,7 +270,7 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
             .await
             .is_ok()
     {
-        pump(&mut stream, &mut out, live, user, job, &mut seen).await;
+        pump(&mut stream, &mut out, live, user, &mut seen).await;
     }
     // The live receiver is gone now; the writer may still be delivering
     // the close frame (at most CLOSE_GRACE).
@@ -279,15 +279,11 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
     metrics::gauge!("c4forge_ws_clients").decrement(1.0);
 }
 
-fn wanted(
-    event: &StatusEvent,
-    user: UserId,
-    job: Option<JobId>,
-    seen: &mut HashMap<JobId, i64>,
-) -> bool {
-    if event.user_id != user || job.is_some_and(|j| j != event.job_id) {
-        return false;
-    }
+/// Whether a live event is new to this client (the snapshot or an earlier
+/// delivery may have had it). The hub routes only the events of the
+/// connection's own topic, so they are the user's and, with `?job=`, that
+/// job's.
+fn wanted(event: &StatusEvent, seen: &mut HashMap<JobId, i64>) -> bool {
     let last = seen.entry(event.job_id).or_insert(i64::MIN);
     if event.seq <= *last {
         return false;
@@ -303,7 +299,6 @@ async fn pump(
     out: &mut Outbox,
     mut live: Subscription,
     user: UserId,
-    job: Option<JobId>,
     seen: &mut HashMap<JobId, i64>,
 ) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -313,7 +308,7 @@ async fn pump(
         tokio::select! {
             ev = live.recv() => match ev {
                 Ok(event) => {
-                    if wanted(&event, user, job, seen)
+                    if wanted(&event, seen)
                         && !out.push(encode(&WsServerMessage::Event { event: (*event).clone(), snapshot: false }))
                     {
                         tracing::info!(%user, "websocket client too slow; closing");

@@ -219,13 +219,14 @@ impl<'a> Interp<'a> {
     }
 
     /// Grows the step and model budgets by what `lines` (source) may
-    /// justify.
-    fn add_budget(&mut self, lines: &[SrcLine<'_>]) {
+    /// justify; returns the bytes of their text (without line ends).
+    fn add_budget(&mut self, lines: &[SrcLine<'_>]) -> usize {
         let n = u64::try_from(lines.len()).unwrap_or(u64::MAX / STEPS_PER_LINE);
         self.max_steps = self
             .max_steps
             .saturating_add(n.saturating_mul(STEPS_PER_LINE));
-        let bytes: usize = lines.iter().map(|l| l.text.len() + 1).sum();
+        let text: usize = lines.iter().map(|l| l.text.len()).sum();
+        let bytes = text + lines.len();
         self.max_items = self
             .max_items
             .saturating_add(lines.len().saturating_mul(MODEL_ITEMS_PER_LINE))
@@ -233,6 +234,7 @@ impl<'a> Interp<'a> {
         self.max_text = self
             .max_text
             .saturating_add(bytes.saturating_mul(MODEL_TEXT_PER_BYTE));
+        text
     }
 
     /// After a statement (line `l`): stops the diagram with an error when
@@ -274,10 +276,9 @@ impl<'a> Interp<'a> {
     /// returns the finished diagram.
     pub fn run_diagram(mut self, lines: &[SrcLine<'_>], top_path: &str) -> Diagram {
         self.include_stack.push(top_path.to_string());
-        self.add_budget(lines);
+        let bytes = self.add_budget(lines);
         // a statement creating an item takes a dozen bytes at least: a
         // block of blank lines reserves nothing
-        let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
         self.c4
             .reserve(lines.len().min(bytes / 12).min(self.max_items));
         self.run(lines);

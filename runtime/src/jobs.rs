@@ -22,6 +22,12 @@ use sea_orm::{
 /// below SQLite's and PostgreSQL's parameter limits).
 const FILE_ROWS_PER_INSERT: usize = 200;
 
+/// `count` numbered statement placeholders from `$first`: `$4, $5, $6`.
+fn placeholders(first: usize, count: usize) -> String {
+    let numbered: Vec<String> = (first..first + count).map(|p| format!("${p}")).collect();
+    numbered.join(", ")
+}
+
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -490,10 +496,9 @@ impl Ledger {
             return Ok(StartOutcome::Terminal(record.status));
         }
         let from: Vec<&JobStatus> = allowed.iter().filter(|s| **s != next).collect();
-        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "UPDATE jobs SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
-            placeholders.join(", ")
+            placeholders(4, from.len())
         );
         let mut values: Vec<Value> = vec![
             next.as_str().into(),
@@ -673,8 +678,7 @@ impl Ledger {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let row: Vec<String> = (n + 1..=n + 8).map(|p| format!("${p}")).collect();
-                sql.push_str(&format!("({})", row.join(", ")));
+                sql.push_str(&format!("({})", placeholders(n + 1, 8)));
                 values.extend([
                     job_id.clone().into(),
                     f.path.clone().into(),
@@ -1145,7 +1149,6 @@ pub enum Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::ConnectionTrait;
 
     #[tokio::test]
     async fn generated_file_rows_round_trip_across_insert_chunks() {
@@ -1153,17 +1156,29 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = crate::db::connect(&url, 0).await.expect("connect");
         crate::db::migrate(&db).await.expect("migrate");
-        db.execute_unprepared(
-            "INSERT INTO users VALUES ('u', 'u@example.com', 'x', TRUE, FALSE, 0);
-             INSERT INTO jobs (id, user_id, status, file_name, generator, diagnostics, created_at, updated_at)
-             VALUES ('0190aaaa-0000-7000-8000-000000000001', 'u', 'received', 'a.puml', 'python-fastapi', '[]', 0, 0);",
-        )
-        .await
-        .expect("seed");
-        let job: JobId = "0190aaaa-0000-7000-8000-000000000001"
-            .parse()
-            .expect("job id");
         let ledger = Ledger::new(db);
+        let user = ledger
+            .create_user("u@example.com", "x", false)
+            .await
+            .expect("user");
+        let job = JobId::new();
+        ledger
+            .create_job(&NewJob {
+                id: job,
+                user_id: user.id,
+                file_name: "a.puml".into(),
+                generator: "python-fastapi".into(),
+                routing_key: "job.uploaded".into(),
+                message: "{}".into(),
+                source: ObjectRecord {
+                    key: format!("jobs/{job}/source/a.puml"),
+                    kind: "source".into(),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                },
+            })
+            .await
+            .expect("job");
         let rows = |n: usize| -> Vec<GeneratedFileRecord> {
             (0..n)
                 .map(|i| GeneratedFileRecord {

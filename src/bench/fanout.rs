@@ -260,7 +260,6 @@ pub async fn run(args: WsArgs) -> anyhow::Result<()> {
             peak_open = open.load(Ordering::SeqCst);
         }
     }
-    while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed();
     let s = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
     println!(

@@ -3,6 +3,7 @@
 
 use super::{
     Acker, Bus, BusError, Consumer, Delivery, Destination, Names, Outgoing, RETRY_TIERS_MS, Source,
+    WORK_STAGES,
 };
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -14,13 +15,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
-use schemas::Stage;
 use schemas::messages::routing_key_for;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
-
-/// Stages that own a work queue.
-const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
 
 /// A RabbitMQ connection with a confirm-mode publishing channel.
 pub struct AmqpBus {

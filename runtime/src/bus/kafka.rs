@@ -54,8 +54,10 @@
 
 use super::{
     Acker, Bus, BusError, Consumer, Delivery, Destination, Names, Outgoing, RETRY_TIERS_MS, Source,
+    WORK_STAGES, lock, work_stage,
 };
 use async_trait::async_trait;
+use backon::{BlockingRetryable, ConstantBuilder, ExponentialBuilder, Retryable};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -66,16 +68,12 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use schemas::Stage;
-use schemas::messages::routing_key_for;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// Stages that own a work topic.
-const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
 /// Internal header: the copy of a requeued delivery.
 const REDELIVERED_HEADER: &str = "c4forge-bus-redelivered";
 /// Internal header: the routing key a retry returns with.
@@ -84,10 +82,6 @@ const ROUTING_KEY_HEADER: &str = "c4forge-bus-routing-key";
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a produced message may wait for its delivery report.
 const MESSAGE_TIMEOUT_MS: &str = "15000";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn kafka_err(e: KafkaError) -> BusError {
     BusError::Connection(e.to_string())
@@ -236,7 +230,7 @@ fn from_headers(msg: &OwnedMessage) -> (BTreeMap<String, String>, bool, Option<S
 async fn produce(
     producer: &FutureProducer,
     topic: &str,
-    key: Option<&str>,
+    key: Option<&[u8]>,
     body: &[u8],
     headers: OwnedHeaders,
 ) -> Result<(), BusError> {
@@ -295,10 +289,7 @@ impl KafkaBus {
     }
 
     fn work_topic(names: &Names, routing_key: &str) -> Option<String> {
-        WORK_STAGES
-            .into_iter()
-            .find(|s| routing_key_for(*s) == Some(routing_key))
-            .map(|s| names.stage_queue(s))
+        work_stage(routing_key).map(|s| names.stage_queue(s))
     }
 
     /// Partition ids of `topic` from the cluster's metadata (blocking).
@@ -384,25 +375,25 @@ async fn forward_retries(
             .and_then(|k| KafkaBus::work_topic(&names, k));
         if let Some(topic) = target {
             let body = msg.payload().unwrap_or_default();
-            let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
-            let mut backoff = Duration::from_millis(200);
-            loop {
-                let sent = produce(
+            // Until the broker takes it: the offset is committed only after.
+            let forward = (|| {
+                produce(
                     &producer,
                     &topic,
-                    key.as_deref(),
+                    msg.key(),
                     body,
                     to_headers(&headers, &[]),
                 )
-                .await;
-                if sent.is_ok() {
-                    break;
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            })
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .without_max_times(),
+            );
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = forward => {}
             }
         } else {
             tracing::warn!(tier, routing_key = ?routing_key, "retry without a known routing key; dropped");
@@ -473,16 +464,26 @@ impl Tracker {
         state.generation
     }
 
-    /// Settles one offset; returns the offset to commit when the contiguous
-    /// settled prefix grew. Stale (revoked) deliveries return `None`.
-    fn settle(&mut self, topic: &str, partition: i32, generation: u64, offset: i64) -> Option<i64> {
+    /// The partition state a delivery of `generation` settles in; `None`
+    /// when the delivery is stale (consumer closed, partition revoked).
+    fn current(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        generation: u64,
+    ) -> Option<&mut PartitionState> {
         if self.closed {
             return None;
         }
-        let state = self.parts.get_mut(&(topic.to_string(), partition))?;
-        if state.generation != generation {
-            return None;
-        }
+        self.parts
+            .get_mut(&(topic.to_string(), partition))
+            .filter(|s| s.generation == generation)
+    }
+
+    /// Settles one offset; returns the offset to commit when the contiguous
+    /// settled prefix grew. Stale (revoked) deliveries return `None`.
+    fn settle(&mut self, topic: &str, partition: i32, generation: u64, offset: i64) -> Option<i64> {
+        let state = self.current(topic, partition, generation)?;
         *state.pending.get_mut(&offset)? = true;
         let mut commit = None;
         while let Some(entry) = state.pending.first_entry() {
@@ -563,13 +564,13 @@ struct KafkaAcker {
 }
 
 impl KafkaAcker {
-    fn settle(&self, msg: &OwnedMessage) {
-        let Kind::Queue { consumer, .. } = &self.kind else {
+    /// Marks `msg` settled and commits what that allows.
+    fn settle(tracker: &Mutex<Tracker>, kind: &Kind, generation: u64, msg: &OwnedMessage) {
+        let Kind::Queue { consumer, .. } = kind else {
             return;
         };
-        let mut tracker = lock(&self.tracker);
-        let Some(offset) =
-            tracker.settle(msg.topic(), msg.partition(), self.generation, msg.offset())
+        let mut tracker = lock(tracker);
+        let Some(offset) = tracker.settle(msg.topic(), msg.partition(), generation, msg.offset())
         else {
             return;
         };
@@ -587,50 +588,42 @@ impl KafkaAcker {
         }
     }
 
-    /// Republishes a copy marked redelivered, then settles the original.
+    /// Republishes a copy marked redelivered, then settles the original;
+    /// the prefetch permit is released when both are done.
     async fn requeue_msg(
         tracker: Arc<Mutex<Tracker>>,
         kind: Kind,
         generation: u64,
         msg: OwnedMessage,
-        permit: Option<OwnedSemaphorePermit>,
+        _permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), BusError> {
         let Kind::Queue { producer, .. } = &kind else {
             return Ok(());
         };
-        let stale = {
-            let t = lock(&tracker);
-            t.closed
-                || t.parts
-                    .get(&(msg.topic().to_string(), msg.partition()))
-                    .is_none_or(|s| s.generation != generation)
-        };
+        let stale = lock(&tracker)
+            .current(msg.topic(), msg.partition(), generation)
+            .is_none();
         if stale {
             // Revoked: the next owner re-reads it from the committed offset.
             return Ok(());
         }
-        let (headers, _, routing_key) = from_headers(&msg);
-        let mut extra = vec![(REDELIVERED_HEADER, "1")];
-        if let Some(k) = routing_key.as_deref() {
-            extra.push((ROUTING_KEY_HEADER, k));
+        // The record as it was (key and headers), marked once.
+        let mut headers = msg.headers().cloned().unwrap_or_default();
+        if !headers.iter().any(|h| h.key == REDELIVERED_HEADER) {
+            headers = headers.insert(Header {
+                key: REDELIVERED_HEADER,
+                value: Some("1"),
+            });
         }
-        let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
         produce(
             producer,
             msg.topic(),
-            key.as_deref(),
+            msg.key(),
             msg.payload().unwrap_or_default(),
-            to_headers(&headers, &extra),
+            headers,
         )
         .await?;
-        let acker = KafkaAcker {
-            tracker,
-            kind,
-            msg: None,
-            generation,
-            permit,
-        };
-        acker.settle(&msg);
+        Self::settle(&tracker, &kind, generation, &msg);
         Ok(())
     }
 }
@@ -639,7 +632,7 @@ impl KafkaAcker {
 impl Acker for KafkaAcker {
     async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
         if let Some(msg) = self.msg.take() {
-            self.settle(&msg);
+            Self::settle(&self.tracker, &self.kind, self.generation, &msg);
         }
         Ok(())
     }
@@ -777,23 +770,19 @@ impl Bus for KafkaBus {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || {
             for topic in &topics {
-                let mut last = None;
-                for _ in 0..20 {
-                    match Self::partitions(&producer, topic) {
-                        Ok(p) if !p.is_empty() => {
-                            last = None;
-                            break;
-                        }
-                        Ok(_) => {
-                            last = Some(BusError::Channel(format!("{topic} has no partitions")))
-                        }
-                        Err(e) => last = Some(e),
+                (|| match Self::partitions(&producer, topic) {
+                    Ok(p) if p.is_empty() => {
+                        Err(BusError::Channel(format!("{topic} has no partitions")))
                     }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                if let Some(e) = last {
-                    return Err(e);
-                }
+                    other => other.map(drop),
+                })
+                .retry(
+                    ConstantBuilder::default()
+                        .with_delay(Duration::from_millis(250))
+                        .with_max_times(19),
+                )
+                .sleep(std::thread::sleep)
+                .call()?;
             }
             Ok(())
         })
@@ -822,7 +811,7 @@ impl Bus for KafkaBus {
         produce(
             &self.producer,
             &topic,
-            key.as_deref(),
+            key.as_deref().map(str::as_bytes),
             &msg.body,
             to_headers(&msg.headers, &extra),
         )

@@ -7,10 +7,11 @@
 //! Messages live in memory only; after a crash the embedded mode's recovery
 //! sweep re-enqueues every unfinished job from the database.
 
-use super::{Acker, Bus, BusError, Consumer, Delivery, Destination, Outgoing, Source};
+use super::{
+    Acker, Bus, BusError, Consumer, Delivery, Destination, Outgoing, Source, lock, work_stage,
+};
 use async_trait::async_trait;
 use schemas::Stage;
-use schemas::messages::routing_key_for;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -46,10 +47,6 @@ impl MemQueue {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The in-process bus. Cloning shares the same queues.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBus {
@@ -75,10 +72,7 @@ impl MemoryBus {
     }
 
     fn route(&self, routing_key: &str) -> Option<Arc<MemQueue>> {
-        [Stage::Parse, Stage::Generate, Stage::Store]
-            .into_iter()
-            .find(|s| routing_key_for(*s) == Some(routing_key))
-            .map(|s| self.queue(&Self::stage_queue(s)))
+        work_stage(routing_key).map(|s| self.queue(&Self::stage_queue(s)))
     }
 }
 

@@ -34,6 +34,22 @@ use tokio::sync::mpsc;
 /// smallest tier at least as long as its computed backoff.
 pub const RETRY_TIERS_MS: [u64; 6] = [250, 1_000, 5_000, 15_000, 60_000, 300_000];
 
+/// The stages that consume pipeline messages, each from its own work queue.
+pub(crate) const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
+
+/// The stage whose work queue a routing key is bound to, if any.
+pub(crate) fn work_stage(routing_key: &str) -> Option<Stage> {
+    WORK_STAGES
+        .into_iter()
+        .find(|s| schemas::messages::routing_key_for(*s) == Some(routing_key))
+}
+
+/// Locks a backend's state; a panic while holding it leaves nothing half
+/// done, so a poisoned lock is still usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Picks the delay tier for a wanted delay.
 pub fn retry_tier(delay: Duration) -> u64 {
     let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
