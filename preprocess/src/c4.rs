@@ -922,7 +922,7 @@ impl C4State {
             match k {
                 Some(k) => match m.params.iter().position(|p| *p == k) {
                     Some(i) => {
-                        slots[i] = (Some(Text::from(v.into_text())), col);
+                        slots[i] = (Some(v.into_text()), col);
                     }
                     None => d.warning(
                         loc,
@@ -945,7 +945,7 @@ impl C4State {
                         return None;
                     }
                     if slots[pos].0.is_none() {
-                        slots[pos] = (Some(Text::from(v.into_text())), col);
+                        slots[pos] = (Some(v.into_text()), col);
                     }
                     pos += 1;
                 }
@@ -1521,7 +1521,7 @@ impl C4State {
                 .or_else(|| args.iter().filter(|(n, _)| n.is_none()).nth(i))
                 .map(|(_, v)| v.clone())
         };
-        let s = |x: &str| Value::Str(x.to_string());
+        let s = |x: &str| Value::Str(Text::from(x));
         match name {
             "C4Version" => s("2.13.0"),
             "SharpCornerShape" => s("SharpCornerShape"),
@@ -1685,7 +1685,7 @@ fn num_or_text(s: &str) -> Value {
     s.trim()
         .parse()
         .map(Value::Int)
-        .unwrap_or_else(|_| Value::Str(s.to_string()))
+        .unwrap_or_else(|_| Value::Str(Text::from(s)))
 }
 
 fn add(a: Option<Value>, b: Value) -> Value {
@@ -1693,7 +1693,7 @@ fn add(a: Option<Value>, b: Value) -> Value {
         (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(y)),
         (x, y) => match (x.int(), y.int()) {
             (Some(p), Some(q)) => Value::Int(p.wrapping_add(q)),
-            _ => Value::Str(x.text() + &y.text()),
+            _ => Value::Str((x.text() + &y.text()).into()),
         },
     }
 }

@@ -8,13 +8,15 @@
 //! replaces calls and variables inside otherwise literal text: that is how
 //! PlantUML turns `$index=Index()-1` into the text `4-1`.
 
+use schemas::model::v1::Text;
+
 use crate::lexer::{is_ident_char, split_args};
 
 /// A preprocessor value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
     /// Text.
-    Str(String),
+    Str(schemas::model::v1::Text),
     /// A number (PlantUML integers).
     Int(i64),
 }
@@ -23,16 +25,16 @@ impl Value {
     /// The value as text.
     pub fn text(&self) -> String {
         match self {
-            Value::Str(s) => s.clone(),
+            Value::Str(s) => s.clone().into_string(),
             Value::Int(i) => i.to_string(),
         }
     }
 
     /// The value as text, without copying a string.
-    pub fn into_text(self) -> String {
+    pub fn into_text(self) -> Text {
         match self {
             Value::Str(s) => s,
-            Value::Int(i) => i.to_string(),
+            Value::Int(i) => Text::from(i.to_string()),
         }
     }
 
@@ -70,7 +72,7 @@ pub(crate) trait Host {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Expr {
     /// A quoted string.
-    Str(String),
+    Str(schemas::model::v1::Text),
     /// A number.
     Int(i64),
     /// `$x` or a bare word (`bare` = no `$`; unknown bare words are text).
@@ -274,7 +276,7 @@ fn parse_arg_ast(text: &str, d: usize) -> Expr {
             return e;
         }
     }
-    Expr::Str(text.to_string())
+    Expr::Str(Text::from(text))
 }
 
 /// Parses a complete expression (`arg_mode`: only `+` is an operator).
@@ -297,7 +299,7 @@ pub(crate) fn eval(e: &Expr, h: &mut dyn Host) -> Result<Value, String> {
         Expr::Int(i) => Value::Int(*i),
         Expr::Var { name, bare } => match h.var(name) {
             Some(v) => v,
-            None if *bare => Value::Str(name.clone()),
+            None if *bare => Value::Str(name.clone().into()),
             None => return Err(format!("undefined variable `{name}`")),
         },
         Expr::Call(name, args) => {
@@ -348,7 +350,7 @@ fn binary(op: &str, l: Value, r: Value) -> Result<Value, String> {
                 if a.len() + b.len() > crate::interp::MAX_VALUE_LEN {
                     return Err("text value too long".into());
                 }
-                Value::Str(a + &b)
+                Value::Str((a + &b).into())
             }
         },
         "-" | "*" | "/" | "%" => {
@@ -404,21 +406,21 @@ pub(crate) fn eval_arg(text: &str, h: &mut dyn Host) -> Result<Value, String> {
 fn eval_arg_at(text: &str, h: &mut dyn Host, depth: usize) -> Result<Value, String> {
     let t = crate::lexer::trim(text);
     if t.is_empty() {
-        return Ok(Value::Str(String::new()));
+        return Ok(Value::Str(Text::default()));
     }
     // Fast paths for the two most common argument forms; both give exactly
     // what parsing and evaluating the expression would.
     if let Some(inner) = whole_quoted(t) {
         // `"text"`: a string literal and nothing else
-        return Ok(Value::Str(inner.to_string()));
+        return Ok(Value::Str(Text::from(inner)));
     }
     if is_bare_word(t) {
         // `word`: a bare name, its value if it is a variable, else the text
-        return Ok(h.var(t).unwrap_or_else(|| Value::Str(t.to_string())));
+        return Ok(h.var(t).unwrap_or_else(|| Value::Str(Text::from(t))));
     }
     match parse(t, true) {
         Some(e) => eval(&e, h),
-        None => Ok(Value::Str(substitute_at(t, h, false, depth))),
+        None => Ok(Value::Str((substitute_at(t, h, false, depth)).into())),
     }
 }
 
@@ -500,7 +502,7 @@ fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) ->
                                 None => (None, a.as_str()),
                             };
                             let v = eval_arg_at(v, h, depth + 1)
-                                .unwrap_or_else(|_| Value::Str(v.to_string()));
+                                .unwrap_or_else(|_| Value::Str(Text::from(v)));
                             vals.push((k, v));
                         }
                         if let Ok(v) = h.call(&name, vals) {

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use schemas::model::v1::Diagram;
+use schemas::model::v1::{Diagram, Text};
 
 use crate::c4::{self, C4State, Libs};
 use crate::diagnostics::{Diags, Loc};
@@ -564,11 +564,11 @@ impl<'a> Interp<'a> {
                     return;
                 }
                 let v = if arg.is_empty() {
-                    Value::Str(String::new())
+                    Value::Str(Text::default())
                 } else {
                     match expr::eval_str(arg, self) {
                         Ok(v) => v,
-                        Err(_) => Value::Str(expr::substitute(arg, self, false)),
+                        Err(_) => Value::Str((expr::substitute(arg, self, false)).into()),
                     }
                 };
                 self.ret = Some(v);
@@ -615,7 +615,7 @@ impl<'a> Interp<'a> {
         }
         let v = match expr::eval_str(value, self) {
             Ok(v) => v,
-            Err(_) => Value::Str(expr::substitute(value.trim(), self, false)),
+            Err(_) => Value::Str((expr::substitute(value.trim(), self, false)).into()),
         };
         self.set_var(&name, v, scope);
     }
@@ -630,7 +630,7 @@ impl<'a> Interp<'a> {
         self.charge_bytes(name.len() + len);
         let v = match v {
             Value::Str(s) if s.len() > MAX_VALUE_LEN => {
-                Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
+                Value::Str(Text::from(&s[..floor(&s, MAX_VALUE_LEN)]))
             }
             v => v,
         };
@@ -732,7 +732,7 @@ impl<'a> Interp<'a> {
                 );
             }
             self.stopped = true;
-            return Value::Str(String::new());
+            return Value::Str(Text::default());
         }
         // the values stay in the scope while the body runs (and deeper
         // calls keep theirs): charge them like variables
@@ -775,7 +775,8 @@ impl<'a> Interp<'a> {
                     // the scope so far is visible to the default (moved in
                     // and back out: no copy of its values per default)
                     self.scopes.push(std::mem::take(&mut scope));
-                    let v = expr::eval_arg(e, self).unwrap_or_else(|_| Value::Str(e.clone()));
+                    let v =
+                        expr::eval_arg(e, self).unwrap_or_else(|_| Value::Str(e.clone().into()));
                     scope = self.scopes.pop().unwrap_or_default();
                     scope.insert(n.clone(), v);
                 }
@@ -789,14 +790,14 @@ impl<'a> Interp<'a> {
                 format!("`{name}` needs its `{}` argument", missing.join("`, `")),
             );
             for n in missing {
-                scope.insert(n, Value::Str(String::new()));
+                scope.insert(n, Value::Str(Text::default()));
             }
         }
         self.scopes.push(scope);
         let saved_ret = self.ret.take();
         let saved_loc = self.loc.clone();
         self.run(&p.body);
-        let out = self.ret.take().unwrap_or(Value::Str(String::new()));
+        let out = self.ret.take().unwrap_or(Value::Str(Text::default()));
         self.ret = saved_ret;
         self.loc = saved_loc;
         self.scopes.pop();
@@ -840,7 +841,7 @@ impl<'a> Interp<'a> {
             if self.stopped || self.ret.is_some() {
                 return;
             }
-            self.set_var(&var, Value::Str(it), None);
+            self.set_var(&var, Value::Str(it.into()), None);
             self.run(body);
         }
     }
@@ -1119,7 +1120,7 @@ impl<'a> Interp<'a> {
                     let loc = self.loc.clone();
                     self.d
                         .warning(&loc, format!("argument `{v}`: {e}; used as text"));
-                    Value::Str(lexer::unquote_whole(v).unwrap_or(v).to_string())
+                    Value::Str(Text::from(lexer::unquote_whole(v).unwrap_or(v)))
                 }
             };
             out.push((k, val));
@@ -1283,9 +1284,9 @@ impl<'a> Interp<'a> {
                 }
             }
             "%intval" => Value::Int(s(0).trim().parse().unwrap_or(0)),
-            "%string" => Value::Str(s(0)),
-            "%lower" => Value::Str(s(0).to_lowercase()),
-            "%upper" => Value::Str(s(0).to_uppercase()),
+            "%string" => Value::Str(s(0).into()),
+            "%lower" => Value::Str(s(0).to_lowercase().into()),
+            "%upper" => Value::Str(s(0).to_uppercase().into()),
             "%variable_exists" => {
                 let v = s(0);
                 b(self.var(&v).is_some() || self.defines.iter().any(|(d, _)| *d == v))
@@ -1297,18 +1298,18 @@ impl<'a> Interp<'a> {
                         self.defines
                             .iter()
                             .find(|(d, _)| *d == v)
-                            .map(|(_, x)| Value::Str(x.clone()))
+                            .map(|(_, x)| Value::Str(x.clone().into()))
                     })
-                    .unwrap_or(Value::Str(String::new()))
+                    .unwrap_or(Value::Str(Text::default()))
             }
             "%set_variable_value" => {
                 let v = args
                     .get(1)
                     .map(|a| a.1.clone())
-                    .unwrap_or(Value::Str(String::new()));
+                    .unwrap_or(Value::Str(Text::default()));
                 let k = s(0);
                 self.set_var(&k, v, Some(true));
-                Value::Str(String::new())
+                Value::Str(Text::default())
             }
             "%function_exists" => {
                 let f = s(0);
@@ -1316,11 +1317,12 @@ impl<'a> Interp<'a> {
             }
             "%newline" | "%breakline" => Value::Str("\n".into()),
             "%chr" => Value::Str(
-                u32::try_from(n(0))
+                (u32::try_from(n(0))
                     .ok()
                     .and_then(char::from_u32)
                     .map(String::from)
-                    .unwrap_or_default(),
+                    .unwrap_or_default())
+                .into(),
             ),
             "%ord" => Value::Int(
                 s(0).chars()
@@ -1332,16 +1334,19 @@ impl<'a> Interp<'a> {
             "%dirpath" => {
                 let f = self.include_stack.last().cloned().unwrap_or_default();
                 Value::Str(
-                    f.rsplit_once('/')
+                    (f.rsplit_once('/')
                         .map(|x| x.0.to_string())
-                        .unwrap_or_default(),
+                        .unwrap_or_default())
+                    .into(),
                 )
             }
             "%filename" => {
                 let f = self.include_stack.last().cloned().unwrap_or_default();
-                Value::Str(f.rsplit('/').next().unwrap_or("").to_string())
+                Value::Str((f.rsplit('/').next().unwrap_or("").to_string()).into())
             }
-            "%darken" | "%lighten" | "%reverse_color" | "%reverse_hsluv_color" => Value::Str(s(0)),
+            "%darken" | "%lighten" | "%reverse_color" | "%reverse_hsluv_color" => {
+                Value::Str(s(0).into())
+            }
             "%is_dark" => b(false),
             "%is_light" => b(true),
             "%splitstr" | "%splitstr_regex" => {
@@ -1354,11 +1359,11 @@ impl<'a> Interp<'a> {
                         .map(|p| format!("\"{p}\""))
                         .collect()
                 };
-                Value::Str(format!("[{}]", parts.join(",")))
+                Value::Str(format!("[{}]", parts.join(",")).into())
             }
             "%size" => Value::Int(i64::try_from(s(0).chars().count()).unwrap_or(0)),
             "%date" | "%getenv" | "%load_json" | "%random" | "%feature" | "%now" | "%dirname" => {
-                Value::Str(String::new())
+                Value::Str(Text::default())
             }
             "%call_user_func" => {
                 let f = s(0);
@@ -1428,7 +1433,7 @@ impl Host for Interp<'_> {
                 .defines
                 .iter()
                 .find(|(d, _)| d == name)
-                .map(|(_, v)| Value::Str(v.clone()));
+                .map(|(_, v)| Value::Str(v.clone().into()));
         }
         None
     }
@@ -1444,7 +1449,7 @@ impl Host for Interp<'_> {
 
     fn call(&mut self, name: &str, args: Vec<(Option<String>, Value)>) -> Result<Value, String> {
         if self.stopped {
-            return Ok(Value::Str(String::new()));
+            return Ok(Value::Str(Text::default()));
         }
         if name.starts_with('%') {
             let v = self.builtin(name, &args)?;
@@ -1467,7 +1472,7 @@ impl Host for Interp<'_> {
 fn cap(v: Value) -> Value {
     match v {
         Value::Str(s) if s.len() > MAX_VALUE_LEN => {
-            Value::Str(s[..floor(&s, MAX_VALUE_LEN)].to_string())
+            Value::Str(Text::from(&s[..floor(&s, MAX_VALUE_LEN)]))
         }
         v => v,
     }
