@@ -1671,7 +1671,10 @@ impl Builder {
             schemas_module: String::new(),
             exchange: String::new(),
             routing_key: routing_key.to_string(),
-            record: pascal(&naming::join(&module, "record"), "X"),
+            // Its own name even when truncation makes `<module>_record` and
+            // `<module>_repository` the same class name.
+            record: naming::Scope::with_reserved(&[class.as_str(), "Base"])
+                .alloc_sep(&pascal(&naming::join(&module, "record"), "X"), ""),
             table: module.clone(),
             rel_ids: Vec::new(),
             aliases: Vec::new(),

@@ -87,13 +87,18 @@ impl Out<'_> {
     ) -> Result<(), GenerateError> {
         // No trailing whitespace anywhere (diagram text can end a line with a space).
         let rendered = self.renderer.render(template, ctx)?;
+        let python = path.ends_with(".py");
         let mut contents = String::with_capacity(rendered.len());
         for line in rendered.split_inclusive('\n') {
             let (body, nl) = match line.strip_suffix('\n') {
                 Some(b) => (b, "\n"),
                 None => (line, ""),
             };
-            contents.push_str(body.trim_end_matches([' ', '\t', '\r']));
+            let body = body.trim_end_matches([' ', '\t', '\r']);
+            match python.then(|| tidy_docstring_line(body)).flatten() {
+                Some(tidy) => contents.push_str(&tidy),
+                None => contents.push_str(body),
+            }
             contents.push_str(nl);
         }
         let mut implements = implements;
@@ -107,6 +112,32 @@ impl Out<'_> {
         });
         Ok(())
     }
+}
+
+/// A line of Python that opens or is a docstring, without the blanks
+/// `ruff format` strips inside its quotes: an empty value at the start of a
+/// docstring's text leaves one (`"""{{ label|doc }}: ..."""`). `None` when
+/// the line needs no change.
+fn tidy_docstring_line(line: &str) -> Option<String> {
+    let text = line.trim_start();
+    let indent = &line[..line.len() - text.len()];
+    let inner = text.strip_prefix("\"\"\"")?;
+    if inner.is_empty() {
+        return None;
+    }
+    let (inner, close) = match inner.strip_suffix("\"\"\"") {
+        Some(body) => (body.trim_end_matches(' '), "\"\"\""),
+        None => (inner, ""),
+    };
+    let inner = inner.trim_start_matches(' ');
+    // An empty one-line docstring is `""" """` to ruff.
+    let inner = if inner.is_empty() && !close.is_empty() {
+        " "
+    } else {
+        inner
+    };
+    let tidy = format!("{indent}\"\"\"{inner}{close}");
+    (tidy != line).then_some(tidy)
 }
 
 fn settings_of(s: &Service) -> Vec<Setting> {

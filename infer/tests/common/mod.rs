@@ -97,6 +97,14 @@ pub fn random_model(seed: u64) -> Model {
         "\n",
         "%",
         "db",
+        // Long names of several lengths: every line whose length depends on
+        // a name must still be formatted as `ruff format` would.
+        "Order Fulfilment Coordinator",
+        "Inventory Reservation And Allocation Service",
+        "Reads the current warehouse stock levels of every product from",
+        "Publishes order lifecycle events with all line items and payment details to",
+        "An Extraordinarily Long Component Name That Overflows Every Line Length Limit Of The Generated Code",
+        "在庫引当サービス（倉庫と店舗の在庫をまとめて管理する）",
     ];
     let techs = [
         "",
