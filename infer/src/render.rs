@@ -11,14 +11,15 @@
 //! Functions that write Python the way `ruff format` leaves it, whatever the
 //! length of the names in it (generated projects are checked with
 //! `ruff format --check`): `from_import(module, names, indent)` (an import,
-//! also the way ruff's isort orders it), `wrap(open, items, close, indent)`
-//! (a bracketed list: call arguments, parameters, list items),
-//! `assign(left, right, indent, op)` (an assignment or annotation of one
-//! atom), `assign_call(target, callee, args, indent, op)` (an assignment or
-//! return of a call) and `fits(line)`. There is no ruff formatter to call in-process, so each models the
-//! one layout decision ruff makes for that shape: on one line when it fits
-//! [`LINE_LENGTH`], else split with a "magic trailing comma", which ruff
-//! keeps split.
+//! also ordered the way ruff's isort wants it), `wrap(open, items, close,
+//! indent)` (a bracketed list: call arguments, parameters, list items),
+//! `assign(left, right, indent, op)` (an assignment, annotation or return of
+//! one atom), `assign_call(target, callee, args, indent, op)` (an assignment
+//! or return of a call) and `fits(line)`. There is no ruff formatter to call
+//! in-process, so each makes the layout decision ruff makes for its shape:
+//! one line when that fits [`LINE_LENGTH`], else the split ruff chooses;
+//! bracketed lists split one item per line with a trailing comma, which ruff
+//! keeps split (its "magic trailing comma").
 //!
 //! Template context: `p` (the [`crate::project::Project`]), and per file `s`
 //! (service), `c` (component or consumer), `d` (dependency), `settings`,
@@ -339,7 +340,7 @@ fn from_import(module: &str, names: Vec<String>, indent: Option<String>) -> Stri
     });
     names.dedup();
     let one = format!("{indent}from {module} import {}", names.join(", "));
-    if one.chars().count() <= 88 {
+    if fits(&one) {
         return one;
     }
     let mut out = format!("{indent}from {module} import (\n");
@@ -529,6 +530,110 @@ mod tests {
         assert_eq!(
             long,
             format!("    from {} import (\n        Name,\n    )", "x".repeat(80))
+        );
+    }
+
+    #[test]
+    fn python_strings_and_docstrings_as_ruff_writes_them() {
+        assert_eq!(pystr("it's"), "\"it's\"");
+        assert_eq!(pystr("a \"b\""), "'a \"b\"'");
+        assert_eq!(
+            pystr("Zoë's \"quoted\" \\ name\n"),
+            "'Zoë\\'s \"quoted\" \\\\ name\\n'"
+        );
+        assert_eq!(
+            doc("  two\nlines\t and  blanks \u{3000}"),
+            "two lines and blanks"
+        );
+        assert_eq!(comment("text \t\n"), "text");
+    }
+
+    #[test]
+    fn widths_count_like_ruff() {
+        assert!(fits(&"x".repeat(LINE_LENGTH)));
+        assert!(!fits(&"x".repeat(LINE_LENGTH + 1)));
+        // East Asian wide characters take two columns.
+        assert!(!fits(&"日".repeat(LINE_LENGTH / 2 + 1)));
+        assert!(!fits("a\nb"));
+    }
+
+    fn s(items: &[&str]) -> Vec<String> {
+        items.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn wrap_is_flat_when_it_fits_else_one_item_per_line() {
+        let ind = Some("    ".to_string());
+        assert_eq!(
+            wrap("def f(", s(&["self", "x: int"]), ") -> None:", ind.clone()),
+            "    def f(self, x: int) -> None:"
+        );
+        let long = "x".repeat(80);
+        assert_eq!(
+            wrap("def f(", s(&["self", &long]), ") -> None:", ind.clone()),
+            format!("    def f(\n        self,\n        {long},\n    ) -> None:")
+        );
+        assert_eq!(wrap("f(", vec![], ")", ind), "    f()");
+    }
+
+    #[test]
+    fn assign_parenthesizes_an_atom_only_when_that_makes_it_fit() {
+        assert_eq!(assign("x", "y", None, None), "x = y");
+        let value = format!("\"{}\"", "v".repeat(70));
+        assert_eq!(
+            assign(&"t".repeat(20), &value, None, None),
+            format!("{} = (\n    {value}\n)", "t".repeat(20))
+        );
+        let too_long = format!("\"{}\"", "v".repeat(90));
+        assert_eq!(
+            assign("t", &too_long, None, None),
+            format!("t = {too_long}")
+        );
+        assert_eq!(
+            assign(
+                "return",
+                &"a.b".repeat(26),
+                Some("    ".into()),
+                Some(" ".into())
+            ),
+            format!("    return (\n        {}\n    )", "a.b".repeat(26))
+        );
+        assert_eq!(
+            assign("field", &"C".repeat(84), None, Some(": ".into())),
+            format!("field: (\n    {}\n)", "C".repeat(84))
+        );
+    }
+
+    #[test]
+    fn assign_call_splits_like_ruff() {
+        let ind = || Some("    ".to_string());
+        // Fits.
+        assert_eq!(
+            assign_call("x", "C", s(&["a", "b=1"]), ind(), None),
+            "    x = C(a, b=1)"
+        );
+        // Split after the parenthesis: the head fits.
+        let arg = "a".repeat(80);
+        assert_eq!(
+            assign_call("x", "C", s(&[&arg]), ind(), None),
+            format!("    x = C(\n        {arg},\n    )")
+        );
+        // The head does not fit, the parenthesized call does.
+        let (target, callee) = ("t".repeat(50), "C".repeat(40));
+        assert_eq!(
+            assign_call(&target, &callee, s(&["a"]), ind(), None),
+            format!("    {target} = (\n        {callee}(a)\n    )")
+        );
+        // Neither fits: split after the parenthesis all the same.
+        let long_arg = "a".repeat(90);
+        assert_eq!(
+            assign_call(&target, &callee, s(&[&long_arg]), ind(), None),
+            format!("    {target} = {callee}(\n        {long_arg},\n    )")
+        );
+        // Without arguments the call is an atom; `return` works the same way.
+        assert_eq!(
+            assign_call("return", &"c".repeat(76), vec![], ind(), Some(" ".into())),
+            format!("    return (\n        {}()\n    )", "c".repeat(76))
         );
     }
 }
