@@ -71,7 +71,7 @@ def build_dependencies(
     session_cache = SessionCache(settings.session_cache_url)
     partner_db_repository = PartnerDbRepository(settings.partner_db_url)
     none_client = NoneClient(settings.none_url, transport=http_transport)
-    none_gateway = NoneGateway(settings.none_url)
+    none_gateway = NoneGateway(settings.none_url_2)
     empty_client = EmptyClient(settings.empty_url, transport=http_transport)
     service = Service(
         target_1st_service_grpc_client=target_1st_service_grpc_client,

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of Partner DB."""
     none_url: str = "https://none.example.invalid"
     """Base URL of None (external: set it per environment)."""
+    none_url_2: str = "unconfigured://none"
+    """Address of None (Fax)."""
     empty_url: str = "http://empty:8000"
     """Base URL of empty."""
     rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"

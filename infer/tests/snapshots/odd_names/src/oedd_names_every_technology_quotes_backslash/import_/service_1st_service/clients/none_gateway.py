@@ -3,7 +3,7 @@
 """Gateway stub to None (ext_api).
 
 The diagram's technology (Fax) has no generated transport: pass
-``send`` (operation, payload) -> reply to implement it. Address: setting ``none_url``.
+``send`` (operation, payload) -> reply to implement it. Address: setting ``none_url_2``.
 """
 
 from __future__ import annotations
