@@ -1254,6 +1254,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         field_scopes: BTreeMap::new(),
         module_scopes: BTreeMap::new(),
         class_scopes: BTreeMap::new(),
+        setting_owners: BTreeMap::new(),
         method_reqs: Vec::new(),
         techs: BTreeSet::new(),
         canon: synonyms
@@ -1538,6 +1539,9 @@ struct Builder {
     field_scopes: BTreeMap<usize, Scope>,
     module_scopes: BTreeMap<(usize, &'static str), Scope>,
     class_scopes: BTreeMap<usize, Scope>,
+    /// (service, settings field) -> (target alias, kind of connection) it
+    /// configures.
+    setting_owners: BTreeMap<(usize, String), (String, &'static str)>,
     method_reqs: Vec<MethodReq>,
     /// Synonym alias -> canonical alias (same element in several diagrams).
     canon: BTreeMap<String, String>,
@@ -1601,6 +1605,31 @@ impl Builder {
             let c = &mut s.components[c];
             if !c.rel_ids.iter().any(|x| x == id) {
                 c.rel_ids.push(id.to_string());
+            }
+        }
+    }
+
+    /// The settings field of service `svc` that configures the connection of
+    /// kind `family` to `target`: `base`, or `base_2`, `base_3`, ... when
+    /// `base` already configures another target or another kind of
+    /// connection (two targets of one name, or one target reached over SQL
+    /// and Redis, need two URLs).
+    fn setting(&mut self, svc: usize, base: &str, target: &str, family: &'static str) -> String {
+        let mut n = 1usize;
+        loop {
+            let name = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}_{n}")
+            };
+            match self.setting_owners.get(&(svc, name.clone())) {
+                None => {
+                    self.setting_owners
+                        .insert((svc, name.clone()), (target.to_string(), family));
+                    return name;
+                }
+                Some((t, f)) if t == target && *f == family => return name,
+                Some(_) => n += 1,
             }
         }
     }
@@ -1670,7 +1699,13 @@ impl Builder {
             "kafka_producer" => naming::join(&snake(target, "broker"), "bootstrap_servers"),
             _ => naming::join(&snake(tname, "target"), "url"),
         };
-        let setting = setting_base;
+        // Producers and repositories get their broker's or database's
+        // setting where they are wired.
+        let setting = if matches!(kind, "http" | "grpc" | "generic") {
+            self.setting(svc, &setting_base, target, kind)
+        } else {
+            setting_base
+        };
         let d = Dep {
             field,
             kind,
@@ -1685,7 +1720,10 @@ impl Builder {
             schemas_module: String::new(),
             exchange: String::new(),
             routing_key: routing_key.to_string(),
-            record: pascal(&naming::join(&module, "record"), "X"),
+            // Its own name even when truncation makes `<module>_record` and
+            // `<module>_repository` the same class name.
+            record: naming::Scope::with_reserved(&[class.as_str(), "Base"])
+                .alloc_sep(&pascal(&naming::join(&module, "record"), "X"), ""),
             table: module.clone(),
             rel_ids: Vec::new(),
             aliases: Vec::new(),
@@ -1763,13 +1801,15 @@ impl Builder {
             b.external,
         );
         {
+            let (base, family) = if b.tech == Tech::Kafka {
+                (format!("{}_bootstrap_servers", b.ident), "kafka")
+            } else {
+                (format!("{}_url", b.ident), "amqp")
+            };
+            let setting = self.setting(svc, &base, &b.alias, family);
             let d = &mut self.services[svc].deps[dep];
             d.exchange = b.host.clone();
-            d.setting = if b.tech == Tech::Kafka {
-                format!("{}_bootstrap_servers", b.ident)
-            } else {
-                format!("{}_url", b.ident)
-            };
+            d.setting = setting;
         }
         self.add_rel_to_dep(svc, dep, id);
         self.record_use(svc, comp, dep);
@@ -1823,22 +1863,20 @@ impl Builder {
                     ),
                 );
                 let field = self.field_scopes.entry(svc).or_default().alloc(&module);
+                let (base, family) = if b.tech == Tech::Kafka {
+                    (format!("{}_bootstrap_servers", b.ident), "kafka")
+                } else {
+                    (format!("{}_url", b.ident), "amqp")
+                };
+                let setting = self.setting(svc, &base, &b.alias, family);
                 let s = &self.services[svc];
                 let queue = format!("{}.{}", s.host, key);
                 let c = Consumer {
                     field,
-                    kind: if b.tech == Tech::Kafka {
-                        "kafka"
-                    } else {
-                        "amqp"
-                    },
+                    kind: family,
                     class: String::new(),
                     module: format!("messaging.{module}"),
-                    setting: if b.tech == Tech::Kafka {
-                        format!("{}_bootstrap_servers", b.ident)
-                    } else {
-                        format!("{}_url", b.ident)
-                    },
+                    setting,
                     exchange: b.host.clone(),
                     routing_key: key.clone(),
                     queue,
@@ -1934,7 +1972,8 @@ impl Builder {
                 &one_line(&r.technology),
                 d.external,
             );
-            self.services[svc].deps[dep].setting = format!("{}_url", d.ident);
+            let setting = self.setting(svc, &format!("{}_url", d.ident), &d.alias, kind);
+            self.services[svc].deps[dep].setting = setting;
             if !self.services[svc].deps[dep].aliases.contains(&d.alias) {
                 self.services[svc].deps[dep].aliases.push(d.alias.clone());
             }

@@ -3,11 +3,23 @@
 //! replace built-in templates of the same relative name.
 //!
 //! Filters for safe output in every target language:
-//! `py` (a Python/JSON/YAML/TOML double-quoted string literal), `doc` (text
+//! `py` (a Python/JSON/YAML/TOML double-quoted string literal), `pystr` (a
+//! Python string literal quoted the way `ruff format` writes it), `doc` (text
 //! inside a Python docstring), `comment` (one line of a `#` comment), `md`
-//! (one Markdown table cell), `code` (a code span in a table cell); and the
-//! function `from_import(module, names, indent)`, which writes an import the
-//! way ruff's isort would (generated projects lint with the `I` rules).
+//! (one Markdown table cell), `code` (a code span in a table cell).
+//!
+//! Functions that write Python the way `ruff format` leaves it, whatever the
+//! length of the names in it (generated projects are checked with
+//! `ruff format --check`): `from_import(module, names, indent)` (an import,
+//! also ordered the way ruff's isort wants it), `wrap(open, items, close,
+//! indent)` (a bracketed list: call arguments, parameters, list items),
+//! `assign(left, right, indent, op)` (an assignment, annotation or return of
+//! one atom), `assign_call(target, callee, args, indent, op)` (an assignment
+//! or return of a call) and `fits(line)`. There is no ruff formatter to call
+//! in-process, so each makes the layout decision ruff makes for its shape:
+//! one line when that fits [`LINE_LENGTH`], else the split ruff chooses;
+//! bracketed lists split one item per line with a trailing comma, which ruff
+//! keeps split (its "magic trailing comma").
 //!
 //! Template context: `p` (the [`crate::project::Project`]), and per file `s`
 //! (service), `c` (component or consumer), `d` (dependency), `settings`,
@@ -19,6 +31,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use minijinja::{Environment, syntax::SyntaxConfig};
+use unicode_width::UnicodeWidthStr;
 
 use crate::GenerateError;
 
@@ -71,6 +84,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "service/impl_service.py.j2",
         include_str!("templates/python-fastapi/service/impl_service.py.j2"),
+    ),
+    (
+        "service/handler.py.j2",
+        include_str!("templates/python-fastapi/service/handler.py.j2"),
     ),
     (
         "service/component.py.j2",
@@ -196,11 +213,16 @@ fn builtin_environment() -> Result<Environment<'static>, GenerateError> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("py", py);
+    env.add_filter("pystr", pystr);
     env.add_filter("doc", doc);
     env.add_filter("comment", comment);
     env.add_filter("md", md);
     env.add_filter("code", code);
     env.add_function("from_import", from_import);
+    env.add_function("wrap", wrap);
+    env.add_function("assign", assign);
+    env.add_function("assign_call", assign_call);
+    env.add_function("fits", fits);
     for (name, text) in BUILTIN {
         env.add_template(name, text)
             .map_err(|e| template_error(name, &e))?;
@@ -226,22 +248,60 @@ fn py(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// `doc`: text safe inside a `"""` docstring on any line.
+/// `pystr`: a Python string literal as `ruff format` quotes it: like `py`
+/// (double quotes), but in single quotes when the text holds more double
+/// than single quotes.
+fn pystr(value: &str) -> String {
+    let double = py(value);
+    if value.matches('"').count() <= value.matches('\'').count() {
+        return double;
+    }
+    // Re-quote `py`'s literal: `\"` loses its backslash, `'` gains one.
+    let inner = &double[1..double.len() - 1];
+    let mut out = String::with_capacity(double.len() + 2);
+    out.push('\'');
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('"') => out.push('"'),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `doc`: text safe inside a `"""` docstring on any line, on one line with
+/// single spaces (`ruff format` would re-indent the lines of a multi-line
+/// text and strip the blanks at its ends).
 fn doc(value: &str) -> String {
     value
         .chars()
-        .filter(|c| !c.is_control() || *c == '\n')
+        .filter(|c| !c.is_control() || c.is_whitespace())
         .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
 }
 
-/// `comment`: one line of a `#` comment.
+/// `comment`: one line of a `#` comment, without trailing blanks.
 pub(crate) fn comment(value: &str) -> String {
     value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 /// `md`: one Markdown table cell (no pipes, no newlines, no HTML).
@@ -280,7 +340,7 @@ fn from_import(module: &str, names: Vec<String>, indent: Option<String>) -> Stri
     });
     names.dedup();
     let one = format!("{indent}from {module} import {}", names.join(", "));
-    if one.chars().count() <= 88 {
+    if fits(&one) {
         return one;
     }
     let mut out = format!("{indent}from {module} import (\n");
@@ -289,6 +349,109 @@ fn from_import(module: &str, names: Vec<String>, indent: Option<String>) -> Stri
     }
     out.push_str(&format!("{indent})"));
     out
+}
+
+/// The line length of the generated Python: ruff's default, which the
+/// generated `pyproject.toml` keeps.
+pub const LINE_LENGTH: usize = 88;
+
+/// `fits(line)`: true when `line` is one line no wider than
+/// [`LINE_LENGTH`], measured as ruff does (display width: an East Asian wide
+/// character counts two).
+fn fits(line: &str) -> bool {
+    !line.contains('\n') && line.width() <= LINE_LENGTH
+}
+
+/// `open` + items + `close` split one item per line, each with a trailing comma.
+fn exploded(indent: &str, open: &str, items: &[String], close: &str) -> String {
+    let mut out = format!("{indent}{open}\n");
+    for item in items {
+        out.push_str(&format!("{indent}    {item},\n"));
+    }
+    out.push_str(&format!("{indent}{close}"));
+    out
+}
+
+/// One line if it fits, else [`exploded`].
+fn wrapped(indent: &str, open: &str, items: &[String], close: &str) -> String {
+    let flat = format!("{indent}{open}{}{close}", items.join(", "));
+    if items.is_empty() || fits(&flat) {
+        flat
+    } else {
+        exploded(indent, open, items, close)
+    }
+}
+
+/// `wrap(open, items, close, indent="")`: `open` (ending in a bracket), the
+/// items separated by `, `, then `close` (starting with the closing
+/// bracket), as `ruff format` leaves it: on one line when that fits, else
+/// one item per line with a trailing comma, which ruff keeps split. Items
+/// must not need splitting themselves (names, attributes, strings,
+/// `key=value` of those).
+///
+/// `wrap("def f(", ["self", "x: int"], ") -> None:", "    ")` is
+/// `    def f(self, x: int) -> None:`.
+fn wrap(open: &str, items: Vec<String>, close: &str, indent: Option<String>) -> String {
+    wrapped(&indent.unwrap_or_default(), open, &items, close)
+}
+
+/// `assign(left, right, indent="", op=" = ")`: `left = right`, or with
+/// `op=": "` an annotation `left: right`, or with `left="return", op=" "` a
+/// `return right`, where `right` is one atom (a name,
+/// an attribute, a string, a call without arguments). Like `ruff format`: on
+/// one line when it fits, else `right` in parentheses on a line of its own
+/// when that fits, else on one line all the same.
+fn assign(left: &str, right: &str, indent: Option<String>, op: Option<String>) -> String {
+    let indent = indent.unwrap_or_default();
+    let op = op.unwrap_or_else(|| " = ".to_string());
+    assign_atom(&indent, left, right, &op)
+}
+
+fn assign_atom(indent: &str, left: &str, right: &str, op: &str) -> String {
+    let flat = format!("{indent}{left}{op}{right}");
+    let head = format!("{indent}{left}{op}(");
+    let body = format!("{indent}    {right}");
+    if fits(&flat) || !fits(&head) || !fits(&body) {
+        flat
+    } else {
+        format!("{head}\n{body}\n{indent})")
+    }
+}
+
+/// `assign_call(target, callee, args, indent="", op=" = ")`:
+/// `target = callee(args)`, or with `target="return", op=" "` a
+/// `return callee(args)`, as `ruff format` lays it out: on one line when it
+/// fits; else split after the call's opening parenthesis when
+/// `target = callee(` fits; else the call in parentheses on lines of its own
+/// when all of them fit; else split after the opening parenthesis all the
+/// same. Without arguments the call is one atom ([`assign`]).
+fn assign_call(
+    target: &str,
+    callee: &str,
+    args: Vec<String>,
+    indent: Option<String>,
+    op: Option<String>,
+) -> String {
+    let indent = indent.unwrap_or_default();
+    let op = op.unwrap_or_else(|| " = ".to_string());
+    if args.is_empty() {
+        return assign_atom(&indent, target, &format!("{callee}()"), &op);
+    }
+    let open = format!("{target}{op}{callee}(");
+    let flat = format!("{indent}{open}{})", args.join(", "));
+    if fits(&flat) {
+        return flat;
+    }
+    if fits(&format!("{indent}{open}")) {
+        return exploded(&indent, &open, &args, ")");
+    }
+    let head = format!("{indent}{target}{op}(");
+    let inner = wrapped(&format!("{indent}    "), &format!("{callee}("), &args, ")");
+    if fits(&head) && inner.lines().all(fits) {
+        format!("{head}\n{inner}\n{indent})")
+    } else {
+        exploded(&indent, &open, &args, ")")
+    }
 }
 
 impl Renderer {
@@ -367,6 +530,110 @@ mod tests {
         assert_eq!(
             long,
             format!("    from {} import (\n        Name,\n    )", "x".repeat(80))
+        );
+    }
+
+    #[test]
+    fn python_strings_and_docstrings_as_ruff_writes_them() {
+        assert_eq!(pystr("it's"), "\"it's\"");
+        assert_eq!(pystr("a \"b\""), "'a \"b\"'");
+        assert_eq!(
+            pystr("Zoë's \"quoted\" \\ name\n"),
+            "'Zoë\\'s \"quoted\" \\\\ name\\n'"
+        );
+        assert_eq!(
+            doc("  two\nlines\t and  blanks \u{3000}"),
+            "two lines and blanks"
+        );
+        assert_eq!(comment("text \t\n"), "text");
+    }
+
+    #[test]
+    fn widths_count_like_ruff() {
+        assert!(fits(&"x".repeat(LINE_LENGTH)));
+        assert!(!fits(&"x".repeat(LINE_LENGTH + 1)));
+        // East Asian wide characters take two columns.
+        assert!(!fits(&"日".repeat(LINE_LENGTH / 2 + 1)));
+        assert!(!fits("a\nb"));
+    }
+
+    fn s(items: &[&str]) -> Vec<String> {
+        items.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn wrap_is_flat_when_it_fits_else_one_item_per_line() {
+        let ind = Some("    ".to_string());
+        assert_eq!(
+            wrap("def f(", s(&["self", "x: int"]), ") -> None:", ind.clone()),
+            "    def f(self, x: int) -> None:"
+        );
+        let long = "x".repeat(80);
+        assert_eq!(
+            wrap("def f(", s(&["self", &long]), ") -> None:", ind.clone()),
+            format!("    def f(\n        self,\n        {long},\n    ) -> None:")
+        );
+        assert_eq!(wrap("f(", vec![], ")", ind), "    f()");
+    }
+
+    #[test]
+    fn assign_parenthesizes_an_atom_only_when_that_makes_it_fit() {
+        assert_eq!(assign("x", "y", None, None), "x = y");
+        let value = format!("\"{}\"", "v".repeat(70));
+        assert_eq!(
+            assign(&"t".repeat(20), &value, None, None),
+            format!("{} = (\n    {value}\n)", "t".repeat(20))
+        );
+        let too_long = format!("\"{}\"", "v".repeat(90));
+        assert_eq!(
+            assign("t", &too_long, None, None),
+            format!("t = {too_long}")
+        );
+        assert_eq!(
+            assign(
+                "return",
+                &"a.b".repeat(26),
+                Some("    ".into()),
+                Some(" ".into())
+            ),
+            format!("    return (\n        {}\n    )", "a.b".repeat(26))
+        );
+        assert_eq!(
+            assign("field", &"C".repeat(84), None, Some(": ".into())),
+            format!("field: (\n    {}\n)", "C".repeat(84))
+        );
+    }
+
+    #[test]
+    fn assign_call_splits_like_ruff() {
+        let ind = || Some("    ".to_string());
+        // Fits.
+        assert_eq!(
+            assign_call("x", "C", s(&["a", "b=1"]), ind(), None),
+            "    x = C(a, b=1)"
+        );
+        // Split after the parenthesis: the head fits.
+        let arg = "a".repeat(80);
+        assert_eq!(
+            assign_call("x", "C", s(&[&arg]), ind(), None),
+            format!("    x = C(\n        {arg},\n    )")
+        );
+        // The head does not fit, the parenthesized call does.
+        let (target, callee) = ("t".repeat(50), "C".repeat(40));
+        assert_eq!(
+            assign_call(&target, &callee, s(&["a"]), ind(), None),
+            format!("    {target} = (\n        {callee}(a)\n    )")
+        );
+        // Neither fits: split after the parenthesis all the same.
+        let long_arg = "a".repeat(90);
+        assert_eq!(
+            assign_call(&target, &callee, s(&[&long_arg]), ind(), None),
+            format!("    {target} = {callee}(\n        {long_arg},\n    )")
+        );
+        // Without arguments the call is an atom; `return` works the same way.
+        assert_eq!(
+            assign_call("return", &"c".repeat(76), vec![], ind(), Some(" ".into())),
+            format!("    return (\n        {}()\n    )", "c".repeat(76))
         );
     }
 }

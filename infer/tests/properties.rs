@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use infer::regen::{self, Action};
@@ -552,4 +552,45 @@ fn random_models_always_generate_valid_safe_projects() {
             "case {case}"
         );
     }
+}
+
+/// Two connections of one service share a settings field only when they
+/// reach the same target the same way (a producer and a consumer of one
+/// broker do): a SQL and a Redis URL, or the URLs of two targets named
+/// alike, are separate settings.
+#[test]
+fn a_setting_configures_one_connection() {
+    let family = |kind: &str| {
+        match kind {
+            "amqp_producer" | "amqp" => "amqp",
+            "kafka_producer" | "kafka" => "kafka",
+            other => other,
+        }
+        .to_string()
+    };
+    let mut checked = 0;
+    let models = (0..150u64)
+        .map(common::random_model)
+        .chain(common::fixtures().into_iter().map(|(_, m)| m));
+    for model in models {
+        let p = infer::project::analyze(&model, "random.puml");
+        for s in &p.services {
+            let mut owners: BTreeMap<&str, (String, String)> = BTreeMap::new();
+            let deps = s
+                .deps
+                .iter()
+                .map(|d| (&d.setting, &d.target, family(d.kind)));
+            let consumers = s
+                .consumers
+                .iter()
+                .map(|c| (&c.setting, &c.broker, family(c.kind)));
+            for (setting, target, family) in deps.chain(consumers) {
+                let owner = (target.clone(), family);
+                let first = owners.entry(setting).or_insert_with(|| owner.clone());
+                assert_eq!(*first, owner, "{}: setting {setting}", s.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} connections checked");
 }

@@ -1,9 +1,11 @@
 //! The generated projects really work: for every IR fixture, random model and
 //! corpus diagram the parser turns into at least one element, the project is
 //! written to a temporary directory and its structure (pyproject, manifest,
-//! docker-compose references), `python -m compileall`, `python -m ruff check`
-//! and `python -m pytest` must pass inside it (no network: the generated tests
-//! use mock transports and fakes).
+//! docker-compose references), `python -m compileall`, `python -m ruff check`,
+//! `python -m ruff format --check` (every file already as ruff formats it,
+//! whatever the length of the diagram's names) and `python -m pytest` must
+//! pass inside it (no network: the generated tests use mock transports and
+//! fakes).
 //!
 //! Needs `C4FORGE_PYTHON`: the absolute path of a venv's python with
 //! `infer/python-requirements.txt` installed. Without it the test FAILS (it
@@ -68,10 +70,19 @@ for name, svc in services.items():
 
 /// Runs the checks in `dir`; Err carries the failing command's output.
 fn check(py: &Path, dir: &Path) -> Result<(), String> {
-    let steps: [&[&str]; 4] = [
+    let steps: [&[&str]; 5] = [
         &["-c", STRUCTURE],
         &["-m", "compileall", "-q", "."],
         &["-m", "ruff", "check", "--no-cache", "."],
+        &[
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "--diff",
+            "--no-cache",
+            ".",
+        ],
         &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
     ];
     for args in steps {

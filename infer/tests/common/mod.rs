@@ -98,6 +98,24 @@ pub fn random_model(seed: u64) -> Model {
         "%",
         "db",
     ];
+    // Long names of several lengths, picked a third of the time: every line
+    // whose length depends on a name must still be as `ruff format` writes it.
+    let long_words = [
+        "Order Fulfilment Coordinator",
+        "Inventory Reservation And Allocation Service",
+        "Reads the current warehouse stock levels of every product from",
+        "Updates customer loyalty points and membership tiers in",
+        "Publishes order lifecycle events with all line items and payment details to",
+        "An Extraordinarily Long Component Name That Overflows Every Line Length Limit Of The Generated Code",
+        "在庫引当サービス（倉庫と店舗の在庫をまとめて管理する）",
+    ];
+    let name = |rng: &mut Rng| -> String {
+        if rng.below(3) == 0 {
+            rng.pick(&long_words).to_string()
+        } else {
+            rng.pick(&words).to_string()
+        }
+    };
     let techs = [
         "",
         "HTTPS",
@@ -123,7 +141,7 @@ pub fn random_model(seed: u64) -> Model {
             Level::Deployment,
         ][rng.below(5)],
         title: if rng.below(2) == 0 {
-            Some(rng.pick(&words).into())
+            Some(name(&mut rng))
         } else {
             None
         },
@@ -139,7 +157,7 @@ pub fn random_model(seed: u64) -> Model {
                 BoundaryKind::DeploymentNode,
                 BoundaryKind::EnterpriseBoundary,
             ][rng.below(4)],
-            label: rng.pick(&words).into(),
+            label: name(&mut rng).into(),
             parent: if b > 0 && rng.below(2) == 0 {
                 Some(format!("b{}", rng.below(b)).into())
             } else {
@@ -152,7 +170,7 @@ pub fn random_model(seed: u64) -> Model {
     for e in 0..ne {
         d.elements.push(Element {
             alias: if rng.below(4) == 0 {
-                (rng.pick(&words).to_string() + &e.to_string()).into()
+                (name(&mut rng) + &e.to_string()).into()
             } else {
                 format!("e{e}").into()
             },
@@ -169,9 +187,9 @@ pub fn random_model(seed: u64) -> Model {
                 Shape::Database,
                 Shape::Queue,
             ][rng.below(4)],
-            name: rng.pick(&words).into(),
+            name: name(&mut rng).into(),
             technology: rng.pick(&techs).into(),
-            description: rng.pick(&words).into(),
+            description: name(&mut rng).into(),
             parent: if nb > 0 && rng.below(2) == 0 {
                 Some(format!("b{}", rng.below(nb)).into())
             } else {
@@ -197,7 +215,7 @@ pub fn random_model(seed: u64) -> Model {
             } else {
                 aliases[rng.below(aliases.len())].clone()
             },
-            label: rng.pick(&words).into(),
+            label: name(&mut rng).into(),
             technology: rng.pick(&techs).into(),
             index: if d.level == Level::Dynamic {
                 Some(format!("{}", 1 + r).into())

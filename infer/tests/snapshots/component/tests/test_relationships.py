@@ -11,7 +11,10 @@ import httpx
 
 from internet_banking_system_api_application.testing import asgi_bridge, json_responder
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -20,7 +23,8 @@ def test_rel_sign_to_security() -> None:
 
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
-    assert "sign->security" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "sign->security"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.dependencies import (
         build_dependencies,
     )
@@ -33,8 +37,11 @@ def test_rel_sign_to_security() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.uses(SecurityComponentUsesRequest(payload=PROBE))
+    callee = deps.security_component
+    wired = deps.sign_in_controller.security_component
+    assert wired is callee
+    request = SecurityComponentUsesRequest(payload=PROBE)
+    result = callee.uses(request)
     assert isinstance(result, SecurityComponentUsesResponse)
     deps.close()
 
@@ -44,7 +51,8 @@ def test_rel_accounts_to_mbsfacade() -> None:
 
     in-process call from component `AccountsSummaryController` to `MainframeBankingSystemFacade` in API Application.
     """
-    assert "accounts->mbsfacade" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "accounts->mbsfacade"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.dependencies import (
         build_dependencies,
     )
@@ -57,8 +65,11 @@ def test_rel_accounts_to_mbsfacade() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.accounts_summary_controller.mainframe_banking_system_facade is deps.mainframe_banking_system_facade
-    result = deps.mainframe_banking_system_facade.uses(MainframeBankingSystemFacadeUsesRequest(payload=PROBE))
+    callee = deps.mainframe_banking_system_facade
+    wired = deps.accounts_summary_controller.mainframe_banking_system_facade
+    assert wired is callee
+    request = MainframeBankingSystemFacadeUsesRequest(payload=PROBE)
+    result = callee.uses(request)
     assert isinstance(result, MainframeBankingSystemFacadeUsesResponse)
     deps.close()
 
@@ -68,7 +79,8 @@ def test_rel_security_to_db() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "security->db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "security->db"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.db.database import (
         DatabaseRepository,
     )
@@ -76,7 +88,11 @@ def test_rel_security_to_db() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -86,7 +102,8 @@ def test_rel_mbsfacade_to_mbs() -> None:
 
     httpx client `MainframeBankingSystemClient` in API Application.
     """
-    assert "mbsfacade->mbs" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mbsfacade->mbs"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
         UsesRequest,
@@ -94,9 +111,17 @@ def test_rel_mbsfacade_to_mbs() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = MainframeBankingSystemClient(
+        "https://external.invalid",
+        transport=transport,
+    )
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
+    expected = UsesResponse(status="ok")
+    assert result == expected
+    path = "/uses"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -106,7 +131,8 @@ def test_rel_spa_to_sign() -> None:
 
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
-    assert "spa->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->sign"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.app import (
         create_app as create_provider,
     )
@@ -119,9 +145,12 @@ def test_rel_spa_to_sign() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    path = "/sign-in-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerUsesRequest(payload=PROBE)
+    result = client.sign_in_controller_uses(request)
     assert isinstance(result, SignInControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -132,7 +161,8 @@ def test_rel_spa_to_accounts() -> None:
 
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
-    assert "spa->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->accounts"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.app import (
         create_app as create_provider,
     )
@@ -145,9 +175,12 @@ def test_rel_spa_to_accounts() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    path = "/accounts-summary-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = AccountsSummaryControllerUsesRequest(payload=PROBE)
+    result = client.accounts_summary_controller_uses(request)
     assert isinstance(result, AccountsSummaryControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -158,7 +191,8 @@ def test_rel_ma_to_sign() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "ma->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "ma->sign"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.app import (
         create_app as create_provider,
     )
@@ -171,9 +205,12 @@ def test_rel_ma_to_sign() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    path = "/sign-in-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerUsesRequest(payload=PROBE)
+    result = client.sign_in_controller_uses(request)
     assert isinstance(result, SignInControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -184,7 +221,8 @@ def test_rel_ma_to_accounts() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "ma->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "ma->accounts"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_api_application.api_application.app import (
         create_app as create_provider,
     )
@@ -197,9 +235,12 @@ def test_rel_ma_to_accounts() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    path = "/accounts-summary-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = AccountsSummaryControllerUsesRequest(payload=PROBE)
+    result = client.accounts_summary_controller_uses(request)
     assert isinstance(result, AccountsSummaryControllerUsesResponse)
     assert result.data == PROBE
     client.close()

@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 
 from internet_banking_system.testing import asgi_bridge, json_responder
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -21,16 +24,19 @@ def test_rel_customer_to_web_app() -> None:
 
     HTTP route in Web Application.
     """
-    assert "customer->web_app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->web_app"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.web_application.app import create_app
     from internet_banking_system.internet_banking.web_application.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -40,16 +46,19 @@ def test_rel_customer_to_spa() -> None:
 
     HTTP route in Single-Page App.
     """
-    assert "customer->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->spa"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.single_page_app.app import create_app
     from internet_banking_system.internet_banking.single_page_app.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -59,16 +68,19 @@ def test_rel_customer_to_mobile_app() -> None:
 
     HTTP route in Mobile App (no technology given: HTTP assumed).
     """
-    assert "customer->mobile_app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->mobile_app"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.mobile_app.app import create_app
     from internet_banking_system.internet_banking.mobile_app.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -78,7 +90,8 @@ def test_rel_web_app_to_spa() -> None:
 
     httpx client `SinglePageAppClient` in Web Application calling a route of Single-Page App (no technology given: HTTP assumed).
     """
-    assert "web_app->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web_app->spa"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.single_page_app.app import (
         create_app as create_provider,
     )
@@ -91,9 +104,12 @@ def test_rel_web_app_to_spa() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/delivers"]
-    client = SinglePageAppClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.delivers(DeliversRequest(payload=PROBE))
+    path = "/delivers"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = SinglePageAppClient("http://testserver", transport=transport)
+    request = DeliversRequest(payload=PROBE)
+    result = client.delivers(request)
     assert isinstance(result, DeliversResponse)
     assert result.data == PROBE
     client.close()
@@ -104,7 +120,8 @@ def test_rel_spa_to_backend_api() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
-    assert "spa->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -117,9 +134,12 @@ def test_rel_spa_to_backend_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.uses(UsesRequest(payload=PROBE))
+    path = "/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
     assert isinstance(result, UsesResponse)
     assert result.data == PROBE
     client.close()
@@ -130,7 +150,8 @@ def test_rel_mobile_app_to_backend_api() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "mobile_app->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mobile_app->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -143,9 +164,12 @@ def test_rel_mobile_app_to_backend_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.uses(UsesRequest(payload=PROBE))
+    path = "/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
     assert isinstance(result, UsesResponse)
     assert result.data == PROBE
     client.close()
@@ -156,7 +180,8 @@ def test_rel_database_to_backend_api() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "database->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "database->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.db.database import (
         DatabaseRepository,
     )
@@ -164,7 +189,11 @@ def test_rel_database_to_backend_api() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -174,9 +203,10 @@ def test_rel_customer_to_email_system() -> None:
 
     no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README.
     """
-    assert "customer->email_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->email_system"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("customer->email_system" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_email_system_to_backend_api() -> None:
@@ -184,9 +214,10 @@ def test_rel_email_system_to_backend_api() -> None:
 
     no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README.
     """
-    assert "email_system->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "email_system->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("email_system->backend_api" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_backend_api_to_banking_system() -> None:
@@ -194,7 +225,8 @@ def test_rel_backend_api_to_banking_system() -> None:
 
     httpx client `MainframeBankingSystemClient` in API Application.
     """
-    assert "backend_api->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "backend_api->banking_system"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
         UsesRequest,
@@ -202,8 +234,16 @@ def test_rel_backend_api_to_banking_system() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = MainframeBankingSystemClient(
+        "https://external.invalid",
+        transport=transport,
+    )
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
+    expected = UsesResponse(status="ok")
+    assert result == expected
+    path = "/uses"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()

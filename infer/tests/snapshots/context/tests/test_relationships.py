@@ -13,7 +13,10 @@ from fastapi.testclient import TestClient
 
 from internet_banking_system.testing import json_responder
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -22,16 +25,19 @@ def test_rel_customer_to_banking_system() -> None:
 
     HTTP route in Internet Banking System (no technology given: HTTP assumed).
     """
-    assert "customer->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->banking_system"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking_system.app import create_app
     from internet_banking_system.internet_banking_system.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -41,9 +47,10 @@ def test_rel_mail_system_to_customer() -> None:
 
     reaches a person outside the software; documented in the README.
     """
-    assert "mail_system->customer" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mail_system->customer"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("mail_system->customer" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_banking_system_to_mail_system() -> None:
@@ -51,7 +58,8 @@ def test_rel_banking_system_to_mail_system() -> None:
 
     gateway stub (technology not supported; transport to be provided) `EMailSystemGateway` in Internet Banking System.
     """
-    assert "banking_system->mail_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "banking_system->mail_system"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking_system.clients.e_mail_system_gateway import (
         EMailSystemGateway,
     )
@@ -63,8 +71,10 @@ def test_rel_banking_system_to_mail_system() -> None:
         return {"status": "ok"}
 
     gateway = EMailSystemGateway("unconfigured", send=send)
-    assert gateway.sends_e_mails(PROBE) == {"status": "ok"}
-    assert sent == [("/e-mails", PROBE)]
+    result = gateway.sends_e_mails(PROBE)
+    assert result == {"status": "ok"}
+    path = "/e-mails"
+    assert sent == [(path, PROBE)]
 
 
 def test_rel_banking_system_to_mainframe() -> None:
@@ -72,7 +82,8 @@ def test_rel_banking_system_to_mainframe() -> None:
 
     httpx client `MainframeBankingSystemClient` in Internet Banking System (no technology given: HTTP assumed).
     """
-    assert "banking_system->mainframe" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "banking_system->mainframe"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking_system.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
         UsesRequest,
@@ -80,8 +91,16 @@ def test_rel_banking_system_to_mainframe() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = MainframeBankingSystemClient(
+        "https://external.invalid",
+        transport=transport,
+    )
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
+    expected = UsesResponse(status="ok")
+    assert result == expected
+    path = "/uses"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()

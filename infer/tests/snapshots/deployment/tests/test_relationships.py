@@ -9,7 +9,10 @@ from pathlib import Path
 
 from internet_banking_system_live.testing import asgi_bridge
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -18,7 +21,8 @@ def test_rel_mobile_to_api() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "mobile->api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mobile->api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_live.api_application.app import (
         create_app as create_provider,
     )
@@ -31,9 +35,12 @@ def test_rel_mobile_to_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/makes-api-calls-to"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.makes_api_calls_to(MakesApiCallsToRequest(payload=PROBE))
+    path = "/makes-api-calls-to"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = MakesApiCallsToRequest(payload=PROBE)
+    result = client.makes_api_calls_to(request)
     assert isinstance(result, MakesApiCallsToResponse)
     assert result.data == PROBE
     client.close()
@@ -44,7 +51,8 @@ def test_rel_spa_to_api() -> None:
 
     httpx client `ApiApplicationClient` in Single Page Application calling a route of API Application.
     """
-    assert "spa->api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_live.api_application.app import (
         create_app as create_provider,
     )
@@ -57,9 +65,12 @@ def test_rel_spa_to_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/makes-api-calls-to"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.makes_api_calls_to(MakesApiCallsToRequest(payload=PROBE))
+    path = "/makes-api-calls-to"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = MakesApiCallsToRequest(payload=PROBE)
+    result = client.makes_api_calls_to(request)
     assert isinstance(result, MakesApiCallsToResponse)
     assert result.data == PROBE
     client.close()
@@ -70,7 +81,8 @@ def test_rel_web_to_spa() -> None:
 
     httpx client `SinglePageApplicationClient` in Web Application calling a route of Single Page Application (no technology given: HTTP assumed).
     """
-    assert "web->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->spa"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_live.single_page_application.app import (
         create_app as create_provider,
     )
@@ -83,9 +95,12 @@ def test_rel_web_to_spa() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/delivers-to-the-customer-s-web-browser"]
-    client = SinglePageApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.delivers_to_the_customer_s_web_browser(DeliversToTheCustomerSWebBrowserRequest(payload=PROBE))
+    path = "/delivers-to-the-customer-s-web-browser"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = SinglePageApplicationClient("http://testserver", transport=transport)
+    request = DeliversToTheCustomerSWebBrowserRequest(payload=PROBE)
+    result = client.delivers_to_the_customer_s_web_browser(request)
     assert isinstance(result, DeliversToTheCustomerSWebBrowserResponse)
     assert result.data == PROBE
     client.close()
@@ -96,7 +111,8 @@ def test_rel_api_to_db() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "api->db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "api->db"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_live.api_application.db.database import (
         DatabaseRepository,
     )
@@ -104,7 +120,11 @@ def test_rel_api_to_db() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -114,7 +134,8 @@ def test_rel_api_to_db2() -> None:
 
     SQLAlchemy repository `Database2Repository` in API Application (SQLAlchemy).
     """
-    assert "api->db2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "api->db2"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system_live.api_application.db.database_2 import (
         Database2Repository,
     )
@@ -122,7 +143,11 @@ def test_rel_api_to_db2() -> None:
     repository = Database2Repository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -132,6 +157,7 @@ def test_rel_db_to_db2() -> None:
 
     database-level concern (replication, ETL); documented in the README.
     """
-    assert "db->db2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "db->db2"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("db->db2" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from dynamic.testing import asgi_bridge
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -18,7 +21,8 @@ def test_rel_c1_to_c2() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page Application calling a route of API Application.
     """
-    assert "c1->c2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c1->c2"
+    assert rel_id in RELATIONSHIP_IDS
     from dynamic.api_application.app import create_app as create_provider
     from dynamic.api_application.schemas import (
         SignInControllerSubmitsCredentialsToRequest,
@@ -29,9 +33,12 @@ def test_rel_c1_to_c2() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/credentials"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_submits_credentials_to(SignInControllerSubmitsCredentialsToRequest(payload=PROBE))
+    path = "/sign-in-controller/credentials"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerSubmitsCredentialsToRequest(payload=PROBE)
+    result = client.sign_in_controller_submits_credentials_to(request)
     assert isinstance(result, SignInControllerSubmitsCredentialsToResponse)
     assert result.data == PROBE
     client.close()
@@ -42,7 +49,8 @@ def test_rel_c2_to_c3() -> None:
 
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
-    assert "c2->c3" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c2->c3"
+    assert rel_id in RELATIONSHIP_IDS
     from dynamic.api_application.dependencies import build_dependencies
     from dynamic.api_application.schemas import (
         SecurityComponentCallsIsAuthenticatedOnRequest,
@@ -51,8 +59,11 @@ def test_rel_c2_to_c3() -> None:
     from dynamic.api_application.settings import Settings
 
     deps = build_dependencies(Settings())
-    assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.calls_is_authenticated_on(SecurityComponentCallsIsAuthenticatedOnRequest(payload=PROBE))
+    callee = deps.security_component
+    wired = deps.sign_in_controller.security_component
+    assert wired is callee
+    request = SecurityComponentCallsIsAuthenticatedOnRequest(payload=PROBE)
+    result = callee.calls_is_authenticated_on(request)
     assert isinstance(result, SecurityComponentCallsIsAuthenticatedOnResponse)
     deps.close()
 
@@ -62,12 +73,17 @@ def test_rel_c3_to_c4() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "c3->c4" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c3->c4"
+    assert rel_id in RELATIONSHIP_IDS
     from dynamic.api_application.db.database import DatabaseRepository
 
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()

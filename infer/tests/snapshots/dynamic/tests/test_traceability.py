@@ -13,12 +13,14 @@ MANIFEST = json.loads((ROOT / "c4forge.json").read_text(encoding="utf-8"))
 
 def test_manifest_names_the_generator() -> None:
     assert MANIFEST["generator"]["name"] == "python-fastapi"
-    assert MANIFEST["source"] == "dynamic.puml"
+    source = "dynamic.puml"
+    assert MANIFEST["source"] == source
 
 
 def test_every_element_maps_to_a_file() -> None:
     aliases = {e["alias"] for e in MANIFEST["elements"]}
-    assert aliases == { "c4", "c1", "c3", "c2", }
+    expected = ["c4", "c1", "c3", "c2"]
+    assert aliases == set(expected)
     for element in MANIFEST["elements"]:
         assert element["files"], element
 

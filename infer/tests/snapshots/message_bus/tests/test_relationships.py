@@ -13,7 +13,10 @@ from fastapi.testclient import TestClient
 
 from messagebus.testing import FakeAmqpConnection, asgi_bridge
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -22,16 +25,19 @@ def test_rel_customer_to_app() -> None:
 
     HTTP route in Customer Application.
     """
-    assert "customer->app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->app"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.customer_application.app import create_app
     from messagebus.customer_information.customer_application.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -41,7 +47,8 @@ def test_rel_app_to_customer_service() -> None:
 
     httpx client `CustomerServiceClient` in Customer Application calling a route of Customer Service.
     """
-    assert "app->customer_service" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "app->customer_service"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.customer_application.clients.customer_service import (
         CustomerServiceClient,
     )
@@ -54,9 +61,12 @@ def test_rel_app_to_customer_service() -> None:
     )
 
     provider = create_provider()
-    assert "put" in provider.openapi()["paths"]["/customer-information"]
-    client = CustomerServiceClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.updates_customer_information_using(UpdatesCustomerInformationUsingRequest(payload=PROBE))
+    path = "/customer-information"
+    assert "put" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = CustomerServiceClient("http://testserver", transport=transport)
+    request = UpdatesCustomerInformationUsingRequest(payload=PROBE)
+    result = client.updates_customer_information_using(request)
     assert isinstance(result, UpdatesCustomerInformationUsingResponse)
     assert result.data == PROBE
     client.close()
@@ -67,7 +77,8 @@ def test_rel_customer_service_to_app() -> None:
 
     gateway stub (technology not supported; transport to be provided) `CustomerApplicationGateway` in Customer Service.
     """
-    assert "customer_service->app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer_service->app"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.customer_service.clients.customer_application_gateway import (
         CustomerApplicationGateway,
     )
@@ -79,8 +90,10 @@ def test_rel_customer_service_to_app() -> None:
         return {"status": "ok"}
 
     gateway = CustomerApplicationGateway("unconfigured", send=send)
-    assert gateway.sends_events_to(PROBE) == {"status": "ok"}
-    assert sent == [("?0", PROBE)]
+    result = gateway.sends_events_to(PROBE)
+    assert result == {"status": "ok"}
+    path = "?0"
+    assert sent == [(path, PROBE)]
 
 
 def test_rel_customer_service_to_message_bus() -> None:
@@ -88,13 +101,15 @@ def test_rel_customer_service_to_message_bus() -> None:
 
     aio-pika producer publishing `customer-update-events` to Message Bus.
     """
-    assert "customer_service->message_bus" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer_service->message_bus"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.customer_service.messaging.message_bus_customer_update_events_producer import (
         MessageBusCustomerUpdateEventsProducer,
     )
 
     connection = FakeAmqpConnection()
-    producer = MessageBusCustomerUpdateEventsProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
+    url = "amqp://guest:guest@localhost:5672/"
+    producer = MessageBusCustomerUpdateEventsProducer(url, connect=connection.connect)
 
     async def scenario() -> None:
         await producer.publish(PROBE)
@@ -102,7 +117,9 @@ def test_rel_customer_service_to_message_bus() -> None:
         await producer.close()
 
     asyncio.run(scenario())
-    assert connection.published == [(producer.exchange, "customer-update-events", json.dumps(PROBE).encode("utf-8"))] * 2
+    routing_key = "customer-update-events"
+    message = (producer.exchange, routing_key, json.dumps(PROBE).encode("utf-8"))
+    assert connection.published == [message] * 2
     assert connection.connects == 1 and connection.closed
 
 
@@ -111,7 +128,8 @@ def test_rel_customer_service_to_customer_db() -> None:
 
     SQLAlchemy repository `CustomerDatabaseRepository` in Customer Service (SQLAlchemy).
     """
-    assert "customer_service->customer_db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer_service->customer_db"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.customer_service.db.customer_database import (
         CustomerDatabaseRepository,
     )
@@ -119,7 +137,11 @@ def test_rel_customer_service_to_customer_db() -> None:
     repository = CustomerDatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -129,7 +151,8 @@ def test_rel_message_bus_to_reporting_service() -> None:
 
     aio-pika consumer of `customer-update-events` from Message Bus.
     """
-    assert "message_bus->reporting_service" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "message_bus->reporting_service"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.reporting_service.messaging.message_bus_customer_update_events_consumer import (
         MessageBusCustomerUpdateEventsConsumer,
     )
@@ -139,8 +162,10 @@ def test_rel_message_bus_to_reporting_service() -> None:
     async def handler(event: dict[str, Any]) -> None:
         received.append(event)
 
-    consumer = MessageBusCustomerUpdateEventsConsumer("amqp://guest:guest@localhost:5672/", handler=handler)
-    assert consumer.routing_key == "customer-update-events"
+    url = "amqp://guest:guest@localhost:5672/"
+    consumer = MessageBusCustomerUpdateEventsConsumer(url, handler=handler)
+    routing_key = "customer-update-events"
+    assert consumer.routing_key == routing_key
     asyncio.run(consumer.handle(json.dumps(PROBE).encode("utf-8")))
     assert received == [PROBE]
 
@@ -150,7 +175,8 @@ def test_rel_message_bus_to_audit_service() -> None:
 
     aio-pika consumer of `customer-update-events` from Message Bus.
     """
-    assert "message_bus->audit_service" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "message_bus->audit_service"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.audit_service.messaging.message_bus_customer_update_events_consumer import (
         MessageBusCustomerUpdateEventsConsumer,
     )
@@ -160,8 +186,10 @@ def test_rel_message_bus_to_audit_service() -> None:
     async def handler(event: dict[str, Any]) -> None:
         received.append(event)
 
-    consumer = MessageBusCustomerUpdateEventsConsumer("amqp://guest:guest@localhost:5672/", handler=handler)
-    assert consumer.routing_key == "customer-update-events"
+    url = "amqp://guest:guest@localhost:5672/"
+    consumer = MessageBusCustomerUpdateEventsConsumer(url, handler=handler)
+    routing_key = "customer-update-events"
+    assert consumer.routing_key == routing_key
     asyncio.run(consumer.handle(json.dumps(PROBE).encode("utf-8")))
     assert received == [PROBE]
 
@@ -171,7 +199,8 @@ def test_rel_reporting_service_to_reporting_db() -> None:
 
     SQLAlchemy repository `ReportingDatabaseRepository` in Reporting Service (SQLAlchemy).
     """
-    assert "reporting_service->reporting_db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "reporting_service->reporting_db"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.reporting_service.db.reporting_database import (
         ReportingDatabaseRepository,
     )
@@ -179,7 +208,11 @@ def test_rel_reporting_service_to_reporting_db() -> None:
     repository = ReportingDatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -189,7 +222,8 @@ def test_rel_audit_service_to_audit_store() -> None:
 
     httpx client `AuditStoreClient` in Audit Service calling a route of Audit Store (no technology given: HTTP assumed).
     """
-    assert "audit_service->audit_store" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "audit_service->audit_store"
+    assert rel_id in RELATIONSHIP_IDS
     from messagebus.customer_information.audit_service.clients.audit_store import (
         AuditStoreClient,
     )
@@ -202,9 +236,12 @@ def test_rel_audit_service_to_audit_store() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/stores-events-in"]
-    client = AuditStoreClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.stores_events_in(StoresEventsInRequest(payload=PROBE))
+    path = "/stores-events-in"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = AuditStoreClient("http://testserver", transport=transport)
+    request = StoresEventsInRequest(payload=PROBE)
+    result = client.stores_events_in(request)
     assert isinstance(result, StoresEventsInResponse)
     assert result.data == PROBE
     client.close()

@@ -14,17 +14,22 @@ def _order(index: str) -> list[int]:
 
 
 FLOW_DYNAMIC_DIAGRAM = [
-    ("1", "c1->c2", rel.test_rel_c1_to_c2),  # Single-Page Application -> Sign In Controller: Submits credentials to
-    ("2", "c2->c3", rel.test_rel_c2_to_c3),  # Sign In Controller -> Security Component: Calls isAuthenticated() on
-    ("3", "c3->c4", rel.test_rel_c3_to_c4),  # Security Component -> Database: select * from users where username = ?
+    # Single-Page Application -> Sign In Controller: Submits credentials to
+    ("1", "c1->c2", rel.test_rel_c1_to_c2),
+    # Sign In Controller -> Security Component: Calls isAuthenticated() on
+    ("2", "c2->c3", rel.test_rel_c2_to_c3),
+    # Security Component -> Database: select * from users where username = ?
+    ("3", "c3->c4", rel.test_rel_c3_to_c4),
 ]
 
 
 def test_flow_dynamic_diagram() -> None:
     """dynamic diagram (C4_Dynamic Diagram Sample - bigbankplc.puml): steps run in call order."""
     executed: list[str] = []
-    for index, _rel_id, step in FLOW_DYNAMIC_DIAGRAM:
+    steps = FLOW_DYNAMIC_DIAGRAM
+    for index, _rel_id, step in steps:
         step()
         executed.append(index)
     assert executed == sorted(executed, key=_order)
-    assert executed == ["1", "2", "3"]
+    expected = ["1", "2", "3"]
+    assert executed == expected

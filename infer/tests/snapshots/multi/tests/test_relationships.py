@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 
 from internet_banking_system.testing import asgi_bridge, json_responder
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -21,16 +24,19 @@ def test_rel_customer_to_web_app() -> None:
 
     HTTP route in Web Application.
     """
-    assert "customer->web_app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->web_app"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.web_application.app import create_app
     from internet_banking_system.internet_banking.web_application.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -40,16 +46,19 @@ def test_rel_customer_to_spa() -> None:
 
     HTTP route in Single-Page App.
     """
-    assert "customer->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->spa"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.single_page_app.app import create_app
     from internet_banking_system.internet_banking.single_page_app.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -59,16 +68,19 @@ def test_rel_customer_to_mobile_app() -> None:
 
     HTTP route in Mobile App (no technology given: HTTP assumed).
     """
-    assert "customer->mobile_app" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->mobile_app"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.mobile_app.app import create_app
     from internet_banking_system.internet_banking.mobile_app.schemas import (
         UsesRequest,
         UsesResponse,
     )
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -78,7 +90,8 @@ def test_rel_web_app_to_spa() -> None:
 
     httpx client `SinglePageAppClient` in Web Application calling a route of Single-Page App (no technology given: HTTP assumed).
     """
-    assert "web_app->spa" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web_app->spa"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.single_page_app.app import (
         create_app as create_provider,
     )
@@ -91,9 +104,12 @@ def test_rel_web_app_to_spa() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/delivers"]
-    client = SinglePageAppClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.delivers(DeliversRequest(payload=PROBE))
+    path = "/delivers"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = SinglePageAppClient("http://testserver", transport=transport)
+    request = DeliversRequest(payload=PROBE)
+    result = client.delivers(request)
     assert isinstance(result, DeliversResponse)
     assert result.data == PROBE
     client.close()
@@ -104,7 +120,8 @@ def test_rel_spa_to_backend_api() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
-    assert "spa->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -117,9 +134,12 @@ def test_rel_spa_to_backend_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.uses(UsesRequest(payload=PROBE))
+    path = "/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
     assert isinstance(result, UsesResponse)
     assert result.data == PROBE
     client.close()
@@ -130,7 +150,8 @@ def test_rel_mobile_app_to_backend_api() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "mobile_app->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mobile_app->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -143,9 +164,12 @@ def test_rel_mobile_app_to_backend_api() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.uses(UsesRequest(payload=PROBE))
+    path = "/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
     assert isinstance(result, UsesResponse)
     assert result.data == PROBE
     client.close()
@@ -156,7 +180,8 @@ def test_rel_database_to_backend_api() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "database->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "database->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.db.database import (
         DatabaseRepository,
     )
@@ -164,7 +189,11 @@ def test_rel_database_to_backend_api() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -174,9 +203,10 @@ def test_rel_customer_to_email_system() -> None:
 
     no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README.
     """
-    assert "customer->email_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->email_system"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("customer->email_system" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_email_system_to_backend_api() -> None:
@@ -184,9 +214,10 @@ def test_rel_email_system_to_backend_api() -> None:
 
     no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README.
     """
-    assert "email_system->backend_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "email_system->backend_api"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("email_system->backend_api" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_backend_api_to_banking_system() -> None:
@@ -194,7 +225,8 @@ def test_rel_backend_api_to_banking_system() -> None:
 
     httpx client `MainframeBankingSystemClient` in API Application.
     """
-    assert "backend_api->banking_system" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "backend_api->banking_system"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
         UsesRequest,
@@ -202,9 +234,17 @@ def test_rel_backend_api_to_banking_system() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = MainframeBankingSystemClient(
+        "https://external.invalid",
+        transport=transport,
+    )
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
+    expected = UsesResponse(status="ok")
+    assert result == expected
+    path = "/uses"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -214,7 +254,8 @@ def test_rel_sign_to_security() -> None:
 
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
-    assert "sign->security" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "sign->security"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.dependencies import (
         build_dependencies,
     )
@@ -227,8 +268,11 @@ def test_rel_sign_to_security() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.uses(SecurityComponentUsesRequest(payload=PROBE))
+    callee = deps.security_component
+    wired = deps.sign_in_controller.security_component
+    assert wired is callee
+    request = SecurityComponentUsesRequest(payload=PROBE)
+    result = callee.uses(request)
     assert isinstance(result, SecurityComponentUsesResponse)
     deps.close()
 
@@ -238,7 +282,8 @@ def test_rel_accounts_to_mbsfacade() -> None:
 
     in-process call from component `AccountsSummaryController` to `MainframeBankingSystemFacade` in API Application.
     """
-    assert "accounts->mbsfacade" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "accounts->mbsfacade"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.dependencies import (
         build_dependencies,
     )
@@ -251,8 +296,11 @@ def test_rel_accounts_to_mbsfacade() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.accounts_summary_controller.mainframe_banking_system_facade is deps.mainframe_banking_system_facade
-    result = deps.mainframe_banking_system_facade.uses(MainframeBankingSystemFacadeUsesRequest(payload=PROBE))
+    callee = deps.mainframe_banking_system_facade
+    wired = deps.accounts_summary_controller.mainframe_banking_system_facade
+    assert wired is callee
+    request = MainframeBankingSystemFacadeUsesRequest(payload=PROBE)
+    result = callee.uses(request)
     assert isinstance(result, MainframeBankingSystemFacadeUsesResponse)
     deps.close()
 
@@ -262,7 +310,8 @@ def test_rel_security_to_db() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "security->db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "security->db"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.db.database import (
         DatabaseRepository,
     )
@@ -270,7 +319,11 @@ def test_rel_security_to_db() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -280,7 +333,8 @@ def test_rel_mbsfacade_to_mbs() -> None:
 
     httpx client `MainframeBankingSystemClient` in API Application.
     """
-    assert "mbsfacade->mbs" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "mbsfacade->mbs"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.clients.mainframe_banking_system import (
         MainframeBankingSystemClient,
         UsesRequest,
@@ -288,9 +342,17 @@ def test_rel_mbsfacade_to_mbs() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = MainframeBankingSystemClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.uses(UsesRequest(payload=PROBE)) == UsesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/uses")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = MainframeBankingSystemClient(
+        "https://external.invalid",
+        transport=transport,
+    )
+    request = UsesRequest(payload=PROBE)
+    result = client.uses(request)
+    expected = UsesResponse(status="ok")
+    assert result == expected
+    path = "/uses"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -300,7 +362,8 @@ def test_rel_spa_to_sign() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
-    assert "spa->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->sign"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -313,9 +376,12 @@ def test_rel_spa_to_sign() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    path = "/sign-in-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerUsesRequest(payload=PROBE)
+    result = client.sign_in_controller_uses(request)
     assert isinstance(result, SignInControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -326,7 +392,8 @@ def test_rel_spa_to_accounts() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page App calling a route of API Application.
     """
-    assert "spa->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "spa->accounts"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -339,9 +406,12 @@ def test_rel_spa_to_accounts() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    path = "/accounts-summary-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = AccountsSummaryControllerUsesRequest(payload=PROBE)
+    result = client.accounts_summary_controller_uses(request)
     assert isinstance(result, AccountsSummaryControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -352,7 +422,8 @@ def test_rel_ma_to_sign() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "ma->sign" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "ma->sign"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -365,9 +436,12 @@ def test_rel_ma_to_sign() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_uses(SignInControllerUsesRequest(payload=PROBE))
+    path = "/sign-in-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerUsesRequest(payload=PROBE)
+    result = client.sign_in_controller_uses(request)
     assert isinstance(result, SignInControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -378,7 +452,8 @@ def test_rel_ma_to_accounts() -> None:
 
     httpx client `ApiApplicationClient` in Mobile App calling a route of API Application.
     """
-    assert "ma->accounts" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "ma->accounts"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -391,9 +466,12 @@ def test_rel_ma_to_accounts() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/accounts-summary-controller/uses"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.accounts_summary_controller_uses(AccountsSummaryControllerUsesRequest(payload=PROBE))
+    path = "/accounts-summary-controller/uses"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = AccountsSummaryControllerUsesRequest(payload=PROBE)
+    result = client.accounts_summary_controller_uses(request)
     assert isinstance(result, AccountsSummaryControllerUsesResponse)
     assert result.data == PROBE
     client.close()
@@ -404,7 +482,8 @@ def test_rel_c1_to_c2() -> None:
 
     httpx client `ApiApplicationClient` in Single-Page Application calling a route of API Application.
     """
-    assert "c1->c2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c1->c2"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.app import (
         create_app as create_provider,
     )
@@ -417,9 +496,12 @@ def test_rel_c1_to_c2() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/sign-in-controller/credentials"]
-    client = ApiApplicationClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.sign_in_controller_submits_credentials_to(SignInControllerSubmitsCredentialsToRequest(payload=PROBE))
+    path = "/sign-in-controller/credentials"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = ApiApplicationClient("http://testserver", transport=transport)
+    request = SignInControllerSubmitsCredentialsToRequest(payload=PROBE)
+    result = client.sign_in_controller_submits_credentials_to(request)
     assert isinstance(result, SignInControllerSubmitsCredentialsToResponse)
     assert result.data == PROBE
     client.close()
@@ -430,7 +512,8 @@ def test_rel_c2_to_c3() -> None:
 
     in-process call from component `SignInController` to `SecurityComponent` in API Application.
     """
-    assert "c2->c3" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c2->c3"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.dependencies import (
         build_dependencies,
     )
@@ -443,8 +526,11 @@ def test_rel_c2_to_c3() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.sign_in_controller.security_component is deps.security_component
-    result = deps.security_component.calls_is_authenticated_on(SecurityComponentCallsIsAuthenticatedOnRequest(payload=PROBE))
+    callee = deps.security_component
+    wired = deps.sign_in_controller.security_component
+    assert wired is callee
+    request = SecurityComponentCallsIsAuthenticatedOnRequest(payload=PROBE)
+    result = callee.calls_is_authenticated_on(request)
     assert isinstance(result, SecurityComponentCallsIsAuthenticatedOnResponse)
     deps.close()
 
@@ -454,7 +540,8 @@ def test_rel_c3_to_c4() -> None:
 
     SQLAlchemy repository `DatabaseRepository` in API Application (SQLAlchemy).
     """
-    assert "c3->c4" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "c3->c4"
+    assert rel_id in RELATIONSHIP_IDS
     from internet_banking_system.internet_banking.api_application.db.database import (
         DatabaseRepository,
     )
@@ -462,6 +549,10 @@ def test_rel_c3_to_c4() -> None:
     repository = DatabaseRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()

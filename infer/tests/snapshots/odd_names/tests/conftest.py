@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-SETTINGS_PREFIXES: tuple[str, ...] = ("SERVICE_1ST_SERVICE_", "SERVICE_1ST_SERVICE_2_", "ETC_PASSWD_", "EMPTY_", "RESERVED_WORDS_")
+SETTINGS_PREFIXES: list[str] = [
+    "SERVICE_1ST_SERVICE_",
+    "SERVICE_1ST_SERVICE_2_",
+    "ETC_PASSWD_",
+    "EMPTY_",
+    "RESERVED_WORDS_",
+]
 
 
 @pytest.fixture(autouse=True)
 def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.upper().startswith(SETTINGS_PREFIXES):
+        if name.upper().startswith(tuple(SETTINGS_PREFIXES)):
             monkeypatch.delenv(name)

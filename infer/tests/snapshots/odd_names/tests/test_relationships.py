@@ -20,7 +20,10 @@ from oedd_names_every_technology_quotes_backslash.testing import (
     json_responder,
 )
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -29,7 +32,8 @@ def test_rel_class__to_x_1st() -> None:
 
     HTTP route in 1st Service.
     """
-    assert "class->1st" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "class->1st"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import (
         create_app,
     )
@@ -38,9 +42,11 @@ def test_rel_class__to_x_1st() -> None:
         DefResponse,
     )
 
+    path = "/def"
+    request = DefRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = DefRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/def", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     DefResponse.model_validate(response.json())
 
@@ -50,7 +56,8 @@ def test_rel_class__to_x_1st_2() -> None:
 
     HTTP route in 1st Service.
     """
-    assert "class->1st#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "class->1st#2"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.app import (
         create_app,
     )
@@ -59,9 +66,11 @@ def test_rel_class__to_x_1st_2() -> None:
         DefResponse,
     )
 
+    path = "/def"
+    request = DefRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = DefRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/def", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     DefResponse.model_validate(response.json())
 
@@ -71,7 +80,8 @@ def test_rel_x_1st_to_svc_dup() -> None:
 
     gRPC client `Target1stServiceGrpcClient` in 1st Service calling the gRPC server of 1st-Service.
     """
-    assert "1st->svc_dup" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->svc_dup"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.target_1st_service_grpc import (
         Target1stServiceGrpcClient,
     )
@@ -105,20 +115,25 @@ def test_rel_x_1st_to_uni() -> None:
 
     aiokafka producer publishing `orders` to Bücher日本 Dienst.
     """
-    assert "1st->uni" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->uni"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.messaging.buecher_dienst_orders_producer import (
         BuecherDienstOrdersProducer,
     )
 
     fake = FakeKafkaProducer()
-    producer = BuecherDienstOrdersProducer("localhost:9092", producer_factory=lambda _servers: fake)
+    producer = BuecherDienstOrdersProducer(
+        "localhost:9092",
+        producer_factory=lambda _servers: fake,
+    )
 
     async def scenario() -> None:
         await producer.publish(PROBE)
         await producer.close()
 
     asyncio.run(scenario())
-    assert fake.sent == [("orders", json.dumps(PROBE).encode("utf-8"))]
+    topic = "orders"
+    assert fake.sent == [(topic, json.dumps(PROBE).encode("utf-8"))]
     assert not fake.started
 
 
@@ -127,9 +142,10 @@ def test_rel_uni_to_q() -> None:
 
     no code on our side implements it (both ends are outside our systems or the technology has no mapping); documented in the README.
     """
-    assert "uni->q" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "uni->q"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("uni->q" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_q_to_sink() -> None:
@@ -137,7 +153,8 @@ def test_rel_q_to_sink() -> None:
 
     aiokafka consumer of `delivers-orders` from Orders.
     """
-    assert "q->sink" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "q->sink"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.orders_delivers_orders_consumer import (
         OrdersDeliversOrdersConsumer,
     )
@@ -147,8 +164,10 @@ def test_rel_q_to_sink() -> None:
     async def handler(event: dict[str, Any]) -> None:
         received.append(event)
 
-    consumer = OrdersDeliversOrdersConsumer("localhost:9092", handler=handler)
-    assert consumer.routing_key == "delivers-orders"
+    url = "localhost:9092"
+    consumer = OrdersDeliversOrdersConsumer(url, handler=handler)
+    routing_key = "delivers-orders"
+    assert consumer.routing_key == routing_key
     asyncio.run(consumer.handle(json.dumps(PROBE).encode("utf-8")))
     assert received == [PROBE]
 
@@ -158,7 +177,8 @@ def test_rel_x_1st_to_cache() -> None:
 
     Redis cache `SessionCache` in 1st Service (redis).
     """
-    assert "1st->cache" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->cache"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.cache.session_cache import (
         SessionCache,
     )
@@ -175,7 +195,8 @@ def test_rel_x_1st_to_ext_db() -> None:
 
     SQLAlchemy repository `PartnerDbRepository` in 1st Service (SQLAlchemy).
     """
-    assert "1st->ext_db" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->ext_db"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.db.partner_db import (
         PartnerDbRepository,
     )
@@ -183,7 +204,11 @@ def test_rel_x_1st_to_ext_db() -> None:
     repository = PartnerDbRepository("sqlite+pysqlite:///:memory:")
     repository.create_schema()
     record_id = repository.add("probe", PROBE)
-    assert repository.get(record_id) == {"id": record_id, "kind": "probe", "payload": PROBE}
+    assert repository.get(record_id) == {
+        "id": record_id,
+        "kind": "probe",
+        "payload": PROBE,
+    }
     assert [r["id"] for r in repository.find("probe")] == [record_id]
     repository.close()
 
@@ -193,7 +218,8 @@ def test_rel_x_1st_to_ext_api() -> None:
 
     httpx client `NoneClient` in 1st Service (no technology given: HTTP assumed).
     """
-    assert "1st->ext_api" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->ext_api"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
         NoneClient,
         ReturnRequest,
@@ -201,9 +227,14 @@ def test_rel_x_1st_to_ext_api() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.return_(ReturnRequest(payload=PROBE)) == ReturnResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/return")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = NoneClient("https://external.invalid", transport=transport)
+    request = ReturnRequest(payload=PROBE)
+    result = client.return_(request)
+    expected = ReturnResponse(status="ok")
+    assert result == expected
+    path = "/return"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -213,7 +244,8 @@ def test_rel_x_1st_to_ext_api_2() -> None:
 
     httpx client `NoneClient` in 1st Service.
     """
-    assert "1st->ext_api#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->ext_api#2"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none import (
         NoneClient,
         NotifiesRequest,
@@ -221,9 +253,14 @@ def test_rel_x_1st_to_ext_api_2() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = NoneClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.notifies(NotifiesRequest(payload=PROBE)) == NotifiesResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/notifies")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = NoneClient("https://external.invalid", transport=transport)
+    request = NotifiesRequest(payload=PROBE)
+    result = client.notifies(request)
+    expected = NotifiesResponse(status="ok")
+    assert result == expected
+    path = "/notifies"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -233,7 +270,8 @@ def test_rel_x_1st_to_ext_api_3() -> None:
 
     gateway stub (technology not supported; transport to be provided) `NoneGateway` in 1st Service.
     """
-    assert "1st->ext_api#3" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->ext_api#3"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.service_1st_service.clients.none_gateway import (
         NoneGateway,
     )
@@ -245,8 +283,10 @@ def test_rel_x_1st_to_ext_api_3() -> None:
         return {"status": "ok"}
 
     gateway = NoneGateway("unconfigured", send=send)
-    assert gateway.sends_faxes(PROBE) == {"status": "ok"}
-    assert sent == [("/faxes", PROBE)]
+    result = gateway.sends_faxes(PROBE)
+    assert result == {"status": "ok"}
+    path = "/faxes"
+    assert sent == [(path, PROBE)]
 
 
 def test_rel_sink_to_x_1st() -> None:
@@ -254,13 +294,15 @@ def test_rel_sink_to_x_1st() -> None:
 
     aio-pika producer in the source and consumer in the target via rabbitmq.
     """
-    assert "sink->1st" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "sink->1st"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.etc_passwd.messaging.rabbitmq_calls_back_producer import (
         RabbitmqCallsBackProducer,
     )
 
     connection = FakeAmqpConnection()
-    producer = RabbitmqCallsBackProducer("amqp://guest:guest@localhost:5672/", connect=connection.connect)
+    url = "amqp://guest:guest@localhost:5672/"
+    producer = RabbitmqCallsBackProducer(url, connect=connection.connect)
 
     async def scenario() -> None:
         await producer.publish(PROBE)
@@ -268,7 +310,9 @@ def test_rel_sink_to_x_1st() -> None:
         await producer.close()
 
     asyncio.run(scenario())
-    assert connection.published == [(producer.exchange, "calls-back", json.dumps(PROBE).encode("utf-8"))] * 2
+    routing_key = "calls-back"
+    message = (producer.exchange, routing_key, json.dumps(PROBE).encode("utf-8"))
+    assert connection.published == [message] * 2
     assert connection.connects == 1 and connection.closed
 
 
@@ -277,9 +321,10 @@ def test_rel_empty_to_ghost() -> None:
 
     an end is not an element of the model; documented in the README.
     """
-    assert "empty->ghost" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "empty->ghost"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("empty->ghost" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_x_1st_to_sys() -> None:
@@ -287,9 +332,10 @@ def test_rel_x_1st_to_sys() -> None:
 
     an end is not an element of the model; documented in the README.
     """
-    assert "1st->sys" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->sys"
+    assert rel_id in RELATIONSHIP_IDS
     # Documentation only: the README lists it; the manifest maps it to files.
-    assert any("1st->sys" in f["implements"] for f in MANIFEST["files"])
+    assert any(rel_id in f["implements"] for f in MANIFEST["files"])
 
 
 def test_rel_x_1st_to_empty() -> None:
@@ -297,7 +343,8 @@ def test_rel_x_1st_to_empty() -> None:
 
     httpx client `EmptyClient` in 1st Service calling a route of empty.
     """
-    assert "1st->empty" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "1st->empty"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.empty.app import (
         create_app as create_provider,
     )
@@ -310,9 +357,12 @@ def test_rel_x_1st_to_empty() -> None:
     )
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/import"]
-    client = EmptyClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.import_(ImportRequest(payload=PROBE))
+    path = "/import"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = EmptyClient("http://testserver", transport=transport)
+    request = ImportRequest(payload=PROBE)
+    result = client.import_(request)
     assert isinstance(result, ImportResponse)
     assert result.data == PROBE
     client.close()
@@ -323,7 +373,8 @@ def test_rel_consumers_to_closer() -> None:
 
     in-process call from component `Consumers2` to `Close2` in Reserved Words.
     """
-    assert "consumers->closer" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "consumers->closer"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import (
         build_dependencies,
     )
@@ -336,8 +387,11 @@ def test_rel_consumers_to_closer() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.consumers_2.close_2 is deps.close_2
-    result = deps.close_2.aclose_2(Close2Aclose2Request(payload=PROBE))
+    callee = deps.close_2
+    wired = deps.consumers_2.close_2
+    assert wired is callee
+    request = Close2Aclose2Request(payload=PROBE)
+    result = callee.aclose_2(request)
     assert isinstance(result, Close2Aclose2Response)
     deps.close()
 
@@ -347,7 +401,8 @@ def test_rel_closer_to_consumers() -> None:
 
     in-process call from component `Close2` to `Consumers2` in Reserved Words.
     """
-    assert "closer->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "closer->consumers"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.dependencies import (
         build_dependencies,
     )
@@ -360,8 +415,11 @@ def test_rel_closer_to_consumers() -> None:
     )
 
     deps = build_dependencies(Settings())
-    assert deps.close_2.consumers_2 is deps.consumers_2
-    result = deps.consumers_2.run_2(Consumers2Run2Request(payload=PROBE))
+    callee = deps.consumers_2
+    wired = deps.close_2.consumers_2
+    assert wired is callee
+    request = Consumers2Run2Request(payload=PROBE)
+    result = callee.run_2(request)
     assert isinstance(result, Consumers2Run2Response)
     deps.close()
 
@@ -371,7 +429,8 @@ def test_rel_class__to_consumers() -> None:
 
     HTTP route in Reserved Words.
     """
-    assert "class->consumers" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "class->consumers"
+    assert rel_id in RELATIONSHIP_IDS
     from oedd_names_every_technology_quotes_backslash.import_.reserved_words.app import (
         create_app,
     )
@@ -380,8 +439,10 @@ def test_rel_class__to_consumers() -> None:
         Consumers2Settings2Response,
     )
 
+    path = "/consumers-2/settings-2"
+    request = Consumers2Settings2Request(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = Consumers2Settings2Request(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/consumers-2/settings-2", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     Consumers2Settings2Response.model_validate(response.json())

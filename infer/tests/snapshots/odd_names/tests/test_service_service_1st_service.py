@@ -21,17 +21,20 @@ def test_health() -> None:
     with TestClient(create_app(Settings())) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "service": "1st Service"}
+    name = "1st Service"
+    assert response.json() == {"status": "ok", "service": name}
 
 
 def test_routes_are_published() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
-    assert "/healthz" in paths
-    assert "/def" in paths
+    expected = ["/healthz", "/def"]
+    for path in expected:
+        assert path in paths
 
 
 def test_dependencies_build_without_network() -> None:
     deps = build_dependencies(Settings())
-    assert deps.settings.service_name == "1st Service"
+    name = "1st Service"
+    assert deps.settings.service_name == name
     assert len(deps.consumers()) == 1
     deps.close()

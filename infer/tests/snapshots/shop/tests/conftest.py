@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-SETTINGS_PREFIXES: tuple[str, ...] = ("WEB_SHOP_", "ORDER_SERVICE_", "CATALOG_SERVICE_")
+SETTINGS_PREFIXES: list[str] = ["WEB_SHOP_", "ORDER_SERVICE_", "CATALOG_SERVICE_"]
 
 
 @pytest.fixture(autouse=True)
 def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.upper().startswith(SETTINGS_PREFIXES):
+        if name.upper().startswith(tuple(SETTINGS_PREFIXES)):
             monkeypatch.delenv(name)

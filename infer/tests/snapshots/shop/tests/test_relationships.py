@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 
 from web_shop.testing import asgi_bridge, json_responder
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[1] / "c4forge.json").read_text(encoding="utf-8")
+)
+RELATIONSHIP_IDS = {rel["id"] for rel in MANIFEST["relationships"]}
 PROBE = {"probe": 1}
 
 
@@ -21,13 +24,16 @@ def test_rel_customer_to_web() -> None:
 
     HTTP route in Web Shop.
     """
-    assert "customer->web" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "customer->web"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.web_shop.app import create_app
     from web_shop.shop.web_shop.schemas import UsesRequest, UsesResponse
 
+    path = "/uses"
+    request = UsesRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = UsesRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("POST", "/uses", json=body)
+        response = client.request("POST", path, json=body)
     assert response.status_code == 200, response.text
     UsesResponse.model_validate(response.json())
 
@@ -37,7 +43,8 @@ def test_rel_web_to_orders() -> None:
 
     httpx client `OrderServiceClient` in Web Shop calling a route of Order Service.
     """
-    assert "web->orders" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->orders"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.app import create_app as create_provider
     from web_shop.shop.order_service.schemas import (
         PlacesOrdersWithRequest,
@@ -46,9 +53,12 @@ def test_rel_web_to_orders() -> None:
     from web_shop.shop.web_shop.clients.order_service import OrderServiceClient
 
     provider = create_provider()
-    assert "post" in provider.openapi()["paths"]["/orders"]
-    client = OrderServiceClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.places_orders_with(PlacesOrdersWithRequest(payload=PROBE))
+    path = "/orders"
+    assert "post" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = OrderServiceClient("http://testserver", transport=transport)
+    request = PlacesOrdersWithRequest(payload=PROBE)
+    result = client.places_orders_with(request)
     assert isinstance(result, PlacesOrdersWithResponse)
     assert result.data == PROBE
     client.close()
@@ -59,14 +69,17 @@ def test_rel_web_to_orders_2() -> None:
 
     httpx client `OrderServiceClient` in Web Shop calling a route of Order Service.
     """
-    assert "web->orders#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->orders#2"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.app import create_app as create_provider
     from web_shop.shop.order_service.schemas import ListsOrdersOfResponse
     from web_shop.shop.web_shop.clients.order_service import OrderServiceClient
 
     provider = create_provider()
-    assert "get" in provider.openapi()["paths"]["/orders"]
-    client = OrderServiceClient("http://testserver", transport=asgi_bridge(provider))
+    path = "/orders"
+    assert "get" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = OrderServiceClient("http://testserver", transport=transport)
     result = client.lists_orders_of()
     assert isinstance(result, ListsOrdersOfResponse)
     client.close()
@@ -77,14 +90,17 @@ def test_rel_web_to_orders_3() -> None:
 
     httpx client `OrderServiceClient` in Web Shop calling a route of Order Service.
     """
-    assert "web->orders#3" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->orders#3"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.app import create_app as create_provider
     from web_shop.shop.order_service.schemas import CancelsOrdersInResponse
     from web_shop.shop.web_shop.clients.order_service import OrderServiceClient
 
     provider = create_provider()
-    assert "delete" in provider.openapi()["paths"]["/orders"]
-    client = OrderServiceClient("http://testserver", transport=asgi_bridge(provider))
+    path = "/orders"
+    assert "delete" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = OrderServiceClient("http://testserver", transport=transport)
     result = client.cancels_orders_in()
     assert isinstance(result, CancelsOrdersInResponse)
     client.close()
@@ -95,14 +111,17 @@ def test_rel_web_to_orders_4() -> None:
 
     httpx client `OrderServiceClient` in Web Shop calling a route of Order Service.
     """
-    assert "web->orders#4" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->orders#4"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.app import create_app as create_provider
     from web_shop.shop.order_service.schemas import GetsOrdersFromResponse
     from web_shop.shop.web_shop.clients.order_service import OrderServiceClient
 
     provider = create_provider()
-    assert "get" in provider.openapi()["paths"]["/gets-orders-from"]
-    client = OrderServiceClient("http://testserver", transport=asgi_bridge(provider))
+    path = "/gets-orders-from"
+    assert "get" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = OrderServiceClient("http://testserver", transport=transport)
     result = client.gets_orders_from()
     assert isinstance(result, GetsOrdersFromResponse)
     client.close()
@@ -113,14 +132,17 @@ def test_rel_web_to_catalog() -> None:
 
     httpx client `CatalogServiceClient` in Web Shop calling a route of Catalog Service.
     """
-    assert "web->catalog" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->catalog"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.catalog_service.app import create_app as create_provider
     from web_shop.shop.catalog_service.schemas import LooksUpProductsInResponse
     from web_shop.shop.web_shop.clients.catalog_service import CatalogServiceClient
 
     provider = create_provider()
-    assert "get" in provider.openapi()["paths"]["/products"]
-    client = CatalogServiceClient("http://testserver", transport=asgi_bridge(provider))
+    path = "/products"
+    assert "get" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = CatalogServiceClient("http://testserver", transport=transport)
     result = client.looks_up_products_in()
     assert isinstance(result, LooksUpProductsInResponse)
     client.close()
@@ -131,7 +153,8 @@ def test_rel_web_to_catalog_2() -> None:
 
     httpx client `CatalogServiceClient` in Web Shop calling a route of Catalog Service.
     """
-    assert "web->catalog#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "web->catalog#2"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.catalog_service.app import create_app as create_provider
     from web_shop.shop.catalog_service.schemas import (
         UpdatesPricesInRequest,
@@ -140,9 +163,12 @@ def test_rel_web_to_catalog_2() -> None:
     from web_shop.shop.web_shop.clients.catalog_service import CatalogServiceClient
 
     provider = create_provider()
-    assert "put" in provider.openapi()["paths"]["/prices"]
-    client = CatalogServiceClient("http://testserver", transport=asgi_bridge(provider))
-    result = client.updates_prices_in(UpdatesPricesInRequest(payload=PROBE))
+    path = "/prices"
+    assert "put" in provider.openapi()["paths"][path]
+    transport = asgi_bridge(provider)
+    client = CatalogServiceClient("http://testserver", transport=transport)
+    request = UpdatesPricesInRequest(payload=PROBE)
+    result = client.updates_prices_in(request)
     assert isinstance(result, UpdatesPricesInResponse)
     assert result.data == PROBE
     client.close()
@@ -153,16 +179,19 @@ def test_rel_admin_to_catalog() -> None:
 
     HTTP route in Catalog Service.
     """
-    assert "admin->catalog" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "admin->catalog"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.catalog_service.app import create_app
     from web_shop.shop.catalog_service.schemas import (
         ChangesStockLevelsInRequest,
         ChangesStockLevelsInResponse,
     )
 
+    path = "/stock-levels"
+    request = ChangesStockLevelsInRequest(payload=PROBE)
+    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        body = ChangesStockLevelsInRequest(payload=PROBE).model_dump(mode="json")
-        response = client.request("PATCH", "/stock-levels", json=body)
+        response = client.request("PATCH", path, json=body)
     assert response.status_code == 200, response.text
     ChangesStockLevelsInResponse.model_validate(response.json())
 
@@ -172,7 +201,8 @@ def test_rel_orders_to_payments() -> None:
 
     httpx client `PaymentProviderClient` in Order Service.
     """
-    assert "orders->payments" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "orders->payments"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.clients.payment_provider import (
         PaymentProviderClient,
         SubmitsPaymentsToRequest,
@@ -180,9 +210,14 @@ def test_rel_orders_to_payments() -> None:
     )
 
     calls: list[httpx.Request] = []
-    client = PaymentProviderClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.submits_payments_to(SubmitsPaymentsToRequest(payload=PROBE)) == SubmitsPaymentsToResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("POST", "/payments")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = PaymentProviderClient("https://external.invalid", transport=transport)
+    request = SubmitsPaymentsToRequest(payload=PROBE)
+    result = client.submits_payments_to(request)
+    expected = SubmitsPaymentsToResponse(status="ok")
+    assert result == expected
+    path = "/payments"
+    assert [(c.method, c.url.path) for c in calls] == [("POST", path)]
     assert json.loads(calls[0].content) == {"payload": PROBE}
     client.close()
 
@@ -192,16 +227,21 @@ def test_rel_orders_to_payments_2() -> None:
 
     httpx client `PaymentProviderClient` in Order Service.
     """
-    assert "orders->payments#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "orders->payments#2"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.order_service.clients.payment_provider import (
         FetchesPaymentStatusFromResponse,
         PaymentProviderClient,
     )
 
     calls: list[httpx.Request] = []
-    client = PaymentProviderClient("https://external.invalid", transport=json_responder({"status": "ok"}, calls=calls))
-    assert client.fetches_payment_status_from() == FetchesPaymentStatusFromResponse(status="ok")
-    assert [(c.method, c.url.path) for c in calls] == [("GET", "/payment-status")]
+    transport = json_responder({"status": "ok"}, calls=calls)
+    client = PaymentProviderClient("https://external.invalid", transport=transport)
+    result = client.fetches_payment_status_from()
+    expected = FetchesPaymentStatusFromResponse(status="ok")
+    assert result == expected
+    path = "/payment-status"
+    assert [(c.method, c.url.path) for c in calls] == [("GET", path)]
     assert calls[0].content == b""
     client.close()
 
@@ -211,7 +251,8 @@ def test_rel_orders_to_catalog() -> None:
 
     gRPC client `CatalogServiceGrpcClient` in Order Service calling the gRPC server of Catalog Service.
     """
-    assert "orders->catalog" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "orders->catalog"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.catalog_service.dependencies import build_dependencies
     from web_shop.shop.catalog_service.grpc_server import create_grpc_server
     from web_shop.shop.catalog_service.settings import Settings
@@ -239,7 +280,8 @@ def test_rel_orders_to_catalog_2() -> None:
 
     gRPC client `CatalogServiceGrpcClient` in Order Service calling the gRPC server of Catalog Service.
     """
-    assert "orders->catalog#2" in {rel["id"] for rel in MANIFEST["relationships"]}
+    rel_id = "orders->catalog#2"
+    assert rel_id in RELATIONSHIP_IDS
     from web_shop.shop.catalog_service.dependencies import build_dependencies
     from web_shop.shop.catalog_service.grpc_server import create_grpc_server
     from web_shop.shop.catalog_service.settings import Settings

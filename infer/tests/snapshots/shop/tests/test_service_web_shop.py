@@ -15,17 +15,20 @@ def test_health() -> None:
     with TestClient(create_app(Settings())) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "service": "Web Shop"}
+    name = "Web Shop"
+    assert response.json() == {"status": "ok", "service": name}
 
 
 def test_routes_are_published() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
-    assert "/healthz" in paths
-    assert "/uses" in paths
+    expected = ["/healthz", "/uses"]
+    for path in expected:
+        assert path in paths
 
 
 def test_dependencies_build_without_network() -> None:
     deps = build_dependencies(Settings())
-    assert deps.settings.service_name == "Web Shop"
+    name = "Web Shop"
+    assert deps.settings.service_name == name
     assert len(deps.consumers()) == 0
     deps.close()

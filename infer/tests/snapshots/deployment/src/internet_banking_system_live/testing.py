@@ -31,12 +31,16 @@ def asgi_bridge(app: Any) -> httpx.MockTransport:
             request.url.path,
             params=request.url.params,
             content=request.content,
-            headers={"content-type": request.headers.get("content-type", "application/json")},
+            headers={
+                "content-type": request.headers.get("content-type", "application/json")
+            },
         )
         return httpx.Response(
             response.status_code,
             content=response.content,
-            headers={"content-type": response.headers.get("content-type", "application/json")},
+            headers={
+                "content-type": response.headers.get("content-type", "application/json")
+            },
         )
 
     return httpx.MockTransport(handler)
@@ -134,7 +138,11 @@ class FakeGrpcChannel:
         def call(request: Any, timeout: float | None = None) -> Any:
             payload = request_serializer(request) if request_serializer else request
             self.calls.append((method, payload))
-            return response_deserializer(self.reply) if response_deserializer else self.reply
+            return (
+                response_deserializer(self.reply)
+                if response_deserializer
+                else self.reply
+            )
 
         return call
 
@@ -152,7 +160,9 @@ class FakeRedis:
         return self.data.get(key)
 
     def set(self, key: str, value: Any, ex: int | None = None) -> bool:
-        self.data[key] = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        self.data[key] = (
+            value if isinstance(value, bytes) else str(value).encode("utf-8")
+        )
         return True
 
     def delete(self, key: str) -> int:

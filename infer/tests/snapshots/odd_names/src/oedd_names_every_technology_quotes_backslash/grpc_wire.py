@@ -113,4 +113,8 @@ def encode_reply(reply: dict[str, Any]) -> bytes:
 def decode_reply(raw: bytes) -> dict[str, Any]:
     """``{"status", "operation", "data"}`` of a ``<Rpc>Reply``."""
     fields = decode_strings(raw)
-    return {"status": fields.get(1, ""), "operation": fields.get(2, ""), "data": _object(fields.get(3, ""))}
+    return {
+        "status": fields.get(1, ""),
+        "operation": fields.get(2, ""),
+        "data": _object(fields.get(3, "")),
+    }

@@ -27,13 +27,31 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/sign-in-controller/uses", response_model=SignInControllerUsesResponse, summary="Uses", tags=["sign_in_controller"])
-def sign_in_controller_uses(body: SignInControllerUsesRequest, request: Request) -> SignInControllerUsesResponse:
+@router.post(
+    "/sign-in-controller/uses",
+    response_model=SignInControllerUsesResponse,
+    summary="Uses",
+    tags=["sign_in_controller"],
+)
+def sign_in_controller_uses(
+    body: SignInControllerUsesRequest,
+    request: Request,
+) -> SignInControllerUsesResponse:
     """Uses: called by Single Page Application, Mobile App (spa->sign, ma->sign)."""
-    return get_dependencies(request).sign_in_controller.uses(body)
+    deps = get_dependencies(request)
+    return deps.sign_in_controller.uses(body)
 
 
-@router.post("/accounts-summary-controller/uses", response_model=AccountsSummaryControllerUsesResponse, summary="Uses", tags=["accounts_summary_controller"])
-def accounts_summary_controller_uses(body: AccountsSummaryControllerUsesRequest, request: Request) -> AccountsSummaryControllerUsesResponse:
+@router.post(
+    "/accounts-summary-controller/uses",
+    response_model=AccountsSummaryControllerUsesResponse,
+    summary="Uses",
+    tags=["accounts_summary_controller"],
+)
+def accounts_summary_controller_uses(
+    body: AccountsSummaryControllerUsesRequest,
+    request: Request,
+) -> AccountsSummaryControllerUsesResponse:
     """Uses: called by Single Page Application, Mobile App (spa->accounts, ma->accounts)."""
-    return get_dependencies(request).accounts_summary_controller.uses(body)
+    deps = get_dependencies(request)
+    return deps.accounts_summary_controller.uses(body)

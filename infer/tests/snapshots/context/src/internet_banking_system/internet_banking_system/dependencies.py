@@ -46,7 +46,10 @@ def build_dependencies(
 ) -> Dependencies:
     """Builds the dependency graph of Internet Banking System; nothing connects until first use."""
     e_mail_system_gateway = EMailSystemGateway(settings.e_mail_system_url)
-    mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
+    mainframe_banking_system_client = MainframeBankingSystemClient(
+        settings.mainframe_banking_system_url,
+        transport=http_transport,
+    )
     service = Service(
         e_mail_system_gateway=e_mail_system_gateway,
         mainframe_banking_system_client=mainframe_banking_system_client,

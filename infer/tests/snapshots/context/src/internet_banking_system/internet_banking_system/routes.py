@@ -22,7 +22,13 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["internet_banking_system"])
+@router.post(
+    "/uses",
+    response_model=UsesResponse,
+    summary="Uses",
+    tags=["internet_banking_system"],
+)
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Personal Banking Customer (customer->banking_system)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)

@@ -10,14 +10,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Internet Banking System; every field can be set as ``INTERNET_BANKING_SYSTEM_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="INTERNET_BANKING_SYSTEM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="INTERNET_BANKING_SYSTEM_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Internet Banking System"
     run_consumers: bool = False
     """Start the message consumers with the app (docker-compose sets it; tests leave it off)."""
     e_mail_system_url: str = "unconfigured://e-mail-system"
     """Address of E-mail system (SMTP)."""
-    mainframe_banking_system_url: str = "https://mainframe-banking-system.example.invalid"
+    mainframe_banking_system_url: str = (
+        "https://mainframe-banking-system.example.invalid"
+    )
     """Base URL of Mainframe Banking System (external: set it per environment)."""
 
 

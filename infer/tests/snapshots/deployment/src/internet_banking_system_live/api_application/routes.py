@@ -22,7 +22,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/makes-api-calls-to", response_model=MakesApiCallsToResponse, summary="Makes API calls to", tags=["api_application"])
-def makes_api_calls_to(body: MakesApiCallsToRequest, request: Request) -> MakesApiCallsToResponse:
+@router.post(
+    "/makes-api-calls-to",
+    response_model=MakesApiCallsToResponse,
+    summary="Makes API calls to",
+    tags=["api_application"],
+)
+def makes_api_calls_to(
+    body: MakesApiCallsToRequest,
+    request: Request,
+) -> MakesApiCallsToResponse:
     """Makes API calls to: called by Mobile App, Single Page Application (mobile->api, spa->api)."""
-    return get_dependencies(request).service.makes_api_calls_to(body)
+    deps = get_dependencies(request)
+    return deps.service.makes_api_calls_to(body)

@@ -32,7 +32,14 @@ class ApiApplicationServiceBase:
         self.database_repository = database_repository
         self.database_2_repository = database_2_repository
 
-    def makes_api_calls_to(self, request: MakesApiCallsToRequest) -> MakesApiCallsToResponse:
+    def makes_api_calls_to(
+        self,
+        request: MakesApiCallsToRequest,
+    ) -> MakesApiCallsToResponse:
         """Handles "Makes API calls to" (POST) from Mobile App, Single Page Application (mobile->api, spa->api)."""
         logger.info("makes_api_calls_to: %s", request.payload)
-        return MakesApiCallsToResponse(status="accepted", operation="makes_api_calls_to", data=request.payload)
+        return MakesApiCallsToResponse(
+            status="accepted",
+            operation="makes_api_calls_to",
+            data=request.payload,
+        )

@@ -25,7 +25,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/delivers-to-the-customer-s-web-browser", response_model=DeliversToTheCustomerSWebBrowserResponse, summary="Delivers to the customer's web browser", tags=["single_page_application"])
-def delivers_to_the_customer_s_web_browser(body: DeliversToTheCustomerSWebBrowserRequest, request: Request) -> DeliversToTheCustomerSWebBrowserResponse:
+@router.post(
+    "/delivers-to-the-customer-s-web-browser",
+    response_model=DeliversToTheCustomerSWebBrowserResponse,
+    summary="Delivers to the customer's web browser",
+    tags=["single_page_application"],
+)
+def delivers_to_the_customer_s_web_browser(
+    body: DeliversToTheCustomerSWebBrowserRequest,
+    request: Request,
+) -> DeliversToTheCustomerSWebBrowserResponse:
     """Delivers to the customer's web browser: called by Web Application (web->spa)."""
-    return get_dependencies(request).service.delivers_to_the_customer_s_web_browser(body)
+    deps = get_dependencies(request)
+    return deps.service.delivers_to_the_customer_s_web_browser(body)

@@ -32,7 +32,14 @@ class SinglePageApplicationServiceBase:
     ) -> None:
         self.api_application_client = api_application_client
 
-    def delivers_to_the_customer_s_web_browser(self, request: DeliversToTheCustomerSWebBrowserRequest) -> DeliversToTheCustomerSWebBrowserResponse:
+    def delivers_to_the_customer_s_web_browser(
+        self,
+        request: DeliversToTheCustomerSWebBrowserRequest,
+    ) -> DeliversToTheCustomerSWebBrowserResponse:
         """Handles "Delivers to the customer's web browser" (POST) from Web Application (web->spa)."""
         logger.info("delivers_to_the_customer_s_web_browser: %s", request.payload)
-        return DeliversToTheCustomerSWebBrowserResponse(status="accepted", operation="delivers_to_the_customer_s_web_browser", data=request.payload)
+        return DeliversToTheCustomerSWebBrowserResponse(
+            status="accepted",
+            operation="delivers_to_the_customer_s_web_browser",
+            data=request.payload,
+        )

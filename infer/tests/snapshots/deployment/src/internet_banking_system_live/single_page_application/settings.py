@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Single Page Application; every field can be set as ``SINGLE_PAGE_APPLICATION_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SINGLE_PAGE_APPLICATION_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SINGLE_PAGE_APPLICATION_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Single Page Application"
     run_consumers: bool = False

@@ -42,7 +42,10 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Web Application; nothing connects until first use."""
-    single_page_application_client = SinglePageApplicationClient(settings.single_page_application_url, transport=http_transport)
+    single_page_application_client = SinglePageApplicationClient(
+        settings.single_page_application_url,
+        transport=http_transport,
+    )
     service = Service(single_page_application_client=single_page_application_client)
     return Dependencies(
         settings=settings,

@@ -25,7 +25,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/sign-in-controller/credentials", response_model=SignInControllerSubmitsCredentialsToResponse, summary="Submits credentials to", tags=["sign_in_controller"])
-def sign_in_controller_submits_credentials_to(body: SignInControllerSubmitsCredentialsToRequest, request: Request) -> SignInControllerSubmitsCredentialsToResponse:
+@router.post(
+    "/sign-in-controller/credentials",
+    response_model=SignInControllerSubmitsCredentialsToResponse,
+    summary="Submits credentials to",
+    tags=["sign_in_controller"],
+)
+def sign_in_controller_submits_credentials_to(
+    body: SignInControllerSubmitsCredentialsToRequest,
+    request: Request,
+) -> SignInControllerSubmitsCredentialsToResponse:
     """Submits credentials to: called by Single-Page Application (c1->c2)."""
-    return get_dependencies(request).sign_in_controller.submits_credentials_to(body)
+    deps = get_dependencies(request)
+    return deps.sign_in_controller.submits_credentials_to(body)

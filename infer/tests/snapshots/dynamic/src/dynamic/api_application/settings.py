@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of API Application; every field can be set as ``API_APPLICATION_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="API_APPLICATION_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="API_APPLICATION_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "API Application"
     run_consumers: bool = False

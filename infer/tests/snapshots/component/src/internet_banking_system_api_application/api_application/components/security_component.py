@@ -28,7 +28,14 @@ class SecurityComponentBase:
     ) -> None:
         self.database_repository = database_repository
 
-    def uses(self, request: SecurityComponentUsesRequest) -> SecurityComponentUsesResponse:
+    def uses(
+        self,
+        request: SecurityComponentUsesRequest,
+    ) -> SecurityComponentUsesResponse:
         """Handles "Uses" (POST) from Sign In Controller (sign->security)."""
         logger.info("uses: %s", request.payload)
-        return SecurityComponentUsesResponse(status="accepted", operation="uses", data=request.payload)
+        return SecurityComponentUsesResponse(
+            status="accepted",
+            operation="uses",
+            data=request.payload,
+        )

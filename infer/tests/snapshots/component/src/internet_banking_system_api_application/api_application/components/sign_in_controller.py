@@ -24,10 +24,21 @@ class SignInControllerBase:
     From component ``sign`` (C4_Component Diagram Sample - bigbankplc.puml:17).
     """
 
-    def __init__(self) -> None:
-        self.security_component: SecurityComponent | None = None
+    def __init__(
+        self,
+        *,
+        security_component: SecurityComponent | None = None,
+    ) -> None:
+        self.security_component = security_component
 
-    def uses(self, request: SignInControllerUsesRequest) -> SignInControllerUsesResponse:
+    def uses(
+        self,
+        request: SignInControllerUsesRequest,
+    ) -> SignInControllerUsesResponse:
         """Handles "Uses" (POST) from Single Page Application, Mobile App (spa->sign, ma->sign)."""
         logger.info("uses: %s", request.payload)
-        return SignInControllerUsesResponse(status="accepted", operation="uses", data=request.payload)
+        return SignInControllerUsesResponse(
+            status="accepted",
+            operation="uses",
+            data=request.payload,
+        )

@@ -46,7 +46,10 @@ def build_dependencies(
 ) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
-    mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
+    mainframe_banking_system_client = MainframeBankingSystemClient(
+        settings.mainframe_banking_system_url,
+        transport=http_transport,
+    )
     service = Service(
         database_repository=database_repository,
         mainframe_banking_system_client=mainframe_banking_system_client,

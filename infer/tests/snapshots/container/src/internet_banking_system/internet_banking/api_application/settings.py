@@ -10,14 +10,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of API Application; every field can be set as ``API_APPLICATION_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="API_APPLICATION_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="API_APPLICATION_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "API Application"
     run_consumers: bool = False
     """Start the message consumers with the app (docker-compose sets it; tests leave it off)."""
     database_url: str = "sqlite+pysqlite:///./database.db"
     """SQLAlchemy URL of Database."""
-    mainframe_banking_system_url: str = "https://mainframe-banking-system.example.invalid"
+    mainframe_banking_system_url: str = (
+        "https://mainframe-banking-system.example.invalid"
+    )
     """Base URL of Mainframe Banking System (external: set it per environment)."""
 
 

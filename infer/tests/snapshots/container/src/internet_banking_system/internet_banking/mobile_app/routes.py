@@ -25,4 +25,5 @@ def get_dependencies(request: Request) -> Dependencies:
 @router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["mobile_app"])
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Customer (customer->mobile_app)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Mobile App; every field can be set as ``MOBILE_APP_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="MOBILE_APP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MOBILE_APP_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Mobile App"
     run_consumers: bool = False

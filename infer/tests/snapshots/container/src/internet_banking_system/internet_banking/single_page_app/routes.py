@@ -22,13 +22,25 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["single_page_app"])
+@router.post(
+    "/uses",
+    response_model=UsesResponse,
+    summary="Uses",
+    tags=["single_page_app"],
+)
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Customer (customer->spa)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)
 
 
-@router.post("/delivers", response_model=DeliversResponse, summary="Delivers", tags=["single_page_app"])
+@router.post(
+    "/delivers",
+    response_model=DeliversResponse,
+    summary="Delivers",
+    tags=["single_page_app"],
+)
 def delivers(body: DeliversRequest, request: Request) -> DeliversResponse:
     """Delivers: called by Web Application (web_app->spa)."""
-    return get_dependencies(request).service.delivers(body)
+    deps = get_dependencies(request)
+    return deps.service.delivers(body)

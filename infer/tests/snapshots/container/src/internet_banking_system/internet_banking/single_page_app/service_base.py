@@ -37,4 +37,8 @@ class SinglePageAppServiceBase:
     def delivers(self, request: DeliversRequest) -> DeliversResponse:
         """Handles "Delivers" (POST) from Web Application (web_app->spa)."""
         logger.info("delivers: %s", request.payload)
-        return DeliversResponse(status="accepted", operation="delivers", data=request.payload)
+        return DeliversResponse(
+            status="accepted",
+            operation="delivers",
+            data=request.payload,
+        )

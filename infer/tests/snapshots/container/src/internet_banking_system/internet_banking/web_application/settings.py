@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Web Application; every field can be set as ``WEB_APPLICATION_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="WEB_APPLICATION_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="WEB_APPLICATION_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Web Application"
     run_consumers: bool = False

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 Send = Callable[[str, dict[str, Any]], dict[str, Any]]
+UNCONFIGURED = "no transport for SMTP: pass send= to EMailSystemGateway"
 
 
 def _unconfigured(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-    raise NotImplementedError(
-        "no transport for SMTP: pass send= to EMailSystemGateway" + f" ({operation})"
-    )
+    raise NotImplementedError(f"{UNCONFIGURED} ({operation})")
 
 
 class EMailSystemGateway:

@@ -22,17 +22,30 @@ from internet_banking_system_live.api_application.schemas import (
 class ApiApplicationClient:
     """Typed client of API Application [json/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def makes_api_calls_to(self, request: MakesApiCallsToRequest | None = None) -> MakesApiCallsToResponse:
+    def makes_api_calls_to(
+        self,
+        request: MakesApiCallsToRequest | None = None,
+    ) -> MakesApiCallsToResponse:
         """Makes API calls to (mobile->api): ``POST /makes-api-calls-to``."""
-        body = (request or MakesApiCallsToRequest()).model_dump(mode="json")
+        if request is None:
+            request = MakesApiCallsToRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/makes-api-calls-to", json=body)
         response.raise_for_status()
         return MakesApiCallsToResponse.model_validate(response.json())

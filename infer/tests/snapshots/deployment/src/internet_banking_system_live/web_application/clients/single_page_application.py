@@ -22,17 +22,34 @@ from internet_banking_system_live.single_page_application.schemas import (
 class SinglePageApplicationClient:
     """Typed client of Single Page Application."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def delivers_to_the_customer_s_web_browser(self, request: DeliversToTheCustomerSWebBrowserRequest | None = None) -> DeliversToTheCustomerSWebBrowserResponse:
+    def delivers_to_the_customer_s_web_browser(
+        self,
+        request: DeliversToTheCustomerSWebBrowserRequest | None = None,
+    ) -> DeliversToTheCustomerSWebBrowserResponse:
         """Delivers to the customer's web browser (web->spa): ``POST /delivers-to-the-customer-s-web-browser``."""
-        body = (request or DeliversToTheCustomerSWebBrowserRequest()).model_dump(mode="json")
-        response = self._http.request("POST", "/delivers-to-the-customer-s-web-browser", json=body)
+        if request is None:
+            request = DeliversToTheCustomerSWebBrowserRequest()
+        body = request.model_dump(mode="json")
+        response = self._http.request(
+            "POST",
+            "/delivers-to-the-customer-s-web-browser",
+            json=body,
+        )
         response.raise_for_status()
         return DeliversToTheCustomerSWebBrowserResponse.model_validate(response.json())

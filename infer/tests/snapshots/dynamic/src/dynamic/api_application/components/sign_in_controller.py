@@ -27,10 +27,21 @@ class SignInControllerBase:
     From component ``c2`` (C4_Dynamic Diagram Sample - bigbankplc.puml:10).
     """
 
-    def __init__(self) -> None:
-        self.security_component: SecurityComponent | None = None
+    def __init__(
+        self,
+        *,
+        security_component: SecurityComponent | None = None,
+    ) -> None:
+        self.security_component = security_component
 
-    def submits_credentials_to(self, request: SignInControllerSubmitsCredentialsToRequest) -> SignInControllerSubmitsCredentialsToResponse:
+    def submits_credentials_to(
+        self,
+        request: SignInControllerSubmitsCredentialsToRequest,
+    ) -> SignInControllerSubmitsCredentialsToResponse:
         """Handles "Submits credentials to" (POST) from Single-Page Application (c1->c2)."""
         logger.info("submits_credentials_to: %s", request.payload)
-        return SignInControllerSubmitsCredentialsToResponse(status="accepted", operation="submits_credentials_to", data=request.payload)
+        return SignInControllerSubmitsCredentialsToResponse(
+            status="accepted",
+            operation="submits_credentials_to",
+            data=request.payload,
+        )

@@ -22,17 +22,36 @@ from dynamic.api_application.schemas import (
 class ApiApplicationClient:
     """Typed client of API Application [JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def sign_in_controller_submits_credentials_to(self, request: SignInControllerSubmitsCredentialsToRequest | None = None) -> SignInControllerSubmitsCredentialsToResponse:
+    def sign_in_controller_submits_credentials_to(
+        self,
+        request: SignInControllerSubmitsCredentialsToRequest | None = None,
+    ) -> SignInControllerSubmitsCredentialsToResponse:
         """Submits credentials to (c1->c2): ``POST /sign-in-controller/credentials``."""
-        body = (request or SignInControllerSubmitsCredentialsToRequest()).model_dump(mode="json")
-        response = self._http.request("POST", "/sign-in-controller/credentials", json=body)
+        if request is None:
+            request = SignInControllerSubmitsCredentialsToRequest()
+        body = request.model_dump(mode="json")
+        response = self._http.request(
+            "POST",
+            "/sign-in-controller/credentials",
+            json=body,
+        )
         response.raise_for_status()
-        return SignInControllerSubmitsCredentialsToResponse.model_validate(response.json())
+        return SignInControllerSubmitsCredentialsToResponse.model_validate(
+            response.json(),
+        )

@@ -19,14 +19,22 @@ from .routes import router
 from .settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, http_transport: httpx.BaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
     """Builds the app; ``http_transport`` replaces the network for outgoing HTTP (tests)."""
     settings = settings or get_settings()
     deps = build_dependencies(settings, http_transport=http_transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(c.run()) for c in deps.consumers()] if settings.run_consumers else []
+        tasks = (
+            [asyncio.create_task(c.run()) for c in deps.consumers()]
+            if settings.run_consumers
+            else []
+        )
         try:
             yield
         finally:

@@ -46,9 +46,17 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Audit Service; nothing connects until first use."""
-    audit_store_client = AuditStoreClient(settings.audit_store_url, transport=http_transport)
+    audit_store_client = AuditStoreClient(
+        settings.audit_store_url,
+        transport=http_transport,
+    )
     service = Service(audit_store_client=audit_store_client)
-    message_bus_customer_update_events_consumer = MessageBusCustomerUpdateEventsConsumer(settings.message_bus_url, handler=service.on_customer_update_events)
+    message_bus_customer_update_events_consumer = (
+        MessageBusCustomerUpdateEventsConsumer(
+            settings.message_bus_url,
+            handler=service.on_customer_update_events,
+        )
+    )
     return Dependencies(
         settings=settings,
         service=service,

@@ -22,7 +22,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/stores-events-in", response_model=StoresEventsInResponse, summary="Stores events in", tags=["audit_store"])
-def stores_events_in(body: StoresEventsInRequest, request: Request) -> StoresEventsInResponse:
+@router.post(
+    "/stores-events-in",
+    response_model=StoresEventsInResponse,
+    summary="Stores events in",
+    tags=["audit_store"],
+)
+def stores_events_in(
+    body: StoresEventsInRequest,
+    request: Request,
+) -> StoresEventsInResponse:
     """Stores events in: called by Audit Service (audit_service->audit_store)."""
-    return get_dependencies(request).service.stores_events_in(body)
+    deps = get_dependencies(request)
+    return deps.service.stores_events_in(body)

@@ -21,7 +21,14 @@ class AuditStoreServiceBase:
     From container ``audit_store`` (C4_Container Diagram Sample - message bus.puml:20), drawn as Event Store.
     """
 
-    def stores_events_in(self, request: StoresEventsInRequest) -> StoresEventsInResponse:
+    def stores_events_in(
+        self,
+        request: StoresEventsInRequest,
+    ) -> StoresEventsInResponse:
         """Handles "Stores events in" (POST) from Audit Service (audit_service->audit_store)."""
         logger.info("stores_events_in: %s", request.payload)
-        return StoresEventsInResponse(status="accepted", operation="stores_events_in", data=request.payload)
+        return StoresEventsInResponse(
+            status="accepted",
+            operation="stores_events_in",
+            data=request.payload,
+        )

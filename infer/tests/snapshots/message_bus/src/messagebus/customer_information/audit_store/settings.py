@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Audit Store; every field can be set as ``AUDIT_STORE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="AUDIT_STORE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AUDIT_STORE_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Audit Store"
     run_consumers: bool = False

@@ -42,7 +42,10 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Customer Application; nothing connects until first use."""
-    customer_service_client = CustomerServiceClient(settings.customer_service_url, transport=http_transport)
+    customer_service_client = CustomerServiceClient(
+        settings.customer_service_url,
+        transport=http_transport,
+    )
     service = Service(customer_service_client=customer_service_client)
     return Dependencies(
         settings=settings,

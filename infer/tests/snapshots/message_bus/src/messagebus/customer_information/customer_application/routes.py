@@ -22,7 +22,13 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["customer_application"])
+@router.post(
+    "/uses",
+    response_model=UsesResponse,
+    summary="Uses",
+    tags=["customer_application"],
+)
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Customer (customer->app)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)

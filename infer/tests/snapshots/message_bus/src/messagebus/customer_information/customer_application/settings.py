@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Customer Application; every field can be set as ``CUSTOMER_APPLICATION_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CUSTOMER_APPLICATION_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CUSTOMER_APPLICATION_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Customer Application"
     run_consumers: bool = False

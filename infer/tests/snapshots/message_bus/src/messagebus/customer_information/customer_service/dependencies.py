@@ -50,9 +50,15 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Customer Service; nothing connects until first use."""
-    customer_application_gateway = CustomerApplicationGateway(settings.customer_application_url)
-    message_bus_customer_update_events_producer = MessageBusCustomerUpdateEventsProducer(settings.message_bus_url)
-    customer_database_repository = CustomerDatabaseRepository(settings.customer_database_url)
+    customer_application_gateway = CustomerApplicationGateway(
+        settings.customer_application_url,
+    )
+    message_bus_customer_update_events_producer = (
+        MessageBusCustomerUpdateEventsProducer(settings.message_bus_url)
+    )
+    customer_database_repository = CustomerDatabaseRepository(
+        settings.customer_database_url,
+    )
     service = Service(
         customer_application_gateway=customer_application_gateway,
         message_bus_customer_update_events_producer=message_bus_customer_update_events_producer,

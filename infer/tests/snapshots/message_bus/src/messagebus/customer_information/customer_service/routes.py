@@ -25,7 +25,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.put("/customer-information", response_model=UpdatesCustomerInformationUsingResponse, summary="Updates customer information using", tags=["customer_service"])
-def updates_customer_information_using(body: UpdatesCustomerInformationUsingRequest, request: Request) -> UpdatesCustomerInformationUsingResponse:
+@router.put(
+    "/customer-information",
+    response_model=UpdatesCustomerInformationUsingResponse,
+    summary="Updates customer information using",
+    tags=["customer_service"],
+)
+def updates_customer_information_using(
+    body: UpdatesCustomerInformationUsingRequest,
+    request: Request,
+) -> UpdatesCustomerInformationUsingResponse:
     """Updates customer information using: called by Customer Application (app->customer_service)."""
-    return get_dependencies(request).service.updates_customer_information_using(body)
+    deps = get_dependencies(request)
+    return deps.service.updates_customer_information_using(body)

@@ -33,14 +33,24 @@ class CustomerServiceServiceBase:
         self,
         *,
         customer_application_gateway: CustomerApplicationGateway | None = None,
-        message_bus_customer_update_events_producer: MessageBusCustomerUpdateEventsProducer | None = None,
+        message_bus_customer_update_events_producer: MessageBusCustomerUpdateEventsProducer
+        | None = None,
         customer_database_repository: CustomerDatabaseRepository | None = None,
     ) -> None:
         self.customer_application_gateway = customer_application_gateway
-        self.message_bus_customer_update_events_producer = message_bus_customer_update_events_producer
+        self.message_bus_customer_update_events_producer = (
+            message_bus_customer_update_events_producer
+        )
         self.customer_database_repository = customer_database_repository
 
-    def updates_customer_information_using(self, request: UpdatesCustomerInformationUsingRequest) -> UpdatesCustomerInformationUsingResponse:
+    def updates_customer_information_using(
+        self,
+        request: UpdatesCustomerInformationUsingRequest,
+    ) -> UpdatesCustomerInformationUsingResponse:
         """Handles "Updates customer information using" (PUT) from Customer Application (app->customer_service)."""
         logger.info("updates_customer_information_using: %s", request.payload)
-        return UpdatesCustomerInformationUsingResponse(status="accepted", operation="updates_customer_information_using", data=request.payload)
+        return UpdatesCustomerInformationUsingResponse(
+            status="accepted",
+            operation="updates_customer_information_using",
+            data=request.payload,
+        )

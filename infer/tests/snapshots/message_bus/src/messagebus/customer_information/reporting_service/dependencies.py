@@ -46,9 +46,16 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Reporting Service; nothing connects until first use."""
-    reporting_database_repository = ReportingDatabaseRepository(settings.reporting_database_url)
+    reporting_database_repository = ReportingDatabaseRepository(
+        settings.reporting_database_url,
+    )
     service = Service(reporting_database_repository=reporting_database_repository)
-    message_bus_customer_update_events_consumer = MessageBusCustomerUpdateEventsConsumer(settings.message_bus_url, handler=service.on_customer_update_events)
+    message_bus_customer_update_events_consumer = (
+        MessageBusCustomerUpdateEventsConsumer(
+            settings.message_bus_url,
+            handler=service.on_customer_update_events,
+        )
+    )
     return Dependencies(
         settings=settings,
         service=service,

@@ -54,13 +54,20 @@ def build_dependencies(
 ) -> Dependencies:
     """Builds the dependency graph of API Application; nothing connects until first use."""
     database_repository = DatabaseRepository(settings.database_url)
-    mainframe_banking_system_client = MainframeBankingSystemClient(settings.mainframe_banking_system_url, transport=http_transport)
+    mainframe_banking_system_client = MainframeBankingSystemClient(
+        settings.mainframe_banking_system_url,
+        transport=http_transport,
+    )
     sign_in_controller = SignInController()
     accounts_summary_controller = AccountsSummaryController()
     security_component = SecurityComponent(database_repository=database_repository)
-    mainframe_banking_system_facade = MainframeBankingSystemFacade(mainframe_banking_system_client=mainframe_banking_system_client)
+    mainframe_banking_system_facade = MainframeBankingSystemFacade(
+        mainframe_banking_system_client=mainframe_banking_system_client,
+    )
     sign_in_controller.security_component = security_component
-    accounts_summary_controller.mainframe_banking_system_facade = mainframe_banking_system_facade
+    accounts_summary_controller.mainframe_banking_system_facade = (
+        mainframe_banking_system_facade
+    )
     service = Service(
         database_repository=database_repository,
         mainframe_banking_system_client=mainframe_banking_system_client,

@@ -31,25 +31,58 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["api_application"])
+@router.post(
+    "/uses",
+    response_model=UsesResponse,
+    summary="Uses",
+    tags=["api_application"],
+)
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Single-Page App, Mobile App (spa->backend_api, mobile_app->backend_api)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)
 
 
-@router.post("/sign-in-controller/uses", response_model=SignInControllerUsesResponse, summary="Uses", tags=["sign_in_controller"])
-def sign_in_controller_uses(body: SignInControllerUsesRequest, request: Request) -> SignInControllerUsesResponse:
+@router.post(
+    "/sign-in-controller/uses",
+    response_model=SignInControllerUsesResponse,
+    summary="Uses",
+    tags=["sign_in_controller"],
+)
+def sign_in_controller_uses(
+    body: SignInControllerUsesRequest,
+    request: Request,
+) -> SignInControllerUsesResponse:
     """Uses: called by Single-Page App, Mobile App (spa->sign, ma->sign)."""
-    return get_dependencies(request).sign_in_controller.uses(body)
+    deps = get_dependencies(request)
+    return deps.sign_in_controller.uses(body)
 
 
-@router.post("/accounts-summary-controller/uses", response_model=AccountsSummaryControllerUsesResponse, summary="Uses", tags=["accounts_summary_controller"])
-def accounts_summary_controller_uses(body: AccountsSummaryControllerUsesRequest, request: Request) -> AccountsSummaryControllerUsesResponse:
+@router.post(
+    "/accounts-summary-controller/uses",
+    response_model=AccountsSummaryControllerUsesResponse,
+    summary="Uses",
+    tags=["accounts_summary_controller"],
+)
+def accounts_summary_controller_uses(
+    body: AccountsSummaryControllerUsesRequest,
+    request: Request,
+) -> AccountsSummaryControllerUsesResponse:
     """Uses: called by Single-Page App, Mobile App (spa->accounts, ma->accounts)."""
-    return get_dependencies(request).accounts_summary_controller.uses(body)
+    deps = get_dependencies(request)
+    return deps.accounts_summary_controller.uses(body)
 
 
-@router.post("/sign-in-controller/credentials", response_model=SignInControllerSubmitsCredentialsToResponse, summary="Submits credentials to", tags=["sign_in_controller"])
-def sign_in_controller_submits_credentials_to(body: SignInControllerSubmitsCredentialsToRequest, request: Request) -> SignInControllerSubmitsCredentialsToResponse:
+@router.post(
+    "/sign-in-controller/credentials",
+    response_model=SignInControllerSubmitsCredentialsToResponse,
+    summary="Submits credentials to",
+    tags=["sign_in_controller"],
+)
+def sign_in_controller_submits_credentials_to(
+    body: SignInControllerSubmitsCredentialsToRequest,
+    request: Request,
+) -> SignInControllerSubmitsCredentialsToResponse:
     """Submits credentials to: called by Single-Page Application (c1->c2)."""
-    return get_dependencies(request).sign_in_controller.submits_credentials_to(body)
+    deps = get_dependencies(request)
+    return deps.sign_in_controller.submits_credentials_to(body)

@@ -42,7 +42,10 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Mobile App; nothing connects until first use."""
-    api_application_client = ApiApplicationClient(settings.api_application_url, transport=http_transport)
+    api_application_client = ApiApplicationClient(
+        settings.api_application_url,
+        transport=http_transport,
+    )
     service = Service(api_application_client=api_application_client)
     return Dependencies(
         settings=settings,

@@ -11,7 +11,11 @@ import uvicorn
 
 def main() -> None:
     """Serves the app on ``$PORT`` (default 8000)."""
-    uvicorn.run("oedd_names_every_technology_quotes_backslash.import_.empty.app:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
+    uvicorn.run(
+        "oedd_names_every_technology_quotes_backslash.import_.empty.app:app",
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8000")),
+    )
 
 
 if __name__ == "__main__":

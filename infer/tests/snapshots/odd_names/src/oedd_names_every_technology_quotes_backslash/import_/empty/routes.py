@@ -25,4 +25,5 @@ def get_dependencies(request: Request) -> Dependencies:
 @router.post("/import", response_model=ImportResponse, summary="import", tags=["empty"])
 def import_(body: ImportRequest, request: Request) -> ImportResponse:
     """import: called by 1st Service (1st->empty)."""
-    return get_dependencies(request).service.import_(body)
+    deps = get_dependencies(request)
+    return deps.service.import_(body)

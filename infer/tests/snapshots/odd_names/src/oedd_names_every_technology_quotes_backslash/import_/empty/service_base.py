@@ -24,4 +24,8 @@ class EmptyServiceBase:
     def import_(self, request: ImportRequest) -> ImportResponse:
         """Handles "import" (POST) from 1st Service (1st->empty)."""
         logger.info("import_: %s", request.payload)
-        return ImportResponse(status="accepted", operation="import_", data=request.payload)
+        return ImportResponse(
+            status="accepted",
+            operation="import_",
+            data=request.payload,
+        )

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of empty; every field can be set as ``EMPTY_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="EMPTY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="EMPTY_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "empty"
     run_consumers: bool = False

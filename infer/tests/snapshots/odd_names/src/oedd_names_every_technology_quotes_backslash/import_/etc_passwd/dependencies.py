@@ -46,7 +46,10 @@ def build_dependencies(
     """Builds the dependency graph of ../../etc/passwd; nothing connects until first use."""
     rabbitmq_calls_back_producer = RabbitmqCallsBackProducer(settings.rabbitmq_url)
     service = Service(rabbitmq_calls_back_producer=rabbitmq_calls_back_producer)
-    orders_delivers_orders_consumer = OrdersDeliversOrdersConsumer(settings.orders_bootstrap_servers, handler=service.on_delivers_orders)
+    orders_delivers_orders_consumer = OrdersDeliversOrdersConsumer(
+        settings.orders_bootstrap_servers,
+        handler=service.on_delivers_orders,
+    )
     return Dependencies(
         settings=settings,
         service=service,

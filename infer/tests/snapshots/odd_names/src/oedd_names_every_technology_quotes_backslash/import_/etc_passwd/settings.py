@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of ../../etc/passwd; every field can be set as ``ETC_PASSWD_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="ETC_PASSWD_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ETC_PASSWD_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "../../etc/passwd"
     run_consumers: bool = False

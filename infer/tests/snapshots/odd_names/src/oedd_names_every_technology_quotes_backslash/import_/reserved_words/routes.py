@@ -22,7 +22,16 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/consumers-2/settings-2", response_model=Consumers2Settings2Response, summary="Settings", tags=["consumers_2"])
-def consumers_2_settings_2(body: Consumers2Settings2Request, request: Request) -> Consumers2Settings2Response:
+@router.post(
+    "/consumers-2/settings-2",
+    response_model=Consumers2Settings2Response,
+    summary="Settings",
+    tags=["consumers_2"],
+)
+def consumers_2_settings_2(
+    body: Consumers2Settings2Request,
+    request: Request,
+) -> Consumers2Settings2Response:
     """Settings: called by class (class->consumers)."""
-    return get_dependencies(request).consumers_2.settings_2(body)
+    deps = get_dependencies(request)
+    return deps.consumers_2.settings_2(body)

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Reserved Words; every field can be set as ``RESERVED_WORDS_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="RESERVED_WORDS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RESERVED_WORDS_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Reserved Words"
     run_consumers: bool = False

@@ -62,12 +62,16 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of 1st Service; nothing connects until first use."""
-    target_1st_service_grpc_client = Target1stServiceGrpcClient(settings.target_1st_service_url)
-    buecher_dienst_orders_producer = BuecherDienstOrdersProducer(settings.buecher_dienst_bootstrap_servers)
+    target_1st_service_grpc_client = Target1stServiceGrpcClient(
+        settings.target_1st_service_url,
+    )
+    buecher_dienst_orders_producer = BuecherDienstOrdersProducer(
+        settings.buecher_dienst_bootstrap_servers,
+    )
     session_cache = SessionCache(settings.session_cache_url)
     partner_db_repository = PartnerDbRepository(settings.partner_db_url)
     none_client = NoneClient(settings.none_url, transport=http_transport)
-    none_gateway = NoneGateway(settings.none_url)
+    none_gateway = NoneGateway(settings.none_url_2)
     empty_client = EmptyClient(settings.empty_url, transport=http_transport)
     service = Service(
         target_1st_service_grpc_client=target_1st_service_grpc_client,
@@ -78,7 +82,10 @@ def build_dependencies(
         none_gateway=none_gateway,
         empty_client=empty_client,
     )
-    rabbitmq_calls_back_consumer = RabbitmqCallsBackConsumer(settings.rabbitmq_url, handler=service.on_calls_back)
+    rabbitmq_calls_back_consumer = RabbitmqCallsBackConsumer(
+        settings.rabbitmq_url,
+        handler=service.on_calls_back,
+    )
     return Dependencies(
         settings=settings,
         service=service,

@@ -22,7 +22,13 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/def", response_model=DefResponse, summary="def", tags=["service_1st_service"])
+@router.post(
+    "/def",
+    response_model=DefResponse,
+    summary="def",
+    tags=["service_1st_service"],
+)
 def def_(body: DefRequest, request: Request) -> DefResponse:
     """def: called by class (class->1st, class->1st#2)."""
-    return get_dependencies(request).service.def_(body)
+    deps = get_dependencies(request)
+    return deps.service.def_(body)

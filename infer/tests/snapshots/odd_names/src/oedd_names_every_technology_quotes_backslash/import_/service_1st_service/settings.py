@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of 1st Service; every field can be set as ``SERVICE_1ST_SERVICE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SERVICE_1ST_SERVICE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SERVICE_1ST_SERVICE_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "1st Service"
     run_consumers: bool = False
@@ -25,6 +29,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of Partner DB."""
     none_url: str = "https://none.example.invalid"
     """Base URL of None (external: set it per environment)."""
+    none_url_2: str = "unconfigured://none"
+    """Address of None (Fax)."""
     empty_url: str = "http://empty:8000"
     """Base URL of empty."""
     rabbitmq_url: str = "amqp://guest:guest@localhost:5672/"

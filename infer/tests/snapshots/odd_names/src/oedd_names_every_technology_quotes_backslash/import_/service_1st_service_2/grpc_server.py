@@ -28,9 +28,13 @@ SERVICE = "svc_1st_service.Svc1stService"
 def generic_handler(deps: Dependencies) -> grpc.GenericRpcHandler:
     """The rpcs of ``SERVICE``, answered by ``deps``' handlers."""
 
-    def rpc_lookup(payload: dict[str, Any], context: grpc.ServicerContext) -> dict[str, Any]:
+    def rpc_lookup(
+        payload: dict[str, Any],
+        context: grpc.ServicerContext,
+    ) -> dict[str, Any]:
         """Lookup: called by 1st Service (1st->svc_dup)."""
-        result = deps.service.lookup(LookupRequest(payload=payload))
+        handler = deps.service.lookup
+        result = handler(LookupRequest(payload=payload))
         reply: dict[str, Any] = result.model_dump(mode="json")
         return reply
 
@@ -38,13 +42,17 @@ def generic_handler(deps: Dependencies) -> grpc.GenericRpcHandler:
         SERVICE,
         {
             "Lookup": grpc.unary_unary_rpc_method_handler(
-                rpc_lookup, request_deserializer=decode_request, response_serializer=encode_reply
+                rpc_lookup,
+                request_deserializer=decode_request,
+                response_serializer=encode_reply,
             ),
         },
     )
 
 
-def create_grpc_server(deps: Dependencies, address: str, *, max_workers: int = 4) -> tuple[grpc.Server, int]:
+def create_grpc_server(
+    deps: Dependencies, address: str, *, max_workers: int = 4
+) -> tuple[grpc.Server, int]:
     """A server for ``SERVICE`` bound to ``address`` (``host:0`` picks a free port); returns it and the port.
 
     Call ``server.start()`` to serve and ``server.stop(grace)`` to stop.

@@ -24,4 +24,8 @@ class Service1stServiceServiceBase:
     def lookup(self, request: LookupRequest) -> LookupResponse:
         """Handles "Lookup" (POST) from 1st Service (1st->svc_dup)."""
         logger.info("lookup: %s", request.payload)
-        return LookupResponse(status="accepted", operation="lookup", data=request.payload)
+        return LookupResponse(
+            status="accepted",
+            operation="lookup",
+            data=request.payload,
+        )

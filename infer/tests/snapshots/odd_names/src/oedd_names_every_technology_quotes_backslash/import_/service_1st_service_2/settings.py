@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of 1st-Service; every field can be set as ``SERVICE_1ST_SERVICE_2_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SERVICE_1ST_SERVICE_2_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SERVICE_1ST_SERVICE_2_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "1st-Service"
     run_consumers: bool = False

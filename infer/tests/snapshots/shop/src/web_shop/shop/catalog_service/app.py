@@ -20,14 +20,22 @@ from .routes import router
 from .settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, http_transport: httpx.BaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
     """Builds the app; ``http_transport`` replaces the network for outgoing HTTP (tests)."""
     settings = settings or get_settings()
     deps = build_dependencies(settings, http_transport=http_transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(c.run()) for c in deps.consumers()] if settings.run_consumers else []
+        tasks = (
+            [asyncio.create_task(c.run()) for c in deps.consumers()]
+            if settings.run_consumers
+            else []
+        )
         grpc_server = None
         if settings.grpc_address:
             grpc_server, _ = create_grpc_server(deps, settings.grpc_address)

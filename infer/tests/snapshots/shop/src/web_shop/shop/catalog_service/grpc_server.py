@@ -25,15 +25,23 @@ SERVICE = "catalog_service.CatalogService"
 def generic_handler(deps: Dependencies) -> grpc.GenericRpcHandler:
     """The rpcs of ``SERVICE``, answered by ``deps``' handlers."""
 
-    def rpc_reserves_stock_via(payload: dict[str, Any], context: grpc.ServicerContext) -> dict[str, Any]:
+    def rpc_reserves_stock_via(
+        payload: dict[str, Any],
+        context: grpc.ServicerContext,
+    ) -> dict[str, Any]:
         """Reserves stock via: called by Order Service (orders->catalog)."""
-        result = deps.service.reserves_stock_via(ReservesStockViaRequest(payload=payload))
+        handler = deps.service.reserves_stock_via
+        result = handler(ReservesStockViaRequest(payload=payload))
         reply: dict[str, Any] = result.model_dump(mode="json")
         return reply
 
-    def rpc_reads_product_prices_from(payload: dict[str, Any], context: grpc.ServicerContext) -> dict[str, Any]:
+    def rpc_reads_product_prices_from(
+        payload: dict[str, Any],
+        context: grpc.ServicerContext,
+    ) -> dict[str, Any]:
         """Reads product prices from: called by Order Service (orders->catalog#2)."""
-        result = deps.service.reads_product_prices_from()
+        handler = deps.service.reads_product_prices_from
+        result = handler()
         reply: dict[str, Any] = result.model_dump(mode="json")
         return reply
 
@@ -41,16 +49,22 @@ def generic_handler(deps: Dependencies) -> grpc.GenericRpcHandler:
         SERVICE,
         {
             "ReservesStockVia": grpc.unary_unary_rpc_method_handler(
-                rpc_reserves_stock_via, request_deserializer=decode_request, response_serializer=encode_reply
+                rpc_reserves_stock_via,
+                request_deserializer=decode_request,
+                response_serializer=encode_reply,
             ),
             "ReadsProductPricesFrom": grpc.unary_unary_rpc_method_handler(
-                rpc_reads_product_prices_from, request_deserializer=decode_request, response_serializer=encode_reply
+                rpc_reads_product_prices_from,
+                request_deserializer=decode_request,
+                response_serializer=encode_reply,
             ),
         },
     )
 
 
-def create_grpc_server(deps: Dependencies, address: str, *, max_workers: int = 4) -> tuple[grpc.Server, int]:
+def create_grpc_server(
+    deps: Dependencies, address: str, *, max_workers: int = 4
+) -> tuple[grpc.Server, int]:
     """A server for ``SERVICE`` bound to ``address`` (``host:0`` picks a free port); returns it and the port.
 
     Call ``server.start()`` to serve and ``server.stop(grace)`` to stop.

@@ -28,19 +28,43 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.get("/products", response_model=LooksUpProductsInResponse, summary="Looks up products in", tags=["catalog_service"])
+@router.get(
+    "/products",
+    response_model=LooksUpProductsInResponse,
+    summary="Looks up products in",
+    tags=["catalog_service"],
+)
 def looks_up_products_in(request: Request) -> LooksUpProductsInResponse:
     """Looks up products in: called by Web Shop (web->catalog)."""
-    return get_dependencies(request).service.looks_up_products_in()
+    deps = get_dependencies(request)
+    return deps.service.looks_up_products_in()
 
 
-@router.put("/prices", response_model=UpdatesPricesInResponse, summary="Updates prices in", tags=["catalog_service"])
-def updates_prices_in(body: UpdatesPricesInRequest, request: Request) -> UpdatesPricesInResponse:
+@router.put(
+    "/prices",
+    response_model=UpdatesPricesInResponse,
+    summary="Updates prices in",
+    tags=["catalog_service"],
+)
+def updates_prices_in(
+    body: UpdatesPricesInRequest,
+    request: Request,
+) -> UpdatesPricesInResponse:
     """Updates prices in: called by Web Shop (web->catalog#2)."""
-    return get_dependencies(request).service.updates_prices_in(body)
+    deps = get_dependencies(request)
+    return deps.service.updates_prices_in(body)
 
 
-@router.patch("/stock-levels", response_model=ChangesStockLevelsInResponse, summary="Changes stock levels in", tags=["catalog_service"])
-def changes_stock_levels_in(body: ChangesStockLevelsInRequest, request: Request) -> ChangesStockLevelsInResponse:
+@router.patch(
+    "/stock-levels",
+    response_model=ChangesStockLevelsInResponse,
+    summary="Changes stock levels in",
+    tags=["catalog_service"],
+)
+def changes_stock_levels_in(
+    body: ChangesStockLevelsInRequest,
+    request: Request,
+) -> ChangesStockLevelsInResponse:
     """Changes stock levels in: called by Shop Admin (admin->catalog)."""
-    return get_dependencies(request).service.changes_stock_levels_in(body)
+    deps = get_dependencies(request)
+    return deps.service.changes_stock_levels_in(body)

@@ -35,22 +35,46 @@ class CatalogServiceServiceBase:
         logger.info("looks_up_products_in")
         return LooksUpProductsInResponse(status="ok", operation="looks_up_products_in")
 
-    def updates_prices_in(self, request: UpdatesPricesInRequest) -> UpdatesPricesInResponse:
+    def updates_prices_in(
+        self,
+        request: UpdatesPricesInRequest,
+    ) -> UpdatesPricesInResponse:
         """Handles "Updates prices in" (PUT) from Web Shop (web->catalog#2)."""
         logger.info("updates_prices_in: %s", request.payload)
-        return UpdatesPricesInResponse(status="accepted", operation="updates_prices_in", data=request.payload)
+        return UpdatesPricesInResponse(
+            status="accepted",
+            operation="updates_prices_in",
+            data=request.payload,
+        )
 
-    def changes_stock_levels_in(self, request: ChangesStockLevelsInRequest) -> ChangesStockLevelsInResponse:
+    def changes_stock_levels_in(
+        self,
+        request: ChangesStockLevelsInRequest,
+    ) -> ChangesStockLevelsInResponse:
         """Handles "Changes stock levels in" (PATCH) from Shop Admin (admin->catalog)."""
         logger.info("changes_stock_levels_in: %s", request.payload)
-        return ChangesStockLevelsInResponse(status="accepted", operation="changes_stock_levels_in", data=request.payload)
+        return ChangesStockLevelsInResponse(
+            status="accepted",
+            operation="changes_stock_levels_in",
+            data=request.payload,
+        )
 
-    def reserves_stock_via(self, request: ReservesStockViaRequest) -> ReservesStockViaResponse:
+    def reserves_stock_via(
+        self,
+        request: ReservesStockViaRequest,
+    ) -> ReservesStockViaResponse:
         """Handles "Reserves stock via" (POST) from Order Service (orders->catalog)."""
         logger.info("reserves_stock_via: %s", request.payload)
-        return ReservesStockViaResponse(status="accepted", operation="reserves_stock_via", data=request.payload)
+        return ReservesStockViaResponse(
+            status="accepted",
+            operation="reserves_stock_via",
+            data=request.payload,
+        )
 
     def reads_product_prices_from(self) -> ReadsProductPricesFromResponse:
         """Handles "Reads product prices from" (GET) from Order Service (orders->catalog#2)."""
         logger.info("reads_product_prices_from")
-        return ReadsProductPricesFromResponse(status="ok", operation="reads_product_prices_from")
+        return ReadsProductPricesFromResponse(
+            status="ok",
+            operation="reads_product_prices_from",
+        )

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Catalog Service; every field can be set as ``CATALOG_SERVICE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CATALOG_SERVICE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CATALOG_SERVICE_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Catalog Service"
     run_consumers: bool = False

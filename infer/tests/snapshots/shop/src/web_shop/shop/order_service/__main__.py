@@ -11,7 +11,11 @@ import uvicorn
 
 def main() -> None:
     """Serves the app on ``$PORT`` (default 8000)."""
-    uvicorn.run("web_shop.shop.order_service.app:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
+    uvicorn.run(
+        "web_shop.shop.order_service.app:app",
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8000")),
+    )
 
 
 if __name__ == "__main__":

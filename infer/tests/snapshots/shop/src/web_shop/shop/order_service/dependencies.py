@@ -45,7 +45,10 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Order Service; nothing connects until first use."""
-    payment_provider_client = PaymentProviderClient(settings.payment_provider_url, transport=http_transport)
+    payment_provider_client = PaymentProviderClient(
+        settings.payment_provider_url,
+        transport=http_transport,
+    )
     catalog_service_grpc_client = CatalogServiceGrpcClient(settings.catalog_service_url)
     service = Service(
         payment_provider_client=payment_provider_client,

@@ -28,25 +28,52 @@ def get_dependencies(request: Request) -> Dependencies:
     return deps
 
 
-@router.post("/orders", response_model=PlacesOrdersWithResponse, summary="Places orders with", tags=["order_service"])
-def places_orders_with(body: PlacesOrdersWithRequest, request: Request) -> PlacesOrdersWithResponse:
+@router.post(
+    "/orders",
+    response_model=PlacesOrdersWithResponse,
+    summary="Places orders with",
+    tags=["order_service"],
+)
+def places_orders_with(
+    body: PlacesOrdersWithRequest,
+    request: Request,
+) -> PlacesOrdersWithResponse:
     """Places orders with: called by Web Shop (web->orders)."""
-    return get_dependencies(request).service.places_orders_with(body)
+    deps = get_dependencies(request)
+    return deps.service.places_orders_with(body)
 
 
-@router.get("/orders", response_model=ListsOrdersOfResponse, summary="Lists orders of", tags=["order_service"])
+@router.get(
+    "/orders",
+    response_model=ListsOrdersOfResponse,
+    summary="Lists orders of",
+    tags=["order_service"],
+)
 def lists_orders_of(request: Request) -> ListsOrdersOfResponse:
     """Lists orders of: called by Web Shop (web->orders#2)."""
-    return get_dependencies(request).service.lists_orders_of()
+    deps = get_dependencies(request)
+    return deps.service.lists_orders_of()
 
 
-@router.delete("/orders", response_model=CancelsOrdersInResponse, summary="Cancels orders in", tags=["order_service"])
+@router.delete(
+    "/orders",
+    response_model=CancelsOrdersInResponse,
+    summary="Cancels orders in",
+    tags=["order_service"],
+)
 def cancels_orders_in(request: Request) -> CancelsOrdersInResponse:
     """Cancels orders in: called by Web Shop (web->orders#3)."""
-    return get_dependencies(request).service.cancels_orders_in()
+    deps = get_dependencies(request)
+    return deps.service.cancels_orders_in()
 
 
-@router.get("/gets-orders-from", response_model=GetsOrdersFromResponse, summary="Gets orders from", tags=["order_service"])
+@router.get(
+    "/gets-orders-from",
+    response_model=GetsOrdersFromResponse,
+    summary="Gets orders from",
+    tags=["order_service"],
+)
 def gets_orders_from(request: Request) -> GetsOrdersFromResponse:
     """Gets orders from: called by Web Shop (web->orders#4)."""
-    return get_dependencies(request).service.gets_orders_from()
+    deps = get_dependencies(request)
+    return deps.service.gets_orders_from()

@@ -38,10 +38,17 @@ class OrderServiceServiceBase:
         self.payment_provider_client = payment_provider_client
         self.catalog_service_grpc_client = catalog_service_grpc_client
 
-    def places_orders_with(self, request: PlacesOrdersWithRequest) -> PlacesOrdersWithResponse:
+    def places_orders_with(
+        self,
+        request: PlacesOrdersWithRequest,
+    ) -> PlacesOrdersWithResponse:
         """Handles "Places orders with" (POST) from Web Shop (web->orders)."""
         logger.info("places_orders_with: %s", request.payload)
-        return PlacesOrdersWithResponse(status="accepted", operation="places_orders_with", data=request.payload)
+        return PlacesOrdersWithResponse(
+            status="accepted",
+            operation="places_orders_with",
+            data=request.payload,
+        )
 
     def lists_orders_of(self) -> ListsOrdersOfResponse:
         """Handles "Lists orders of" (GET) from Web Shop (web->orders#2)."""

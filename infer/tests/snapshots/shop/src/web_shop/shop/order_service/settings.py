@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Order Service; every field can be set as ``ORDER_SERVICE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="ORDER_SERVICE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ORDER_SERVICE_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Order Service"
     run_consumers: bool = False

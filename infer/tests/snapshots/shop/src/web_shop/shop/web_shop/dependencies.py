@@ -45,8 +45,14 @@ def build_dependencies(
     settings: Settings, *, http_transport: httpx.BaseTransport | None = None
 ) -> Dependencies:
     """Builds the dependency graph of Web Shop; nothing connects until first use."""
-    order_service_client = OrderServiceClient(settings.order_service_url, transport=http_transport)
-    catalog_service_client = CatalogServiceClient(settings.catalog_service_url, transport=http_transport)
+    order_service_client = OrderServiceClient(
+        settings.order_service_url,
+        transport=http_transport,
+    )
+    catalog_service_client = CatalogServiceClient(
+        settings.catalog_service_url,
+        transport=http_transport,
+    )
     service = Service(
         order_service_client=order_service_client,
         catalog_service_client=catalog_service_client,

@@ -25,4 +25,5 @@ def get_dependencies(request: Request) -> Dependencies:
 @router.post("/uses", response_model=UsesResponse, summary="Uses", tags=["web_shop"])
 def uses(body: UsesRequest, request: Request) -> UsesResponse:
     """Uses: called by Customer (customer->web)."""
-    return get_dependencies(request).service.uses(body)
+    deps = get_dependencies(request)
+    return deps.service.uses(body)

@@ -10,7 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of Web Shop; every field can be set as ``WEB_SHOP_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="WEB_SHOP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="WEB_SHOP_",
+        env_file=".env",
+        extra="ignore",
+    )
 
     service_name: str = "Web Shop"
     run_consumers: bool = False

@@ -39,9 +39,17 @@ class UsesResponse(BaseModel):
 class MainframeBankingSystemClient:
     """Typed client of Mainframe Banking System [sync/async, XML/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -49,7 +57,9 @@ class MainframeBankingSystemClient:
 
     def uses(self, request: UsesRequest | None = None) -> UsesResponse:
         """Uses (backend_api->banking_system): ``POST /uses``."""
-        body = (request or UsesRequest()).model_dump(mode="json")
+        if request is None:
+            request = UsesRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/uses", json=body)
         response.raise_for_status()
         return UsesResponse.model_validate(response.json())

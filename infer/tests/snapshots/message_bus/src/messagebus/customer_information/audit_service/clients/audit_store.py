@@ -22,17 +22,30 @@ from messagebus.customer_information.audit_store.schemas import (
 class AuditStoreClient:
     """Typed client of Audit Store."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def stores_events_in(self, request: StoresEventsInRequest | None = None) -> StoresEventsInResponse:
+    def stores_events_in(
+        self,
+        request: StoresEventsInRequest | None = None,
+    ) -> StoresEventsInResponse:
         """Stores events in (audit_service->audit_store): ``POST /stores-events-in``."""
-        body = (request or StoresEventsInRequest()).model_dump(mode="json")
+        if request is None:
+            request = StoresEventsInRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/stores-events-in", json=body)
         response.raise_for_status()
         return StoresEventsInResponse.model_validate(response.json())

@@ -13,5 +13,4 @@ from ..service_base import AuditStoreServiceBase
 
 
 class Service(AuditStoreServiceBase):
-    """Audit Store: Stores information about events that have happened
-    """
+    """Audit Store: Stores information about events that have happened"""

@@ -22,17 +22,30 @@ from messagebus.customer_information.customer_service.schemas import (
 class CustomerServiceClient:
     """Typed client of Customer Service [async, JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def updates_customer_information_using(self, request: UpdatesCustomerInformationUsingRequest | None = None) -> UpdatesCustomerInformationUsingResponse:
+    def updates_customer_information_using(
+        self,
+        request: UpdatesCustomerInformationUsingRequest | None = None,
+    ) -> UpdatesCustomerInformationUsingResponse:
         """Updates customer information using (app->customer_service): ``PUT /customer-information``."""
-        body = (request or UpdatesCustomerInformationUsingRequest()).model_dump(mode="json")
+        if request is None:
+            request = UpdatesCustomerInformationUsingRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("PUT", "/customer-information", json=body)
         response.raise_for_status()
         return UpdatesCustomerInformationUsingResponse.model_validate(response.json())

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 Send = Callable[[str, dict[str, Any]], dict[str, Any]]
+UNCONFIGURED = "no transport for WebSocket: pass send= to CustomerApplicationGateway"
 
 
 def _unconfigured(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-    raise NotImplementedError(
-        "no transport for WebSocket: pass send= to CustomerApplicationGateway" + f" ({operation})"
-    )
+    raise NotImplementedError(f"{UNCONFIGURED} ({operation})")
 
 
 class CustomerApplicationGateway:

@@ -39,7 +39,9 @@ class CustomerDatabaseRecord(Base):
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; in-memory SQLite shares one connection so tests see their data."""
     if url.startswith("sqlite") and ":memory:" in url:
-        return create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        return create_engine(
+            url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -47,7 +49,11 @@ class CustomerDatabaseRepository:
     """Reads and writes Customer Database."""
 
     def __init__(self, url_or_engine: str | Engine) -> None:
-        self.engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        self.engine = (
+            make_engine(url_or_engine)
+            if isinstance(url_or_engine, str)
+            else url_or_engine
+        )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
@@ -76,8 +82,10 @@ class CustomerDatabaseRepository:
 
     def find(self, kind: str) -> list[dict[str, Any]]:
         """All records of a kind, oldest first."""
+        model = CustomerDatabaseRecord
+        statement = select(model).where(model.kind == kind).order_by(model.id)
         with self._sessions() as session:
-            rows = session.scalars(select(CustomerDatabaseRecord).where(CustomerDatabaseRecord.kind == kind).order_by(CustomerDatabaseRecord.id))
+            rows = session.scalars(statement)
             return [{"id": r.id, "kind": r.kind, "payload": r.payload} for r in rows]
 
     def close(self) -> None:

@@ -58,7 +58,9 @@ class MessageBusCustomerUpdateEventsConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("consumer of %s failed; retrying in %.0f s", self.routing_key, delay)
+                logger.exception(
+                    "consumer of %s failed; retrying in %.0f s", self.routing_key, delay
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
@@ -68,7 +70,9 @@ class MessageBusCustomerUpdateEventsConsumer:
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
-            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            exchange = await channel.declare_exchange(
+                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
             queue = await channel.declare_queue(self.queue, durable=True)
             await queue.bind(exchange, routing_key=self.routing_key)
             async with queue.iterator() as messages:

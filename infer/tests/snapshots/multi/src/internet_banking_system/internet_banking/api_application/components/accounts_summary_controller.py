@@ -27,10 +27,21 @@ class AccountsSummaryControllerBase:
     From component ``accounts`` (C4_Component Diagram Sample - bigbankplc.puml:18).
     """
 
-    def __init__(self) -> None:
-        self.mainframe_banking_system_facade: MainframeBankingSystemFacade | None = None
+    def __init__(
+        self,
+        *,
+        mainframe_banking_system_facade: MainframeBankingSystemFacade | None = None,
+    ) -> None:
+        self.mainframe_banking_system_facade = mainframe_banking_system_facade
 
-    def uses(self, request: AccountsSummaryControllerUsesRequest) -> AccountsSummaryControllerUsesResponse:
+    def uses(
+        self,
+        request: AccountsSummaryControllerUsesRequest,
+    ) -> AccountsSummaryControllerUsesResponse:
         """Handles "Uses" (POST) from Single-Page App, Mobile App (spa->accounts, ma->accounts)."""
         logger.info("uses: %s", request.payload)
-        return AccountsSummaryControllerUsesResponse(status="accepted", operation="uses", data=request.payload)
+        return AccountsSummaryControllerUsesResponse(
+            status="accepted",
+            operation="uses",
+            data=request.payload,
+        )

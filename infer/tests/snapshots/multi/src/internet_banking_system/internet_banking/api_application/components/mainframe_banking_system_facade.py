@@ -31,7 +31,14 @@ class MainframeBankingSystemFacadeBase:
     ) -> None:
         self.mainframe_banking_system_client = mainframe_banking_system_client
 
-    def uses(self, request: MainframeBankingSystemFacadeUsesRequest) -> MainframeBankingSystemFacadeUsesResponse:
+    def uses(
+        self,
+        request: MainframeBankingSystemFacadeUsesRequest,
+    ) -> MainframeBankingSystemFacadeUsesResponse:
         """Handles "Uses" (POST) from Accounts Summary Controller (accounts->mbsfacade)."""
         logger.info("uses: %s", request.payload)
-        return MainframeBankingSystemFacadeUsesResponse(status="accepted", operation="uses", data=request.payload)
+        return MainframeBankingSystemFacadeUsesResponse(
+            status="accepted",
+            operation="uses",
+            data=request.payload,
+        )

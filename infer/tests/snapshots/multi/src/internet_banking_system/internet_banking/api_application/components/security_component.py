@@ -33,12 +33,26 @@ class SecurityComponentBase:
     ) -> None:
         self.database_repository = database_repository
 
-    def uses(self, request: SecurityComponentUsesRequest) -> SecurityComponentUsesResponse:
+    def uses(
+        self,
+        request: SecurityComponentUsesRequest,
+    ) -> SecurityComponentUsesResponse:
         """Handles "Uses" (POST) from Sign In Controller (sign->security)."""
         logger.info("uses: %s", request.payload)
-        return SecurityComponentUsesResponse(status="accepted", operation="uses", data=request.payload)
+        return SecurityComponentUsesResponse(
+            status="accepted",
+            operation="uses",
+            data=request.payload,
+        )
 
-    def calls_is_authenticated_on(self, request: SecurityComponentCallsIsAuthenticatedOnRequest) -> SecurityComponentCallsIsAuthenticatedOnResponse:
+    def calls_is_authenticated_on(
+        self,
+        request: SecurityComponentCallsIsAuthenticatedOnRequest,
+    ) -> SecurityComponentCallsIsAuthenticatedOnResponse:
         """Handles "Calls isAuthenticated() on" (POST) from Sign In Controller (c2->c3)."""
         logger.info("calls_is_authenticated_on: %s", request.payload)
-        return SecurityComponentCallsIsAuthenticatedOnResponse(status="accepted", operation="calls_is_authenticated_on", data=request.payload)
+        return SecurityComponentCallsIsAuthenticatedOnResponse(
+            status="accepted",
+            operation="calls_is_authenticated_on",
+            data=request.payload,
+        )

@@ -26,9 +26,17 @@ from internet_banking_system.internet_banking.api_application.schemas import (
 class ApiApplicationClient:
     """Typed client of API Application [async, JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -36,21 +44,37 @@ class ApiApplicationClient:
 
     def uses(self, request: UsesRequest | None = None) -> UsesResponse:
         """Uses (mobile_app->backend_api): ``POST /uses``."""
-        body = (request or UsesRequest()).model_dump(mode="json")
+        if request is None:
+            request = UsesRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/uses", json=body)
         response.raise_for_status()
         return UsesResponse.model_validate(response.json())
 
-    def sign_in_controller_uses(self, request: SignInControllerUsesRequest | None = None) -> SignInControllerUsesResponse:
+    def sign_in_controller_uses(
+        self,
+        request: SignInControllerUsesRequest | None = None,
+    ) -> SignInControllerUsesResponse:
         """Uses (ma->sign): ``POST /sign-in-controller/uses``."""
-        body = (request or SignInControllerUsesRequest()).model_dump(mode="json")
+        if request is None:
+            request = SignInControllerUsesRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/sign-in-controller/uses", json=body)
         response.raise_for_status()
         return SignInControllerUsesResponse.model_validate(response.json())
 
-    def accounts_summary_controller_uses(self, request: AccountsSummaryControllerUsesRequest | None = None) -> AccountsSummaryControllerUsesResponse:
+    def accounts_summary_controller_uses(
+        self,
+        request: AccountsSummaryControllerUsesRequest | None = None,
+    ) -> AccountsSummaryControllerUsesResponse:
         """Uses (ma->accounts): ``POST /accounts-summary-controller/uses``."""
-        body = (request or AccountsSummaryControllerUsesRequest()).model_dump(mode="json")
-        response = self._http.request("POST", "/accounts-summary-controller/uses", json=body)
+        if request is None:
+            request = AccountsSummaryControllerUsesRequest()
+        body = request.model_dump(mode="json")
+        response = self._http.request(
+            "POST",
+            "/accounts-summary-controller/uses",
+            json=body,
+        )
         response.raise_for_status()
         return AccountsSummaryControllerUsesResponse.model_validate(response.json())

@@ -22,9 +22,17 @@ from internet_banking_system.internet_banking.single_page_app.schemas import (
 class SinglePageAppClient:
     """Typed client of Single-Page App."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -32,7 +40,9 @@ class SinglePageAppClient:
 
     def delivers(self, request: DeliversRequest | None = None) -> DeliversResponse:
         """Delivers (web_app->spa): ``POST /delivers``."""
-        body = (request or DeliversRequest()).model_dump(mode="json")
+        if request is None:
+            request = DeliversRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/delivers", json=body)
         response.raise_for_status()
         return DeliversResponse.model_validate(response.json())

@@ -13,5 +13,4 @@ from ..service_base import EmptyServiceBase
 
 
 class Service(EmptyServiceBase):
-    """empty
-    """
+    """empty"""

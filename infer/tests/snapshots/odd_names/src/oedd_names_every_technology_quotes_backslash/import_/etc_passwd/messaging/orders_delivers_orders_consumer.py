@@ -50,12 +50,18 @@ class OrdersDeliversOrdersConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("consumer of %s failed; retrying in %.0f s", self.routing_key, delay)
+                logger.exception(
+                    "consumer of %s failed; retrying in %.0f s", self.routing_key, delay
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(self.routing_key, bootstrap_servers=self.bootstrap_servers, group_id=self.group_id)
+        consumer = AIOKafkaConsumer(
+            self.routing_key,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+        )
         await consumer.start()
         try:
             async for record in consumer:

@@ -41,7 +41,9 @@ class RabbitmqCallsBackProducer:
             connect = self._connect or aio_pika.connect_robust
             self._connection = await connect(self.url)
             channel = await self._connection.channel()
-            self._exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            self._exchange = await channel.declare_exchange(
+                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
         return self._exchange
 
     async def publish(self, payload: dict[str, Any]) -> None:

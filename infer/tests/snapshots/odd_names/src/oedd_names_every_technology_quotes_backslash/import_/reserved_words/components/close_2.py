@@ -24,10 +24,18 @@ class Close2Base:
     From component ``closer`` (odd/../../names.puml:42).
     """
 
-    def __init__(self) -> None:
-        self.consumers_2: Consumers2 | None = None
+    def __init__(
+        self,
+        *,
+        consumers_2: Consumers2 | None = None,
+    ) -> None:
+        self.consumers_2 = consumers_2
 
     def aclose_2(self, request: Close2Aclose2Request) -> Close2Aclose2Response:
         """Handles "aclose" (POST) from Consumers (consumers->closer)."""
         logger.info("aclose_2: %s", request.payload)
-        return Close2Aclose2Response(status="accepted", operation="aclose_2", data=request.payload)
+        return Close2Aclose2Response(
+            status="accepted",
+            operation="aclose_2",
+            data=request.payload,
+        )

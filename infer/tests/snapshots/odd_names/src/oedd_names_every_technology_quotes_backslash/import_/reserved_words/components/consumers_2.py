@@ -29,15 +29,30 @@ class Consumers2Base:
     From component ``consumers`` (odd/../../names.puml:41).
     """
 
-    def __init__(self) -> None:
-        self.close_2: Close2 | None = None
+    def __init__(
+        self,
+        *,
+        close_2: Close2 | None = None,
+    ) -> None:
+        self.close_2 = close_2
 
     def run_2(self, request: Consumers2Run2Request) -> Consumers2Run2Response:
         """Handles "run" (POST) from close (closer->consumers)."""
         logger.info("run_2: %s", request.payload)
-        return Consumers2Run2Response(status="accepted", operation="run_2", data=request.payload)
+        return Consumers2Run2Response(
+            status="accepted",
+            operation="run_2",
+            data=request.payload,
+        )
 
-    def settings_2(self, request: Consumers2Settings2Request) -> Consumers2Settings2Response:
+    def settings_2(
+        self,
+        request: Consumers2Settings2Request,
+    ) -> Consumers2Settings2Response:
         """Handles "Settings" (POST) from class (class->consumers)."""
         logger.info("settings_2: %s", request.payload)
-        return Consumers2Settings2Response(status="accepted", operation="settings_2", data=request.payload)
+        return Consumers2Settings2Response(
+            status="accepted",
+            operation="settings_2",
+            data=request.payload,
+        )

@@ -13,5 +13,4 @@ from ..service_base import ReservedWordsServiceBase
 
 
 class Service(ReservedWordsServiceBase):
-    """Reserved Words
-    """
+    """Reserved Words"""

@@ -22,9 +22,17 @@ from oedd_names_every_technology_quotes_backslash.import_.empty.schemas import (
 class EmptyClient:
     """Typed client of empty [HTTP]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -32,7 +40,9 @@ class EmptyClient:
 
     def import_(self, request: ImportRequest | None = None) -> ImportResponse:
         """import (1st->empty): ``POST /import``."""
-        body = (request or ImportRequest()).model_dump(mode="json")
+        if request is None:
+            request = ImportRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/import", json=body)
         response.raise_for_status()
         return ImportResponse.model_validate(response.json())

@@ -57,9 +57,17 @@ class NotifiesResponse(BaseModel):
 class NoneClient:
     """Typed client of None."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -67,14 +75,18 @@ class NoneClient:
 
     def return_(self, request: ReturnRequest | None = None) -> ReturnResponse:
         """return (1st->ext_api): ``POST /return``."""
-        body = (request or ReturnRequest()).model_dump(mode="json")
+        if request is None:
+            request = ReturnRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/return", json=body)
         response.raise_for_status()
         return ReturnResponse.model_validate(response.json())
 
     def notifies(self, request: NotifiesRequest | None = None) -> NotifiesResponse:
         """Notifies (1st->ext_api#2): ``POST /notifies``."""
-        body = (request or NotifiesRequest()).model_dump(mode="json")
+        if request is None:
+            request = NotifiesRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/notifies", json=body)
         response.raise_for_status()
         return NotifiesResponse.model_validate(response.json())

@@ -3,7 +3,7 @@
 """Gateway stub to None (ext_api).
 
 The diagram's technology (Fax) has no generated transport: pass
-``send`` (operation, payload) -> reply to implement it. Address: setting ``none_url``.
+``send`` (operation, payload) -> reply to implement it. Address: setting ``none_url_2``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 Send = Callable[[str, dict[str, Any]], dict[str, Any]]
+UNCONFIGURED = "no transport for Fax: pass send= to NoneGateway"
 
 
 def _unconfigured(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-    raise NotImplementedError(
-        "no transport for Fax: pass send= to NoneGateway" + f" ({operation})"
-    )
+    raise NotImplementedError(f"{UNCONFIGURED} ({operation})")
 
 
 class NoneGateway:

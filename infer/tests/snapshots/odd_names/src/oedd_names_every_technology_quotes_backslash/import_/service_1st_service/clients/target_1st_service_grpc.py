@@ -20,7 +20,9 @@ from oedd_names_every_technology_quotes_backslash.grpc_wire import (
 class Target1stServiceGrpcClient:
     """gRPC client of 1st-Service [gRPC]."""
 
-    def __init__(self, target: str, *, channel: Any | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, target: str, *, channel: Any | None = None, timeout: float = 10.0
+    ) -> None:
         self.target = target
         self._channel = channel
         self._timeout = timeout
@@ -40,7 +42,9 @@ class Target1stServiceGrpcClient:
     def lookup(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Lookup (1st->svc_dup): ``/svc_1st_service.Svc1stService/Lookup``; returns status, operation and data."""
         call = self._get_channel().unary_unary(
-            "/svc_1st_service.Svc1stService/Lookup", request_serializer=encode_request, response_deserializer=decode_reply
+            "/svc_1st_service.Svc1stService/Lookup",
+            request_serializer=encode_request,
+            response_deserializer=decode_reply,
         )
         result: dict[str, Any] = call(payload or {}, timeout=self._timeout)
         return result

@@ -13,5 +13,4 @@ from ..service_base import Service1stServiceServiceBase
 
 
 class Service(Service1stServiceServiceBase):
-    """1st-Service: Collides with 1st Service
-    """
+    """1st-Service: Collides with 1st Service"""

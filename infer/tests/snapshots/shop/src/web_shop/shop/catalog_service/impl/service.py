@@ -13,5 +13,4 @@ from ..service_base import CatalogServiceServiceBase
 
 
 class Service(CatalogServiceServiceBase):
-    """Catalog Service: Products, prices and stock
-    """
+    """Catalog Service: Products, prices and stock"""

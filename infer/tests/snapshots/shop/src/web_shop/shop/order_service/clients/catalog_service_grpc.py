@@ -17,7 +17,9 @@ from web_shop.grpc_wire import decode_reply, encode_request
 class CatalogServiceGrpcClient:
     """gRPC client of Catalog Service [gRPC]."""
 
-    def __init__(self, target: str, *, channel: Any | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, target: str, *, channel: Any | None = None, timeout: float = 10.0
+    ) -> None:
         self.target = target
         self._channel = channel
         self._timeout = timeout
@@ -34,18 +36,28 @@ class CatalogServiceGrpcClient:
         if self._channel is not None:
             self._channel.close()
 
-    def reserves_stock_via(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def reserves_stock_via(
+        self,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Reserves stock via (orders->catalog): ``/catalog_service.CatalogService/ReservesStockVia``; returns status, operation and data."""
         call = self._get_channel().unary_unary(
-            "/catalog_service.CatalogService/ReservesStockVia", request_serializer=encode_request, response_deserializer=decode_reply
+            "/catalog_service.CatalogService/ReservesStockVia",
+            request_serializer=encode_request,
+            response_deserializer=decode_reply,
         )
         result: dict[str, Any] = call(payload or {}, timeout=self._timeout)
         return result
 
-    def reads_product_prices_from(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def reads_product_prices_from(
+        self,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Reads product prices from (orders->catalog#2): ``/catalog_service.CatalogService/ReadsProductPricesFrom``; returns status, operation and data."""
         call = self._get_channel().unary_unary(
-            "/catalog_service.CatalogService/ReadsProductPricesFrom", request_serializer=encode_request, response_deserializer=decode_reply
+            "/catalog_service.CatalogService/ReadsProductPricesFrom",
+            request_serializer=encode_request,
+            response_deserializer=decode_reply,
         )
         result: dict[str, Any] = call(payload or {}, timeout=self._timeout)
         return result

@@ -49,17 +49,30 @@ class FetchesPaymentStatusFromResponse(BaseModel):
 class PaymentProviderClient:
     """Typed client of Payment Provider [JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def submits_payments_to(self, request: SubmitsPaymentsToRequest | None = None) -> SubmitsPaymentsToResponse:
+    def submits_payments_to(
+        self,
+        request: SubmitsPaymentsToRequest | None = None,
+    ) -> SubmitsPaymentsToResponse:
         """Submits payments to (orders->payments): ``POST /payments``."""
-        body = (request or SubmitsPaymentsToRequest()).model_dump(mode="json")
+        if request is None:
+            request = SubmitsPaymentsToRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/payments", json=body)
         response.raise_for_status()
         return SubmitsPaymentsToResponse.model_validate(response.json())

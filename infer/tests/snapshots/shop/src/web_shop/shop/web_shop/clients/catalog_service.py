@@ -23,9 +23,17 @@ from web_shop.shop.catalog_service.schemas import (
 class CatalogServiceClient:
     """Typed client of Catalog Service [JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -37,9 +45,14 @@ class CatalogServiceClient:
         response.raise_for_status()
         return LooksUpProductsInResponse.model_validate(response.json())
 
-    def updates_prices_in(self, request: UpdatesPricesInRequest | None = None) -> UpdatesPricesInResponse:
+    def updates_prices_in(
+        self,
+        request: UpdatesPricesInRequest | None = None,
+    ) -> UpdatesPricesInResponse:
         """Updates prices in (web->catalog#2): ``PUT /prices``."""
-        body = (request or UpdatesPricesInRequest()).model_dump(mode="json")
+        if request is None:
+            request = UpdatesPricesInRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("PUT", "/prices", json=body)
         response.raise_for_status()
         return UpdatesPricesInResponse.model_validate(response.json())

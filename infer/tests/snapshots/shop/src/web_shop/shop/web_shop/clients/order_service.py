@@ -25,17 +25,30 @@ from web_shop.shop.order_service.schemas import (
 class OrderServiceClient:
     """Typed client of Order Service [JSON/HTTPS]."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout
+        )
 
     def close(self) -> None:
         """Closes the connection pool."""
         self._http.close()
 
-    def places_orders_with(self, request: PlacesOrdersWithRequest | None = None) -> PlacesOrdersWithResponse:
+    def places_orders_with(
+        self,
+        request: PlacesOrdersWithRequest | None = None,
+    ) -> PlacesOrdersWithResponse:
         """Places orders with (web->orders): ``POST /orders``."""
-        body = (request or PlacesOrdersWithRequest()).model_dump(mode="json")
+        if request is None:
+            request = PlacesOrdersWithRequest()
+        body = request.model_dump(mode="json")
         response = self._http.request("POST", "/orders", json=body)
         response.raise_for_status()
         return PlacesOrdersWithResponse.model_validate(response.json())
