@@ -533,14 +533,8 @@ pub async fn wait_terminal(
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     let mut last = String::new();
     while std::time::Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("{base}/api/v1/diagrams/{job}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            && let Ok(v) = r.json::<serde_json::Value>().await
-        {
-            last = v["status"].as_str().unwrap_or_default().to_string();
+        if let Some(s) = status(http, base, token, job).await {
+            last = s;
             if matches!(last.as_str(), "done" | "failed" | "dead_lettered") {
                 return last;
             }
@@ -550,10 +544,44 @@ pub async fn wait_terminal(
     last
 }
 
-/// The shared checker of the fault tests: every job ended with its expected
-/// status; a done job went through each status exactly once (no effect
-/// twice), has exactly its four objects, each present in S3 with the linked
-/// hash, and no object in S3 is without its row.
+/// The job's current status through the API (`None` when the request fails).
+pub async fn status(http: &reqwest::Client, base: &str, token: &str, job: &str) -> Option<String> {
+    let r = http
+        .get(format!("{base}/api/v1/diagrams/{job}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    let v = r.json::<serde_json::Value>().await.ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+/// Waits up to `secs` until one of `jobs` has one of the `wanted`
+/// statuses; panics otherwise. A fault test uses it to inject its fault
+/// while a stage is really at work (a stage sets its status when it starts
+/// a job), not while its consumer may still be joining.
+pub async fn wait_any(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    jobs: &[String],
+    wanted: &[&str],
+    secs: u64,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        for job in jobs {
+            if let Some(s) = status(http, base, token, job).await
+                && wanted.contains(&s.as_str())
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no job reached {wanted:?} within {secs} s");
+}
+
 pub async fn check_jobs(iso: &Isolated, expected: &[(String, &str)]) {
     use object_store::ObjectStoreExt;
     use sha2::Digest;
