@@ -1163,7 +1163,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 )
             }
         };
-        if !a.services[idx].aliases.iter().any(|x| x == &b.alias) {
+        if !a.services[idx].aliases.iter().any(|x| *x == b.alias) {
             a.services[idx].aliases.push(b.alias.to_string());
         }
         boundary_service.insert(b.alias.to_string(), idx);
@@ -2163,7 +2163,7 @@ impl Builder {
                             && !self.services[svc].deps[dep]
                                 .aliases
                                 .iter()
-                                .any(|x| x == &r.to)
+                                .any(|x| *x == r.to)
                         {
                             self.services[svc].deps[dep].aliases.push(r.to.to_string());
                         }
