@@ -16,7 +16,7 @@ use crate::lexer::{is_ident_char, split_args};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
     /// Text.
-    Str(schemas::model::v1::Text),
+    Str(Text),
     /// A number (PlantUML integers).
     Int(i64),
 }
@@ -72,7 +72,7 @@ pub(crate) trait Host {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Expr {
     /// A quoted string.
-    Str(schemas::model::v1::Text),
+    Str(Text),
     /// A number.
     Int(i64),
     /// `$x` or a bare word (`bare` = no `$`; unknown bare words are text).
@@ -420,7 +420,7 @@ fn eval_arg_at(text: &str, h: &mut dyn Host, depth: usize) -> Result<Value, Stri
     }
     match parse(t, true) {
         Some(e) => eval(&e, h),
-        None => Ok(Value::Str((substitute_at(t, h, false, depth)).into())),
+        None => Ok(Value::Str(substitute_at(t, h, false, depth).into())),
     }
 }
 

@@ -568,7 +568,7 @@ impl<'a> Interp<'a> {
                 } else {
                     match expr::eval_str(arg, self) {
                         Ok(v) => v,
-                        Err(_) => Value::Str((expr::substitute(arg, self, false)).into()),
+                        Err(_) => Value::Str(expr::substitute(arg, self, false).into()),
                     }
                 };
                 self.ret = Some(v);
@@ -615,7 +615,7 @@ impl<'a> Interp<'a> {
         }
         let v = match expr::eval_str(value, self) {
             Ok(v) => v,
-            Err(_) => Value::Str((expr::substitute(value.trim(), self, false)).into()),
+            Err(_) => Value::Str(expr::substitute(value.trim(), self, false).into()),
         };
         self.set_var(&name, v, scope);
     }
@@ -1342,7 +1342,7 @@ impl<'a> Interp<'a> {
             }
             "%filename" => {
                 let f = self.include_stack.last().cloned().unwrap_or_default();
-                Value::Str((f.rsplit('/').next().unwrap_or("").to_string()).into())
+                Value::Str(Text::from(f.rsplit('/').next().unwrap_or("")))
             }
             "%darken" | "%lighten" | "%reverse_color" | "%reverse_hsluv_color" => {
                 Value::Str(s(0).into())
