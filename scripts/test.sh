@@ -98,6 +98,23 @@ if [ -f "$oracle" ] && [ -d "$corpus" ]; then
     echo "the parser disagrees with PlantUML on $((total - agree)) corpus file(s)"
     exit 1
   fi
+
+  # the project's own fixtures of constructs met in real diagrams; PlantUML's
+  # reading of each is cached beside them, so no java is needed here
+  step "parser agrees with PlantUML on tests/plantuml (oracle, cached)"
+  fixtures="$root/preprocess/tests/plantuml"
+  out=$(C4ORACLE_CACHE="$root/preprocess/tests/plantuml-oracle" \
+    python3 "$oracle" corpus "$fixtures" --project-bin "$CARGO_TARGET_DIR/debug/c4forge")
+  summary=$(printf '%s\n' "$out" | tail -n 1)
+  echo "$summary"
+  files=$(find "$fixtures" -name '*.puml' | wc -l)
+  if ! printf '%s\n' "$summary" | grep -q "^oracle: $files/$files files agree"; then
+    printf '%s\n' "$out" | tail -n 40
+    echo "the parser disagrees with PlantUML on tests/plantuml, or a fixture has no cached"
+    echo "PlantUML reading: refresh with ../shared/oracle/install-plantuml.sh, then"
+    echo "C4ORACLE_CACHE=preprocess/tests/plantuml-oracle python3 ../shared/oracle/c4oracle.py corpus preprocess/tests/plantuml"
+    exit 1
+  fi
 else
   step "oracle skipped: ../shared (PlantUML oracle and corpus) is not beside this checkout"
 fi

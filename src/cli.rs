@@ -134,20 +134,30 @@ pub enum Format {
 /// `parse` options.
 #[derive(Debug, Args)]
 pub struct ParseArgs {
-    /// Diagram files (relative includes resolve below each file's directory).
+    /// Diagram files (relative includes resolve from the including file,
+    /// as in PlantUML).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Confine relative includes to this directory (for diagrams from
+    /// elsewhere); without it they are read wherever they point, as
+    /// PlantUML reads them.
+    #[arg(long, value_name = "DIR")]
+    pub include_root: Option<PathBuf>,
 }
 
 /// `convert` options.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Diagram files.
+    /// Diagram files (relative includes resolve from the including file,
+    /// as in PlantUML).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Confine relative includes to this directory (see `parse`).
+    #[arg(long, value_name = "DIR")]
+    pub include_root: Option<PathBuf>,
     /// Output directory (created if missing; regenerated safely if it exists).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,

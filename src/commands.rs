@@ -66,9 +66,12 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Resolves relative includes on the filesystem, never outside `root`.
+/// Resolves relative includes on the filesystem from the including file,
+/// as PlantUML does; never outside `root` when one is given
+/// (`--include-root`). Uploads never come here: the service resolves them
+/// inside their bundle only.
 struct FsResolver {
-    root: PathBuf,
+    root: Option<PathBuf>,
 }
 
 impl IncludeResolver for FsResolver {
@@ -78,11 +81,13 @@ impl IncludeResolver for FsResolver {
         let real = wanted
             .canonicalize()
             .map_err(|e| format!("cannot read {}: {e}", wanted.display()))?;
-        if !real.starts_with(&self.root) {
+        if let Some(root) = &self.root
+            && !real.starts_with(root)
+        {
             return Err(format!(
-                "{} is outside the diagram's directory {}",
+                "{} is outside the include root {} (`--include-root`)",
                 real.display(),
-                self.root.display()
+                root.display()
             ));
         }
         let text = std::fs::read_to_string(&real)
@@ -94,7 +99,10 @@ impl IncludeResolver for FsResolver {
     }
 }
 
-fn read_sources(files: &[PathBuf]) -> Result<(Vec<SourceFile>, FsResolver)> {
+fn read_sources(
+    files: &[PathBuf],
+    include_root: Option<&Path>,
+) -> Result<(Vec<SourceFile>, FsResolver)> {
     let mut sources = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
@@ -110,21 +118,17 @@ fn read_sources(files: &[PathBuf]) -> Result<(Vec<SourceFile>, FsResolver)> {
             text,
         });
     }
-    let first = files
-        .first()
-        .map(PathBuf::as_path)
-        .unwrap_or(Path::new("."));
-    let root = first
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .canonicalize()
-        .context("resolving the diagram directory")?;
+    let root = include_root
+        .map(|r| {
+            r.canonicalize()
+                .with_context(|| format!("resolving the include root {}", r.display()))
+        })
+        .transpose()?;
     Ok((sources, FsResolver { root }))
 }
 
 fn parse(args: &ParseArgs) -> Result<ExitCode> {
-    let (sources, resolver) = read_sources(&args.files)?;
+    let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&model)?),
@@ -138,7 +142,7 @@ fn parse(args: &ParseArgs) -> Result<ExitCode> {
 }
 
 fn convert(args: &ConvertArgs) -> Result<ExitCode> {
-    let (sources, resolver) = read_sources(&args.files)?;
+    let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     if model.has_errors() {
         eprint!("{}", preprocess::render_diagnostics(&model, &sources));

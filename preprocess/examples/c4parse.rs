@@ -1,38 +1,24 @@
 //! `c4parse parse FILE... [--format json|text]`: the `c4forge parse` CLI
 //! contract without the service binary, for the oracle and for debugging.
-//! Relative includes are read from the filesystem below each file's directory.
+//! Relative includes are read from the filesystem, relative to the including file.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use preprocess::{IncludeResolver, SourceFile, parse_many, render_diagnostics, render_text};
 
-/// Reads includes from disk, never leaving `root`.
-struct FsResolver {
-    root: PathBuf,
-}
+/// Reads includes from disk relative to the including file, as PlantUML
+/// (and `c4forge parse` without `--include-root`) does.
+struct FsResolver;
 
 impl IncludeResolver for FsResolver {
     fn resolve(&self, including_file: &str, target: &str) -> Result<SourceFile, String> {
         let base = Path::new(including_file).parent().unwrap_or(Path::new(""));
-        let mut joined = PathBuf::new();
-        for c in base.join(target).components() {
-            match c {
-                Component::ParentDir => {
-                    if !joined.pop() {
-                        return Err("the path leaves the diagram's directory".into());
-                    }
-                }
-                Component::CurDir => {}
-                Component::Normal(p) => joined.push(p),
-                _ => return Err("absolute include paths are not allowed".into()),
-            }
-        }
-        let full = self.root.join(&joined);
-        let text =
-            std::fs::read_to_string(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+        let wanted = base.join(target);
+        let text = std::fs::read_to_string(&wanted)
+            .map_err(|e| format!("cannot read {}: {e}", wanted.display()))?;
         Ok(SourceFile {
-            path: joined.to_string_lossy().replace('\\', "/"),
+            path: wanted.to_string_lossy().replace('\\', "/"),
             text,
         })
     }
@@ -60,14 +46,12 @@ fn main() -> ExitCode {
         eprintln!("usage: c4parse parse FILE... [--format json|text]");
         return ExitCode::from(2);
     }
-    let root = paths[0].parent().map(Path::to_path_buf).unwrap_or_default();
     let mut files = Vec::new();
     for p in &paths {
         match std::fs::read_to_string(p) {
             Ok(text) => {
-                let rel = p.strip_prefix(&root).unwrap_or(p);
                 files.push(SourceFile {
-                    path: rel.to_string_lossy().replace('\\', "/"),
+                    path: p.to_string_lossy().replace('\\', "/"),
                     text,
                 });
             }
@@ -77,8 +61,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let resolver = FsResolver { root };
-    let model = parse_many(&files, &resolver);
+    let model = parse_many(&files, &FsResolver);
     if format == "json" {
         match serde_json::to_string_pretty(&model) {
             Ok(s) => println!("{s}"),

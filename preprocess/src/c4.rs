@@ -90,18 +90,19 @@ pub(crate) fn library_stem(target: &str) -> Option<&'static str> {
     let t = t.split(['?', '#']).next().unwrap_or(t);
     let last = t.rsplit(['/', '\\']).next().unwrap_or(t);
     let stem = last.strip_suffix(".puml").unwrap_or(last);
-    [
-        "C4",
-        "C4_Context",
-        "C4_Container",
-        "C4_Component",
-        "C4_Deployment",
-        "C4_Dynamic",
-        "C4_Sequence",
-    ]
-    .into_iter()
-    .find(|s| *s == stem)
+    LIBRARY_FILES.into_iter().find(|s| *s == stem)
 }
+
+/// The files of the C4-PlantUML library (stems), in include order.
+pub(crate) const LIBRARY_FILES: [&str; 7] = [
+    "C4",
+    "C4_Context",
+    "C4_Container",
+    "C4_Component",
+    "C4_Deployment",
+    "C4_Dynamic",
+    "C4_Sequence",
+];
 
 const PERSON: &[&str] = &["alias", "label", "descr", "sprite", "tags", "link", "type"];
 const SYSTEM: &[&str] = &[
@@ -704,6 +705,72 @@ impl Frame {
     }
 }
 
+/// PlantUML's element keywords a C4 element can be drawn as (`$baseShape`
+/// passes its value through); [`drawn_shape`] codes are 1-based indexes.
+const PLANTUML_SHAPES: [&str; 26] = [
+    "rectangle",
+    "database",
+    "queue",
+    "person",
+    "actor",
+    "agent",
+    "artifact",
+    "boundary",
+    "card",
+    "circle",
+    "cloud",
+    "collections",
+    "component",
+    "control",
+    "entity",
+    "file",
+    "folder",
+    "frame",
+    "hexagon",
+    "interface",
+    "label",
+    "node",
+    "package",
+    "stack",
+    "storage",
+    "usecase",
+];
+
+/// The [`drawn_shape`] of boundaries and nodes: groups, which PlantUML lets
+/// share an alias with anything.
+const FRAME: u8 = 0;
+
+/// The [`drawn_shape`] of an unknown `$baseShape` keyword.
+const OTHER_SHAPE: u8 = u8::MAX;
+
+/// What PlantUML draws for an element: its `$baseShape`, else the macro's
+/// shape. PlantUML rejects an alias redefined as a different shape.
+fn drawn_shape(base_shape: &str, shape: Shape) -> u8 {
+    let keyword = match (base_shape.trim(), shape) {
+        ("", Shape::Database) => "database",
+        ("", Shape::Queue) => "queue",
+        ("", _) => "rectangle",
+        (k, _) => k,
+    };
+    PLANTUML_SHAPES
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case(keyword))
+        .and_then(|i| u8::try_from(i + 1).ok())
+        .unwrap_or(OTHER_SHAPE)
+}
+
+/// The keyword of a [`drawn_shape`] code, for messages.
+fn shape_name(code: u8) -> &'static str {
+    match code {
+        FRAME => "boundary",
+        OTHER_SHAPE => "custom shape",
+        c => PLANTUML_SHAPES
+            .get(usize::from(c) - 1)
+            .copied()
+            .unwrap_or("custom shape"),
+    }
+}
+
 /// Rotation `LAYOUT_LANDSCAPE()` applies (an involution).
 fn rotate(d: Direction) -> Direction {
     match d {
@@ -732,11 +799,11 @@ pub(crate) struct C4State {
     prop_rows: Vec<Vec<String>>,
     landscape: bool,
     show_index: bool,
-    /// Every alias defined so far (elements, boundaries, nodes) and the
-    /// line that defined it.
+    /// Every alias defined so far (elements, boundaries, nodes), the
+    /// line that defined it and what PlantUML draws for it ([`drawn_shape`]).
     /// (Hashed with foldhash: hashing aliases is hot, and its random
     /// seed keeps collisions from being precomputed into an upload.)
-    aliases: foldhash::HashMap<Text, u32>,
+    aliases: foldhash::HashMap<Text, (u32, u8)>,
     /// Relationships with an end that was not a known alias when they were
     /// read (the others cannot refer to an unknown alias: aliases are never
     /// forgotten): their index and where their `from` and `to` arguments are.
@@ -870,6 +937,34 @@ impl Bound {
             ..base.clone()
         }
     }
+}
+
+/// Moves an inline icon that starts a label (`<$sprite>`, `<&icon>`,
+/// `<img:url>`) into `sprite` when no sprite is set, and returns the label
+/// without it: PlantUML draws such an icon as it draws a `$sprite` (and the
+/// generators want the bare name). The sprite keeps the `$sprite` argument
+/// form: `sprite`, `&icon`, `img:url`.
+fn split_icon(label: Text, sprite: &mut Text) -> Text {
+    if !sprite.is_empty() {
+        return label;
+    }
+    let Some((icon, rest)) = leading_icon(&label) else {
+        return label;
+    };
+    *sprite = Text::from(icon);
+    Text::from(rest)
+}
+
+/// The `$sprite` form of an inline icon at the start of `label` and the
+/// text after it (leading whitespace dropped).
+fn leading_icon(label: &str) -> Option<(&str, &str)> {
+    let body = label.strip_prefix("<$").or_else(|| {
+        label
+            .strip_prefix('<')
+            .filter(|r| r.starts_with('&') || r.starts_with("img:"))
+    })?;
+    let end = body.find('>')?;
+    Some((&body[..end], crate::lexer::trim_start(&body[end + 1..])))
 }
 
 fn split_tags(s: &str) -> Vec<Text> {
@@ -1049,26 +1144,40 @@ impl C4State {
         out
     }
 
-    /// Records a new alias; false (with an error) when it is empty or taken.
-    fn define_alias(&mut self, alias: &str, loc: &Loc, d: &mut Diags) -> bool {
+    /// Records a new alias drawn as `drawn` (see [`drawn_shape`]); false
+    /// when it is empty (an error) or taken. A taken alias keeps its first
+    /// definition, as PlantUML does: a warning, or an error where PlantUML
+    /// rejects the file (an element redrawn as another shape).
+    fn define_alias(&mut self, alias: &str, drawn: u8, loc: &Loc, d: &mut Diags) -> bool {
         if alias.is_empty() {
             d.error(loc, "empty alias".to_string());
             return false;
         }
         match self.aliases.entry(Text::from(alias)) {
             Entry::Occupied(prev) => {
-                d.error(
-                    loc,
-                    format!(
-                        "duplicate alias `{alias}` (first defined at line {})",
-                        prev.get()
-                    ),
-                );
+                let (line, first) = *prev.get();
+                if first != FRAME && drawn != FRAME && first != drawn {
+                    d.error(
+                        loc,
+                        format!(
+                            "duplicate alias `{alias}`: first defined at line {line} as a {}, here as a {} (PlantUML rejects an element redefined with another shape)",
+                            shape_name(first),
+                            shape_name(drawn)
+                        ),
+                    );
+                } else {
+                    d.warning(
+                        loc,
+                        format!(
+                            "duplicate alias `{alias}` (first defined at line {line}): the first definition is kept"
+                        ),
+                    );
+                }
                 false
             }
             Entry::Vacant(v) => {
                 self.text_bytes += alias.len();
-                v.insert(loc.line);
+                v.insert((loc.line, drawn));
                 true
             }
         }
@@ -1127,7 +1236,8 @@ impl C4State {
                     b.take("techn")
                 };
                 let techn = self.tag_default(&self.elem_techn, techn_arg, &tags_raw, et);
-                let sprite = self.tag_default(&self.elem_sprite, b.take("sprite"), &tags_raw, et);
+                let mut sprite =
+                    self.tag_default(&self.elem_sprite, b.take("sprite"), &tags_raw, et);
                 let properties = self.take_props();
                 let shape = match b.str("baseShape") {
                     "database" => Shape::Database,
@@ -1145,7 +1255,8 @@ impl C4State {
                     );
                     self.open_group(loc);
                 }
-                if !self.define_alias(&alias, &b.loc("alias", loc), d) {
+                let drawn = drawn_shape(b.str("baseShape"), shape);
+                if !self.define_alias(&alias, drawn, &b.loc("alias", loc), d) {
                     return;
                 }
                 let e = Element {
@@ -1153,7 +1264,7 @@ impl C4State {
                     kind,
                     external,
                     shape,
-                    name: b.take("label"),
+                    name: split_icon(b.take("label"), &mut sprite),
                     r#type: if is_ps {
                         techn.clone()
                     } else {
@@ -1189,7 +1300,7 @@ impl C4State {
                     self.used_enterprise = true;
                 }
                 let alias = b.take("alias");
-                let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
+                let fresh = self.define_alias(&alias, FRAME, &b.loc("alias", loc), d);
                 let technology = if kind_tag.is_none() {
                     let btags: Vec<String> = tags.iter().map(|t| format!("{t}_boundary")).collect();
                     let btags = btags.join("+");
@@ -1205,7 +1316,7 @@ impl C4State {
                 let bd = Boundary {
                     alias,
                     kind,
-                    label: b.take("label"),
+                    label: split_icon(b.take("label"), &mut Text::default()),
                     technology,
                     description: b.take("descr"),
                     parent,
@@ -1221,7 +1332,7 @@ impl C4State {
                 self.used_deployment = true;
                 let tags_raw = b.take("tags");
                 let alias = b.take("alias");
-                let fresh = self.define_alias(&alias, &b.loc("alias", loc), d);
+                let fresh = self.define_alias(&alias, FRAME, &b.loc("alias", loc), d);
                 let technology =
                     self.tag_default(&self.elem_techn, b.take("type"), &tags_raw, "node");
                 let properties = self.take_props();
@@ -1233,7 +1344,7 @@ impl C4State {
                 let bd = Boundary {
                     alias,
                     kind: BoundaryKind::DeploymentNode,
-                    label: b.take("label"),
+                    label: split_icon(b.take("label"), &mut Text::default()),
                     technology,
                     description: b.take("descr"),
                     parent,
@@ -1382,7 +1493,7 @@ impl C4State {
     ) {
         let tags_raw = b.take("tags");
         let technology = self.rel_default(&self.rel_techn, techn, &tags_raw);
-        let sprite = self.rel_default(&self.rel_sprite, b.take("sprite"), &tags_raw);
+        let mut sprite = self.rel_default(&self.rel_sprite, b.take("sprite"), &tags_raw);
         let properties = self.take_props();
         // checked here, where the aliases just defined are still in the
         // cache, rather than all at the end
@@ -1392,7 +1503,7 @@ impl C4State {
         let rel = Relationship {
             from: b.take(from_p),
             to: b.take(to_p),
-            label: b.take("label"),
+            label: split_icon(b.take("label"), &mut sprite),
             technology,
             description: b.take("descr"),
             index,
@@ -1448,6 +1559,41 @@ impl C4State {
     /// A `{` opening a non-C4 group (`package x {`, `skinparam x {`).
     pub fn open_group(&mut self, loc: &Loc) {
         self.push_frame(None, loc);
+    }
+
+    /// Adds a labelled raw PlantUML arrow between two known aliases as a
+    /// relationship: PlantUML draws it as it draws a `Rel`. The label's
+    /// first line is the label, the rest the description; `from` and `to`
+    /// are the left and right ends whatever way the head points (the
+    /// `Rel_Back` convention).
+    pub fn raw_arrow(&mut self, arrow: &crate::lexer::RawArrow<'_>, loc: &Loc) {
+        let (bidirectional, direction) = arrow_info(arrow.arrow);
+        let text = arrow.label.unwrap_or_default();
+        let (label, description) = match text.split_once("\\n") {
+            Some((l, d)) => (l, crate::lexer::trim(d)),
+            None => (text, ""),
+        };
+        let mut sprite = Text::default();
+        let rel = Relationship {
+            from: Text::from(arrow.from),
+            to: Text::from(arrow.to),
+            label: split_icon(Text::from(crate::lexer::trim(label)), &mut sprite),
+            technology: Text::default(),
+            description: Text::from(description),
+            index: None,
+            bidirectional,
+            direction,
+            tags: arrow.tags.iter().map(|t| Text::from(*t)).collect(),
+            link: Text::default(),
+            sprite,
+            span: Span {
+                line: loc.line,
+                column: loc.column,
+            },
+            properties: Vec::new(),
+        };
+        self.text_bytes += relationship_text(&rel);
+        self.diagram.relationships.push(rel);
     }
 
     /// Whether `alias` names an element, boundary or node seen so far.

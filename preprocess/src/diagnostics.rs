@@ -20,6 +20,8 @@ pub(crate) struct Loc {
 pub(crate) struct Diags {
     /// Everything reported so far.
     pub list: Vec<Diagnostic>,
+    /// Whether `list` holds an error.
+    has_error: bool,
 }
 
 /// At most this many diagnostics are kept (a hostile input must not grow memory).
@@ -30,7 +32,8 @@ pub(crate) const MAX_MESSAGE_LEN: usize = 1024;
 
 impl Diags {
     fn push(&mut self, severity: Severity, loc: &Loc, mut message: String) {
-        if self.list.len() >= MAX_DIAGNOSTICS {
+        let full = self.list.len() >= MAX_DIAGNOSTICS;
+        if full && (severity != Severity::Error || self.has_error) {
             return;
         }
         if message.len() > MAX_MESSAGE_LEN {
@@ -44,7 +47,13 @@ impl Diags {
             line: loc.line,
             column: loc.column,
         };
+        if full {
+            // a list full of warnings still says the run failed: the first
+            // error takes the last warning's place
+            self.list.pop();
+        }
         if self.list.last() != Some(&d) {
+            self.has_error |= severity == Severity::Error;
             self.list.push(d);
         }
     }

@@ -853,9 +853,21 @@ impl<'a> Interp<'a> {
             .unwrap_or(&target)
             .trim()
             .to_string();
-        // `file.puml!2` / `file.puml!ID` select a sub-diagram: not supported, the whole file is used
+        // `file.puml!2` / `file.puml!ID` name one `@startuml` block of the
+        // file, but PlantUML (1.2026) includes the first block whatever
+        // the selector: so does c4forge, and says so
         let target = match target.rfind('!') {
-            Some(p) if p > 0 && !target[p..].contains('/') => target[..p].to_string(),
+            Some(p) if p > 0 && !target[p..].contains('/') => {
+                self.warning(
+                    l,
+                    format!(
+                        "block selector `{}` is ignored: PlantUML includes the first `@startuml` block of `{}`",
+                        &target[p..],
+                        &target[..p]
+                    ),
+                );
+                target[..p].to_string()
+            }
             _ => target,
         };
         if target.is_empty() {
@@ -867,8 +879,23 @@ impl<'a> Interp<'a> {
             self.c4.libs.load(stem);
             return;
         }
-        if target.starts_with('<') {
-            // PlantUML standard library (icons, themes): sprites only, no model meaning
+        if let Some(lib) = target.strip_prefix('<') {
+            // PlantUML standard library (icons, themes): sprites only, no
+            // model meaning; but a C4 file the library lacks is an error
+            let lib = lib.trim_end_matches('>');
+            let in_c4 = lib.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("c4/"));
+            let theme = lib
+                .get(3..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("themes/"));
+            if in_c4 && !theme {
+                self.error(
+                    l,
+                    format!(
+                        "cannot include `{target}`: the C4-PlantUML library has no such file (it has {})",
+                        c4::LIBRARY_FILES.join(", ")
+                    ),
+                );
+            }
             return;
         }
         let from = self.include_stack.last().cloned().unwrap_or_default();
@@ -1086,14 +1113,24 @@ impl<'a> Interp<'a> {
                     self.c4.open_group(&loc);
                 } else if t.ends_with('{') {
                     self.c4.open_group(&loc);
-                } else if let Some((a, b)) = raw_arrow(t)
-                    && self.c4.is_alias(a)
-                    && self.c4.is_alias(b)
+                } else if let Some(arrow) = lexer::raw_arrow(t)
+                    && self.c4.is_alias(arrow.from)
+                    && self.c4.is_alias(arrow.to)
                 {
-                    self.d.warning(
-                        &loc,
-                        format!("raw PlantUML arrow `{a}` -> `{b}` is not a C4 relationship and is not in the model; use `Rel({a}, {b}, \"label\")`"),
-                    );
+                    // an arrow between C4 items is drawn like a `Rel`: with
+                    // a label it is read as one (PlantUML's own output cannot
+                    // tell them apart); without, it is left out, and said so
+                    if arrow.hidden {
+                        // layout only, like `Lay_*`
+                    } else if arrow.label.is_some() {
+                        self.c4.raw_arrow(&arrow, &loc);
+                    } else {
+                        let (a, b) = (arrow.from, arrow.to);
+                        self.d.warning(
+                            &loc,
+                            format!("raw PlantUML arrow `{a}` -> `{b}` has no label and is not in the model; use `Rel({a}, {b}, \"label\")`"),
+                        );
+                    }
                 }
             }
         }
@@ -1105,7 +1142,40 @@ impl<'a> Interp<'a> {
             || c4::is_function(name, all_libs())
     }
 
-    fn eval_args(&mut self, raw: &[(&str, usize)]) -> Vec<(Option<String>, Value)> {
+    /// The C4 macros are PlantUML `!unquoted procedure`s: an argument is
+    /// one quoted string or free text, never an expression, and PlantUML
+    /// rejects one that opens a quote and goes on after it closes
+    /// (`"a" + "b"`, `"say \"hi\""`: its strings have no escapes).
+    fn check_unquoted_args(&mut self, name: &str, raw: &[(&str, usize)], loc: &Loc) {
+        for &(a, off) in raw {
+            let v = lexer::keyword_arg(a).map_or(a, |(_, v)| v);
+            let v = lexer::trim(v);
+            let Some(q) = v.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            let Some(close) = v[1..].find(q) else {
+                continue;
+            };
+            if close + 2 < v.len() {
+                let col = u32::try_from(off + 1).unwrap_or(loc.column);
+                let at = Loc {
+                    column: col,
+                    ..loc.clone()
+                };
+                self.d.error(
+                    &at,
+                    format!(
+                        "argument `{v}` of `{name}` goes on after its closing quote: C4 macros take a quoted string or plain text, not an expression, and PlantUML strings have no `\\{q}` escape"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Evaluates call arguments. `unquoted`: the callee is a C4 macro (an
+    /// `!unquoted procedure`), whose arguments see defined `$variables`
+    /// replaced first, inside quotes too.
+    fn eval_args(&mut self, raw: &[(&str, usize)], unquoted: bool) -> Vec<(Option<String>, Value)> {
         let mut out = std::mem::take(&mut self.eval_pool);
         out.clear();
         out.reserve(raw.len());
@@ -1114,6 +1184,12 @@ impl<'a> Interp<'a> {
                 Some((k, v)) => (Some(k.to_string()), v),
                 None => (None, a),
             };
+            let v = if unquoted && v.contains('$') {
+                expr::substitute_vars(v, self)
+            } else {
+                Cow::Borrowed(v)
+            };
+            let v = v.as_ref();
             let val = match expr::eval_arg(v, self) {
                 Ok(x) => x,
                 Err(e) => {
@@ -1139,7 +1215,7 @@ impl<'a> Interp<'a> {
         let brace = c.rest.starts_with('{') && !c.rest.contains('}');
         let name = c.name;
         if self.procs.contains_key(name) {
-            let args = self.eval_args(&c.args);
+            let args = self.eval_args(&c.args, false);
             self.c4.pending_brace = brace;
             if let Some(p) = self.find_proc(name, &args) {
                 self.call_user(name, p, args);
@@ -1165,7 +1241,10 @@ impl<'a> Interp<'a> {
                     ),
                 );
             }
-            let mut args = self.eval_args(&c.args);
+            if !matches!(name, "setIndex" | "increment") {
+                self.check_unquoted_args(name, &c.args, loc);
+            }
+            let mut args = self.eval_args(&c.args, true);
             let bound = self.c4.bind(name, &m, &mut args, loc, self.d);
             // `bind` emptied it: its buffer serves the next call
             self.eval_pool = args;
@@ -1195,7 +1274,7 @@ impl<'a> Interp<'a> {
             return;
         }
         if self.has_function(name) {
-            let args = self.eval_args(&c.args);
+            let args = self.eval_args(&c.args, false);
             let _ = self.call(name, args);
             return;
         }
@@ -1512,24 +1591,6 @@ fn needed_lib(name: &str) -> &'static str {
     } else {
         "C4_Context"
     }
-}
-
-/// The two ends of a raw PlantUML arrow line (`a --> b : label`).
-fn raw_arrow(t: &str) -> Option<(&str, &str)> {
-    let mut it = t.split_whitespace();
-    let (a, arrow, b) = (it.next()?, it.next()?, it.next()?);
-    let arrow_chars = |c: char| {
-        matches!(
-            c,
-            '-' | '.' | '<' | '>' | 'o' | 'x' | '*' | '|' | '[' | ']' | '#'
-        ) || c.is_ascii_alphabetic()
-    };
-    let ok = (arrow.contains("--")
-        || arrow.contains("->")
-        || arrow.contains("<-")
-        || arrow.contains(".."))
-        && arrow.chars().all(arrow_chars);
-    ok.then(|| (a.trim_matches('"'), b.trim_matches('"')))
 }
 
 /// Replaces whole-word occurrences of `name` by `value`.

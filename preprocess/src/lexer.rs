@@ -37,15 +37,23 @@ impl SrcLine<'_> {
     }
 }
 
+/// U+2013, which PlantUML's reader turns into an ASCII `-` everywhere
+/// (labels, names, titles), before any other processing.
+const EN_DASH: char = '\u{2013}';
+
 /// Splits `text` into logical lines for file number `file`.
 pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine<'_>> {
     let mut out: Vec<SrcLine<'_>> = Vec::new();
     let mut in_block = false;
     let mut pending: Option<SrcLine<'_>> = None;
+    // PlantUML reads an en dash as `-` (one character for another, so
+    // columns stay); one scan of the file spares the common file a per-line test
+    let has_en_dash = text.contains(EN_DASH);
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if !in_block && pending.is_none() && !has_quote_or_backslash(raw.as_bytes()) {
+        let dashed = has_en_dash && raw.contains(EN_DASH);
+        if !dashed && !in_block && pending.is_none() && !has_quote_or_backslash(raw.as_bytes()) {
             // the common line: no comment of any kind, no continuation
             out.push(SrcLine {
                 text: Cow::Borrowed(raw),
@@ -54,11 +62,16 @@ pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine<'_>> {
             });
             continue;
         }
-        let kept: Cow<'_, str> = if !in_block && find_block_open(raw).is_none() {
-            // no block comment on this line: the text as it is
-            Cow::Borrowed(raw)
+        let raw: Cow<'_, str> = if dashed {
+            Cow::Owned(raw.replace(EN_DASH, "-"))
         } else {
-            Cow::Owned(strip_block_comments(raw, &mut in_block))
+            Cow::Borrowed(raw)
+        };
+        let kept: Cow<'_, str> = if !in_block && find_block_open(&raw).is_none() {
+            // no block comment on this line: the text as it is
+            raw
+        } else {
+            Cow::Owned(strip_block_comments(&raw, &mut in_block))
         };
         let is_comment = kept.trim_start().starts_with('\'');
         let (body, continues) = match kept.trim_end().strip_suffix('\\') {
@@ -92,6 +105,91 @@ pub(crate) fn logical_lines(text: &str, file: usize) -> Vec<SrcLine<'_>> {
         out.push(p);
     }
     out
+}
+
+/// A raw PlantUML arrow line, `from -arrow-> to <<tag>> : label`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawArrow<'a> {
+    /// The left end.
+    pub from: &'a str,
+    /// The arrow itself (`-->`, `<-[#red]-`, `-up->>`).
+    pub arrow: &'a str,
+    /// The right end.
+    pub to: &'a str,
+    /// `<<stereotype>>`s between the right end and the label.
+    pub tags: Vec<&'a str>,
+    /// The text after `:`, if any.
+    pub label: Option<&'a str>,
+    /// `[hidden]` in the arrow: layout only.
+    pub hidden: bool,
+}
+
+/// Reads `t` (a trimmed statement) as a raw arrow: two names, an arrow of
+/// PlantUML's arrow characters between them (brackets hold colours and
+/// styles), stereotypes, then an optional `: label`. Names stop at
+/// whitespace and `:"[]{}` (the right one also at `<`), as in PlantUML's
+/// preprocessed output.
+pub(crate) fn raw_arrow(t: &str) -> Option<RawArrow<'_>> {
+    let name_end = |s: &str, stops: &str| {
+        s.find(|c: char| c.is_whitespace() || stops.contains(c))
+            .unwrap_or(s.len())
+    };
+    let n = name_end(t, ":\"[]{}");
+    let (from, rest) = t.split_at(n);
+    let rest = trim_start(rest);
+    if from.is_empty() || rest.len() == t.len() - n {
+        return None; // no name, or no blank after it
+    }
+    let a = rest.find(char::is_whitespace)?;
+    let (arrow, rest) = rest.split_at(a);
+    let mut core = String::new();
+    let mut depth = 0usize;
+    for c in arrow.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.checked_sub(1)?,
+            _ if depth > 0 => {}
+            '-' | '.' | '<' | '>' | 'o' | 'x' | '*' | '|' | '#' | '/' | '\\' => core.push(c),
+            c if c.is_ascii_alphabetic() => core.push(c),
+            _ => return None,
+        }
+    }
+    let is_arrow = depth == 0 && (core.contains('-') || core.contains('.'));
+    if !is_arrow {
+        return None;
+    }
+    let rest = trim_start(rest);
+    let n = name_end(rest, ":\"<[]{}");
+    let (to, mut rest) = rest.split_at(n);
+    if to.is_empty() {
+        return None;
+    }
+    let mut tags = Vec::new();
+    loop {
+        rest = trim_start(rest);
+        let Some(r) = rest.strip_prefix("<<") else {
+            break;
+        };
+        let e = r.find(">>")?;
+        tags.push(trim(&r[..e]));
+        rest = &r[e + 2..];
+    }
+    let label = if rest.is_empty() {
+        None
+    } else {
+        Some(trim(rest.strip_prefix(':')?))
+    };
+    let hidden = arrow
+        .split(['[', ']', ','])
+        .any(|w| trim(w).eq_ignore_ascii_case("hidden"));
+    Some(RawArrow {
+        from,
+        arrow,
+        to,
+        tags,
+        label,
+        hidden,
+    })
 }
 
 /// Whether `b` has a `'` (comments) or a `\\` (continuations), eight
@@ -696,6 +794,47 @@ mod tests {
                 ("".into(), 7)
             ]
         );
+    }
+
+    #[test]
+    fn raw_arrows() {
+        let a =
+            raw_arrow("api -[#red,dashed]-> db <<async>> <<x>> : Reads\\ndaily").expect("an arrow");
+        assert_eq!(
+            (a.from, a.arrow, a.to, a.tags, a.label, a.hidden),
+            (
+                "api",
+                "-[#red,dashed]->",
+                "db",
+                vec!["async", "x"],
+                Some("Reads\\ndaily"),
+                false
+            )
+        );
+        let a = raw_arrow("user -> webApp: 1. Sends").expect("an arrow");
+        assert_eq!((a.to, a.label), ("webApp", Some("1. Sends")));
+        let a = raw_arrow("a -[hidden]d- b").expect("an arrow");
+        assert_eq!((a.label, a.hidden), (None, true));
+        assert!(raw_arrow("a <--> b").is_some_and(|a| a.label.is_none()));
+        for not_arrow in [
+            "a = b",
+            "skinparam x 12",
+            "a xo b : x",
+            "a -> : x",
+            "a->b : x",
+            "a -> b c",
+            "sprite $x #logos#y:y",
+            "a -[x-> b",
+        ] {
+            assert_eq!(raw_arrow(not_arrow), None, "{not_arrow}");
+        }
+    }
+
+    #[test]
+    fn en_dash_reads_as_hyphen() {
+        let l = logical_lines("System(a, \"A \u{2013} B\") ' x \u{2013} y\nb\u{2013}c", 0);
+        assert_eq!(l[0].text, "System(a, \"A - B\") ' x - y");
+        assert_eq!(l[1].text, "b-c");
     }
 
     #[test]

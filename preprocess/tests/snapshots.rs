@@ -1,4 +1,6 @@
-//! Data-driven snapshot tests: every fixture in `tests/data/*.puml` and every
+//! Data-driven snapshot tests: every fixture in `tests/data/*.puml` and
+//! `tests/plantuml/*.puml` (constructs from real diagrams that PlantUML
+//! accepts; `scripts/test.sh` also checks them against PlantUML) and every
 //! `.puml` file of the shared C4-PlantUML corpus is parsed, and the model
 //! (JSON) is compared with `tests/snapshots/*.json`; fixtures also get the
 //! text rendering (`*.txt`) so caret diagnostics are checked too. Hostile
@@ -106,7 +108,13 @@ fn run_dir(root: &Path, prefix: &str, with_text: bool, failures: &mut Vec<String
 #[test]
 fn fixtures_match_snapshots() {
     let mut failures = Vec::new();
-    let n = run_dir(&manifest().join("tests/data"), "data", true, &mut failures);
+    let mut n = run_dir(&manifest().join("tests/data"), "data", true, &mut failures);
+    n += run_dir(
+        &manifest().join("tests/plantuml"),
+        "plantuml",
+        true,
+        &mut failures,
+    );
     assert!(n >= 20, "only {n} fixtures found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -188,8 +196,8 @@ fn limits_match_snapshots() {
 
 #[test]
 fn bigbank_container_model() {
-    let text =
-        fs::read_to_string(manifest().join("tests/data/bigbank_container.puml")).expect("fixture");
+    let text = fs::read_to_string(manifest().join("tests/plantuml/bigbank_container.puml"))
+        .expect("fixture");
     let f = SourceFile {
         path: "bigbank_container.puml".into(),
         text,
