@@ -446,38 +446,6 @@ fn is_bare_word(t: &str) -> bool {
         && cs.all(is_ident_char)
 }
 
-/// `text` with every defined `$variable` replaced by its value, inside
-/// quotes and right after other characters too (`"Item $i"`, `c$i`): what
-/// PlantUML does to a line before an `!unquoted procedure` (every C4 macro)
-/// takes its arguments as text. Undefined names stay as written.
-pub(crate) fn substitute_vars<'t>(text: &'t str, h: &dyn Host) -> std::borrow::Cow<'t, str> {
-    let mut out = String::new();
-    let mut done = 0;
-    let mut from = 0;
-    while let Some(p) = text[from..].find('$').map(|p| p + from) {
-        let end = text[p + 1..]
-            .find(|c: char| !is_ident_char(c))
-            .map_or(text.len(), |e| p + 1 + e);
-        from = end.max(p + 1);
-        if end == p + 1 {
-            continue;
-        }
-        if let Some(v) = h.var(&text[p..end]) {
-            out.push_str(&text[done..p]);
-            out.push_str(&v.text());
-            done = end;
-            if out.len() > crate::interp::MAX_VALUE_LEN {
-                break;
-            }
-        }
-    }
-    if done == 0 {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    out.push_str(&text[done..]);
-    std::borrow::Cow::Owned(out)
-}
-
 /// Replaces known function calls and defined variables inside free text.
 /// With `in_quotes == false`, quoted parts are copied verbatim.
 pub(crate) fn substitute(text: &str, h: &mut dyn Host, in_quotes: bool) -> String {
@@ -515,7 +483,9 @@ fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) ->
                 continue;
             }
         }
-        let prev_ident = i > 0 && (is_ident_char(c[i - 1]) || c[i - 1] == '$');
+        // a `$variable` is replaced right after other text too (`c$i`), as
+        // PlantUML does; a bare name or `%function` only at a word start
+        let prev_ident = i > 0 && ch != '$' && (is_ident_char(c[i - 1]) || c[i - 1] == '$');
         let starts = ch == '$' || ch == '%' || ch.is_alphabetic() || ch == '_';
         if !prev_ident && starts {
             let mut j = i + usize::from(ch == '$' || ch == '%');

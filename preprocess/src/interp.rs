@@ -1173,8 +1173,9 @@ impl<'a> Interp<'a> {
     }
 
     /// Evaluates call arguments. `unquoted`: the callee is a C4 macro (an
-    /// `!unquoted procedure`), whose arguments see defined `$variables`
-    /// replaced first, inside quotes too.
+    /// `!unquoted procedure`), whose arguments see `$variables` and
+    /// function calls replaced first, inside quotes too (`"Item $i"`,
+    /// `"%upper($x)"`), as PlantUML replaces them in the line.
     fn eval_args(&mut self, raw: &[(&str, usize)], unquoted: bool) -> Vec<(Option<String>, Value)> {
         let mut out = std::mem::take(&mut self.eval_pool);
         out.clear();
@@ -1184,8 +1185,8 @@ impl<'a> Interp<'a> {
                 Some((k, v)) => (Some(k.to_string()), v),
                 None => (None, a),
             };
-            let v = if unquoted && v.contains('$') {
-                expr::substitute_vars(v, self)
+            let v = if unquoted && (v.contains('$') || v.contains('%')) {
+                Cow::Owned(expr::substitute(v, self, true))
             } else {
                 Cow::Borrowed(v)
             };
