@@ -1025,6 +1025,12 @@ impl C4State {
                     ),
                 },
                 None => {
+                    // a positional argument takes the next parameter no
+                    // keyword argument set (`Container(a, "A", $techn="T",
+                    // "descr")` is a description), as PlantUML binds it
+                    while slots.get(pos).is_some_and(|s| s.0.is_some()) {
+                        pos += 1;
+                    }
                     if pos >= m.params.len() {
                         d.error(
                             loc,
@@ -1039,9 +1045,7 @@ impl C4State {
                         });
                         return None;
                     }
-                    if slots[pos].0.is_none() {
-                        slots[pos] = (Some(v.into_text()), col);
-                    }
+                    slots[pos] = (Some(v.into_text()), col);
                     pos += 1;
                 }
             }

@@ -483,9 +483,11 @@ fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) ->
                 continue;
             }
         }
-        // a `$variable` is replaced right after other text too (`c$i`), as
-        // PlantUML does; a bare name or `%function` only at a word start
-        let prev_ident = i > 0 && ch != '$' && (is_ident_char(c[i - 1]) || c[i - 1] == '$');
+        // a `$variable` or `%function()` is replaced right after other
+        // text too (`c$i`, `a%newline()b`), as PlantUML does; a bare name
+        // only at a word start
+        let prev_ident =
+            i > 0 && ch != '$' && ch != '%' && (is_ident_char(c[i - 1]) || c[i - 1] == '$');
         let starts = ch == '$' || ch == '%' || ch.is_alphabetic() || ch == '_';
         if !prev_ident && starts {
             let mut j = i + usize::from(ch == '$' || ch == '%');

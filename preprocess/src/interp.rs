@@ -435,6 +435,22 @@ impl<'a> Interp<'a> {
                         self.error(l, format!("`!{word}` without a definition"));
                         continue;
                     }
+                    "definelong" => {
+                        let end = self.find_end(lines, i, &["enddefinelong"], &["definelong"]);
+                        let body_end = end.unwrap_or_else(|| {
+                            self.error(l, "`!definelong` without `!enddefinelong`".into());
+                            lines.len()
+                        });
+                        if active {
+                            self.define_macro(arg, &lines[i..body_end], l);
+                        }
+                        i = (body_end + 1).min(lines.len());
+                        continue;
+                    }
+                    "enddefinelong" => {
+                        self.error(l, "`!enddefinelong` without `!definelong`".into());
+                        continue;
+                    }
                     "foreach" | "while" => {
                         let (open, close): (&[&str], &[&str]) = if word == "while" {
                             (&["while"], &["endwhile"])
@@ -542,6 +558,11 @@ impl<'a> Interp<'a> {
                     self.error(l, "`!define` needs a name".into());
                     return;
                 }
+                if arg[name.len()..].starts_with('(') {
+                    // `!define NAME(a, b) body`: a macro with arguments
+                    self.define_macro(arg, &[], l);
+                    return;
+                }
                 let value = arg[name.len()..].trim().to_string();
                 self.defines.retain(|(n, _)| *n != name);
                 if self.defines.len() >= MAX_DEFINES {
@@ -575,7 +596,7 @@ impl<'a> Interp<'a> {
             }
             "global" | "local" => self.assign(arg, l, Some(word == "global")),
             "theme" | "log" | "option" | "pragma" | "assert" | "dump_memory" | "import"
-            | "startsub" | "endsub" | "exit" | "definelong" | "enddefinelong" => {}
+            | "startsub" | "endsub" | "exit" => {}
             _ => {
                 if rest.starts_with('$') || rest.contains('=') {
                     self.assign(rest, l, None);
@@ -655,6 +676,71 @@ impl<'a> Interp<'a> {
                 }
             }
         }
+    }
+
+    /// `!define NAME(a, b) body` or `!definelong NAME(a, b)` + `body`
+    /// lines: PlantUML replaces a call by the body with the arguments' text
+    /// put in for the parameters' names. Kept as an unquoted procedure whose
+    /// body names the parameters `$a`, `$b` (C4 macro arguments replace
+    /// `$variables` inside quotes too, so a name in a label works as well).
+    fn define_macro(&mut self, header: &str, long_body: &[SrcLine<'_>], l: &SrcLine<'_>) {
+        let CallParse::Call(c) = lexer::parse_call(header) else {
+            self.error(
+                l,
+                "cannot read the `!define` header: `NAME(a, b) body`".into(),
+            );
+            return;
+        };
+        let names: Vec<&str> = c
+            .args
+            .iter()
+            .map(|(p, _)| lexer::trim(p.split_once('=').map_or(p, |(n, _)| n)))
+            .filter(|p| !p.is_empty())
+            .collect();
+        let with_vars = |text: &str| {
+            names.iter().fold(text.to_string(), |t, n| {
+                let bare = n.trim_start_matches('$');
+                replace_word(&t, bare, &format!("${bare}"))
+            })
+        };
+        let mut body: Vec<SrcLine<'static>> = long_body
+            .iter()
+            .map(|b| SrcLine {
+                text: Cow::Owned(with_vars(&b.text)),
+                file: b.file,
+                line: b.line,
+            })
+            .collect();
+        let inline = lexer::trim(c.rest);
+        if !inline.is_empty() {
+            body.insert(
+                0,
+                SrcLine {
+                    text: Cow::Owned(with_vars(inline)),
+                    file: l.file,
+                    line: l.line,
+                },
+            );
+        }
+        let params = c
+            .args
+            .iter()
+            .filter_map(|(p, _)| {
+                let (n, dflt) = match p.split_once('=') {
+                    Some((n, d)) => (lexer::trim(n), Some(lexer::trim(d).to_string())),
+                    None => (lexer::trim(p), None),
+                };
+                (!n.is_empty()).then(|| (format!("${}", n.trim_start_matches('$')), dflt))
+            })
+            .collect::<Vec<_>>();
+        self.procs_defined += 1;
+        let list = self.procs.entry(c.name.to_string()).or_default();
+        list.retain(|p| p.params.len() != params.len());
+        list.push(Rc::new(UserProc {
+            params,
+            body,
+            is_function: false,
+        }));
     }
 
     fn define_proc(&mut self, header: &str, body: &[SrcLine<'_>], l: &SrcLine<'_>) {
