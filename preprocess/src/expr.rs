@@ -452,6 +452,61 @@ pub(crate) fn substitute(text: &str, h: &mut dyn Host, in_quotes: bool) -> Strin
     substitute_at(text, h, in_quotes, 0)
 }
 
+/// A JSON variable's member or element (`$cfg.db`, `$list[0]`,
+/// `$cfg.hosts[1].name`): `value` is the variable's text, `c[at..]` what
+/// follows its name. The member as text (a string without its quotes) and
+/// where the path ends; None when nothing follows or it does not resolve.
+fn json_path(value: &str, c: &[char], at: usize) -> Option<(String, usize)> {
+    if !matches!(c.get(at), Some('.' | '[')) || !value.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let root: serde_json::Value = serde_json::from_str(value).ok()?;
+    let mut node = &root;
+    let mut i = at;
+    let mut moved = false;
+    loop {
+        match c.get(i) {
+            Some('.') => {
+                let start = i + 1;
+                let mut e = start;
+                while e < c.len() && is_ident_char(c[e]) {
+                    e += 1;
+                }
+                let key: String = c.get(start..e)?.iter().collect();
+                match node.get(key.as_str()) {
+                    Some(n) if e > start => node = n,
+                    _ => break,
+                }
+                i = e;
+            }
+            Some('[') => {
+                let close = c[i..].iter().position(|x| *x == ']')? + i;
+                let inner: String = c[i + 1..close].iter().collect();
+                let inner = inner.trim();
+                let next = match inner.parse::<usize>() {
+                    Ok(n) => node.get(n),
+                    Err(_) => node.get(crate::lexer::unquote_whole(inner).unwrap_or(inner)),
+                };
+                match next {
+                    Some(n) => node = n,
+                    None => break,
+                }
+                i = close + 1;
+            }
+            _ => break,
+        }
+        moved = true;
+    }
+    if !moved {
+        return None;
+    }
+    let text = match node {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some((text, i))
+}
+
 /// Nesting of calls inside free-text arguments that is still evaluated.
 const MAX_TEXT_DEPTH: usize = 8;
 /// Longest nested argument that is still evaluated (longer: literal text).
@@ -518,8 +573,17 @@ fn substitute_at(text: &str, h: &mut dyn Host, in_quotes: bool, depth: usize) ->
                 } else if ch == '$'
                     && let Some(v) = h.var(&name)
                 {
-                    out.push_str(&v.text());
-                    i = j;
+                    let v = v.text();
+                    match json_path(&v, &c, j) {
+                        Some((field, end)) => {
+                            out.push_str(&field);
+                            i = end;
+                        }
+                        None => {
+                            out.push_str(&v);
+                            i = j;
+                        }
+                    }
                     continue;
                 }
                 out.extend(&c[i..j]);
