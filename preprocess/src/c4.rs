@@ -39,6 +39,11 @@ pub(crate) struct Libs {
     pub deployment: bool,
     /// `C4_Dynamic.puml`.
     pub dynamic: bool,
+    /// `Rel` and its direction variants number themselves: C4_Dynamic
+    /// was the last library file to define them. Including another library
+    /// file afterwards reads `C4.puml` again, whose plain `Rel` replaces
+    /// the numbering one (the `$index=` overload stays).
+    pub dynamic_rel: bool,
     /// `C4_Sequence.puml`.
     pub sequence: bool,
 }
@@ -48,7 +53,10 @@ impl Libs {
     /// files it includes as loaded; false if `file` is not a library file.
     pub fn load(&mut self, file: &str) -> bool {
         match file {
-            "C4" => self.base = true,
+            "C4" => {
+                self.base = true;
+                self.dynamic_rel = false;
+            }
             "C4_Context" => {
                 self.load("C4");
                 self.context = true;
@@ -68,6 +76,7 @@ impl Libs {
             "C4_Dynamic" => {
                 self.load("C4_Component");
                 self.dynamic = true;
+                self.dynamic_rel = true;
             }
             "C4_Sequence" => {
                 self.load("C4_Component");
@@ -1012,43 +1021,46 @@ impl C4State {
         let mut slots = self.slot_pool.pop().unwrap_or_default();
         slots.resize_with(m.params.len(), || (None, None));
         let mut pos = 0usize;
-        for (n, (k, v)) in args.drain(..).enumerate() {
+        // keyword arguments bind first, wherever they stand; positional
+        // ones then take the parameters left, in order (`Container(a, "A",
+        // "descr", $techn="T")` has a description), as PlantUML binds them
+        for (n, (k, v)) in args.iter_mut().enumerate() {
+            let Some(k) = k.as_deref() else { continue };
             let col = self.arg_cols.get(n).copied();
-            match k {
-                Some(k) => match m.params.iter().position(|p| *p == k) {
-                    Some(i) => {
-                        slots[i] = (Some(v.into_text()), col);
-                    }
-                    None => d.warning(
-                        loc,
-                        format!("`{name}` has no parameter `${k}`; the argument is ignored"),
-                    ),
-                },
-                None => {
-                    // a positional argument takes the next parameter no
-                    // keyword argument set (`Container(a, "A", $techn="T",
-                    // "descr")` is a description), as PlantUML binds it
-                    while slots.get(pos).is_some_and(|s| s.0.is_some()) {
-                        pos += 1;
-                    }
-                    if pos >= m.params.len() {
-                        d.error(
-                            loc,
-                            format!(
-                                "too many arguments for `{name}`: it takes at most {}",
-                                m.params.len()
-                            ),
-                        );
-                        self.recycle(Bound {
-                            slots,
-                            params: m.params,
-                        });
-                        return None;
-                    }
-                    slots[pos] = (Some(v.into_text()), col);
-                    pos += 1;
+            match m.params.iter().position(|p| *p == k) {
+                Some(i) => {
+                    let v = std::mem::replace(v, Value::Int(0));
+                    slots[i] = (Some(v.into_text()), col);
                 }
+                None => d.warning(
+                    loc,
+                    format!("`{name}` has no parameter `${k}`; the argument is ignored"),
+                ),
             }
+        }
+        for (n, (k, v)) in args.drain(..).enumerate() {
+            if k.is_some() {
+                continue;
+            }
+            while slots.get(pos).is_some_and(|s| s.0.is_some()) {
+                pos += 1;
+            }
+            if pos >= m.params.len() {
+                d.error(
+                    loc,
+                    format!(
+                        "too many arguments for `{name}`: it takes at most {}",
+                        m.params.len()
+                    ),
+                );
+                self.recycle(Bound {
+                    slots,
+                    params: m.params,
+                });
+                return None;
+            }
+            slots[pos] = (Some(v.into_text()), self.arg_cols.get(n).copied());
+            pos += 1;
         }
         let required = match m.action {
             Action::Element { .. } | Action::Boundary(_) | Action::Node => 2,
@@ -1375,11 +1387,13 @@ impl C4State {
                     Some(b.take("e_index"))
                 } else if indexed && (self.libs.dynamic || self.show_index) {
                     let given = b.take("index");
-                    Some(if given.is_empty() {
-                        Text::from(self.next_index(1).text())
+                    if !given.is_empty() {
+                        Some(given)
+                    } else if self.libs.dynamic_rel || self.show_index {
+                        Some(Text::from(self.next_index(1).text()))
                     } else {
-                        given
-                    })
+                        None
+                    }
                 } else {
                     None
                 };

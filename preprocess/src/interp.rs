@@ -1664,6 +1664,7 @@ fn all_libs() -> Libs {
 fn fallback_libs(cur: Libs) -> Libs {
     let mut l = all_libs();
     l.dynamic = cur.dynamic;
+    l.dynamic_rel = cur.dynamic_rel;
     l.sequence = cur.sequence;
     l
 }
