@@ -8,6 +8,13 @@ mod serve;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: the parser builds a model of
+/// many small items, and with glibc's allocator a large diagram pays for
+/// fresh pages on every parse (BENCHMARKS.md, "Fourth pass": 10 MB parses
+/// 20% faster, and time grows linearly with the input).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     #[cfg(feature = "failpoints")]

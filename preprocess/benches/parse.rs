@@ -20,6 +20,11 @@ use criterion::{
 };
 use preprocess::{NoIncludes, SourceFile, parse};
 
+/// The allocator of the `c4forge` binary, so the bench measures the parser
+/// as the product runs it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `percy/TestAllPlantUmlElements.puml` of C4-PlantUML (MIT, see
 /// `data/README.md`): the largest diagram of the corpus.
 const LARGEST_CORPUS_FILE: &str = include_str!("data/TestAllPlantUmlElements.puml");
