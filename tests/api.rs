@@ -327,12 +327,7 @@ async fn a_zip_bundle_with_relative_includes_is_one_job() {
         .json()
         .await
         .expect("json");
-    let aliases: Vec<&str> = model["diagrams"][0]["elements"]
-        .as_array()
-        .expect("elements")
-        .iter()
-        .filter_map(|e| e["alias"].as_str())
-        .collect();
+    let aliases = element_aliases(&model);
     assert!(
         aliases.contains(&"customer"),
         "the included person is in the model: {aliases:?}"

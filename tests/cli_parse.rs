@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::process::{Command, Output};
 
-use common::bin;
+use common::{bin, element_aliases};
 
 /// `docs/c4/context/context.puml` including `../shared/people.iuml`.
 fn tree() -> tempfile::TempDir {
@@ -48,12 +48,7 @@ fn includes_from_a_sibling_directory_are_read() {
         String::from_utf8_lossy(&out.stdout)
     );
     let model: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON model");
-    let aliases: Vec<&str> = model["diagrams"][0]["elements"]
-        .as_array()
-        .expect("elements")
-        .iter()
-        .filter_map(|e| e["alias"].as_str())
-        .collect();
+    let aliases = element_aliases(&model);
     assert_eq!(aliases, ["customer", "shop"]);
     assert_eq!(model["diagrams"][0]["relationships"][0]["from"], "customer");
 }

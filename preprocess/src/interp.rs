@@ -733,14 +733,23 @@ impl<'a> Interp<'a> {
                 (!n.is_empty()).then(|| (format!("${}", n.trim_start_matches('$')), dflt))
             })
             .collect::<Vec<_>>();
+        self.add_proc(
+            c.name,
+            UserProc {
+                params,
+                body,
+                is_function: false,
+            },
+        );
+    }
+
+    /// Registers a procedure or function; one of the same name and arity
+    /// is replaced (PlantUML overloads on arity).
+    fn add_proc(&mut self, name: &str, p: UserProc) {
         self.procs_defined += 1;
-        let list = self.procs.entry(c.name.to_string()).or_default();
-        list.retain(|p| p.params.len() != params.len());
-        list.push(Rc::new(UserProc {
-            params,
-            body,
-            is_function: false,
-        }));
+        let list = self.procs.entry(name.to_string()).or_default();
+        list.retain(|q| q.params.len() != p.params.len());
+        list.push(Rc::new(p));
     }
 
     fn define_proc(&mut self, header: &str, body: &[SrcLine<'_>], l: &SrcLine<'_>) {
@@ -777,14 +786,14 @@ impl<'a> Interp<'a> {
             }],
             None => body.iter().map(SrcLine::to_owned_line).collect(),
         };
-        self.procs_defined += 1;
-        let list = self.procs.entry(c.name.to_string()).or_default();
-        list.retain(|p| p.params.len() != params.len());
-        list.push(Rc::new(UserProc {
-            params,
-            body,
-            is_function,
-        }));
+        self.add_proc(
+            c.name,
+            UserProc {
+                params,
+                body,
+                is_function,
+            },
+        );
     }
 
     fn find_proc(&self, name: &str, args: &[(Option<String>, Value)]) -> Option<Rc<UserProc>> {

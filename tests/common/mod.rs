@@ -685,3 +685,14 @@ pub async fn submit(http: &reqwest::Client, base: &str, token: &str, n: usize) -
     }
     jobs
 }
+
+/// The aliases of the first diagram's elements in an IR model (JSON), in
+/// model order.
+pub fn element_aliases(model: &serde_json::Value) -> Vec<&str> {
+    model["diagrams"][0]["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .filter_map(|e| e["alias"].as_str())
+        .collect()
+}
