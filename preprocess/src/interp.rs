@@ -1226,6 +1226,13 @@ impl<'a> Interp<'a> {
                             format!("raw PlantUML arrow `{a}` -> `{b}` has no label and is not in the model; use `Rel({a}, {b}, \"label\")`"),
                         );
                     }
+                } else if t.chars().all(is_ident_char) && c4::lookup(t, all_libs(), 0).is_some() {
+                    // `LAYOUT_LEFT_RIGHT`: a `!define` in C4-PlantUML 1.0, a
+                    // procedure since, so PlantUML rejects the bare name
+                    self.d.warning(
+                        &loc,
+                        format!("`{t}` without `()` is ignored: C4-PlantUML 2 defines it as a procedure (PlantUML rejects the bare name); write `{t}()`"),
+                    );
                 }
             }
         }
