@@ -446,6 +446,32 @@ fn is_bare_word(t: &str) -> bool {
         && cs.all(is_ident_char)
 }
 
+/// An argument of an `!unquoted procedure` (every C4 macro but
+/// `setIndex`/`increment`): text, never an expression. PlantUML replaces
+/// `$variables` and function calls in it first, inside quotes too
+/// (`"Item $i"`, `c$i`, `"%upper($x)"`, `Index()-1` gives `4-1`), then
+/// takes a quoted string's content or the text as it is (`1+2` stays
+/// `1+2`, `$x + "e"` is `q + "e"`). A bare name is a variable if one has
+/// that name.
+pub(crate) fn unquoted_arg(text: &str, h: &mut dyn Host) -> Value {
+    let t = crate::lexer::trim(text);
+    let special = |s: &str| s.contains(['$', '%', '(']);
+    if let Some(inner) = whole_quoted(t)
+        && !special(inner)
+    {
+        return Value::Str(Text::from(inner));
+    }
+    if is_bare_word(t) {
+        return h.var(t).unwrap_or_else(|| Value::Str(Text::from(t)));
+    }
+    if !special(t) {
+        return Value::Str(Text::from(t));
+    }
+    let s = substitute(t, h, true);
+    let s = crate::lexer::trim(&s);
+    Value::Str(Text::from(whole_quoted(s).unwrap_or(s)))
+}
+
 /// Replaces known function calls and defined variables inside free text.
 /// With `in_quotes == false`, quoted parts are copied verbatim.
 pub(crate) fn substitute(text: &str, h: &mut dyn Host, in_quotes: bool) -> String {

@@ -1274,10 +1274,9 @@ impl<'a> Interp<'a> {
         }
     }
 
-    /// Evaluates call arguments. `unquoted`: the callee is a C4 macro (an
-    /// `!unquoted procedure`), whose arguments see `$variables` and
-    /// function calls replaced first, inside quotes too (`"Item $i"`,
-    /// `"%upper($x)"`), as PlantUML replaces them in the line.
+    /// Evaluates call arguments: as expressions, or with `unquoted` (the
+    /// callee is a C4 macro, an `!unquoted procedure`) as text, see
+    /// [`expr::unquoted_arg`].
     fn eval_args(&mut self, raw: &[(&str, usize)], unquoted: bool) -> Vec<(Option<String>, Value)> {
         let mut out = std::mem::take(&mut self.eval_pool);
         out.clear();
@@ -1287,12 +1286,11 @@ impl<'a> Interp<'a> {
                 Some((k, v)) => (Some(k.to_string()), v),
                 None => (None, a),
             };
-            let v = if unquoted && (v.contains('$') || v.contains('%')) {
-                Cow::Owned(expr::substitute(v, self, true))
-            } else {
-                Cow::Borrowed(v)
-            };
-            let v = v.as_ref();
+            if unquoted {
+                let val = expr::unquoted_arg(v, self);
+                out.push((k, val));
+                continue;
+            }
             let val = match expr::eval_arg(v, self) {
                 Ok(x) => x,
                 Err(e) => {
@@ -1347,7 +1345,9 @@ impl<'a> Interp<'a> {
             if !matches!(name, "setIndex" | "increment") {
                 self.check_unquoted_args(name, &c.args, loc);
             }
-            let mut args = self.eval_args(&c.args, true);
+            // `setIndex`/`increment` are plain procedures: expressions
+            let unquoted = !matches!(name, "setIndex" | "increment");
+            let mut args = self.eval_args(&c.args, unquoted);
             let bound = self.c4.bind(name, &m, &mut args, loc, self.d);
             // `bind` emptied it: its buffer serves the next call
             self.eval_pool = args;
