@@ -53,7 +53,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.http.listen = listen;
             }
             let stages = crate::serve::parse_stages(&args.stages)?;
-            tokio_runtime()?.block_on(crate::serve::run(cfg, stages))?;
+            let rt = tokio_runtime()?;
+            let served = rt.block_on(crate::serve::run(cfg, stages));
+            // A stage run abandoned at its time budget may still occupy a
+            // blocking thread: do not wait for it (dropping would).
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            served?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -33,6 +33,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_RETRY_BASE_MS", "stages.retry_base_ms"),
     ("C4FORGE_RETRY_MAX_MS", "stages.retry_max_ms"),
     ("C4FORGE_STALE_AFTER_SECS", "stages.stale_after_secs"),
+    ("C4FORGE_RUN_TIMEOUT_SECS", "stages.run_timeout_secs"),
+    ("C4FORGE_LEASE_SECS", "stages.lease_secs"),
+    ("C4FORGE_HEARTBEAT_SECS", "stages.heartbeat_secs"),
 ];
 
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
@@ -83,6 +86,9 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "stages.retry_base_ms" => cfg.stages.retry_base_ms = parse_env(name, &v)?,
             "stages.retry_max_ms" => cfg.stages.retry_max_ms = parse_env(name, &v)?,
             "stages.stale_after_secs" => cfg.stages.stale_after_secs = parse_env(name, &v)?,
+            "stages.run_timeout_secs" => cfg.stages.run_timeout_secs = parse_env(name, &v)?,
+            "stages.lease_secs" => cfg.stages.lease_secs = parse_env(name, &v)?,
+            "stages.heartbeat_secs" => cfg.stages.heartbeat_secs = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }
@@ -98,6 +104,7 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             cfg.bus.prefix
         );
     }
+    cfg.stages.validate()?;
     Ok(cfg)
 }
 

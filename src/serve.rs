@@ -126,8 +126,9 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
     if stages.contains(&Stage::Ingest) {
         if cfg.is_embedded() {
             // The in-process queues died with the last process: resume every
-            // unfinished job from its last committed stage.
-            match runtime::outbox::sweep(&ledger, &bus).await {
+            // unfinished job from its last committed stage (its runs' leases
+            // died with it too).
+            match runtime::outbox::recover_embedded_start(&ledger, &bus).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(jobs = n, "recovery sweep re-enqueued unfinished jobs"),
                 Err(e) => tracing::warn!(error = %e, "recovery sweep failed"),

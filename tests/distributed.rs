@@ -187,3 +187,83 @@ async fn every_notifier_instance_delivers_to_its_own_clients() {
         assert_eq!(statuses, HAPPY_PATH, "instance {}", i + 1);
     }
 }
+
+/// Issue 17 in the distributed mode: a generate run far longer than the
+/// no-progress age and than its lease, whose heartbeat keeps the lease
+/// alive. The sweep of the ingest process never re-dispatches it, and when
+/// the broker redelivers its message (every connection closed mid-run) the
+/// redelivery is deferred instead of starting a second run: one generate
+/// run, every status once, no orphan.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_long_run_is_neither_swept_nor_run_twice_on_redelivery() {
+    let iso = Isolated::create().await;
+    let env = with(
+        iso.env(),
+        &[
+            ("C4FORGE_STALE_AFTER_SECS", "1"),
+            ("C4FORGE_LEASE_SECS", "2"),
+            ("C4FORGE_HEARTBEAT_SECS", "1"),
+        ],
+    );
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,store"], &env);
+    let generate = spawn(
+        &["--stages", "generate"],
+        &with(
+            env.clone(),
+            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(15000)")],
+        ),
+    );
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "long@example.com").await;
+    let job = submit(&http, &api.base, &token, 1).await.remove(0);
+    wait_any(
+        &http,
+        &api.base,
+        &token,
+        std::slice::from_ref(&job),
+        &["generating"],
+        60,
+    )
+    .await;
+    // The broker drops every connection: the run's unacked message is
+    // delivered again while the run is still at work.
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["close_all_connections", "-p", &iso.vhost, "redelivery test"])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        wait_terminal(&http, &api.base, &token, &job, 90).await,
+        "done",
+        "generate log:\n{}",
+        generate.log_text()
+    );
+    check_jobs(&iso, &[(job.clone(), "done")]).await;
+    let db = Database::connect(iso.database_url())
+        .await
+        .expect("test database");
+    let runs = rows(
+        &db,
+        &format!("SELECT runs FROM stage_leases WHERE job_id = '{job}' AND stage = 'generate'"),
+    )
+    .await;
+    let runs: i64 = runs[0].try_get("", "runs").expect("runs");
+    assert_eq!(runs, 1, "generate log:\n{}", generate.log_text());
+    assert!(
+        generate.log_text().contains("deferring the delivery"),
+        "the redelivery should have met the live lease:\n{}",
+        generate.log_text()
+    );
+    assert!(
+        !api.log_text().contains("recovered unfinished job"),
+        "the sweep re-dispatched a job whose run was alive:\n{}",
+        api.log_text()
+    );
+}

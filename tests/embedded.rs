@@ -404,3 +404,156 @@ async fn unfinished_jobs_resume_after_a_kill() {
         );
     }
 }
+
+/// The SQLite database of an embedded server's data dir.
+async fn data_db(dir: &std::path::Path) -> sea_orm::DatabaseConnection {
+    Database::connect(format!("sqlite://{}", dir.join("c4forge.db").display()))
+        .await
+        .expect("sqlite")
+}
+
+/// How many runs of `stage` were started for `job` (the stage's lease row).
+async fn runs_of(db: &sea_orm::DatabaseConnection, job: &str, stage: &str) -> i64 {
+    count(
+        db,
+        &format!("SELECT runs FROM stage_leases WHERE job_id = '{job}' AND stage = '{stage}'"),
+    )
+    .await
+}
+
+/// Issue 17: a generate run that takes longer than the no-progress age
+/// (`stale_after_secs`) and than its lease is kept alive by its heartbeat:
+/// the sweep never re-dispatches it, the job is done after one generate run.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_run_longer_than_the_stale_age_is_not_dispatched_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = with(
+        embedded_env(dir.path()),
+        &[
+            ("C4FORGE_STALE_AFTER_SECS", "1"),
+            ("C4FORGE_LEASE_SECS", "2"),
+            ("C4FORGE_HEARTBEAT_SECS", "1"),
+            ("FAILPOINTS", "stage-run-sleep-generate=sleep(5000)"),
+        ],
+    );
+    let server = spawn(&[], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "slow@example.com").await;
+    let job = submit(&http, &server.base, &token, 1).await.remove(0);
+    let (statuses, _) = watch(&server.base, &token, &job).await;
+    assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
+    let db = data_db(dir.path()).await;
+    assert_eq!(runs_of(&db, &job, "generate").await, 1, "one generate run");
+    let log = server.log_text();
+    assert!(
+        !log.contains("recovered unfinished job"),
+        "the sweep re-dispatched a job whose run was alive:\n{log}"
+    );
+}
+
+/// Issue 17: a stage run over `stages.run_timeout_secs` fails its job
+/// permanently with a reason naming the budget, and frees its slot: with
+/// one generate slot, a job submitted while the first is stuck still
+/// completes. Nothing is dead-lettered.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_run_over_its_time_budget_fails_with_the_reason_and_frees_its_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = with(
+        embedded_env(dir.path()),
+        &[
+            ("C4FORGE_RUN_TIMEOUT_SECS", "2"),
+            ("C4FORGE_PREFETCH", "1"),
+            // The first generate run is stuck for 10 minutes.
+            ("FAILPOINTS", "stage-run-sleep-generate=1*sleep(600000)"),
+        ],
+    );
+    let server = spawn(&[], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "budget@example.com").await;
+    let stuck = submit(&http, &server.base, &token, 1).await.remove(0);
+    wait_any(
+        &http,
+        &server.base,
+        &token,
+        std::slice::from_ref(&stuck),
+        &["generating"],
+        60,
+    )
+    .await;
+    let other = submit(&http, &server.base, &token, 1).await.remove(0);
+
+    let events = watch_events(&server.base, &token, &stuck).await;
+    let last = events.last().expect("events");
+    assert_eq!(last["status"], "failed", "{events:?}");
+    assert_eq!(
+        last["detail"]["reason"],
+        "generate stage run exceeded its time budget of 2 s (stages.run_timeout_secs)",
+        "{last}"
+    );
+    let (statuses, _) = watch(&server.base, &token, &other).await;
+    assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
+
+    let db = data_db(dir.path()).await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM dead_letters").await, 0);
+    assert_eq!(runs_of(&db, &stuck, "generate").await, 1, "not retried");
+    let leased = count(
+        &db,
+        &format!(
+            "SELECT lease_until FROM stage_leases WHERE job_id = '{stuck}' AND stage = 'generate'"
+        ),
+    )
+    .await;
+    assert_eq!(leased, 0, "the timed-out run released its lease");
+}
+
+/// A process killed while a run holds a (long) lease: the restarted
+/// embedded process knows that run died with it and resumes the job at
+/// once instead of waiting for the lease to expire.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_run_killed_mid_lease_resumes_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = with(
+        embedded_env(dir.path()),
+        &[
+            ("C4FORGE_LEASE_SECS", "600"),
+            ("C4FORGE_HEARTBEAT_SECS", "1"),
+        ],
+    );
+    let first = spawn(
+        &[],
+        &with(
+            env.clone(),
+            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(600000)")],
+        ),
+    );
+    let http = reqwest::Client::new();
+    let token = login(&http, &first.base, "killed@example.com").await;
+    let job = submit(&http, &first.base, &token, 1).await.remove(0);
+    wait_any(
+        &http,
+        &first.base,
+        &token,
+        std::slice::from_ref(&job),
+        &["generating"],
+        60,
+    )
+    .await;
+    drop(first); // SIGKILL mid-run: its lease would live 10 more minutes.
+    let second = spawn(&[], &env);
+    let (statuses, _) = watch(&second.base, &token, &job).await;
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("done"),
+        "{statuses:?}\n{}",
+        second.log_text()
+    );
+    let db = data_db(dir.path()).await;
+    assert_eq!(
+        runs_of(&db, &job, "generate").await,
+        2,
+        "the dead run and its successor"
+    );
+}

@@ -25,6 +25,17 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
 /// Default access token lifetime.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+/// Default time budget of one stage run (the handler's work on one message).
+pub const DEFAULT_RUN_TIMEOUT_SECS: u64 = 300;
+/// Default lease of a stage run: how long a run counts as alive after its
+/// start or its last heartbeat.
+pub const DEFAULT_LEASE_SECS: u64 = 15;
+/// Default interval of a running stage's lease heartbeat (a third of the
+/// lease, so two missed beats still leave the lease alive).
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 5;
+/// Default age of no progress after which the sweep re-enqueues a job
+/// that no live stage run holds.
+pub const DEFAULT_STALE_AFTER_SECS: u64 = 900;
 
 /// The whole configuration of one process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,9 +191,22 @@ pub struct StagesConfig {
     pub retry_base_ms: u64,
     /// Largest retry delay in milliseconds.
     pub retry_max_ms: u64,
-    /// A job with no progress for this many seconds is re-enqueued by the
-    /// periodic sweep (longer than the largest retry delay tier).
+    /// A job that no live stage run holds and that made no progress for
+    /// this many seconds is re-enqueued by the periodic sweep (longer than
+    /// the largest retry delay tier).
     pub stale_after_secs: u64,
+    /// Time budget of one stage run in seconds: a run that takes longer
+    /// fails its job permanently with a reason naming this key (one slow
+    /// diagram must not hold a stage's slots for everyone).
+    pub run_timeout_secs: u64,
+    /// Lease of a running stage run in seconds: the run's process records
+    /// it when the run starts and renews it every `heartbeat_secs`; the
+    /// sweep and redeliveries leave a job alone while its lease is live.
+    /// A killed process's runs are taken over once it expires.
+    pub lease_secs: u64,
+    /// How often a running stage renews its lease, in seconds (less than
+    /// `lease_secs`).
+    pub heartbeat_secs: u64,
 }
 
 impl Default for StagesConfig {
@@ -191,8 +215,52 @@ impl Default for StagesConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_base_ms: 500,
             retry_max_ms: 30_000,
-            stale_after_secs: 900,
+            stale_after_secs: DEFAULT_STALE_AFTER_SECS,
+            run_timeout_secs: DEFAULT_RUN_TIMEOUT_SECS,
+            lease_secs: DEFAULT_LEASE_SECS,
+            heartbeat_secs: DEFAULT_HEARTBEAT_SECS,
         }
+    }
+}
+
+/// A `stages` setting that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum StagesConfigError {
+    /// A duration that must be positive is 0.
+    #[error("stages.{0} must be at least 1 second")]
+    Zero(&'static str),
+    /// The heartbeat would let the lease expire between two beats.
+    #[error(
+        "stages.heartbeat_secs ({heartbeat}) must be less than stages.lease_secs ({lease}), or a live run's lease expires between two heartbeats"
+    )]
+    HeartbeatNotBelowLease {
+        /// The configured heartbeat interval.
+        heartbeat: u64,
+        /// The configured lease.
+        lease: u64,
+    },
+}
+
+impl StagesConfig {
+    /// Checks the time budget, lease and heartbeat settings together.
+    pub fn validate(&self) -> Result<(), StagesConfigError> {
+        for (name, value) in [
+            ("run_timeout_secs", self.run_timeout_secs),
+            ("lease_secs", self.lease_secs),
+            ("heartbeat_secs", self.heartbeat_secs),
+            ("stale_after_secs", self.stale_after_secs),
+        ] {
+            if value == 0 {
+                return Err(StagesConfigError::Zero(name));
+            }
+        }
+        if self.heartbeat_secs >= self.lease_secs {
+            return Err(StagesConfigError::HeartbeatNotBelowLease {
+                heartbeat: self.heartbeat_secs,
+                lease: self.lease_secs,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -252,6 +320,24 @@ mod tests {
             !shown.contains("secret@") && !shown.contains("topsecret"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn stage_time_settings_are_checked_together() {
+        assert!(StagesConfig::default().validate().is_ok());
+        let bad = StagesConfig {
+            heartbeat_secs: 15,
+            lease_secs: 15,
+            ..StagesConfig::default()
+        };
+        let err = bad.validate().expect_err("heartbeat not below lease");
+        assert!(err.to_string().contains("stages.heartbeat_secs"), "{err}");
+        let zero = StagesConfig {
+            run_timeout_secs: 0,
+            ..StagesConfig::default()
+        };
+        let err = zero.validate().expect_err("zero budget");
+        assert!(err.to_string().contains("stages.run_timeout_secs"), "{err}");
     }
 
     #[test]

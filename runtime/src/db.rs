@@ -140,6 +140,23 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family)
 "#,
     },
+    Migration {
+        version: 3,
+        name: "stage leases (owner, lease_until and heartbeat of the running stage run of a job)",
+        sql: r#"
+CREATE TABLE stage_leases (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    lease_until BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    runs BIGINT NOT NULL,
+    PRIMARY KEY (job_id, stage)
+);
+CREATE INDEX stage_leases_until ON stage_leases (lease_until)
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
@@ -231,7 +248,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = connect(&url, 0).await.expect("connect");
-        assert_eq!(migrate(&db).await.expect("first"), vec![1, 2]);
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(migrate(&db).await.expect("first"), all);
         assert!(migrate(&db).await.expect("second").is_empty());
+    }
+
+    #[test]
+    fn migration_versions_increase() {
+        // A repeated version would be skipped as already applied.
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
     }
 }

@@ -6,11 +6,18 @@
 //! environment variable (`name=actions;...`, see the `fail` crate). The
 //! `return` action of a point here means "die now as if by SIGKILL": the
 //! process aborts without running destructors, acking or flushing anything,
-//! which is the crash the delivery rules must survive.
+//! which is the crash the delivery rules must survive. The `sleep(ms)`
+//! action of [`RUN_SLEEP`] makes a stage run slow.
 
 /// In the consumer loop, after a stage's results are committed and before
 /// its next message is published and its delivery acked.
 pub const AFTER_COMMIT: &str = "stage-after-commit";
+
+/// Inside a stage run, before the stage's work, on the blocking pool as the
+/// generate stage's pure call is: `stage-run-sleep-{stage}` (for example
+/// `stage-run-sleep-generate=1*sleep(600000)`) makes that stage's runs slow
+/// or stuck, for the tests of leases and of the run time budget.
+pub const RUN_SLEEP: &str = "stage-run-sleep";
 
 /// Errors arming the fail points.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +65,14 @@ pub fn hit(name: &str) {
         tracing::error!(failpoint = name, "fail point fired: aborting the process");
         std::process::abort();
     }
+}
+
+/// Evaluates [`RUN_SLEEP`] for `stage` on the blocking pool: like a stuck
+/// pure call, a `sleep` there keeps its thread after the run's time budget
+/// dropped the future awaiting it.
+pub async fn run_sleep(stage: schemas::Stage) {
+    let name = format!("{RUN_SLEEP}-{stage}");
+    let _ = tokio::task::spawn_blocking(move || fail::eval(&name, |_| ())).await;
 }
 
 #[cfg(test)]

@@ -7,6 +7,15 @@
 //! happened. `stage_runs` records each finished `(job, stage)` with the
 //! message it produced: a redelivered message whose stage already committed
 //! re-publishes that output instead of redoing the work.
+//!
+//! `stage_leases` records the running `(job, stage)`: the run's owner, its
+//! `lease_until` (renewed by the run's heartbeat), the time of the last
+//! heartbeat or release, and how many runs were started. A run starts only
+//! by taking the lease ([`Ledger::start_run`]), which succeeds when there is
+//! no lease row or its lease has expired; a finished run releases it
+//! (`lease_until = 0`). The recovery sweep ([`Ledger::recoverable_jobs`])
+//! never picks a job whose lease is live. Lease times are the clocks of the
+//! processes, which must agree to well within a lease (NTP).
 
 use crate::db::{Db, DbError};
 use crate::{from_millis, now_millis};
@@ -105,6 +114,29 @@ pub enum StartOutcome {
     Terminal(JobStatus),
     /// The job was deleted; the message is obsolete.
     Missing,
+    /// Another run of this stage holds a live lease on the job: this
+    /// delivery must not start a second, concurrent run.
+    Leased {
+        /// Who runs it (process and run id).
+        owner: String,
+        /// When its lease expires unless renewed (ms).
+        until: i64,
+    },
+}
+
+/// The lease of one stage run, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// The run holding (or that last held) the lease.
+    pub owner: String,
+    /// Expiry (ms); 0 once released.
+    pub lease_until: i64,
+    /// Last heartbeat, start or release (ms).
+    pub heartbeat_at: i64,
+    /// When the current (or last) run started (ms).
+    pub started_at: i64,
+    /// How many runs of this stage were started for the job.
+    pub runs: i64,
 }
 
 /// A stored object linked to a job.
@@ -428,6 +460,120 @@ impl Ledger {
             .collect()
     }
 
+    /// Unfinished jobs the recovery sweep may re-enqueue, oldest first:
+    /// no run of theirs holds a live lease (`lease_until >= now`), and either
+    /// a run's lease expired without being released (its process died), or
+    /// the job made no progress since `idle_before` (ms): neither its row
+    /// nor any lease changed since then (a job between stages whose message
+    /// was lost). `idle_before = i64::MAX` takes every job without a live
+    /// lease (start-up recovery of the embedded mode).
+    pub async fn recoverable_jobs(
+        &self,
+        idle_before: i64,
+        now: i64,
+        limit: u64,
+    ) -> Result<Vec<JobRecord>> {
+        let sql = format!(
+            "SELECT {} FROM jobs WHERE status NOT IN ('done', 'failed', 'dead_lettered') \
+             AND NOT EXISTS (SELECT 1 FROM stage_leases l WHERE l.job_id = jobs.id AND l.lease_until >= $2) \
+             AND (EXISTS (SELECT 1 FROM stage_leases l WHERE l.job_id = jobs.id AND l.lease_until > 0) \
+                  OR (updated_at < $1 AND NOT EXISTS (SELECT 1 FROM stage_leases l WHERE l.job_id = jobs.id AND l.heartbeat_at >= $1))) \
+             ORDER BY created_at LIMIT $3",
+            Self::JOB_COLUMNS
+        );
+        self.all(
+            &sql,
+            vec![idle_before.into(), now.into(), (limit as i64).into()],
+        )
+        .await?
+        .iter()
+        .map(Self::job_from)
+        .collect()
+    }
+
+    /// Marks the expired leases of `job` released after the sweep
+    /// re-enqueued it, so the next sweep waits for the no-progress age
+    /// instead of re-enqueueing it again at once. Returns how many there were.
+    pub async fn settle_expired_leases(&self, job: JobId, now: i64) -> Result<u64> {
+        self.exec(
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE job_id = $2 AND lease_until > 0 AND lease_until < $1",
+            vec![now.into(), job.to_string().into()],
+        )
+        .await
+    }
+
+    /// Releases every lease. Only for the start of the embedded mode: its
+    /// in-process bus cannot be shared, so a lease found then belongs to a
+    /// previous incarnation of this very process and no run is alive.
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        self.exec(
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE lease_until > 0",
+            vec![now_millis().into()],
+        )
+        .await
+    }
+
+    /// Renews the lease of the run `owner` on `(job, stage)` until
+    /// `now + lease_ms`. False when the run no longer holds it (another run
+    /// took it over after it expired, or it was released).
+    pub async fn renew_lease(
+        &self,
+        job: JobId,
+        stage: Stage,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let now = now_millis();
+        let renewed = self
+            .exec(
+                "UPDATE stage_leases SET lease_until = $1, heartbeat_at = $2 WHERE job_id = $3 AND stage = $4 AND owner = $5 AND lease_until > 0",
+                vec![
+                    now.saturating_add(lease_ms).into(),
+                    now.into(),
+                    job.to_string().into(),
+                    stage.as_str().into(),
+                    owner.into(),
+                ],
+            )
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    /// Releases the lease of the run `owner` on `(job, stage)` (a run that
+    /// ended without committing: failed, retried, timed out).
+    pub async fn release_lease(&self, job: JobId, stage: Stage, owner: &str) -> Result<()> {
+        self.exec(
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE job_id = $2 AND stage = $3 AND owner = $4",
+            vec![
+                now_millis().into(),
+                job.to_string().into(),
+                stage.as_str().into(),
+                owner.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The lease row of `(job, stage)`, if a run was ever started.
+    pub async fn lease(&self, job: JobId, stage: Stage) -> Result<Option<LeaseRecord>> {
+        self.one(
+            "SELECT owner, lease_until, heartbeat_at, started_at, runs FROM stage_leases WHERE job_id = $1 AND stage = $2",
+            vec![job.to_string().into(), stage.as_str().into()],
+        )
+        .await?
+        .map(|r| {
+            Ok(LeaseRecord {
+                owner: get(&r, "owner")?,
+                lease_until: get(&r, "lease_until")?,
+                heartbeat_at: get(&r, "heartbeat_at")?,
+                started_at: get(&r, "started_at")?,
+                runs: get(&r, "runs")?,
+            })
+        })
+        .transpose()
+    }
+
     fn event_from(row: &QueryResult, user: UserId) -> Result<StatusEvent> {
         let detail: String = get(row, "detail")?;
         Ok(StatusEvent {
@@ -470,43 +616,122 @@ impl Ledger {
 
     /// Moves `job` to the status `stage` sets when it starts, forward only;
     /// the status event carries `detail` (what the previous stage produced,
-    /// see [`schemas::messages::Message::progress_detail`]).
+    /// see [`schemas::messages::Message::progress_detail`]). Takes no lease:
+    /// the consumer loop uses [`Ledger::start_run`].
     pub async fn start_stage(
         &self,
         job: JobId,
         stage: Stage,
         detail: serde_json::Value,
     ) -> Result<StartOutcome> {
-        if let Some(row) = self
-            .one(
-                "SELECT output FROM stage_runs WHERE job_id = $1 AND stage = $2",
-                vec![job.to_string().into(), stage.as_str().into()],
-            )
-            .await?
-        {
-            return Ok(StartOutcome::AlreadyDone(get(&row, "output")?));
+        self.start(job, stage, detail, None).await
+    }
+
+    /// [`Ledger::start_stage`] for one run of the stage by `owner`, which
+    /// must take the lease of `(job, stage)` for `lease_ms` first, in the
+    /// same transaction as the status change: [`StartOutcome::Leased`] when
+    /// another run holds a live lease. A run that took the lease and then
+    /// finds the stage committed (a run that finished meanwhile) returns
+    /// [`StartOutcome::AlreadyDone`].
+    pub async fn start_run(
+        &self,
+        job: JobId,
+        stage: Stage,
+        detail: serde_json::Value,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<StartOutcome> {
+        self.start(job, stage, detail, Some((owner, lease_ms)))
+            .await
+    }
+
+    async fn committed_output(
+        &self,
+        conn: &impl ConnectionTrait,
+        job: JobId,
+        stage: Stage,
+    ) -> Result<Option<Option<String>>> {
+        conn.query_one_raw(self.stmt(
+            "SELECT output FROM stage_runs WHERE job_id = $1 AND stage = $2",
+            vec![job.to_string().into(), stage.as_str().into()],
+        ))
+        .await?
+        .map(|row| get(&row, "output"))
+        .transpose()
+    }
+
+    async fn start(
+        &self,
+        job: JobId,
+        stage: Stage,
+        detail: serde_json::Value,
+        lease: Option<(&str, i64)>,
+    ) -> Result<StartOutcome> {
+        if let Some(output) = self.committed_output(&self.db, job, stage).await? {
+            return Ok(StartOutcome::AlreadyDone(output));
         }
-        let Some((next, allowed)) = JobStatus::started_by(stage) else {
+        let started_by = JobStatus::started_by(stage);
+        if started_by.is_none() && lease.is_none() {
             return Ok(StartOutcome::Started(None));
-        };
+        }
         let Some(record) = self.job(job).await? else {
             return Ok(StartOutcome::Missing);
         };
         if record.status.is_terminal() {
             return Ok(StartOutcome::Terminal(record.status));
         }
+        let now = now_millis();
+        let tx = self.db.begin().await?;
+        if let Some((owner, lease_ms)) = lease {
+            // Taken when there is no lease row or its lease expired (or was
+            // released: 0); a live lease of another run leaves the row as is.
+            let taken = tx
+                .execute_raw(self.stmt(
+                    "INSERT INTO stage_leases (job_id, stage, owner, lease_until, heartbeat_at, started_at, runs) VALUES ($1, $2, $3, $4, $5, $5, 1) \
+                     ON CONFLICT (job_id, stage) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, \
+                     heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, runs = stage_leases.runs + 1 \
+                     WHERE stage_leases.lease_until < $5",
+                    vec![
+                        job.to_string().into(),
+                        stage.as_str().into(),
+                        owner.into(),
+                        now.saturating_add(lease_ms).into(),
+                        now.into(),
+                    ],
+                ))
+                .await?
+                .rows_affected();
+            if taken == 0 {
+                let holder = tx
+                    .query_one_raw(self.stmt(
+                        "SELECT owner, lease_until FROM stage_leases WHERE job_id = $1 AND stage = $2",
+                        vec![job.to_string().into(), stage.as_str().into()],
+                    ))
+                    .await?;
+                tx.rollback().await?;
+                let (owner, until) = match holder {
+                    Some(row) => (get(&row, "owner")?, get(&row, "lease_until")?),
+                    None => (String::new(), now),
+                };
+                return Ok(StartOutcome::Leased { owner, until });
+            }
+            // A run that held the lease until just now may have committed.
+            if let Some(output) = self.committed_output(&tx, job, stage).await? {
+                tx.rollback().await?;
+                return Ok(StartOutcome::AlreadyDone(output));
+            }
+        }
+        let Some((next, allowed)) = started_by else {
+            tx.commit().await?;
+            return Ok(StartOutcome::Started(None));
+        };
         let from: Vec<&JobStatus> = allowed.iter().filter(|s| **s != next).collect();
         let sql = format!(
             "UPDATE jobs SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({})",
             placeholders(4, from.len())
         );
-        let mut values: Vec<Value> = vec![
-            next.as_str().into(),
-            now_millis().into(),
-            job.to_string().into(),
-        ];
+        let mut values: Vec<Value> = vec![next.as_str().into(), now.into(), job.to_string().into()];
         values.extend(from.iter().map(|s| Value::from(s.as_str())));
-        let tx = self.db.begin().await?;
         let changed = tx
             .execute_raw(self.stmt(&sql, values))
             .await?
@@ -524,8 +749,8 @@ impl Ledger {
     }
 
     /// Records that `stage` finished `job` with `output` (the message it
-    /// publishes next). With `done`, also moves the job to `done` with that
-    /// event detail. Idempotent.
+    /// publishes next) and releases the stage's lease. With `done`, also
+    /// moves the job to `done` with that event detail. Idempotent.
     pub async fn complete_stage(
         &self,
         job: JobId,
@@ -543,6 +768,12 @@ impl Ledger {
             ))
             .await?
             .rows_affected();
+        // The stage is committed: whichever run holds its lease is done.
+        tx.execute_raw(self.stmt(
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE job_id = $2 AND stage = $3",
+            vec![now.into(), job.to_string().into(), stage.as_str().into()],
+        ))
+        .await?;
         let mut event = None;
         if let (1, Some(detail)) = (inserted, done) {
             let changed = tx
@@ -1150,8 +1381,9 @@ pub enum Replay {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn generated_file_rows_round_trip_across_insert_chunks() {
+    /// A migrated SQLite ledger (kept alive by the returned dir) with one
+    /// queued job.
+    async fn ledger_with_job() -> (tempfile::TempDir, Ledger, JobId) {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = crate::db::connect(&url, 0).await.expect("connect");
@@ -1179,6 +1411,159 @@ mod tests {
             })
             .await
             .expect("job");
+        (dir, ledger, job)
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_admits_one_run_and_an_expired_one_is_taken_over() {
+        let (_dir, ledger, job) = ledger_with_job().await;
+        let detail = serde_json::Value::Null;
+        let first = ledger
+            .start_run(job, Stage::Parse, detail.clone(), "a", 60_000)
+            .await
+            .expect("start");
+        assert!(matches!(first, StartOutcome::Started(Some(_))), "{first:?}");
+        // A second delivery while the first run's lease is live: no second run.
+        let second = ledger
+            .start_run(job, Stage::Parse, detail.clone(), "b", 60_000)
+            .await
+            .expect("start");
+        match second {
+            StartOutcome::Leased { owner, until } => {
+                assert_eq!(owner, "a");
+                assert!(until > now_millis());
+            }
+            other => panic!("expected Leased, got {other:?}"),
+        }
+        assert!(
+            ledger
+                .renew_lease(job, Stage::Parse, "a", 60_000)
+                .await
+                .expect("renew")
+        );
+        assert!(
+            !ledger
+                .renew_lease(job, Stage::Parse, "b", 60_000)
+                .await
+                .expect("renew"),
+            "only the holder renews"
+        );
+        // The holder dies: its lease expires (here: renewed into the past).
+        assert!(
+            ledger
+                .renew_lease(job, Stage::Parse, "a", -1)
+                .await
+                .expect("renew")
+        );
+        let third = ledger
+            .start_run(job, Stage::Parse, detail.clone(), "c", 60_000)
+            .await
+            .expect("start");
+        assert!(matches!(third, StartOutcome::Started(None)), "{third:?}");
+        assert!(
+            !ledger
+                .renew_lease(job, Stage::Parse, "a", 60_000)
+                .await
+                .expect("renew"),
+            "the dead run's lease was taken over"
+        );
+        let lease = ledger
+            .lease(job, Stage::Parse)
+            .await
+            .expect("lease")
+            .expect("row");
+        assert_eq!((lease.owner.as_str(), lease.runs), ("c", 2));
+        // Committing releases the lease; a later delivery finds the output.
+        ledger
+            .complete_stage(job, UserId::new(), Stage::Parse, Some("out"), None)
+            .await
+            .expect("complete");
+        let lease = ledger
+            .lease(job, Stage::Parse)
+            .await
+            .expect("lease")
+            .expect("row");
+        assert_eq!(lease.lease_until, 0);
+        let again = ledger
+            .start_run(job, Stage::Parse, detail, "d", 60_000)
+            .await
+            .expect("start");
+        assert!(
+            matches!(again, StartOutcome::AlreadyDone(Some(ref o)) if o == "out"),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sweep_skips_live_leases_and_recovers_expired_ones() {
+        let (_dir, ledger, job) = ledger_with_job().await;
+        let ids = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+        let later = now_millis() + 3_600_000;
+        // No run yet: recovered once it made no progress for the age.
+        assert_eq!(
+            ids(ledger
+                .recoverable_jobs(later, now_millis(), 10)
+                .await
+                .expect("q")),
+            vec![job]
+        );
+        assert!(
+            ids(ledger
+                .recoverable_jobs(0, now_millis(), 10)
+                .await
+                .expect("q"))
+            .is_empty(),
+            "a job with recent progress is left alone"
+        );
+        ledger
+            .start_run(job, Stage::Parse, serde_json::Value::Null, "a", 60_000)
+            .await
+            .expect("start");
+        // A live lease: never recovered, however old the job's row is.
+        assert!(
+            ids(ledger
+                .recoverable_jobs(i64::MAX, now_millis(), 10)
+                .await
+                .expect("q"))
+            .is_empty()
+        );
+        // Expired (the holder died): recovered at once, then settled so the
+        // next sweep waits for the no-progress age again.
+        ledger
+            .renew_lease(job, Stage::Parse, "a", -1)
+            .await
+            .expect("expire");
+        let now = now_millis();
+        assert_eq!(
+            ids(ledger.recoverable_jobs(0, now, 10).await.expect("q")),
+            vec![job]
+        );
+        assert_eq!(
+            ledger
+                .settle_expired_leases(job, now)
+                .await
+                .expect("settle"),
+            1
+        );
+        assert!(ids(ledger.recoverable_jobs(0, now, 10).await.expect("q")).is_empty());
+        // Embedded start: every lease is a dead incarnation's.
+        ledger
+            .start_run(job, Stage::Parse, serde_json::Value::Null, "b", 60_000)
+            .await
+            .expect("start");
+        assert_eq!(ledger.release_all_leases().await.expect("release"), 1);
+        assert_eq!(
+            ids(ledger
+                .recoverable_jobs(i64::MAX, now_millis(), 10)
+                .await
+                .expect("q")),
+            vec![job]
+        );
+    }
+
+    #[tokio::test]
+    async fn generated_file_rows_round_trip_across_insert_chunks() {
+        let (_dir, ledger, job) = ledger_with_job().await;
         let rows = |n: usize| -> Vec<GeneratedFileRecord> {
             (0..n)
                 .map(|i| GeneratedFileRecord {

@@ -3,9 +3,19 @@
 //! Ingest commits a job together with an outbox row; the relay publishes
 //! outbox rows with confirms and deletes them afterwards, so an upload is
 //! never accepted without its message eventually reaching the bus. The
-//! sweep re-publishes the latest committed output of every unfinished job:
+//! sweep re-publishes the latest committed output of unfinished jobs:
 //! after a crash of the embedded mode (whose in-process queues are gone)
 //! every job resumes; stages treat the duplicates idempotently.
+//!
+//! The sweep never re-publishes a job that a stage run is working on: a
+//! running stage holds a lease on its job (`stage_leases`, renewed by the
+//! run's heartbeat, see `stage`), and a job with a live lease is skipped
+//! however long its run takes (the run's own time budget bounds that). A
+//! job is recovered when a run's lease expired unreleased (its process
+//! died; in the distributed mode the broker also redelivers, and whichever
+//! message comes first takes the lease) or when the job made no progress
+//! for `stale_after` with no run at all (its message was lost between
+//! stages).
 
 use crate::bus::{Destination, Outgoing, SharedBus};
 use crate::jobs::Ledger;
@@ -64,9 +74,10 @@ pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, Strin
 pub const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
 /// Periodic upkeep of an ingest process until `shutdown`: re-enqueues jobs
-/// that made no progress for `stale_after` (a message lost anywhere, in
-/// either mode, is recovered this way; stages treat the duplicate
-/// idempotently) and refreshes the outbox-backlog and DLQ-size gauges.
+/// that no live stage run holds and whose run died (expired lease) or that
+/// made no progress for `stale_after` (a message lost anywhere, in either
+/// mode, is recovered this way; stages treat the duplicate idempotently),
+/// and refreshes the outbox-backlog and DLQ-size gauges.
 pub async fn maintain(ledger: Ledger, bus: SharedBus, stale_after: Duration, shutdown: Shutdown) {
     loop {
         tokio::select! {
@@ -88,23 +99,42 @@ pub async fn maintain(ledger: Ledger, bus: SharedBus, stale_after: Duration, shu
     }
 }
 
-/// Re-publishes the latest committed output of every unfinished job.
+/// Start-up recovery of the embedded mode: releases every lease (they
+/// belong to a previous incarnation of this process, whose runs died with
+/// it) and re-publishes the latest committed output of every unfinished job.
 /// Returns how many jobs were re-enqueued.
+pub async fn recover_embedded_start(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
+    let released = ledger
+        .release_all_leases()
+        .await
+        .map_err(|e| e.to_string())?;
+    if released > 0 {
+        tracing::info!(
+            leases = released,
+            "released the leases of the previous process"
+        );
+    }
+    sweep(ledger, bus).await
+}
+
+/// Re-publishes the latest committed output of every unfinished job that no
+/// stage run holds a live lease on. Returns how many jobs were re-enqueued.
 pub async fn sweep(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
     sweep_older_than(ledger, bus, i64::MAX).await
 }
 
-/// [`sweep`] limited to jobs last updated before `updated_before` (ms).
+/// [`sweep`] limited to jobs whose run's lease expired unreleased, or that
+/// made no progress (job row, stage leases) since `idle_before` (ms).
 pub async fn sweep_older_than(
     ledger: &Ledger,
     bus: &SharedBus,
-    updated_before: i64,
+    idle_before: i64,
 ) -> Result<usize, String> {
+    let now = crate::now_millis();
     let jobs = ledger
-        .unfinished_jobs(10_000)
+        .recoverable_jobs(idle_before, now, 10_000)
         .await
         .map_err(|e| e.to_string())?;
-    let jobs = jobs.into_iter().filter(|j| j.updated_at < updated_before);
     let mut n = 0;
     for job in jobs {
         let Some(body) = ledger
@@ -124,7 +154,16 @@ pub async fn sweep_older_than(
         })
         .await
         .map_err(|e| e.to_string())?;
-        tracing::info!(job_id = %job.id, status = %job.status, "recovered unfinished job");
+        let expired = ledger
+            .settle_expired_leases(job.id, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let cause = if expired > 0 {
+            "lease_expired"
+        } else {
+            "no_progress"
+        };
+        tracing::info!(job_id = %job.id, status = %job.status, cause, "recovered unfinished job");
         n += 1;
     }
     Ok(n)

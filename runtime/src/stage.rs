@@ -7,6 +7,38 @@
 //! publish the next message and the status event with confirms -> ack.
 //! Transient errors go to a delay tier with exponential backoff and full
 //! jitter until `max_attempts`, then to the dead-letter queue.
+//!
+//! **Leases.** A delivery starts a run only by taking the lease of its
+//! `(job, stage)` in the same transaction as the status change (see
+//! `jobs`): the run's owner (process and run id) and `lease_until = now +
+//! stages.lease_secs`. While the handler works, a heartbeat renews the
+//! lease every `stages.heartbeat_secs`; committing the stage releases it,
+//! and so does a run that ends without committing. The recovery sweep
+//! (`outbox`) skips jobs with a live lease, so a long run is never
+//! re-dispatched. A delivery that finds another run's live lease (a broker
+//! redelivery after a connection loss, a sweep duplicate) is **deferred,
+//! not dropped**: it goes to the retry delay tier that covers the lease's
+//! remaining time, with its attempt count unchanged, and is acked. Dropping
+//! it would be wrong when the holder is a killed process whose lease has
+//! not expired yet: this may be the only copy of the message, and it must
+//! take over once the lease expires. When it comes back, the run has either
+//! committed (the delivery re-publishes its output), is still alive (it is
+//! deferred again, at most until the run's time budget ends it), or died
+//! (its lease expired: this delivery takes the lease and redoes the
+//! idempotent work). A run whose heartbeat finds its lease taken over (its
+//! lease expired, for example while the database was unreachable) stops
+//! and acks: the new holder finishes the job.
+//!
+//! **Time budget.** The handler runs under `stages.run_timeout_secs`. A run
+//! over budget fails its job permanently with a reason naming the budget
+//! and the key, its delivery is acked (nothing is retried or
+//! dead-lettered), its lease is released, and its delivery no longer counts
+//! against the prefetch, so the stage takes the next message. The future
+//! awaiting the work is dropped; async work stops there. Work on the
+//! blocking pool (the generate stage's pure call, the parser) cannot be
+//! interrupted: its thread runs on until the call returns and its result
+//! is discarded. The blocking pool has room for hundreds of such threads,
+//! and the process's shutdown does not wait for them.
 
 use crate::breaker::{Breakers, Dependency};
 use crate::bus::{Delivery, Destination, Outgoing, SharedBus, Source, retry_tier};
@@ -136,17 +168,51 @@ pub struct LoopSettings {
     pub retry_base: Duration,
     /// Largest retry delay.
     pub retry_max: Duration,
+    /// Time budget of one run of the handler.
+    pub run_timeout: Duration,
+    /// Lease of a running run, from its start or last heartbeat.
+    pub lease: Duration,
+    /// Interval of the lease heartbeat (less than `lease`).
+    pub heartbeat: Duration,
 }
 
 impl From<&crate::config::Config> for LoopSettings {
     fn from(c: &crate::config::Config) -> Self {
+        let lease_secs = c.stages.lease_secs.max(2);
         Self {
             prefetch: c.bus.prefetch,
             max_attempts: c.stages.max_attempts.max(1),
             retry_base: Duration::from_millis(c.stages.retry_base_ms),
             retry_max: Duration::from_millis(c.stages.retry_max_ms),
+            run_timeout: Duration::from_secs(c.stages.run_timeout_secs.max(1)),
+            lease: Duration::from_secs(lease_secs),
+            heartbeat: Duration::from_secs(c.stages.heartbeat_secs.clamp(1, lease_secs - 1)),
         }
     }
+}
+
+/// This process in lease owners: host (when known) and pid, plus a random
+/// tag so a restarted process with a recycled pid is a different owner.
+fn process_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        format!(
+            "{host}/{}/{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    })
+}
+
+/// A new lease owner for one run: the process tag and a run id, so two
+/// deliveries of one job in the same process are distinct runs.
+fn run_owner() -> String {
+    format!("{}/{:016x}", process_tag(), rand::random::<u64>())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Full-jitter exponential backoff for attempt `attempt` (1-based).
@@ -306,6 +372,79 @@ async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> 
         .map_err(|e| StageError::transient(Some(Dependency::Bus), e.to_string()))
 }
 
+/// How a delivery whose work ended without an error is settled.
+enum Settle {
+    /// Acknowledge it; the outcome label.
+    Ack(&'static str),
+    /// Another run holds a live lease on the job: send the message again
+    /// once that lease would have expired.
+    Defer {
+        /// The run holding the lease.
+        holder: String,
+        /// Its lease's expiry (ms).
+        until: i64,
+    },
+}
+
+/// How a leased run ended.
+enum RunEnd {
+    /// The handler returned (or ran over its time budget: a permanent error).
+    Done(Result<StageOutput, StageError>),
+    /// Another run took the lease over: this one stopped.
+    LeaseLost,
+}
+
+/// Runs the handler under the time budget while a heartbeat renews the
+/// run's lease.
+async fn run_leased(
+    handler: &dyn StageHandler,
+    ctx: &StageContext,
+    settings: &LoopSettings,
+    env: &Envelope,
+    owner: &str,
+) -> RunEnd {
+    let stage = handler.stage();
+    let work = async {
+        #[cfg(feature = "failpoints")]
+        crate::failpoints::run_sleep(stage).await;
+        handler.handle(ctx, env).await
+    };
+    let budgeted = tokio::time::timeout(settings.run_timeout, work);
+    let lease_ms = millis(settings.lease);
+    let heartbeat = async {
+        let start = tokio::time::Instant::now() + settings.heartbeat;
+        let mut beat = tokio::time::interval_at(start, settings.heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            match ctx
+                .ledger
+                .renew_lease(env.job_id, stage, owner, lease_ms)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease not renewed; trying again at the next heartbeat")
+                }
+            }
+        }
+    };
+    tokio::select! {
+        ended = budgeted => match ended {
+            Ok(result) => RunEnd::Done(result),
+            Err(_) => {
+                let secs = settings.run_timeout.as_secs();
+                tracing::warn!(budget_secs = secs, "stage run exceeded its time budget; abandoning it");
+                RunEnd::Done(Err(StageError::permanent(format!(
+                    "{stage} stage run exceeded its time budget of {secs} s (stages.run_timeout_secs)"
+                ))))
+            }
+        },
+        () = heartbeat => RunEnd::LeaseLost,
+    }
+}
+
 /// Handles one decoded delivery and returns the outcome label.
 async fn handle_one(
     handler: &dyn StageHandler,
@@ -315,31 +454,58 @@ async fn handle_one(
     delivery: Delivery,
 ) -> &'static str {
     let stage = handler.stage();
-    let result: Result<&'static str, StageError> = async {
+    let owner = run_owner();
+    let result: Result<Settle, StageError> = async {
         match ctx
             .ledger
-            .start_stage(env.job_id, stage, env.body.progress_detail())
+            .start_run(
+                env.job_id,
+                stage,
+                env.body.progress_detail(),
+                &owner,
+                millis(settings.lease),
+            )
             .await?
         {
             StartOutcome::Missing => {
                 tracing::info!("job deleted; dropping message");
-                Ok("duplicate")
+                Ok(Settle::Ack("duplicate"))
             }
             StartOutcome::Terminal(status) => {
                 tracing::info!(status = %status, "job already terminal; dropping message");
-                Ok("duplicate")
+                Ok(Settle::Ack("duplicate"))
             }
             StartOutcome::AlreadyDone(output) => {
                 if let Some(body) = output {
                     publish_next(ctx, &body).await?;
                 }
-                Ok("duplicate")
+                Ok(Settle::Ack("duplicate"))
             }
+            StartOutcome::Leased {
+                owner: holder,
+                until,
+            } => Ok(Settle::Defer { holder, until }),
             StartOutcome::Started(event) => {
                 if let Some(ev) = event {
                     publish_event(&ctx.bus, &ev).await;
                 }
-                let out = handler.handle(ctx, env).await?;
+                let out = match run_leased(handler, ctx, settings, env, &owner).await {
+                    RunEnd::Done(Ok(out)) => out,
+                    RunEnd::Done(Err(e)) => {
+                        // Not committed: the retry (or nobody, after a
+                        // failure) may start a run at once.
+                        if let Err(release) =
+                            ctx.ledger.release_lease(env.job_id, stage, &owner).await
+                        {
+                            tracing::warn!(error = %release, "lease not released; it expires");
+                        }
+                        return Err(e);
+                    }
+                    RunEnd::LeaseLost => {
+                        tracing::warn!("lease taken over by another run; stopping this one");
+                        return Ok(Settle::Ack("lease_lost"));
+                    }
+                };
                 let next_body = out.next.map(|m| {
                     String::from_utf8_lossy(&Envelope::new(env.job_id, env.user_id, m).encode())
                         .into_owned()
@@ -364,16 +530,20 @@ async fn handle_one(
                 if let Some(ev) = done {
                     publish_event(&ctx.bus, &ev).await;
                 }
-                Ok("ok")
+                Ok(Settle::Ack("ok"))
             }
         }
     }
     .await;
     match result {
-        Ok(label) => {
+        Ok(Settle::Ack(label)) => {
             ctx.breakers.succeeded();
             settle_ack(delivery).await;
             label
+        }
+        Ok(Settle::Defer { holder, until }) => {
+            ctx.breakers.succeeded();
+            defer(ctx, env, delivery, &holder, until).await
         }
         Err(StageError::Permanent {
             reason,
@@ -411,6 +581,41 @@ async fn handle_one(
             retry_or_dead_letter(ctx, settings, stage, env, delivery, &reason).await
         }
     }
+}
+
+/// Sends a delivery whose job another live run holds to the retry tier that
+/// covers the rest of that run's lease (attempt count unchanged: nothing
+/// failed), then acks it. See the module doc for why it is not dropped.
+async fn defer(
+    ctx: &StageContext,
+    env: &Envelope,
+    delivery: Delivery,
+    holder: &str,
+    until: i64,
+) -> &'static str {
+    let wait_ms = until.saturating_sub(crate::now_millis()).max(0);
+    let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+    tracing::info!(
+        holder,
+        wait_ms,
+        "another run holds this job's lease; deferring the delivery"
+    );
+    let again = Outgoing {
+        destination: Destination::Retry {
+            tier_ms: retry_tier(wait),
+            routing_key: env.body.routing_key().to_string(),
+        },
+        body: delivery.body.clone(),
+        headers: delivery.headers.clone(),
+    };
+    match ctx.bus.publish(again).await {
+        Ok(()) => settle_ack(delivery).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not defer the delivery; requeueing");
+            settle_requeue(delivery).await;
+        }
+    }
+    "deferred"
 }
 
 async fn settle_ack(delivery: Delivery) {
