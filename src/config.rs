@@ -141,6 +141,17 @@ mod tests {
     }
 
     #[test]
+    fn a_heartbeat_not_below_the_lease_is_refused() {
+        let err = load(None, |k| match k {
+            "C4FORGE_LEASE_SECS" => Some("10".into()),
+            "C4FORGE_HEARTBEAT_SECS" => Some("10".into()),
+            _ => None,
+        })
+        .expect_err("rejected");
+        assert!(err.to_string().contains("stages.heartbeat_secs"), "{err}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("c.toml");
