@@ -730,7 +730,7 @@ function dlqRows(d) {
   const cells = [d.id, d.job_id, d.stage, d.reason, d.attempts, new Date(d.last_failed_at).toLocaleString()];
   const row = el('tr', { 'data-dead-letter': String(d.id) },
     ...cells.map((c) => el('td', { text: String(c) })),
-    el('td', { class: 'row-actions' }, show, replay));
+    el('td', {}, el('div', { class: 'row-actions' }, show, replay)));
   return [row, payloadRow];
 }
 

@@ -374,9 +374,17 @@ try {
     const id = await broken.getAttribute('data-job');
     const before = (await apiGet(`/api/v1/diagrams/${id}`)).body.history.length;
     assert.ok(await broken.getByRole('button', { name: 'Delete broken.puml' }).isVisible(), 'failed jobs can be deleted');
-    assert.ok(await job('warned.puml').getByRole('button', { name: 'Retry warned.puml' }).isHidden(), 'no retry for a done job');
+    assert.ok(await job('warned.puml').locator('button.retry').isHidden(), 'no retry for a done job');
+    assert.ok(await job('warned.puml').locator('button.delete').isVisible(), 'done jobs can be deleted');
+    // the announcements of this step (the live events may follow the retry's own at once)
+    await page.evaluate(() => {
+      window.__retryAnnounced = [];
+      const live = document.getElementById('announce');
+      new MutationObserver(() => window.__retryAnnounced.push(live.textContent))
+        .observe(live, { subtree: true, childList: true, characterData: true });
+    });
     await broken.getByRole('button', { name: 'Retry broken.puml' }).click();
-    await expectText(page.locator('#announce'), /^broken\.puml: retried, queued$/, 'retry announcement');
+    await page.waitForFunction(() => window.__retryAnnounced.includes('broken.puml: retried, queued'));
     // it runs again and fails again (the diagram is still broken), live
     let body;
     for (const deadline = Date.now() + TIMEOUT; ; await page.waitForTimeout(250)) {
@@ -413,7 +421,7 @@ try {
     // Pages of 2 (the page asks for 50): the API's own `next` links are
     // followed. The websocket is held back so that only the list fills rows.
     const all = (await apiGet('/api/v1/diagrams?limit=200')).body.items.map((i) => i.job_id);
-    assert.ok(all.length >= 5, `${all.length} jobs`);
+    assert.ok(all.length > 2, `${all.length} jobs: more than one page of 2`);
     const asked = [];
     await page.route(/\/api\/v1\/diagrams\?/, (route) => {
       const url = new URL(route.request().url());
