@@ -14,6 +14,8 @@
   ConfigMap + Secret; Deployments run the same commands as the compose services, probe
   /healthz and /readyz on the port the configuration listens on; the Secret holds only
   placeholders; KEDA ScaledObjects target existing Deployments and their stage's queue.
+- Compose text: C4FORGE_JWT_SECRET is required (no default), every image is pinned to a
+  version (no `latest`), none from Docker Hub's removed minio/* repositories.
 - Dockerfile: non-root user, HEALTHCHECK on the ports of its ENV, ENTRYPOINT/CMD, builder Rust
   version at least the workspace's rust-version.
 
@@ -117,7 +119,12 @@ def documented_metrics() -> dict[str, str]:
 def resolved_compose() -> dict:
     out = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE / "docker-compose.yml"), "config"],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")},
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            # required by the compose file (no default); any value resolves it
+            "C4FORGE_JWT_SECRET": "0" * 64,
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -325,7 +332,7 @@ def check_compose_and_prometheus(compose: dict, image: dict, binary: str | None)
                 err(f"compose service {name}: a scalable stage has no container_name and no host ports")
         if binary:
             run_config(f"compose service {name}", binary, env)
-    for needed in ("rabbitmq", "postgres", "minio", "minio-init", "migrate", "api", "parse", "generate", "store", "prometheus", "grafana"):
+    for needed in ("rabbitmq", "postgres", "s3", "s3-init", "migrate", "api", "parse", "generate", "store", "prometheus", "grafana"):
         if needed not in compose["services"]:
             err(f"compose: no service {needed}")
     if "api" in compose["services"]:
@@ -374,6 +381,22 @@ def check_compose_and_prometheus(compose: dict, image: dict, binary: str | None)
         elif scraped[name] != port:
             err(f"prometheus.yml: scrapes {name} on port {scraped[name]}, but it listens on {port}")
     return commands
+
+
+def check_compose_text() -> None:
+    """What `docker-compose config` resolves away: the JWT secret has no default, images are pinned."""
+    text = (COMPOSE / "docker-compose.yml").read_text()
+    m = re.search(r"C4FORGE_JWT_SECRET:\s*(\S.*)", text)
+    if not m or not m.group(1).startswith("${C4FORGE_JWT_SECRET:?"):
+        err("compose: C4FORGE_JWT_SECRET must be required (${C4FORGE_JWT_SECRET:?message}), never defaulted")
+    for image in re.findall(r"^\s*image:\s*(\S+)", text, re.M):
+        if image.startswith("${"):
+            continue
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if tag in ("", "latest"):
+            err(f"compose: image {image} is not pinned to a version")
+        if image.startswith(("minio/", "docker.io/minio/")):
+            err(f"compose: {image}: Docker Hub no longer serves MinIO's images")
 
 
 def run_config(where: str, binary: str, env: dict[str, str]) -> None:
@@ -541,6 +564,7 @@ def main() -> int:
     doc = check_metrics_doc()
     check_dashboard(doc, compose)
     commands = check_compose_and_prometheus(compose, image, binary)
+    check_compose_text()
     check_k8s(commands, binary)
     check_dockerfile(image)
     check_raw_names()

@@ -2,13 +2,14 @@
 """Runs the distributed mode exactly as compose/docker-compose.yml does, on this machine.
 
 It reads the compose file as `docker-compose config` resolves it (anchors, merge keys,
-`${VAR:-default}` with an empty environment) and the runtime stage of the Dockerfile (ENV,
+`${VAR:-default}` with an empty environment but for a random C4FORGE_JWT_SECRET, which the
+file requires) and the runtime stage of the Dockerfile (ENV,
 ENTRYPOINT), takes every c4forge service's command and environment, and changes only what
 names a place:
 
 - the broker `rabbitmq` -> 127.0.0.1:5672 (guest) with a fresh vhost,
 - the database `postgres` -> 127.0.0.1:5432 (user postgres) with a fresh database,
-- the S3 server `minio` -> the S3 test server ($C4FORGE_TEST_S3_ENDPOINT, default
+- the S3 server `s3` -> the S3 test server ($C4FORGE_TEST_S3_ENDPOINT, default
   http://127.0.0.1:9000) with a fresh bucket,
 - listen addresses `0.0.0.0:PORT` -> free ports on 127.0.0.1 (and a public URL on a
   published port -> the local API port), the data dir -> a temporary directory.
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 FIXTURE = ROOT / "tests" / "fixtures" / "bigbank_container.puml"
+# The compose service of the S3 server (AWS_ENDPOINT_URL names it).
+S3_SERVICE = "s3"
 
 # Variables a c4forge container may set besides the C4FORGE_* names of src/config.rs.
 OTHER_KNOWN_VARS = {
@@ -103,7 +107,12 @@ def resolved_compose(compose_file: Path) -> dict:
     try:
         out = subprocess.run(
             ["docker-compose", "-f", str(compose_file), "config"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")},
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": os.environ.get("HOME", "/tmp"),
+                # the compose file has no default for it (`${C4FORGE_JWT_SECRET:?...}`)
+                "C4FORGE_JWT_SECRET": secrets.token_hex(32),
+            },
             capture_output=True,
             text=True,
             check=False,
@@ -277,8 +286,8 @@ def rewrite_env(service: str, env: dict[str, str], res: Resources, service_names
             _, _, prefix = value[len("s3://"):].partition("/")
             out[name] = f"s3://{res.bucket}" + (f"/{prefix}" if prefix else "")
         elif name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT"):
-            if urllib.parse.urlsplit(value).hostname != "minio":
-                fail(f"{service}: {name} host is not the compose service minio: {value!r}")
+            if urllib.parse.urlsplit(value).hostname != S3_SERVICE:
+                fail(f"{service}: {name} host is not the compose service {S3_SERVICE}: {value!r}")
             out[name] = res.s3
         elif name in ("C4FORGE_LISTEN", "C4FORGE_ADMIN_LISTEN"):
             host, _, port = value.rpartition(":")

@@ -64,7 +64,9 @@ fi
 echo "docker-compose $(docker-compose version --short), $("$promtool" --version 2>&1 | head -1), kubernetes-validate $("$venv/bin/kubernetes-validate" --version 2>&1 | tail -1)"
 
 step "docker-compose config"
-docker-compose -f compose/docker-compose.yml config -q
+# The compose file requires a JWT secret (no default); any value resolves it.
+C4FORGE_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+  docker-compose -f compose/docker-compose.yml config -q
 echo "compose/docker-compose.yml is valid"
 
 step "promtool: Prometheus configuration and dashboard expressions"

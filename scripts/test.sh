@@ -7,6 +7,13 @@
 #                      cargo target dir live (default ~/.cache/c4forge)
 #   CARGO_TARGET_DIR   reused between runs (default $C4FORGE_CACHE/target)
 #   C4FORGE_TEST_KAFKA_PORT  loopback port of the tansu test broker (default 9092)
+#   C4FORGE_KEEP_SERVICES=1  leave the servers this run started running at the end
+#                      (e.g. for scripts/soak.py); by default they are stopped
+#
+# Servers that were already running are used as they are and left running;
+# the ones this script starts (S3 test server, tansu, and PostgreSQL or
+# RabbitMQ if they were stopped) are stopped when it ends, also on failure or
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,6 +22,45 @@ cache="${C4FORGE_CACHE:-$HOME/.cache/c4forge}"
 mkdir -p "$cache"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 step() { printf '\n==> %s\n' "$*"; }
+
+# What this run started, stopped by the EXIT trap in reverse order.
+started_pids=()   # "name:pid" of background servers
+started_pg=""     # PostgreSQL cluster version, if started here
+started_rabbit="" # 1 if RabbitMQ was started here
+stop_pid() {
+  local name=${1%:*} pid=${1##*:}
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  local n
+  for ((n = 0; n < 50; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+  echo "stopped the $name (pid $pid) this run started"
+}
+stop_started() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ "${C4FORGE_KEEP_SERVICES:-}" = 1 ]; then
+    [ ${#started_pids[@]} -eq 0 ] || printf 'left running (C4FORGE_KEEP_SERVICES=1): %s\n' "${started_pids[@]}"
+    exit "$status"
+  fi
+  local i
+  for ((i = ${#started_pids[@]} - 1; i >= 0; i--)); do
+    stop_pid "${started_pids[$i]}"
+  done
+  if [ -n "$started_rabbit" ]; then
+    rabbitmqctl -q stop >/dev/null 2>&1 || true
+    echo "stopped RabbitMQ, which this run started"
+  fi
+  if [ -n "$started_pg" ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$started_pg" main stop || true
+    echo "stopped PostgreSQL, which this run started"
+  fi
+  exit "$status"
+}
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step "python venv (generated-project checks, S3 test server)"
 venv="$cache/venv"
@@ -29,9 +75,11 @@ export C4FORGE_PYTHON="$venv/bin/python"
 
 step "services: PostgreSQL, RabbitMQ, S3 test server"
 if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  started_pg="$(ls /etc/postgresql)"
+  pg_ctlcluster --skip-systemctl-redirect "$started_pg" main start
 fi
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  started_rabbit=1
   rabbitmq-server -detached
   rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@"$(hostname -s)".pid >/dev/null 2>&1 || true
 fi
@@ -40,6 +88,7 @@ s3_port="${C4FORGE_TEST_S3_PORT:-9000}"
 export C4FORGE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 if ! curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/"; then
   nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" >"$cache/moto.log" 2>&1 &
+  started_pids+=("S3 test server:$!")
   for _ in $(seq 60); do curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" && break; sleep 0.5; done
 fi
 curl -sf -o /dev/null "$C4FORGE_TEST_S3_ENDPOINT/" || { echo "S3 test server did not start; see $cache/moto.log"; exit 1; }
@@ -63,6 +112,7 @@ if ! kafka_up; then
   nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
     --storage-engine memory://tansu/ >"$cache/tansu.log" 2>&1 &
+  started_pids+=("Kafka test broker (tansu):$!")
   for _ in $(seq 60); do kafka_up && break; sleep 0.5; done
 fi
 kafka_up || { echo "tansu did not start; see $cache/tansu.log"; exit 1; }

@@ -55,8 +55,31 @@ pub async fn open_database(cfg: &Config) -> Result<Ledger> {
     Ok(Ledger::new(db))
 }
 
+/// Placeholder JWT secrets shipped in deployment files (the Kubernetes
+/// Secret's, and the default an earlier compose file had). A secret printed
+/// in a public repository signs tokens anyone can forge, so `serve` refuses
+/// them, and any value containing [`PLACEHOLDER_MARK`].
+pub const PLACEHOLDER_JWT_SECRETS: &[&str] = &[
+    "CHANGE-ME-run-openssl-rand-hex-32",
+    "compose-local-only-jwt-secret-0123456789abcdef",
+];
+
+/// What marks a value of `compose/k8s/11-secret.yaml` as a placeholder.
+pub const PLACEHOLDER_MARK: &str = "CHANGE-ME";
+
 /// The JWT secret: configured, or (embedded mode) a random one kept in the data dir.
+/// A placeholder from the deployment files is refused with an error naming the setting.
 fn jwt_secret(cfg: &Config) -> Result<Vec<u8>> {
+    let configured = cfg.auth.jwt_secret.trim();
+    if PLACEHOLDER_JWT_SECRETS.contains(&configured)
+        || configured.to_ascii_uppercase().contains(PLACEHOLDER_MARK)
+    {
+        bail!(
+            "C4FORGE_JWT_SECRET (auth.jwt_secret) is a placeholder from the deployment files, \
+             so anyone could sign tokens: set it to a random secret (openssl rand -hex 32), \
+             the same in every ingest and notifier process"
+        );
+    }
     if !cfg.auth.jwt_secret.is_empty() {
         return Ok(cfg.auth.jwt_secret.as_bytes().to_vec());
     }

@@ -1,5 +1,8 @@
-// c4forge web page: sign in, upload diagrams, follow jobs live over the
-// websocket, show diagnostics, download code, replay dead letters (admins).
+// c4forge web page: sign in, upload diagrams (and .zip bundles), follow jobs
+// live over the websocket, page through older jobs, show the diagnostics of
+// failed jobs and the warnings of finished ones, download code, retry or
+// delete jobs; admins filter the dead-letter queue, read a payload and
+// replay one entry or every matching one.
 // Plain JavaScript, no framework, no build step; text goes into the page
 // with textContent only.
 'use strict';
@@ -11,6 +14,8 @@ const TOKEN_KEY = 'c4forge.token';
 const EMAIL_KEY = 'c4forge.email';
 const REFRESH_KEY = 'c4forge.refresh';
 const EXPIRED = 'Your session has expired: sign in again.';
+// Jobs per page of `GET /api/v1/diagrams` (the API allows 1..=200).
+const PAGE_SIZE = 50;
 
 const state = {
   token: null,
@@ -20,6 +25,8 @@ const state = {
   renewing: null,
   session: 0, // bumped on sign-out so late renewals are dropped
   jobs: new Map(), // job id -> job
+  next: null, // link to the next (older) page of jobs, from the API
+  pagedOlder: false, // whether older pages were loaded (a refresh keeps `next` then)
   ws: null,
   wsRetries: 0,
   wsTimer: null,
@@ -202,8 +209,11 @@ function signOut(message) {
   if (ws) ws.close(1000, 'signed out');
   setLive('off');
   state.jobs.clear();
+  state.next = null;
+  state.pagedOlder = false;
   $('jobs').replaceChildren();
   $('no-jobs').hidden = false;
+  $('more').hidden = true;
   $('dlq-rows').replaceChildren();
   $('who').hidden = true;
   $('app').hidden = true;
@@ -257,12 +267,16 @@ function jobFor(id, { prepend = true } = {}) {
   job = {
     id, node, file: '', status: 'queued', seq: -Infinity, at: null, detail: {},
     reached: 0, failedAt: null, diagnostics: [], filesShown: false,
+    warnings: null, // warnings the parse stage counted (null: unknown)
+    warningsLoaded: false, // whether a finished job's warnings were fetched
   };
   node.querySelector('.zip').addEventListener('click', () => {
     const stem = job.file.replace(/\.[^.]*$/, '') || job.id;
     download(`/api/v1/diagrams/${job.id}/code.zip`, `${stem}.zip`).catch((e) => showError(`Download failed: ${e.message}`));
   });
   node.querySelector('.list-files').addEventListener('click', () => toggleFiles(job));
+  node.querySelector('.retry').addEventListener('click', () => retryJob(job));
+  node.querySelector('.delete').addEventListener('click', () => deleteJob(job));
   state.jobs.set(id, job);
   const list = $('jobs');
   if (prepend) list.prepend(node);
@@ -273,8 +287,7 @@ function jobFor(id, { prepend = true } = {}) {
 
 function render(job) {
   const n = job.node;
-  const label = job.file || job.id;
-  n.querySelector('.file').textContent = label;
+  n.querySelector('.file').textContent = job.file || job.id;
   const status = n.querySelector('.status');
   status.textContent = job.status;
   status.dataset.status = job.status;
@@ -296,7 +309,19 @@ function render(job) {
   const diags = n.querySelector('.diagnostics');
   diags.replaceChildren(...job.diagnostics.map(diagnosticItem));
   diags.hidden = job.diagnostics.length === 0;
+  diags.classList.toggle('warnings-only', job.diagnostics.every((d) => d.severity === 'warning'));
+  diags.setAttribute('aria-label', job.status === 'done' ? 'Warnings' : 'Diagnostics');
   n.querySelector('.downloads').hidden = job.status !== 'done';
+  const failed = FAILED.includes(job.status);
+  const finished = failed || job.status === 'done';
+  const label = job.file || job.id;
+  const retry = n.querySelector('.retry');
+  retry.hidden = !failed;
+  retry.setAttribute('aria-label', `Retry ${label}`);
+  const del = n.querySelector('.delete');
+  del.hidden = !finished;
+  del.setAttribute('aria-label', `Delete ${label}`);
+  n.querySelector('.job-actions').hidden = !finished;
 }
 
 function describe(job) {
@@ -306,7 +331,9 @@ function describe(job) {
       const parts = [];
       if (typeof d.files === 'number') parts.push(`${d.files} files generated`);
       if (d.generator) parts.push(`by ${d.generator} ${d.generator_version || ''}`.trim());
-      return parts.join(' ') || 'Done';
+      const text = parts.join(' ') || 'Done';
+      const warned = job.diagnostics.filter((x) => x.severity === 'warning').length;
+      return warned ? `${text}; ${warned} warning${warned === 1 ? '' : 's'}` : text;
     }
     case 'failed':
     case 'dead_lettered':
@@ -345,47 +372,139 @@ function applyEvent(ev, snapshot) {
   job.at = ev.at;
   job.detail = ev.detail || {};
   if (job.detail.file_name && !job.file) job.file = job.detail.file_name;
+  if (ev.status === 'generating' && typeof job.detail.warnings === 'number') job.warnings = job.detail.warnings;
+  let load = !known && !job.file;
   if (FAILED.includes(ev.status)) {
     job.failedAt = stageIndex(STAGE_STATUS[ev.stage] || 'queued');
     job.diagnostics = Array.isArray(job.detail.diagnostics) ? job.detail.diagnostics : [];
-    loadJob(job);
+    load = true;
+  } else if (ev.status === 'done') {
+    // The warnings of a finished job are in its resource, not in the event.
+    job.failedAt = null;
+    load = load || needsWarnings(job);
   } else {
     job.failedAt = null;
     job.diagnostics = [];
+    if (ev.status === 'queued') {
+      job.warnings = null;
+      job.warningsLoaded = false;
+    }
   }
-  if (!known && !job.file) loadJob(job);
+  if (load) loadJob(job);
   render(job);
   if (!snapshot && changed) announce(`${job.file || job.id}: ${job.status}`);
 }
 
-/** Refreshes one job from `GET /diagrams/{id}` (file name, diagnostics). */
+/** Whether a finished job's warnings still have to be fetched (none when the parse stage counted none). */
+function needsWarnings(job) {
+  return job.status === 'done' && !job.warningsLoaded && job.warnings !== 0;
+}
+
+/** Refreshes one job from `GET /diagrams/{id}` (file name, diagnostics, a finished job's warnings). */
 async function loadJob(job) {
   try {
     const v = await api(`/api/v1/diagrams/${job.id}`);
+    if (!state.jobs.has(job.id)) return; // deleted meanwhile
     job.file = v.file_name;
     if (job.seq === -Infinity) job.status = v.status;
     if (FAILED.includes(job.status)) job.diagnostics = v.diagnostics || [];
+    else if (job.status === 'done' && v.status === 'done') {
+      job.diagnostics = (v.diagnostics || []).filter((d) => d.severity === 'warning');
+      job.warningsLoaded = true;
+    }
     render(job);
   } catch (e) {
-    if (state.token) showError(`Could not load job ${job.id}: ${e.message}`);
+    if (state.token && e.status !== 404) showError(`Could not load job ${job.id}: ${e.message}`);
   }
 }
 
+/** Shows one page of `GET /api/v1/diagrams` (newest first) below the jobs already shown. */
+function showPage(items) {
+  for (const item of items) {
+    const job = jobFor(item.job_id, { prepend: false });
+    job.file = item.file_name;
+    if (job.seq === -Infinity) {
+      job.status = item.status;
+      job.at = job.at || item.created_at;
+      if (FAILED.includes(item.status) && job.diagnostics.length === 0) loadJob(job);
+    }
+    if (needsWarnings(job)) loadJob(job);
+    render(job);
+  }
+}
+
+/** The newest page of jobs (again after a reconnect); older pages with "Load older jobs". */
 async function loadJobs() {
   try {
-    const { items } = await api('/api/v1/diagrams?limit=100');
-    for (const item of items) {
-      const job = jobFor(item.job_id, { prepend: false });
-      job.file = item.file_name;
-      if (job.seq === -Infinity) {
-        job.status = item.status;
-        job.at = job.at || item.created_at;
-        if (FAILED.includes(item.status) && job.diagnostics.length === 0) loadJob(job);
-      }
-      render(job);
-    }
+    const { items, next } = await api(`/api/v1/diagrams?limit=${PAGE_SIZE}`);
+    showPage(items);
+    if (!state.pagedOlder) state.next = next || null;
+    $('more').hidden = !state.next;
   } catch (e) {
     if (state.token) showError(`Could not load your jobs: ${e.message}`);
+  }
+}
+
+async function loadOlderJobs() {
+  const button = $('more');
+  if (!state.next) return;
+  button.disabled = true;
+  try {
+    const { items, next } = await api(state.next);
+    state.pagedOlder = true;
+    showPage(items);
+    state.next = next || null;
+    announce(`${items.length} older job${items.length === 1 ? '' : 's'} loaded`);
+  } catch (e) {
+    showError(`Could not load older jobs: ${e.message}`);
+  } finally {
+    button.disabled = false;
+    button.hidden = !state.next;
+  }
+}
+
+/** `POST /diagrams/{id}/retry`: a failed or dead-lettered job runs again from its source. */
+async function retryJob(job) {
+  const button = job.node.querySelector('.retry');
+  button.disabled = true;
+  showError('');
+  try {
+    await api(`/api/v1/diagrams/${job.id}/retry`, { method: 'POST' });
+    // The websocket brings the new events; until then the row says queued
+    // (unless an event already moved it on).
+    if (FAILED.includes(job.status)) {
+      job.status = 'queued';
+      job.detail = { retry: true };
+      job.failedAt = null;
+      job.diagnostics = [];
+      job.warnings = null;
+      job.warningsLoaded = false;
+      render(job);
+    }
+    announce(`${job.file || job.id}: retried, queued`);
+  } catch (e) {
+    showError(`Retry of ${job.file || job.id} failed: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** `DELETE /diagrams/{id}`: removes a finished job with its source and code. */
+async function deleteJob(job) {
+  const label = job.file || job.id;
+  if (!window.confirm(`Delete ${label} with its uploaded source and generated code?`)) return;
+  const button = job.node.querySelector('.delete');
+  button.disabled = true;
+  showError('');
+  try {
+    await api(`/api/v1/diagrams/${job.id}`, { method: 'DELETE', raw: true });
+    state.jobs.delete(job.id);
+    job.node.remove();
+    $('no-jobs').hidden = state.jobs.size > 0;
+    announce(`${label}: deleted`);
+  } catch (e) {
+    button.disabled = false;
+    showError(`Delete of ${label} failed: ${e.message}`);
   }
 }
 
@@ -427,10 +546,11 @@ async function uploadFiles(files) {
   showError('');
   for (const file of files) {
     try {
+      const zip = /\.zip$/i.test(file.name);
       const r = await api(`/api/v1/diagrams?name=${encodeURIComponent(file.name)}`, {
         method: 'POST',
         body: file,
-        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+        headers: { 'Content-Type': zip ? 'application/zip' : 'text/plain; charset=utf-8' },
       });
       const job = jobFor(r.job_id);
       if (!job.file) job.file = file.name;
@@ -517,18 +637,59 @@ function connect() {
 
 // ---- dead-letter queue (admins) -------------------------------------------
 
+/** The DLQ filters of the form as query parameters (the API filters by stage and reason text). */
+function dlqFilter({ forReplay = false } = {}) {
+  const q = new URLSearchParams();
+  const stage = $('dlq-stage').value;
+  const reason = $('dlq-reason').value.trim();
+  if (stage) q.set('stage', stage);
+  if (reason) q.set('reason', reason);
+  if (!forReplay && $('dlq-replayed').checked) q.set('include_replayed', 'true');
+  return q;
+}
+
+function dlqFilterText() {
+  const parts = [];
+  if ($('dlq-stage').value) parts.push(`stage ${$('dlq-stage').value}`);
+  if ($('dlq-reason').value.trim()) parts.push(`reason containing "${$('dlq-reason').value.trim()}"`);
+  return parts.length ? parts.join(', ') : 'any stage and reason';
+}
+
 async function loadDlq() {
   try {
-    const { items } = await api('/api/v1/admin/dlq?include_replayed=true');
-    $('dlq-rows').replaceChildren(...items.map(dlqRow));
+    const { items, unreplayed } = await api(`/api/v1/admin/dlq?${dlqFilter()}`);
+    $('dlq-rows').replaceChildren(...items.flatMap(dlqRows));
     $('dlq-table').hidden = items.length === 0;
     $('dlq-empty').hidden = items.length > 0;
+    $('dlq-empty').textContent = unreplayed > 0 ? 'No dead letters match the filter.' : 'No dead letters.';
+    const waiting = items.filter((d) => !d.replayed_at).length;
+    $('dlq-summary').textContent = `${items.length} shown (${waiting} not replayed); ${unreplayed} not replayed in all`;
+    $('dlq-replay-all').disabled = waiting === 0;
   } catch (e) {
     showError(`Could not load the dead-letter queue: ${e.message}`);
   }
 }
 
-function dlqRow(d) {
+/** `POST /admin/dlq/replay` with the form's filters: every matching entry not yet replayed. */
+async function replayAllDlq() {
+  const what = dlqFilterText();
+  if (!window.confirm(`Replay every dead letter not yet replayed with ${what}?`)) return;
+  const button = $('dlq-replay-all');
+  button.disabled = true;
+  showError('');
+  try {
+    const { replayed } = await api(`/api/v1/admin/dlq/replay?${dlqFilter({ forReplay: true })}`, { method: 'POST' });
+    const n = (replayed || []).length;
+    announce(`${n} dead letter${n === 1 ? '' : 's'} replayed (${what})`);
+  } catch (e) {
+    showError(`Bulk replay failed: ${e.message}`);
+  } finally {
+    await loadDlq();
+  }
+}
+
+/** A dead letter's row, and the (hidden) row that shows its payload. */
+function dlqRows(d) {
   const replay = el('button', { type: 'button', class: 'replay', text: d.replayed_at ? 'Replayed' : 'Replay' });
   replay.setAttribute('aria-label', `Replay dead letter ${d.id}`);
   replay.disabled = Boolean(d.replayed_at);
@@ -543,10 +704,34 @@ function dlqRow(d) {
       showError(`Replay of dead letter ${d.id} failed: ${e.message}`);
     }
   });
+  const payloadId = `dlq-payload-${d.id}`;
+  const pre = el('pre', { class: 'payload' });
+  const payloadRow = el('tr', { class: 'payload-row', id: payloadId, hidden: '' },
+    el('td', { colspan: '7' }, pre));
+  const show = el('button', { type: 'button', class: 'show-payload secondary', text: 'Payload' });
+  show.setAttribute('aria-label', `Payload of dead letter ${d.id}`);
+  show.setAttribute('aria-expanded', 'false');
+  show.setAttribute('aria-controls', payloadId);
+  show.addEventListener('click', async () => {
+    if (!payloadRow.hidden) {
+      payloadRow.hidden = true;
+      show.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    try {
+      const full = await api(`/api/v1/admin/dlq/${d.id}`);
+      pre.textContent = typeof full.payload === 'string' ? full.payload : JSON.stringify(full.payload, null, 2);
+      payloadRow.hidden = false;
+      show.setAttribute('aria-expanded', 'true');
+    } catch (e) {
+      showError(`Could not load dead letter ${d.id}: ${e.message}`);
+    }
+  });
   const cells = [d.id, d.job_id, d.stage, d.reason, d.attempts, new Date(d.last_failed_at).toLocaleString()];
-  return el('tr', { 'data-dead-letter': String(d.id) },
+  const row = el('tr', { 'data-dead-letter': String(d.id) },
     ...cells.map((c) => el('td', { text: String(c) })),
-    el('td', {}, replay));
+    el('td', {}, el('div', { class: 'row-actions' }, show, replay)));
+  return [row, payloadRow];
 }
 
 // ---- start ----------------------------------------------------------------
@@ -556,7 +741,13 @@ document.addEventListener('DOMContentLoaded', () => {
   $('register').addEventListener('click', (e) => onAuth(e, true));
   $('sign-out').addEventListener('click', () => signOut());
   $('refresh').addEventListener('click', () => loadJobs());
+  $('more').addEventListener('click', () => loadOlderJobs());
   $('dlq-refresh').addEventListener('click', () => loadDlq());
+  $('dlq-filter').addEventListener('submit', (e) => {
+    e.preventDefault();
+    loadDlq();
+  });
+  $('dlq-replay-all').addEventListener('click', () => replayAllDlq());
   setupUpload();
   const token = sessionStorage.getItem(TOKEN_KEY);
   const email = sessionStorage.getItem(EMAIL_KEY) || '';

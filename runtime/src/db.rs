@@ -25,6 +25,83 @@ pub enum DbError {
     /// The URL names no supported database.
     #[error("unsupported database url `{0}` (expected postgres:// or sqlite://)")]
     UnsupportedUrl(String),
+    /// The SQLite file could not be created or restricted to the service's user.
+    #[error("database file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Mode of the SQLite database file (and its `-wal` and `-shm` files, which
+/// SQLite creates with the database file's mode): it holds password hashes
+/// and refresh tokens, so only the service's user reads it, like the JWT
+/// secret file beside it.
+pub const SQLITE_FILE_MODE: u32 = 0o600;
+
+/// The file of a `sqlite:` URL, unless the database lives in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path.contains(":memory:") || query.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Creates the SQLite file with [`SQLITE_FILE_MODE`] before SQLite does (its
+/// own default follows the umask, usually 0644), and tightens the files an
+/// earlier version left readable by others.
+fn prepare_sqlite_file(url: &str) -> Result<(), DbError> {
+    let Some(path) = sqlite_file(url) else {
+        return Ok(());
+    };
+    let err = |path: &std::path::Path, source| DbError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            // Only where SQLite would create it too (`mode=rwc`); otherwise
+            // a missing file stays the error SQLite reports.
+            if url.contains("mode=rwc") {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(SQLITE_FILE_MODE)
+                    .open(&path)
+                {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(err(&path, e)),
+                }
+            }
+            return Ok(());
+        }
+        let files = ["", "-wal", "-shm"].map(|suffix| {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        });
+        for file in files {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(SQLITE_FILE_MODE))
+                    .map_err(|e| err(&file, e))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, err);
+    Ok(())
 }
 
 /// One schema version: the SQL to reach it, with `{serial}` standing for the
@@ -165,6 +242,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
     let sqlite = url.starts_with("sqlite:");
     if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(DbError::UnsupportedUrl(url.to_string()));
+    }
+    if sqlite {
+        prepare_sqlite_file(url)?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
     let max = match max_connections {

@@ -29,6 +29,40 @@ pub enum ObjectsError {
     /// The configured URL is not usable.
     #[error("invalid object store url `{0}`: {1}")]
     InvalidUrl(String, String),
+    /// A local object file or directory could not be restricted to the
+    /// service's user.
+    #[error("restricting the permissions of {path}: {source}")]
+    Permissions {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Mode of the local object directory (embedded mode): the uploaded diagrams
+/// and the generated code are readable by the service's user only, like the
+/// JWT secret file beside them.
+pub const LOCAL_DIR_MODE: u32 = 0o700;
+
+/// Mode of each local object file.
+pub const LOCAL_FILE_MODE: u32 = 0o600;
+
+/// Sets `mode` on `path` (Unix only; elsewhere the platform's ACLs apply).
+fn restrict(path: &std::path::Path, mode: u32) -> Result<(), ObjectsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+            |source| ObjectsError::Permissions {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// What a PUT stored.
@@ -49,6 +83,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct Objects {
     store: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory: its files get
+    /// [`LOCAL_FILE_MODE`] after each write.
+    local: Option<Arc<LocalFileSystem>>,
     description: String,
 }
 
@@ -64,12 +101,22 @@ impl Objects {
             } else {
                 std::path::PathBuf::from(url.trim_start_matches("file://"))
             };
-            std::fs::create_dir_all(&dir).map_err(|e| invalid(&e))?;
-            let fs = LocalFileSystem::new_with_prefix(&dir)
-                .map_err(|e| invalid(&e))?
-                .with_automatic_cleanup(true);
+            // The default directory is the service's own: created, or
+            // tightened when an older version left it world-readable. A
+            // `file://` directory given by the operator keeps its mode
+            // unless this creates it.
+            if url.is_empty() || !dir.exists() {
+                std::fs::create_dir_all(&dir).map_err(|e| invalid(&e))?;
+                restrict(&dir, LOCAL_DIR_MODE)?;
+            }
+            let fs = Arc::new(
+                LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| invalid(&e))?
+                    .with_automatic_cleanup(true),
+            );
             return Ok(Self {
-                store: Arc::new(fs),
+                store: fs.clone(),
+                local: Some(fs),
                 description: format!("local directory {}", dir.display()),
             });
         }
@@ -96,6 +143,7 @@ impl Objects {
             };
             return Ok(Self {
                 store,
+                local: None,
                 description: format!("s3 bucket {bucket}/{prefix}"),
             });
         }
@@ -118,9 +166,11 @@ impl Objects {
             sha256: sha256_hex(&bytes),
             size: bytes.len() as u64,
         };
-        self.store
-            .put(&Self::path(key), PutPayload::from(bytes))
-            .await?;
+        let path = Self::path(key);
+        self.store.put(&path, PutPayload::from(bytes)).await?;
+        if let Some(local) = &self.local {
+            restrict(&local.path_to_filesystem(&path)?, LOCAL_FILE_MODE)?;
+        }
         Ok(stored)
     }
 

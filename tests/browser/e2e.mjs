@@ -43,6 +43,74 @@ const broken = [
   '',
 ].join('\n');
 
+// Parses with one warning (line 3: PlantUML rejects the bare procedure name)
+// and generates: the warning must show on the finished job.
+const WARNED_LINE = 3;
+const warned = [
+  '@startuml',
+  '!include <C4/C4_Container>',
+  'LAYOUT_LEFT_RIGHT',
+  'Person(user, "User")',
+  'Container(api, "API", "Python, FastAPI", "Serves things")',
+  'Rel(user, api, "Uses", "HTTPS")',
+  '@enduml',
+  '',
+].join('\n');
+
+// A .zip bundle: a diagram and the file it includes relatively.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+/** A zip with the entries stored (no compression). */
+function zipOf(entries) {
+  const parts = [];
+  const central = [];
+  let offset = 0;
+  for (const [name, text] of entries) {
+    const data = Buffer.from(text, 'utf8');
+    const nameBytes = Buffer.from(name, 'utf8');
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    parts.push(local, nameBytes, data);
+    const entry = Buffer.alloc(46);
+    entry.writeUInt32LE(0x02014b50, 0);
+    entry.writeUInt16LE(20, 4);
+    entry.writeUInt16LE(20, 6);
+    entry.writeUInt32LE(crc, 16);
+    entry.writeUInt32LE(data.length, 20);
+    entry.writeUInt32LE(data.length, 24);
+    entry.writeUInt16LE(nameBytes.length, 28);
+    entry.writeUInt32LE(offset, 42);
+    central.push(entry, nameBytes);
+    offset += local.length + nameBytes.length + data.length;
+  }
+  const dir = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, dir, end]);
+}
+const shopZip = zipOf([
+  ['main.puml', '@startuml\n!include <C4/C4_Container>\n!include parts/people.iuml\nContainer(api, "API", "Python, FastAPI", "Serves the shop")\nRel(customer, api, "Uses", "HTTPS")\n@enduml\n'],
+  ['parts/people.iuml', 'Person(customer, "Customer", "Buys things")\n'],
+]);
+
 const TIMEOUT = 60_000;
 const results = [];
 async function step(name, fn) {
@@ -269,6 +337,125 @@ try {
     await expectText(job('broken.puml').locator('.diagnostics'), new RegExp(`broken\\.puml:${BROKEN_LINE}:`), 'diagnostic after reload');
   });
 
+  await step('the file picker offers .zip bundles; one uploads as one job', async () => {
+    const accept = await page.locator('#files').getAttribute('accept');
+    assert.ok(accept.split(',').includes('.zip'), `accept="${accept}"`);
+    await page.getByLabel(/Choose .*files/).setInputFiles([
+      { name: 'shop.zip', mimeType: 'application/zip', buffer: shopZip },
+    ]);
+    const row = job('shop.zip');
+    await expectText(row.locator('.status'), /^done$/, 'shop.zip status');
+    await expectText(row.locator('.detail'), /\d+ files generated/, 'shop.zip detail');
+  });
+
+  await step('the warnings of a finished job show, live and after a reload', async () => {
+    await page.getByLabel(/Choose .*files/).setInputFiles([
+      { name: 'warned.puml', mimeType: 'text/plain', buffer: Buffer.from(warned) },
+    ]);
+    const row = job('warned.puml');
+    await expectText(row.locator('.status'), /^done$/, 'warned status');
+    const shown = new RegExp(`^warned\\.puml:${WARNED_LINE}:\\d+ warning: .*LAYOUT_LEFT_RIGHT`);
+    await expectText(row.locator('.diagnostics li'), shown, 'warning shown live');
+    await expectText(row.locator('.detail'), /files generated.*; 1 warning$/, 'warning counted in the detail');
+    assert.ok(await row.locator('.downloads').isVisible(), 'the code is still downloadable');
+    const id = await row.getAttribute('data-job');
+    const { body } = await apiGet(`/api/v1/diagrams/${id}`);
+    const warnings = body.diagnostics.filter((d) => d.severity === 'warning');
+    assert.equal(warnings.length, 1, JSON.stringify(body.diagnostics));
+    const locs = await row.locator('.diagnostics .loc').allTextContents();
+    assert.deepEqual(locs, warnings.map((d) => `${d.file}:${d.line}:${d.column}`));
+    await page.reload();
+    await expectText(page.locator('#live'), /^live$/, 'websocket indicator');
+    await expectText(job('warned.puml').locator('.diagnostics li'), shown, 'warning shown after a reload');
+  });
+
+  await step('retry a failed job from its row; delete a finished one (after confirming)', async () => {
+    const broken = job('broken.puml');
+    const id = await broken.getAttribute('data-job');
+    const before = (await apiGet(`/api/v1/diagrams/${id}`)).body.history.length;
+    assert.ok(await broken.getByRole('button', { name: 'Delete broken.puml' }).isVisible(), 'failed jobs can be deleted');
+    assert.ok(await job('warned.puml').locator('button.retry').isHidden(), 'no retry for a done job');
+    assert.ok(await job('warned.puml').locator('button.delete').isVisible(), 'done jobs can be deleted');
+    // the announcements of this step (the live events may follow the retry's own at once)
+    await page.evaluate(() => {
+      window.__retryAnnounced = [];
+      const live = document.getElementById('announce');
+      new MutationObserver(() => window.__retryAnnounced.push(live.textContent))
+        .observe(live, { subtree: true, childList: true, characterData: true });
+    });
+    await broken.getByRole('button', { name: 'Retry broken.puml' }).click();
+    await page.waitForFunction(() => window.__retryAnnounced.includes('broken.puml: retried, queued'));
+    // it runs again and fails again (the diagram is still broken), live
+    let body;
+    for (const deadline = Date.now() + TIMEOUT; ; await page.waitForTimeout(250)) {
+      ({ body } = await apiGet(`/api/v1/diagrams/${id}`));
+      if (body.status === 'failed' && body.history.length > before) break;
+      assert.ok(Date.now() < deadline, `the retried job did not fail again: ${JSON.stringify(body.history)}`);
+    }
+    assert.ok(body.history.some((e) => e.status === 'queued' && e.detail && e.detail.retry === true), 'a retry event');
+    await expectText(broken.locator('.status'), /^failed$/, 'failed again');
+    await expectText(broken.locator('.diagnostics li'), new RegExp(`^broken\\.puml:${BROKEN_LINE}:`), 'diagnostic again');
+
+    const second = job('second.puml');
+    const secondId = await second.getAttribute('data-job');
+    page.once('dialog', (d) => d.dismiss());
+    await second.getByRole('button', { name: 'Delete second.puml' }).click();
+    await page.waitForTimeout(300);
+    assert.equal(await second.count(), 1, 'cancelling keeps the job');
+    let asked = '';
+    page.once('dialog', (d) => {
+      asked = d.message();
+      d.accept();
+    });
+    await second.getByRole('button', { name: 'Delete second.puml' }).click();
+    await expectText(page.locator('#announce'), /^second\.puml: deleted$/, 'delete announcement');
+    await second.waitFor({ state: 'detached' });
+    assert.match(asked, /Delete second\.puml/);
+    expected = /404/;
+    const gone = await apiGet(`/api/v1/diagrams/${secondId}`);
+    expected = null;
+    assert.equal(gone.status, 404, 'the job is gone from the API');
+  });
+
+  await step('jobs come a page at a time; "Load older jobs" pages through the rest', async () => {
+    // Pages of 2 (the page asks for 50): the API's own `next` links are
+    // followed. The websocket is held back so that only the list fills rows.
+    const all = (await apiGet('/api/v1/diagrams?limit=200')).body.items.map((i) => i.job_id);
+    assert.ok(all.length > 2, `${all.length} jobs: more than one page of 2`);
+    const asked = [];
+    await page.route(/\/api\/v1\/diagrams\?/, (route) => {
+      const url = new URL(route.request().url());
+      asked.push(url.search);
+      if (url.searchParams.get('limit') === '50') url.searchParams.set('limit', '2');
+      return route.continue({ url: url.toString() });
+    });
+    // (a route stays for the page's life: later connections go through)
+    let holdWebsocket = true;
+    await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+      if (!holdWebsocket) ws.connectToServer();
+    });
+    await page.reload();
+    await page.locator('#app').waitFor({ state: 'visible' });
+    const rows = page.locator('#jobs > li');
+    const more = page.getByRole('button', { name: 'Load older jobs' });
+    await more.waitFor({ state: 'visible' });
+    assert.equal(await rows.count(), 2, 'the first page only');
+    assert.ok(asked[0].includes('limit=50'), `first request ${asked[0]}`);
+    for (let pages = 1; await more.isVisible(); pages++) {
+      assert.ok(pages < 20, 'paging ends');
+      const n = await rows.count();
+      await more.click();
+      await page.waitForFunction((k) => document.querySelectorAll('#jobs > li').length > k || document.getElementById('more').hidden, n);
+    }
+    const shown = await rows.evaluateAll((lis) => lis.map((li) => li.dataset.job));
+    assert.deepEqual(shown, all, 'every job, newest first, once');
+    assert.ok(asked.slice(1).every((q) => q.includes('before=')), `older pages follow next links: ${asked}`);
+    holdWebsocket = false;
+    await page.unrouteAll();
+    await page.reload();
+    await expectText(page.locator('#live'), /^live$/, 'websocket indicator');
+  });
+
   await step('admin: DLQ view with a replay button', async () => {
     assert.ok(adminEmail && adminPassword, 'C4FORGE_ADMIN_EMAIL and C4FORGE_ADMIN_PASSWORD are set');
     await signOut();
@@ -298,10 +485,83 @@ try {
     await page.getByRole('button', { name: 'Replay dead letter 7' }).click();
     await expectText(page.locator('#announce'), /^Dead letter 7: queued$/, 'replay announcement');
     assert.equal(replayed, true, 'the replay request was sent');
-    await expectText(rowSel.locator('button'), /^Replayed$/, 'replayed button');
-    assert.ok(await rowSel.locator('button').isDisabled());
+    await expectText(rowSel.locator('button.replay'), /^Replayed$/, 'replayed button');
+    assert.ok(await rowSel.locator('button.replay').isDisabled());
     await page.unrouteAll();
     await page.screenshot({ path: join(artifacts, 'browser-e2e-admin.png'), fullPage: true });
+  });
+
+  await step('admin: DLQ filters by stage and reason, shows a payload, replays all matching', async () => {
+    const entry = (id, stage, reason) => ({
+      id, job_id: `0190aaaa-bbbb-7ccc-8ddd-${String(id).padStart(12, '0')}`, stage, reason, attempts: 5,
+      first_failed_at: '2026-01-01T00:00:00Z', last_failed_at: '2026-01-01T00:01:00Z', replayed_at: null,
+    });
+    const entries = [entry(11, 'store', 'object store unavailable'), entry(12, 'store', 'object store timeout'), entry(13, 'parse', 'bus closed')];
+    const replayedIds = new Set();
+    const lists = [];
+    let bulk = null;
+    await page.route(/\/api\/v1\/admin\/dlq\?/, (route) => {
+      const q = new URL(route.request().url()).searchParams;
+      lists.push(q.toString());
+      // what the API does with these filters (ingest/src/admin.rs)
+      const items = entries
+        .filter((d) => !q.get('stage') || d.stage === q.get('stage'))
+        .filter((d) => !q.get('reason') || d.reason.includes(q.get('reason')))
+        .map((d) => (replayedIds.has(d.id) ? { ...d, replayed_at: '2026-01-01T00:02:00Z' } : d))
+        .filter((d) => q.get('include_replayed') === 'true' || !d.replayed_at);
+      return route.fulfill({ json: { items, unreplayed: entries.length - replayedIds.size } });
+    });
+    await page.route(/\/api\/v1\/admin\/dlq\/12$/, (route) => route.fulfill({
+      json: { ...entries[1], payload: { v: 1, job_id: entries[1].job_id, body: { type: 'job.generated', files: 3 } } },
+    }));
+    await page.route(/\/api\/v1\/admin\/dlq\/replay\?/, (route) => {
+      assert.equal(route.request().method(), 'POST');
+      bulk = new URL(route.request().url()).searchParams;
+      const ids = entries.filter((d) => d.stage === bulk.get('stage') && d.reason.includes(bulk.get('reason') || '')).map((d) => d.id);
+      ids.forEach((i) => replayedIds.add(i));
+      return route.fulfill({ status: 202, json: { replayed: ids } });
+    });
+    await page.locator('#dlq').getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('#dlq-rows tr[data-dead-letter="13"]').waitFor();
+    assert.equal(await page.locator('#dlq-rows tr[data-dead-letter]').count(), 3);
+
+    await page.getByLabel('Stage').selectOption('store');
+    await page.getByLabel('Reason contains').fill('object store');
+    await page.locator('#dlq').getByRole('button', { name: 'Filter' }).click();
+    await page.locator('#dlq-rows tr[data-dead-letter="13"]').waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#dlq-rows tr[data-dead-letter]').count(), 2);
+    assert.match(lists[lists.length - 1], /stage=store/);
+    assert.match(lists[lists.length - 1], /reason=object\+store/);
+    await expectText(page.locator('#dlq-summary'), /^2 shown \(2 not replayed\); 3 not replayed in all$/, 'DLQ summary');
+
+    const payloadButton = page.getByRole('button', { name: 'Payload of dead letter 12' });
+    await payloadButton.click();
+    const payload = page.locator('#dlq-payload-12 pre');
+    await expectText(payload, /"type": "job\.generated"/, 'payload shown');
+    assert.equal(await payloadButton.getAttribute('aria-expanded'), 'true');
+    await payloadButton.click();
+    assert.ok(await payload.isHidden(), 'payload hidden again');
+
+    let confirmText = '';
+    page.once('dialog', (d) => {
+      confirmText = d.message();
+      d.accept();
+    });
+    await page.getByRole('button', { name: 'Replay all matching' }).click();
+    await expectText(page.locator('#announce'), /^2 dead letters replayed \(stage store, reason containing "object store"\)$/, 'bulk replay announcement');
+    assert.match(confirmText, /stage store, reason containing "object store"/);
+    assert.equal(bulk.get('stage'), 'store');
+    assert.equal(bulk.get('reason'), 'object store');
+    assert.equal(bulk.get('include_replayed'), null, 'a bulk replay never re-sends replayed entries');
+    await expectText(page.locator('#dlq-rows tr[data-dead-letter="11"] button.replay'), /^Replayed$/, 'row 11 replayed');
+    await expectText(page.locator('#dlq-rows tr[data-dead-letter="12"] button.replay'), /^Replayed$/, 'row 12 replayed');
+    assert.ok(await page.getByRole('button', { name: 'Replay all matching' }).isDisabled(), 'nothing left to replay');
+    await page.screenshot({ path: join(artifacts, 'browser-e2e-dlq.png'), fullPage: true });
+    await page.unrouteAll();
+    await page.getByLabel('Stage').selectOption('');
+    await page.getByLabel('Reason contains').fill('');
+    await page.locator('#dlq').getByRole('button', { name: 'Filter' }).click();
+    await page.locator('#dlq-empty').waitFor({ state: 'visible' });
   });
 
   await step('the page renews the access token before it expires (C4FORGE_TOKEN_TTL_SECS=30)', async () => {
