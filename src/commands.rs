@@ -146,6 +146,40 @@ fn parse(args: &ParseArgs) -> Result<ExitCode> {
     })
 }
 
+/// Generated code names a source by its path relative to the include root
+/// (`root`, canonical), else by its file name; never by the path as typed,
+/// so the output does not depend on the working directory (and names
+/// sources as uploads do). Renames the model's diagram files; returns the
+/// model and the source name of the run.
+fn named_sources(
+    mut model: schemas::model::v1::Model,
+    sources: &[SourceFile],
+    root: Option<&Path>,
+) -> (schemas::model::v1::Model, String) {
+    let name = |file: &Path| {
+        let inside =
+            root.and_then(|r| Some(file.canonicalize().ok()?.strip_prefix(r).ok()?.to_owned()));
+        match inside.filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => p
+                .iter()
+                .map(|c| c.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    };
+    let names: Vec<String> = sources.iter().map(|s| name(Path::new(&s.path))).collect();
+    for d in &mut model.diagrams {
+        if let Some(i) = sources.iter().position(|s| s.path == d.file) {
+            d.file = names[i].clone();
+        }
+    }
+    (model, names.join(", "))
+}
+
 fn convert(args: &ConvertArgs) -> Result<ExitCode> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
@@ -153,16 +187,7 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
         eprint!("{}", preprocess::render_diagnostics(&model, &sources));
         return Ok(ExitCode::from(1));
     }
-    let source_name = args
-        .files
-        .iter()
-        .map(|f| {
-            f.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (model, source_name) = named_sources(model, &sources, resolver.root.as_deref());
     let opts = infer::GenerateOptions {
         source_name,
         templates_dir: args.templates.clone(),

@@ -109,7 +109,8 @@ fn fold_char(c: char) -> Option<&'static str> {
 }
 
 /// Splits text into lowercase ASCII words: separators are anything not
-/// alphanumeric, plus camelCase boundaries (`SignInController` -> sign, in, controller).
+/// alphanumeric, plus camelCase boundaries (`SignInController` -> sign, in, controller),
+/// plus PlantUML's `\n` line break (`placed,\ncart` -> placed, cart; not `ncart`).
 pub fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
@@ -119,8 +120,13 @@ pub fn words(text: &str) -> Vec<String> {
             out.push(std::mem::take(cur));
         }
     };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'n') {
+            chars.next();
+            flush(&mut cur, &mut out);
+            prev_lower_or_digit = false;
+        } else if c.is_ascii_alphanumeric() {
             if c.is_ascii_uppercase() && prev_lower_or_digit {
                 flush(&mut cur, &mut out);
             }

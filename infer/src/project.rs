@@ -11,7 +11,8 @@
 //!   with no matching container (component diagrams) is one too; on a model with no
 //!   containers at all, every own `System` is a service (context diagrams);
 //! - `*Db` shapes are databases, `*Queue` shapes and containers whose technology is
-//!   a broker (RabbitMQ, Kafka) are brokers; `Redis` containers are caches;
+//!   a broker (RabbitMQ, Kafka) are brokers; `Redis` containers are caches; a broker is
+//!   Kafka or AMQP by its technology, else its name, else its relationships' technology;
 //! - a relationship is realised by the source's technology (see [`crate::techmap`]):
 //!   a client in the source, a route in the target, a repository, a producer and a
 //!   consumer, an in-process call between components of one service, or (when no
@@ -728,6 +729,29 @@ fn diagram_file(d: &Diagram, source: &str) -> String {
     }
 }
 
+/// The technology of the broker element `ctx.elements[i]`: its own
+/// technology, else its name (`"Kafka cluster"`), else the first
+/// relationship to or from it (in source order) whose technology names a
+/// broker; AMQP when none does. A `ContainerQueue(bus, "Event bus",
+/// "Message broker")` that every `Rel` calls `"Kafka"` is Kafka.
+fn broker_tech(model: &Model, ctx: &Ctx<'_>, i: usize) -> Tech {
+    let broker =
+        |text: &str| techmap::classify(text).filter(|t| matches!(t, Tech::Amqp | Tech::Kafka));
+    let (e, _) = ctx.elements[i];
+    let touches = |alias: &str| ctx.by_alias.get(alias) == Some(&i);
+    broker(&e.technology)
+        .or_else(|| broker(&e.name))
+        .or_else(|| {
+            model
+                .diagrams
+                .iter()
+                .flat_map(|d| &d.relationships)
+                .filter(|r| touches(&r.from) || touches(&r.to))
+                .find_map(|r| broker(&r.technology))
+        })
+        .unwrap_or(Tech::Amqp)
+}
+
 fn norm(s: &str) -> String {
     naming::words(s).join(" ")
 }
@@ -1025,11 +1049,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 if t == Tech::Redis { "Redis" } else { "SQL" }
             );
         } else if is_broker {
-            let t = if tech == Some(Tech::Kafka) {
-                Tech::Kafka
-            } else {
-                Tech::Amqp
-            };
+            let t = broker_tech(model, &a.ctx, i);
             let host = a
                 .host_scope
                 .alloc_sep(&kebab(&snake(display, "broker")), "-");
@@ -3020,6 +3040,45 @@ mod tests {
             queue.as_deref(),
             Some("reporting-service.customer-update-events")
         );
+    }
+
+    #[test]
+    fn queue_technology_is_the_element_then_its_name_then_its_relationships() {
+        let p = fixture("queues");
+        let tech = |alias: &str| p.brokers.iter().find(|b| b.alias == alias).map(|b| b.tech);
+        // "Message broker": the relationships say Kafka
+        assert_eq!(tech("bus"), Some(Tech::Kafka));
+        assert_eq!(spec_kind(&p, "shop->bus"), "kafka_produce");
+        assert_eq!(spec_kind(&p, "bus->billing"), "kafka_consume");
+        // "Kafka cluster" without technology
+        assert_eq!(tech("stream"), Some(Tech::Kafka));
+        // RabbitMQ, though its relationship says Kafka
+        assert_eq!(tech("jobs"), Some(Tech::Amqp));
+        // nothing names a broker
+        assert_eq!(tech("plain"), Some(Tech::Amqp));
+    }
+
+    #[test]
+    fn a_line_break_in_a_label_is_a_word_break() {
+        let p = fixture("queues");
+        let shop = p.services.iter().find(|s| s.alias == "shop");
+        let keys: Vec<&str> = shop
+            .map(|s| s.deps.iter().map(|d| d.routing_key.as_str()).collect())
+            .unwrap_or_default();
+        assert!(keys.contains(&"order-placed-cart-updated"), "{keys:?}");
+        assert!(keys.contains(&"invoice-jobs"), "{keys:?}");
+        let billing = p.services.iter().find(|s| s.alias == "billing");
+        let consumers: Vec<&str> = billing
+            .map(|s| s.consumers.iter().map(|c| c.module.as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            consumers.contains(&"messaging.event_bus_order_placed_cart_updated_consumer"),
+            "{consumers:?}"
+        );
+        let routes: Vec<&str> = billing
+            .map(|s| s.routes.iter().map(|r| r.path.as_str()).collect())
+            .unwrap_or_default();
+        assert!(routes.contains(&"/open-invoices"), "{routes:?}");
     }
 
     #[test]

@@ -125,7 +125,8 @@ pub fn row(tech: Tech) -> &'static TechRow {
 
 /// Classifies technology text; `None` when no row matches (including empty text).
 pub fn classify(text: &str) -> Option<Tech> {
-    let lower = text.to_ascii_lowercase();
+    // PlantUML's `\n` line break separates tokens (`"HTTPS\nKafka"` names Kafka).
+    let lower = text.to_ascii_lowercase().replace("\\n", " ");
     let tokens: Vec<&str> = lower
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|t| !t.is_empty())
@@ -166,6 +167,8 @@ mod tests {
         assert_eq!(classify("Redis cache"), Some(Tech::Redis));
         assert_eq!(classify("sync, SMTP"), None);
         assert_eq!(classify("interest"), None);
+        assert_eq!(classify("async,\\nKafka"), Some(Tech::Kafka));
+        assert_eq!(classify("kaf\\nka"), None);
         assert_eq!(classify(""), None);
     }
 }

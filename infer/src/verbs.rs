@@ -140,8 +140,10 @@ pub struct Verb {
     pub matched: bool,
 }
 
+/// Lowercase words; PlantUML's `\n` line break separates words like a space.
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.replace("\\n", " ")
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect()
@@ -216,6 +218,15 @@ mod tests {
         assert_eq!(m("Deletes users"), ("DELETE", "users".into()));
         assert_eq!(m("removes items from"), ("DELETE", "items".into()));
         assert_eq!(m("Cancels the booking"), ("DELETE", "booking".into()));
+    }
+
+    #[test]
+    fn a_line_break_separates_words() {
+        assert_eq!(m("Reads\\norders from"), ("GET", "orders".into()));
+        assert_eq!(
+            m("Lists orders,\\nrefunds"),
+            ("GET", "orders refunds".into())
+        );
     }
 
     #[test]

@@ -43,9 +43,30 @@ fn python() -> PathBuf {
 
 /// Structure of the project files Python does not compile: pyproject.toml
 /// parses (tomllib), c4forge.json lists existing files, docker-compose.yml
-/// parses and every `depends_on`, network and volume it names exists.
+/// parses and every `depends_on`, network and volume it names exists, and
+/// every YAML file loads to the strings written in it: each key and scalar
+/// read with types (`safe_load`, YAML 1.1 as docker compose v1 and PyYAML
+/// read it: `true`, `null`, `yes`, `off` are not strings) equals the same
+/// scalar read as text (`BaseLoader`); only `retries` is an integer.
 const STRUCTURE: &str = r#"
 import json, pathlib, tomllib, yaml
+def same(typed, text, at):
+    if isinstance(typed, dict):
+        assert isinstance(text, dict) and len(typed) == len(text), f"{at}: keys {list(text)} load as {list(typed)}"
+        for (k, v), (tk, tv) in zip(typed.items(), text.items()):
+            assert isinstance(k, str) and k == tk, f"{at}: key {tk!r} loads as {k!r}"
+            same(v, tv, f"{at}.{k}")
+    elif isinstance(typed, list):
+        assert isinstance(text, list) and len(typed) == len(text), f"{at}: {text!r} loads as {typed!r}"
+        for n, (v, tv) in enumerate(zip(typed, text)):
+            same(v, tv, f"{at}[{n}]")
+    elif at.endswith(".retries"):
+        assert type(typed) is int and str(typed) == text, f"{at}: {text!r} loads as {typed!r}"
+    else:
+        assert isinstance(typed, str) and typed == text, f"{at}: {text!r} loads as {typed!r}"
+for f in sorted(pathlib.Path(".").rglob("*.y*ml")):
+    doc = f.read_text()
+    same(yaml.safe_load(doc), yaml.load(doc, Loader=yaml.BaseLoader), str(f))
 root = pathlib.Path(".")
 project = tomllib.loads((root / "pyproject.toml").read_text())
 assert project["project"]["name"], "pyproject without a name"
@@ -145,6 +166,73 @@ fn generated_projects_compile_lint_and_pass_their_tests() {
         "{} generated project(s) fail:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Containers, a database, a queue and a deployment node named `true`,
+/// `null`, `yes`, `off`, `no`, `False` and `on` (YAML 1.1 booleans and null)
+/// keep their names in docker-compose.yml as loaded: services, the
+/// dependencies on them and the networks joined are those strings.
+#[test]
+fn yaml_special_names_stay_strings_in_docker_compose() {
+    let py = python();
+    let (name, model) = common::fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "yaml_names")
+        .expect("fixture yaml_names");
+    let files = common::gen_fixture(&name, &model);
+    let dir = tempfile::tempdir().unwrap();
+    common::write(dir.path(), &files);
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(dir.path().join("docker-compose.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker-compose.yml does not load: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compose: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services = compose["services"].as_object().expect("services by name");
+    for (host, alias) in [
+        ("true", "t"),
+        ("null", "n"),
+        ("yes", "y"),
+        ("off", "o"),
+        ("no", "no"),
+        ("false", "false"),
+    ] {
+        let svc = services
+            .get(host)
+            .unwrap_or_else(|| panic!("no service {host:?} in {:?}", services.keys()));
+        assert_eq!(svc["labels"]["c4forge.element"], alias, "{host}");
+    }
+    let depends: Vec<&String> = services["true"]["depends_on"]
+        .as_object()
+        .expect("true depends on its database and queue")
+        .keys()
+        .collect();
+    assert!(
+        depends.contains(&&"no".to_string()) && depends.contains(&&"false".to_string()),
+        "{depends:?}"
+    );
+    assert_eq!(
+        services["true"]["networks"],
+        serde_json::json!(["default", "on"])
+    );
+    assert!(
+        compose["networks"]["on"].is_object(),
+        "{}",
+        compose["networks"]
+    );
+    assert!(
+        compose["volumes"]["no-data"].is_object(),
+        "{}",
+        compose["volumes"]
     );
 }
 

@@ -269,3 +269,42 @@ d.el(INV, "container", "Inventory Reservation And Allocation Service Of Every Re
 d.r(SF, OM, "Places new wholesale orders with delivery preferences and payment details in", "JSON/HTTPS", index="1", line=7)
 d.r(OM, INV, "Reserves stock for every order line across all regional warehouses via", "gRPC", index="2", line=8)
 save("long_names", long_container, long_component, d)
+
+# brokers (issue 17, items 10 and 11): a queue is Kafka or AMQP by its own
+# technology, else its name, else the technology of its relationships; a
+# `\n` line break in a label (kept as backslash-n in the IR, as the parser
+# keeps it) is a word break in every name made from it
+d = D("queues.puml", "container", "Order events")
+d.el("shop", "container", "Shop", "Python, FastAPI", "Takes orders", line=3)
+d.el("billing", "container", "Billing", "Python, FastAPI", "Bills orders", line=4)
+d.el("bus", "container", "Event bus", "Message broker", "Named by its relationships only", shape="queue", line=5)
+d.el("stream", "container", "Kafka cluster", "", "Named Kafka, no technology", shape="queue", line=6)
+d.el("jobs", "container", "Job queue", "RabbitMQ", "Its own technology wins over its relationships'", shape="queue", line=7)
+d.el("plain", "container", "Audit queue", "", "Nothing names a broker", shape="queue", line=8)
+d.r("shop", "bus", "publish: order.placed,\\ncart.updated", "Kafka", line=10)
+d.r("bus", "billing", "Sends order.placed,\\ncart.updated to", "Kafka", line=11)
+d.r("shop", "stream", "Streams page clicks to", line=12)
+d.r("stream", "billing", "Sends page clicks to", line=13)
+d.r("shop", "jobs", "Sends invoice\\njobs to", "Kafka", line=14)
+d.r("jobs", "billing", "Sends invoice\\njobs to", line=15)
+d.r("shop", "plain", "Sends audit records to", line=16)
+d.r("plain", "billing", "Sends audit records to", line=17)
+d.r("shop", "billing", "Reads open\\ninvoices from", "JSON/HTTPS", line=18)
+save("queues", d)
+
+# names YAML 1.1 reads as booleans and null (issue 17, item 12): every key
+# and value of docker-compose.yml must load as the string written
+d = D("yaml_names.puml", "deployment", "Yaml names")
+d.b("on", "deployment_node", "on", "Ubuntu", line=3)
+d.el("t", "container", "true", "Python, FastAPI", "Named true", parent="on", line=4)
+d.el("n", "container", "null", "Python, FastAPI", "Named null", parent="on", line=5)
+d.el("y", "container", "yes", "Python, FastAPI", "Named yes", parent="on", line=6)
+d.el("o", "container", "off", "Python, FastAPI", "Named off", line=7)
+d.el("no", "container", "no", "PostgreSQL", "A database named no", shape="database", parent="on", line=8)
+d.el("false", "container", "False", "RabbitMQ", "A queue named False", shape="queue", line=9)
+d.r("t", "n", "Reads things from", "JSON/HTTPS", line=11)
+d.r("y", "o", "Updates things in", "JSON/HTTPS", line=12)
+d.r("t", "no", "Stores things in", "JDBC", line=13)
+d.r("t", "false", "Sends things to", line=14)
+d.r("false", "o", "Sends things to", line=15)
+save("yaml_names", d)
