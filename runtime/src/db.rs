@@ -39,6 +39,10 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The migration that case-folds existing e-mails (new ones are folded by
+/// the API and `c4forge user create`).
+pub const EMAIL_FOLD_VERSION: i64 = 3;
+
 /// Every migration of the schema, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -140,6 +144,28 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family)
 "#,
     },
+    Migration {
+        version: EMAIL_FOLD_VERSION,
+        name: "case-fold user e-mails (lowercase, trimmed); colliding rows keep their spelling",
+        // A row is folded unless another row already has the folded address
+        // or an older row folds to the same address: the oldest account of
+        // a collision gets the folded address, the others keep their
+        // spelling (still reachable by typing it exactly, see
+        // `Ledger::user_for_login`) and `migrate` logs a warning. Both
+        // conditions depend only on values the update does not change, so
+        // the row order of the UPDATE does not matter.
+        sql: r#"
+UPDATE users SET email = LOWER(TRIM(email))
+WHERE email <> LOWER(TRIM(email))
+  AND NOT EXISTS (SELECT 1 FROM users taken WHERE taken.email = LOWER(TRIM(users.email)))
+  AND NOT EXISTS (
+    SELECT 1 FROM users older
+    WHERE older.id <> users.id
+      AND LOWER(TRIM(older.email)) = LOWER(TRIM(users.email))
+      AND (older.created_at < users.created_at OR (older.created_at = users.created_at AND older.id < users.id))
+  )
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
@@ -213,7 +239,36 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
         tx.commit().await?;
         applied.push(m.version);
     }
+    if applied.contains(&EMAIL_FOLD_VERSION) {
+        warn_unfolded_emails(db).await?;
+    }
     Ok(applied)
+}
+
+/// Logs the accounts whose e-mail the case-folding migration left as it
+/// was because another account already had (or got) the folded address.
+/// They keep working when the address is typed exactly as stored; an
+/// operator should merge or rename them.
+async fn warn_unfolded_emails(db: &Db) -> Result<(), DbError> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM users WHERE email <> LOWER(TRIM(email)) ORDER BY created_at",
+        ))
+        .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "id").ok())
+        .collect();
+    if !ids.is_empty() {
+        tracing::warn!(
+            accounts = ids.len(),
+            user_ids = %ids.join(","),
+            "e-mails differing only in case from an older account were left unfolded; \
+             they sign in only with the exact spelling: merge or rename them"
+        );
+    }
+    Ok(())
 }
 
 /// A cheap round trip, for `/readyz`.
@@ -231,7 +286,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = connect(&url, 0).await.expect("connect");
-        assert_eq!(migrate(&db).await.expect("first"), vec![1, 2]);
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(migrate(&db).await.expect("first"), all);
         assert!(migrate(&db).await.expect("second").is_empty());
     }
 }
