@@ -87,7 +87,10 @@ fn dummy_hash() -> &'static str {
 
 /// The PHC string sign-in verifies against: the user's, or the dummy.
 fn verification_target(user: Option<&UserRecord>) -> &str {
-    user.map_or_else(dummy_hash, |u| u.password_hash.as_str())
+    match user {
+        Some(u) => &u.password_hash,
+        None => dummy_hash(),
+    }
 }
 
 /// Whether `password` signs `user` in. Runs one argon2 verification
@@ -369,6 +372,9 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// What the websocket's token check returns: the user, or `None`.
+type WsCheck = std::pin::Pin<Box<dyn std::future::Future<Output = Option<UserId>> + Send>>;
+
 /// The websocket's token check (connect: full check; recheck at each
 /// heartbeat: the same without the expiry, so a connection outlives its
 /// token but not its user's deactivation or its session's revocation).
@@ -377,20 +383,22 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 /// (as before per-request checks existed) instead of closing every
 /// websocket during a database outage; the next heartbeat checks again.
 pub fn websocket_verifier(keys: Arc<TokenKeys>, ledger: Ledger) -> notifier::TokenVerifier {
-    Arc::new(move |token: String, check: notifier::TokenCheck| {
-        let keys = keys.clone();
-        let ledger = ledger.clone();
-        Box::pin(async move {
-            let check_expiry = check == notifier::TokenCheck::Connect;
-            match keys.authorize(&ledger, &token, check_expiry).await {
-                Ok(user) => Some(user.id),
-                Err(ApiError::Unavailable(_)) => keys
-                    .decode(&token, check_expiry)
-                    .and_then(|c| c.sub.parse().ok()),
-                Err(_) => None,
-            }
-        })
-    })
+    Arc::new(
+        move |token: String, check: notifier::TokenCheck| -> WsCheck {
+            let keys = keys.clone();
+            let ledger = ledger.clone();
+            Box::pin(async move {
+                let check_expiry = check == notifier::TokenCheck::Connect;
+                match keys.authorize(&ledger, &token, check_expiry).await {
+                    Ok(user) => Some(user.id),
+                    Err(ApiError::Unavailable(_)) => keys
+                        .decode(&token, check_expiry)
+                        .and_then(|c| c.sub.parse().ok()),
+                    Err(_) => None,
+                }
+            })
+        },
+    )
 }
 
 /// An authenticated caller, extracted from `Authorization: Bearer`.
