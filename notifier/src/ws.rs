@@ -1,7 +1,10 @@
 //! `GET /api/v1/ws`: authenticated websocket of job status events.
 //!
 //! Authentication: `Authorization: Bearer <token>` or `?token=<token>`
-//! (browsers cannot set headers on websockets). `?job=<id>` limits the
+//! (browsers cannot set headers on websockets), checked at connect and
+//! again at every heartbeat through the API's [`TokenVerifier`]: a
+//! deactivated user or revoked session is closed with 1008 and
+//! [`ACCESS_REVOKED`]. `?job=<id>` limits the
 //! stream to one job. Protocol: JSON [`WsServerMessage`]s; first the
 //! snapshot events (`snapshot: true`), then `snapshot_done`, then live
 //! events. Pings every [`HEARTBEAT`]; a client silent for [`IDLE_TIMEOUT`]
