@@ -233,9 +233,8 @@ async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<ExitCode> {
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    if password.len() < 8 {
-        anyhow::bail!("the password must have at least 8 characters");
-    }
+    let email = ingest::auth::valid_email(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    ingest::auth::check_password_policy(&password, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ledger = crate::serve::open_database(cfg).await?;
     let hash = ingest::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let user = ledger

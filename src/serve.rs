@@ -226,11 +226,10 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
             app = app.merge(ingest::probes_router(probes));
         }
         if stages.contains(&Stage::Notifier) {
-            let verify_keys = keys.clone();
             app = app.merge(notifier::router(notifier::NotifierState {
                 hub: hub.clone(),
                 ledger: ledger.clone(),
-                verify: Arc::new(move |t: &str| verify_keys.verify_user(t)),
+                verify: ingest::auth::websocket_verifier(keys.clone(), ledger.clone()),
             }));
         }
         (app, cfg.http.listen.clone())

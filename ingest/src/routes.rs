@@ -1,6 +1,6 @@
 //! The `/api/v1` handlers and the router.
 
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::{AuthUser, hash_password};
 use crate::limits::ClientIp;
 use crate::problem::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -138,17 +138,9 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     let c: Credentials = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
     })?;
-    if c.email.trim().is_empty() || c.email.len() > 254 {
-        return Err(ApiError::Unprocessable(
-            "email must be 1 to 254 characters".into(),
-        ));
-    }
-    if c.password.len() < 8 || c.password.len() > 1024 {
-        return Err(ApiError::Unprocessable(
-            "password must be 8 to 1024 characters".into(),
-        ));
-    }
-    Ok(c)
+    let email = crate::auth::valid_email(&c.email)?;
+    crate::auth::check_password_policy(&c.password, &email)?;
+    Ok(Credentials { email, ..c })
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
@@ -167,11 +159,12 @@ pub(crate) async fn register(
     let hash = hash_password(&c.password)?;
     let user = state
         .ledger
-        .create_user(c.email.trim(), &hash, false)
+        .create_user(&c.email, &hash, false)
         .await
         .map_err(|e| match e {
+            // Never names the account (README "Accounts").
             runtime::jobs::LedgerError::Conflict => {
-                ApiError::Conflict(format!("`{}` is already registered", c.email.trim()))
+                ApiError::Conflict(crate::auth::REGISTER_REFUSED.into())
             }
             other => other.into(),
         })?;
@@ -202,7 +195,7 @@ async fn issue_pair(
         )
         .await?;
     Ok(TokenResponse {
-        access_token: state.keys.issue(user.id, user.is_admin)?,
+        access_token: state.keys.issue(user.id, user.is_admin, family)?,
         token_type: "Bearer".into(),
         expires_in: state.keys.ttl_secs(),
         refresh_token: Some(refresh),
@@ -219,9 +212,15 @@ pub(crate) async fn token(
     let c: Credentials = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
     })?;
-    let user = state.ledger.user_by_email(c.email.trim()).await?;
-    let Some(user) = user.filter(|u| verify_password(&c.password, &u.password_hash)) else {
-        return Err(ApiError::Unauthorized("wrong email or password".into()));
+    let typed = c.email.trim();
+    let user = state
+        .ledger
+        .user_for_login(typed, &crate::auth::fold_email(typed))
+        .await?;
+    // The same argon2 work and answer whether or not the e-mail exists.
+    let signed_in = crate::auth::check_login(&c.password, user.as_ref());
+    let Some(user) = user.filter(|_| signed_in) else {
+        return Err(ApiError::Unauthorized(crate::auth::LOGIN_FAILED.into()));
     };
     if !user.is_active {
         return Err(ApiError::Unauthorized("this account is deactivated".into()));

@@ -16,4 +16,4 @@ pub mod hub;
 pub mod ws;
 
 pub use hub::{Hub, Subscription, Topic};
-pub use ws::{NotifierState, TokenVerifier, router};
+pub use ws::{NotifierState, TokenCheck, TokenVerifier, router};

@@ -1,7 +1,10 @@
 //! `GET /api/v1/ws`: authenticated websocket of job status events.
 //!
 //! Authentication: `Authorization: Bearer <token>` or `?token=<token>`
-//! (browsers cannot set headers on websockets). `?job=<id>` limits the
+//! (browsers cannot set headers on websockets), checked at connect and
+//! again at every heartbeat through the API's [`TokenVerifier`]: a
+//! deactivated user or revoked session is closed with 1008 and
+//! [`ACCESS_REVOKED`]. `?job=<id>` limits the
 //! stream to one job. Protocol: JSON [`WsServerMessage`]s; first the
 //! snapshot events (`snapshot: true`), then `snapshot_done`, then live
 //! events. Pings every [`HEARTBEAT`]; a client silent for [`IDLE_TIMEOUT`]
@@ -60,16 +63,37 @@ pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// Bytes tungstenite may hold for one connection's writes beyond the
 /// kernel's socket buffer: one event plus the close frame, never a backlog.
 pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
-/// Policy violation: used for clients that cannot keep up.
+/// Policy violation: used for clients that cannot keep up, and when the
+/// user's access was revoked.
 const CLOSE_POLICY: u16 = 1008;
 /// Going away: idle timeout, shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Finished jobs younger than this are part of the snapshot.
 pub const SNAPSHOT_RECENT_MS: i64 = 10 * 60 * 1000;
 
-/// Verifies an access token and returns its user. Supplied by the API's
-/// auth module so that the notifier and the API accept the same tokens.
-pub type TokenVerifier = Arc<dyn Fn(&str) -> Option<UserId> + Send + Sync>;
+/// Close reason sent when the user was deactivated or the session revoked
+/// since the connection opened (code 1008, at the next heartbeat).
+pub const ACCESS_REVOKED: &str =
+    "access revoked: the account was deactivated or the session revoked";
+
+/// When a token is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// At connect: signature, expiry, user active, session not revoked.
+    Connect,
+    /// At each heartbeat of an open connection: the same without the
+    /// expiry (a connection may outlive its token, not its user's access).
+    Recheck,
+}
+
+/// Checks an access token and returns its user, or `None` to refuse.
+/// Supplied by the API's auth module so that the notifier and the API
+/// accept the same tokens and revoke them the same way.
+pub type TokenVerifier = Arc<
+    dyn Fn(String, TokenCheck) -> std::pin::Pin<Box<dyn Future<Output = Option<UserId>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Shared state of the websocket route.
 #[derive(Clone)]
@@ -108,12 +132,17 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // The scheme is case-insensitive (RFC 7235).
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let Some(user) = bearer.or(q.token).and_then(|t| (state.verify)(&t)) else {
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let Some(token) = bearer.or(q.token) else {
+        return (StatusCode::UNAUTHORIZED, "missing or invalid token").into_response();
+    };
+    let Some(user) = (state.verify)(token.clone(), TokenCheck::Connect).await else {
         return (StatusCode::UNAUTHORIZED, "missing or invalid token").into_response();
     };
     let job = match q.job.as_deref().map(str::parse::<JobId>) {
@@ -126,7 +155,7 @@ async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, state, user, job))
+        .on_upgrade(move |socket| serve(socket, state, user, job, token))
 }
 
 fn encode(msg: &WsServerMessage) -> Message {
@@ -209,7 +238,13 @@ async fn write_loop(
     }
 }
 
-async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Option<JobId>) {
+async fn serve(
+    socket: WebSocket,
+    state: NotifierState,
+    user: UserId,
+    job: Option<JobId>,
+    token: String,
+) {
     metrics::gauge!("c4forge_ws_clients").increment(1.0);
     // Subscribe before reading history: an event committed meanwhile is then
     // in the live stream and possibly the snapshot; `seq` removes the duplicate.
@@ -270,7 +305,9 @@ async fn serve(socket: WebSocket, state: NotifierState, user: UserId, job: Optio
             .await
             .is_ok()
     {
-        pump(&mut stream, &mut out, live, user, &mut seen).await;
+        let verify = state.verify.clone();
+        let still_allowed = move || verify(token.clone(), TokenCheck::Recheck);
+        pump(&mut stream, &mut out, live, user, &mut seen, still_allowed).await;
     }
     // The live receiver is gone now; the writer may still be delivering
     // the close frame (at most CLOSE_GRACE).
@@ -293,14 +330,19 @@ fn wanted(event: &StatusEvent, seen: &mut HashMap<JobId, i64>) -> bool {
 }
 
 /// Forwards live events to the outbox and reads what the client sends.
-/// Never waits for the socket: a full outbox closes the connection.
-async fn pump(
+/// Never waits for the socket: a full outbox closes the connection. At each
+/// heartbeat `still_allowed` re-checks the token's user and session; a
+/// refusal closes the connection with [`ACCESS_REVOKED`].
+async fn pump<F>(
     stream: &mut SplitStream<WebSocket>,
     out: &mut Outbox,
     mut live: Subscription,
     user: UserId,
     seen: &mut HashMap<JobId, i64>,
-) {
+    still_allowed: impl Fn() -> F,
+) where
+    F: Future<Output = Option<UserId>>,
+{
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut last_heard = tokio::time::Instant::now();
@@ -332,6 +374,11 @@ async fn pump(
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             _ = heartbeat.tick() => {
+                if still_allowed().await.is_none() {
+                    tracing::info!(%user, "websocket access revoked; closing");
+                    out.close_with(CLOSE_POLICY, ACCESS_REVOKED);
+                    return;
+                }
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     out.close_with(CLOSE_GOING_AWAY, "idle timeout");
                     return;

@@ -80,7 +80,13 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_everything() 
     let app = router(NotifierState {
         hub: hub.clone(),
         ledger: runtime::jobs::Ledger::new(db),
-        verify: Arc::new(move |t: &str| (t == "good").then_some(user)),
+        verify: Arc::new(
+            move |t: String,
+                  _: notifier::TokenCheck|
+                  -> std::pin::Pin<Box<dyn Future<Output = Option<UserId>> + Send>> {
+                Box::pin(std::future::ready((t == "good").then_some(user)))
+            },
+        ),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

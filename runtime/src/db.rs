@@ -116,6 +116,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The migration that case-folds existing e-mails (new ones are folded by
+/// the API and `c4forge user create`). 4 because main's version 3 (stage
+/// leases) precedes it once merged; versions need not be contiguous.
+pub const EMAIL_FOLD_VERSION: i64 = 4;
+
 /// Every migration of the schema, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -234,6 +239,28 @@ CREATE TABLE stage_leases (
 CREATE INDEX stage_leases_until ON stage_leases (lease_until)
 "#,
     },
+    Migration {
+        version: EMAIL_FOLD_VERSION,
+        name: "case-fold user e-mails (lowercase, trimmed); colliding rows keep their spelling",
+        // A row is folded unless another row already has the folded address
+        // or an older row folds to the same address: the oldest account of
+        // a collision gets the folded address, the others keep their
+        // spelling (still reachable by typing it exactly, see
+        // `Ledger::user_for_login`) and `migrate` logs a warning. Both
+        // conditions depend only on values the update does not change, so
+        // the row order of the UPDATE does not matter.
+        sql: r#"
+UPDATE users SET email = LOWER(TRIM(email))
+WHERE email <> LOWER(TRIM(email))
+  AND NOT EXISTS (SELECT 1 FROM users taken WHERE taken.email = LOWER(TRIM(users.email)))
+  AND NOT EXISTS (
+    SELECT 1 FROM users older
+    WHERE older.id <> users.id
+      AND LOWER(TRIM(older.email)) = LOWER(TRIM(users.email))
+      AND (older.created_at < users.created_at OR (older.created_at = users.created_at AND older.id < users.id))
+  )
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
@@ -310,7 +337,36 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
         tx.commit().await?;
         applied.push(m.version);
     }
+    if applied.contains(&EMAIL_FOLD_VERSION) {
+        warn_unfolded_emails(db).await?;
+    }
     Ok(applied)
+}
+
+/// Logs the accounts whose e-mail the case-folding migration left as it
+/// was because another account already had (or got) the folded address.
+/// They keep working when the address is typed exactly as stored; an
+/// operator should merge or rename them.
+async fn warn_unfolded_emails(db: &Db) -> Result<(), DbError> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM users WHERE email <> LOWER(TRIM(email)) ORDER BY created_at",
+        ))
+        .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "id").ok())
+        .collect();
+    if !ids.is_empty() {
+        tracing::warn!(
+            accounts = ids.len(),
+            user_ids = %ids.join(","),
+            "e-mails differing only in case from an older account were left unfolded; \
+             they sign in only with the exact spelling: merge or rename them"
+        );
+    }
+    Ok(())
 }
 
 /// A cheap round trip, for `/readyz`.

@@ -78,6 +78,17 @@ pub struct UserRecord {
     pub is_admin: bool,
 }
 
+/// A user's standing as an access check sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserAccess {
+    /// Cleared by an operator: every token of the user stops working.
+    pub is_active: bool,
+    /// Current role (the token's claim is not trusted for it).
+    pub is_admin: bool,
+    /// The token's refresh family was revoked (a refresh token was reused).
+    pub session_revoked: bool,
+}
+
 /// A job row.
 #[derive(Debug, Clone)]
 pub struct JobRecord {
@@ -308,6 +319,48 @@ impl Ledger {
         .as_ref()
         .map(Self::user_from)
         .transpose()
+    }
+
+    /// Looks a user up for sign-in: the row whose e-mail is exactly
+    /// `typed` (an account kept with its original spelling because it
+    /// collided with another when e-mails were case-folded), else the row
+    /// of `folded` (the normal case). One query either way.
+    pub async fn user_for_login(&self, typed: &str, folded: &str) -> Result<Option<UserRecord>> {
+        self.one(
+            "SELECT id, email, password_hash, is_active, is_admin FROM users WHERE email = $1 OR email = $2 \
+             ORDER BY CASE WHEN email = $1 THEN 0 ELSE 1 END LIMIT 1",
+            vec![typed.into(), folded.into()],
+        )
+        .await?
+        .as_ref()
+        .map(Self::user_from)
+        .transpose()
+    }
+
+    /// What an access token of `user` in refresh family `family` may do
+    /// now: the user's current flags and whether the family was revoked
+    /// (refresh-token reuse). `None` when the user no longer exists.
+    pub async fn user_access(
+        &self,
+        user: UserId,
+        family: Option<&str>,
+    ) -> Result<Option<UserAccess>> {
+        let Some(row) = self
+            .one(
+                "SELECT u.is_active, u.is_admin, \
+                 (SELECT COUNT(*) FROM refresh_tokens r WHERE r.family = $2 AND r.user_id = $1 AND r.revoked_at IS NOT NULL) AS revoked \
+                 FROM users u WHERE u.id = $1",
+                vec![user.to_string().into(), family.unwrap_or_default().into()],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UserAccess {
+            is_active: get(&row, "is_active")?,
+            is_admin: get(&row, "is_admin")?,
+            session_revoked: get::<i64>(&row, "revoked")? > 0,
+        }))
     }
 
     // ---- jobs ----
@@ -1380,6 +1433,99 @@ pub enum Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn email_fold_migration_folds_rows_and_keeps_colliding_ones_reachable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&url, 0).await.expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        let ledger = Ledger::new(db);
+        // Rows as versions before the migration stored them (typed spelling).
+        let rows = [
+            ("alice-old", "Alice@Example.COM", 1),
+            ("alice-new", "ALICE@example.com", 2),
+            ("bob", " Bob@Example.com ", 3),
+            ("carol-old", "Carol@Example.com", 1),
+            ("carol-new", "carol@example.com", 4),
+        ];
+        let ids: std::collections::HashMap<&str, String> = rows
+            .iter()
+            .map(|(name, _, _)| (*name, UserId::new().to_string()))
+            .collect();
+        for (name, email, created) in rows {
+            let id = ids[name].clone();
+            ledger
+                .exec(
+                    "INSERT INTO users (id, email, password_hash, is_active, is_admin, created_at) VALUES ($1, $2, 'x', $3, $4, $5)",
+                    vec![id.into(), email.into(), true.into(), false.into(), i64::from(created).into()],
+                )
+                .await
+                .expect("insert");
+        }
+        // Run the folding migration (again) over these rows.
+        ledger
+            .exec(
+                "DELETE FROM schema_migrations WHERE version = $1",
+                vec![crate::db::EMAIL_FOLD_VERSION.into()],
+            )
+            .await
+            .expect("forget");
+        assert_eq!(
+            crate::db::migrate(ledger.db()).await.expect("migrate"),
+            vec![crate::db::EMAIL_FOLD_VERSION]
+        );
+        let email_of = |name: &'static str| {
+            let ledger = ledger.clone();
+            let id = ids[name].clone();
+            async move {
+                let row = ledger
+                    .one("SELECT email FROM users WHERE id = $1", vec![id.into()])
+                    .await
+                    .expect("select")
+                    .expect("row");
+                get::<String>(&row, "email").expect("email")
+            }
+        };
+        // Folded: the only or the oldest account of an address.
+        assert_eq!(email_of("alice-old").await, "alice@example.com");
+        assert_eq!(email_of("bob").await, "bob@example.com");
+        assert_eq!(email_of("carol-new").await, "carol@example.com");
+        // Left as they were: a newer duplicate, and an account whose folded
+        // address another row already had.
+        assert_eq!(email_of("alice-new").await, "ALICE@example.com");
+        assert_eq!(email_of("carol-old").await, "Carol@Example.com");
+
+        // Sign-in: any spelling reaches the folded account; the exact stored
+        // spelling still reaches an unfolded one.
+        let login = |typed: &'static str| {
+            let ledger = ledger.clone();
+            async move {
+                ledger
+                    .user_for_login(typed, &typed.trim().to_ascii_lowercase())
+                    .await
+                    .expect("lookup")
+                    .map(|u| u.email)
+            }
+        };
+        assert_eq!(
+            login("ALICE@EXAMPLE.COM").await.as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(
+            login("ALICE@example.com").await.as_deref(),
+            Some("ALICE@example.com")
+        );
+        assert_eq!(
+            login("Bob@example.com").await.as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            login("Carol@Example.com").await.as_deref(),
+            Some("Carol@Example.com")
+        );
+        assert_eq!(login("nobody@example.com").await, None);
+    }
 
     /// A migrated SQLite ledger (kept alive by the returned dir) with one
     /// queued job.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// Login name (an e-mail address or any non-empty name).
+    /// E-mail address; case-insensitive (stored trimmed and lowercased).
     pub email: String,
     /// Plain-text password; only its argon2id hash is stored.
     pub password: String,
