@@ -32,9 +32,9 @@
 //! connection waits for a request, which makes an idle keep-alive
 //! connection and a half-sent header the same thing.
 //!
-//! Shutdown: on cancellation the accept loop stops, every connection is
-//! asked to finish its current request and close (hyper's graceful
-//! shutdown), and [`serve`] returns when all of them are gone or after
+//! Shutdown: on cancellation the accept loop stops, connections without a
+//! request in flight are closed, the others finish their request and close
+//! (hyper's graceful shutdown), and [`serve`] returns when all of them are gone or after
 //! [`runtime::shutdown::DRAIN_DEADLINE`]. Upgraded websockets are not
 //! waited for (they close with the process, as with `axum::serve`).
 
@@ -230,6 +230,11 @@ async fn serve_connection(
                 break;
             }
             _ = shutdown.cancelled(), if !draining => {
+                // No request being served (idle, or a head still arriving):
+                // nothing to finish. Otherwise finish it, then close.
+                if activity.in_flight.load(Ordering::Acquire) == 0 {
+                    break;
+                }
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
