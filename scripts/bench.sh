@@ -144,8 +144,10 @@ isolate() {
 
 export AWS_ENDPOINT_URL=$S3_ENDPOINT AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
-# The per-user limits would otherwise answer 429 to one user's load.
+# The per-user limits would otherwise answer 429 to one user's load, and the
+# websocket fan-out holds more connections than the default caps.
 export C4FORGE_UPLOADS_PER_MINUTE=10000000 C4FORGE_MAX_ACTIVE_JOBS=10000000
+export C4FORGE_MAX_WEBSOCKETS_PER_USER=10000000 C4FORGE_MAX_CONNECTIONS=1000000
 export C4FORGE_JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef
 unset C4FORGE_CONFIG C4FORGE_BUS C4FORGE_DATABASE C4FORGE_OBJECTS C4FORGE_LISTEN C4FORGE_ADMIN_LISTEN
 

@@ -16,6 +16,20 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_AUTH_PER_MINUTE", "http.auth_per_minute"),
     ("C4FORGE_MAX_ACTIVE_JOBS", "http.max_active_jobs"),
     ("C4FORGE_CORS_ORIGINS", "http.cors_origins"),
+    (
+        "C4FORGE_HEADER_READ_TIMEOUT_SECS",
+        "http.header_read_timeout_secs",
+    ),
+    (
+        "C4FORGE_BODY_READ_TIMEOUT_SECS",
+        "http.body_read_timeout_secs",
+    ),
+    ("C4FORGE_IDLE_TIMEOUT_SECS", "http.idle_timeout_secs"),
+    ("C4FORGE_MAX_CONNECTIONS", "http.max_connections"),
+    (
+        "C4FORGE_MAX_WEBSOCKETS_PER_USER",
+        "http.max_websockets_per_user",
+    ),
     ("C4FORGE_BUS", "bus.url"),
     ("C4FORGE_BUS_PREFIX", "bus.prefix"),
     ("C4FORGE_PREFETCH", "bus.prefetch"),
@@ -72,6 +86,15 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
                     .map(String::from)
                     .collect();
             }
+            "http.header_read_timeout_secs" => {
+                cfg.http.header_read_timeout_secs = parse_env(name, &v)?;
+            }
+            "http.body_read_timeout_secs" => cfg.http.body_read_timeout_secs = parse_env(name, &v)?,
+            "http.idle_timeout_secs" => cfg.http.idle_timeout_secs = parse_env(name, &v)?,
+            "http.max_connections" => cfg.http.max_connections = parse_env(name, &v)?,
+            "http.max_websockets_per_user" => {
+                cfg.http.max_websockets_per_user = parse_env(name, &v)?;
+            }
             "bus.url" => cfg.bus.url = v,
             "bus.prefix" => cfg.bus.prefix = v,
             "bus.prefetch" => cfg.bus.prefetch = parse_env(name, &v)?,
@@ -105,6 +128,26 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
         );
     }
     cfg.stages.validate()?;
+    for (key, value) in [
+        (
+            "http.header_read_timeout_secs",
+            cfg.http.header_read_timeout_secs,
+        ),
+        (
+            "http.body_read_timeout_secs",
+            cfg.http.body_read_timeout_secs,
+        ),
+        ("http.idle_timeout_secs", cfg.http.idle_timeout_secs),
+        ("http.max_connections", cfg.http.max_connections as u64),
+        (
+            "http.max_websockets_per_user",
+            cfg.http.max_websockets_per_user as u64,
+        ),
+    ] {
+        if value == 0 {
+            bail!("{key} must be at least 1");
+        }
+    }
     Ok(cfg)
 }
 
@@ -149,6 +192,35 @@ mod tests {
         })
         .expect_err("rejected");
         assert!(err.to_string().contains("stages.heartbeat_secs"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_environment_and_zero_is_refused() {
+        let cfg = load(None, |k| match k {
+            "C4FORGE_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+            "C4FORGE_BODY_READ_TIMEOUT_SECS" => Some("4".into()),
+            "C4FORGE_IDLE_TIMEOUT_SECS" => Some("5".into()),
+            "C4FORGE_MAX_CONNECTIONS" => Some("6".into()),
+            "C4FORGE_MAX_WEBSOCKETS_PER_USER" => Some("7".into()),
+            _ => None,
+        })
+        .expect("loads");
+        let h = &cfg.http;
+        assert_eq!(
+            (
+                h.header_read_timeout_secs,
+                h.body_read_timeout_secs,
+                h.idle_timeout_secs,
+                h.max_connections,
+                h.max_websockets_per_user
+            ),
+            (3, 4, 5, 6, 7)
+        );
+        let err = load(None, |k| {
+            (k == "C4FORGE_MAX_CONNECTIONS").then(|| "0".to_string())
+        })
+        .expect_err("zero refused");
+        assert!(err.to_string().contains("http.max_connections"), "{err}");
     }
 
     #[test]

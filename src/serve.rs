@@ -230,6 +230,7 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
                 hub: hub.clone(),
                 ledger: ledger.clone(),
                 verify: ingest::auth::websocket_verifier(keys.clone(), ledger.clone()),
+                max_connections_per_user: cfg.http.max_websockets_per_user,
             }));
         }
         (app, cfg.http.listen.clone())
@@ -250,14 +251,16 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
     }
     let s = shutdown.clone();
     let app = ingest::harden(app, &cfg.http.cors_origins);
+    let limits = ingest::server::ServerLimits {
+        header_read_timeout: Duration::from_secs(cfg.http.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(cfg.http.body_read_timeout_secs),
+        idle_timeout: Duration::from_secs(cfg.http.idle_timeout_secs),
+        max_connections: cfg.http.max_connections,
+    };
     tasks.spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { s.cancelled().await })
-        .await
-        .context("http server")?;
+        ingest::server::serve(listener, app, limits, s)
+            .await
+            .context("http server")?;
         Ok("http")
     });
 

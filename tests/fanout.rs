@@ -41,6 +41,7 @@ async fn a_thousand_websocket_clients_each_see_their_job_done() {
         // One user submits every job: lift the per-user limits.
         ("C4FORGE_UPLOADS_PER_MINUTE".into(), "100000".into()),
         ("C4FORGE_MAX_ACTIVE_JOBS".into(), "100000".into()),
+        ("C4FORGE_MAX_WEBSOCKETS_PER_USER".into(), "100000".into()),
     ];
     let server = spawn(&[], &env);
     let http = reqwest::Client::new();

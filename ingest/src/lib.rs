@@ -14,6 +14,7 @@
 //! - [`openapi`]: the OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`).
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
 //! - [`routes`]: the `/api/v1` handlers and the router.
+//! - [`server`]: the HTTP server (accept loop, connection cap, header, body and idle timeouts).
 //! - [`state`]: the shared application state.
 //! - [`web`]: the single-page web UI at `/` (assets from `ingest/web/`, embedded).
 
@@ -24,6 +25,7 @@ pub mod manage;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod web;
 

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// Body larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The request body did not arrive in time (`http.body_read_timeout_secs`).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Body is not UTF-8 text.
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -64,6 +67,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
+            ),
+            ApiError::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
             ),
             ApiError::UnsupportedMedia(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -139,6 +147,59 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         resp
+    }
+}
+
+impl ApiError {
+    /// The error for a request body that could not be read: too large
+    /// (`limit` bytes at most), too slow, or broken off.
+    pub fn body(error: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
+        if crate::server::is_body_timeout(error) {
+            return ApiError::RequestTimeout(
+                "the request body did not arrive in time; send it faster or in smaller parts"
+                    .into(),
+            );
+        }
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return ApiError::TooLarge(format!(
+                    "the request body is larger than {limit} bytes"
+                ));
+            }
+            current = e.source();
+        }
+        ApiError::BadRequest(format!("the request body could not be read: {error}"))
+    }
+}
+
+/// The body as bytes, like axum's `Bytes` extractor (within the route's
+/// `DefaultBodyLimit`), but rejected with a problem document: 413 when too
+/// large, 408 when too slow, 400 otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S> axum::extract::FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|e| {
+                if crate::server::is_body_timeout(&e) {
+                    ApiError::body(&e, 0)
+                } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge(
+                        "the request body is larger than this endpoint accepts".into(),
+                    )
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })
     }
 }
 

@@ -2,13 +2,14 @@
 
 use crate::auth::{AuthUser, hash_password};
 use crate::limits::ClientIp;
-use crate::problem::{ApiError, ApiPath, ApiQuery};
+use crate::problem::{ApiBytes, ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runtime::jobs::{JobRecord, NewJob, ObjectRecord, RefreshUse, UserRecord};
@@ -20,6 +21,10 @@ use schemas::ids::sanitize_segment;
 use schemas::messages::{Envelope, JobUploaded, Message};
 use schemas::{JobId, ObjectKey};
 use serde::Deserialize;
+
+/// Largest body of the auth endpoints (credentials or a refresh token: a
+/// few hundred bytes); larger ones get a 413 problem document.
+pub const AUTH_BODY_LIMIT: usize = 16 * 1024;
 
 /// What the health, readiness and metrics endpoints look at.
 #[derive(Clone)]
@@ -62,10 +67,11 @@ pub fn router(state: AppState) -> Router {
         metrics: state.metrics.clone(),
         breakers: state.breakers.clone(),
     };
+    let auth_limit = || DefaultBodyLimit::max(AUTH_BODY_LIMIT);
     Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/token", post(token))
-        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/register", post(register).layer(auth_limit()))
+        .route("/api/v1/auth/token", post(token).layer(auth_limit()))
+        .route("/api/v1/auth/refresh", post(refresh).layer(auth_limit()))
         .route("/api/v1/models", get(crate::manage::models))
         .route("/api/v1/diagrams", post(upload).get(list))
         .route(
@@ -143,11 +149,11 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     Ok(Credentials { email, ..c })
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     state.limits.auth(&ip)?;
     if !state.allow_register {
@@ -202,11 +208,11 @@ async fn issue_pair(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
     state.limits.auth(&ip)?;
     let c: Credentials = serde_json::from_slice(&body).map_err(|e| {
@@ -239,11 +245,11 @@ pub struct RefreshRequest {
 
 /// Rotates a refresh token: each works once; presenting a used one revokes
 /// its whole family (a stolen token is useless after the owner's next refresh).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<TokenResponse>, ApiError> {
     state.limits.auth(&ip)?;
     let req: RefreshRequest = serde_json::from_slice(&body)
@@ -280,15 +286,34 @@ pub struct UploadQuery {
     generator: Option<String>,
 }
 
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+/// The base of absolute links: the configured public URL, else the local
+/// address the request arrived on. Never the `Host` header, which the
+/// client chooses (a forged one would put its host into the links).
+fn base_url(state: &AppState, local: Option<crate::server::LocalAddr>) -> String {
     if !state.public_url.is_empty() {
         return state.public_url.trim_end_matches('/').to_string();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    match local {
+        Some(crate::server::LocalAddr(addr)) => format!("http://{addr}"),
+        None => "http://localhost".to_string(),
+    }
+}
+
+/// Checks the `generator` of an upload against the registered ones.
+fn known_generator(state: &AppState, generator: &str) -> Result<(), ApiError> {
+    let known: Vec<&str> = state
+        .models
+        .iter()
+        .filter_map(|m| m.get("name")?.as_str())
+        .collect();
+    if known.contains(&generator) {
+        return Ok(());
+    }
+    let shown: String = generator.chars().take(64).collect();
+    Err(ApiError::BadRequest(format!(
+        "unknown generator `{shown}`; known generators: {}",
+        known.join(", ")
+    )))
 }
 
 async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Bytes), ApiError> {
@@ -309,7 +334,7 @@ async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Byte
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| ApiError::body(&e, limit))?;
     if !is_multipart {
         return Ok((None, bytes));
     }
@@ -336,7 +361,7 @@ async fn read_upload(req: Request, limit: usize) -> Result<(Option<String>, Byte
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/diagrams", tag = "diagrams", params(UploadQuery), request_body(content = String, content_type = "text/plain", description = "The .puml text (or multipart/form-data with a `file` field)"), responses((status = 202, body = DiagramAccepted, headers(("location" = String, description = "The job resource"))), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/diagrams", tag = "diagrams", params(UploadQuery), request_body(content = String, content_type = "text/plain", description = "The .puml text (or multipart/form-data with a `file` field)"), responses((status = 202, body = DiagramAccepted, headers(("location" = String, description = "The job resource"))), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 408, description = "The body did not arrive within the body read timeout", body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
@@ -344,12 +369,18 @@ pub(crate) async fn upload(
     req: Request,
 ) -> Result<Response, ApiError> {
     state.limits.upload(&user.id.to_string())?;
-    let headers = req.headers().clone();
-    let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
     let reject = |e: ApiError| {
         metrics::counter!("c4forge_uploads_total", "outcome" => "rejected").increment(1);
         e
     };
+    // Checked before the body is read: an unknown generator would only
+    // fail later, in the pipeline.
+    let generator = q
+        .generator
+        .unwrap_or_else(|| state.default_generator.clone());
+    known_generator(&state, &generator).map_err(reject)?;
+    let local = req.extensions().get::<crate::server::LocalAddr>().copied();
+    let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(reject(ApiError::BadRequest("the diagram is empty".into())));
     }
@@ -384,19 +415,6 @@ pub(crate) async fn upload(
         }
         sanitize_segment(named)
     };
-    let generator = q
-        .generator
-        .unwrap_or_else(|| state.default_generator.clone());
-    if generator.is_empty()
-        || generator.len() > 64
-        || !generator
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(reject(ApiError::Unprocessable(format!(
-            "`{generator}` is not a generator name"
-        ))));
-    }
 
     let active = state.ledger.active_jobs_of(user.id).await?;
     if active >= state.limits.max_active_jobs {
@@ -443,7 +461,7 @@ pub(crate) async fn upload(
     metrics::counter!("c4forge_uploads_total", "outcome" => "accepted").increment(1);
     tracing::info!(job_id = %job_id, file = %file_name, bytes = bytes.len(), "diagram accepted");
 
-    let base = base_url(&state, &headers);
+    let base = base_url(&state, local);
     let location = format!("/api/v1/diagrams/{job_id}");
     let ws_base = base.replacen("http", "ws", 1);
     let body = DiagramAccepted {

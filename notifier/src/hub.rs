@@ -40,6 +40,28 @@ type Topics = HashMap<Topic, broadcast::Sender<Arc<StatusEvent>>>;
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     topics: Arc<Mutex<Topics>>,
+    /// Open websocket connections per user (see [`Hub::admit`]).
+    connections: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+/// One admitted websocket connection of a user; gives its place back when
+/// dropped (also when the upgrade never completes).
+#[derive(Debug)]
+pub struct Admission {
+    user: UserId,
+    connections: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut counts = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// A connection's subscription; leaving the topic when dropped (the topic
@@ -84,6 +106,25 @@ impl Hub {
         // A panic while holding the lock cannot leave the map inconsistent
         // (single inserts and removes), so a poisoned lock is still usable.
         self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits one more websocket connection of `user` if the user has
+    /// fewer than `max` open in this process; `None` when at the cap. The
+    /// connection counts until the returned [`Admission`] is dropped.
+    pub fn admit(&self, user: UserId, max: usize) -> Option<Admission> {
+        let mut counts = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(user).or_insert(0);
+        if *n >= max {
+            if *n == 0 {
+                counts.remove(&user);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(Admission {
+            user,
+            connections: self.connections.clone(),
+        })
     }
 
     /// Receives every event of `topic` published from now on.
@@ -207,6 +248,26 @@ mod tests {
         assert!(
             hub.lock().is_empty(),
             "topics without subscribers are removed"
+        );
+    }
+
+    #[test]
+    fn admissions_are_capped_per_user_and_given_back_on_drop() {
+        let hub = Hub::new();
+        let (alice, bob) = (UserId::new(), UserId::new());
+        let first = hub.admit(alice, 2).expect("first");
+        let second = hub.admit(alice, 2).expect("second");
+        assert!(hub.admit(alice, 2).is_none(), "third of alice refused");
+        assert!(hub.admit(bob, 2).is_some(), "bob has his own count");
+        drop(first);
+        let third = hub.admit(alice, 2).expect("a place was given back");
+        drop((second, third));
+        assert!(
+            hub.connections
+                .lock()
+                .map(|c| c.is_empty())
+                .unwrap_or(false),
+            "users without connections are removed"
         );
     }
 }

@@ -18,17 +18,27 @@
 //! code 1008 and [`TOO_SLOW`]. So a connection holds at most
 //! `CLIENT_BUFFER` messages plus one in tungstenite's buffer, and the hub
 //! and the pipeline never wait for any client.
+//!
+//! Caps: one user may hold at most
+//! [`NotifierState::max_connections_per_user`] websockets on this process;
+//! one more is answered `429` with a problem document before the upgrade
+//! (so the client sees the reason in the handshake response). Every
+//! refusal of this route (401, 400, 429) is `application/problem+json`
+//! like the rest of the API.
 
 use crate::hub::{Hub, Subscription, Topic};
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use runtime::jobs::Ledger;
+use schemas::api::Problem;
 use schemas::events::{StatusEvent, WsServerMessage};
 use schemas::{JobId, UserId};
 use serde::Deserialize;
@@ -68,6 +78,10 @@ pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
 const CLOSE_POLICY: u16 = 1008;
 /// Going away: idle timeout, shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Default of [`NotifierState::max_connections_per_user`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 32;
+/// Seconds a refused client is told to wait (`Retry-After`).
+const RETRY_AFTER_SECS: u32 = 5;
 /// Finished jobs younger than this are part of the snapshot.
 pub const SNAPSHOT_RECENT_MS: i64 = 10 * 60 * 1000;
 
@@ -104,6 +118,9 @@ pub struct NotifierState {
     pub ledger: Ledger,
     /// Token check.
     pub verify: TokenVerifier,
+    /// Websockets one user may have open on this process at once
+    /// (`http.max_websockets_per_user`); one more gets a 429.
+    pub max_connections_per_user: usize,
 }
 
 impl std::fmt::Debug for NotifierState {
@@ -126,12 +143,48 @@ pub struct WsQuery {
     job: Option<String>,
 }
 
+/// A refusal as an RFC 9457 problem document, with the same `type` URIs as
+/// the API's errors.
+fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Response {
+    let body = Problem {
+        kind: format!("https://c4forge.dev/problems/{kind}"),
+        title: title.to_string(),
+        status: status.as_u16(),
+        detail,
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
 async fn upgrade(
     State(state): State<NotifierState>,
-    Query(q): Query<WsQuery>,
+    query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                e.body_text(),
+            );
+        }
+    };
+    let unauthorized = || {
+        problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "missing or invalid token (`Authorization: Bearer` or `?token=`)".into(),
+        )
+    };
     // The scheme is case-insensitive (RFC 7235).
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -140,22 +193,54 @@ async fn upgrade(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_string());
     let Some(token) = bearer.or(q.token) else {
-        return (StatusCode::UNAUTHORIZED, "missing or invalid token").into_response();
+        return unauthorized();
     };
     let Some(user) = (state.verify)(token.clone(), TokenCheck::Connect).await else {
-        return (StatusCode::UNAUTHORIZED, "missing or invalid token").into_response();
+        return unauthorized();
     };
     let job = match q.job.as_deref().map(str::parse::<JobId>) {
         None => None,
         Some(Ok(j)) => Some(j),
-        Some(Err(_)) => return (StatusCode::BAD_REQUEST, "job is not a job id").into_response(),
+        Some(Err(_)) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                "`job` is not a job id".into(),
+            );
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return problem(e.status(), "bad-request", "Bad request", e.body_text());
+        }
+    };
+    let max = state.max_connections_per_user;
+    let Some(admission) = state.hub.admit(user, max) else {
+        tracing::info!(%user, max_connections_per_user = max, "websocket refused: user at the cap");
+        metrics::counter!("c4forge_ws_refused_total", "reason" => "per_user_cap").increment(1);
+        let mut resp = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests",
+            format!(
+                "you have {max} websockets open on this server, the limit per user; close one (one websocket without `job` follows all your jobs)"
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        return resp;
     };
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, state, user, job, token))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, user, job, token).await;
+            drop(admission);
+        })
 }
 
 fn encode(msg: &WsServerMessage) -> Message {

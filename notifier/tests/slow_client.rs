@@ -87,6 +87,7 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_get_everything() 
                 Box::pin(std::future::ready((t == "good").then_some(user)))
             },
         ),
+        max_connections_per_user: notifier::ws::DEFAULT_MAX_CONNECTIONS_PER_USER,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

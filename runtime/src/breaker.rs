@@ -85,15 +85,34 @@ struct Observed {
 }
 
 impl Observed {
+    /// Records a state the breaker reports. failsafe also reports the
+    /// initial closed state when a breaker is built: that is no change and
+    /// logs nothing. Opening is a warning; half-open and closing again
+    /// (recovery) are informational.
     fn set(&self, s: BreakerState) {
-        self.state.store(s as u8, Ordering::SeqCst);
+        let previous = self.state.swap(s as u8, Ordering::SeqCst);
         metrics::gauge!("c4forge_breaker_state", "dependency" => self.dependency.as_str())
             .set(f64::from(s as u8));
-        tracing::warn!(
-            dependency = self.dependency.as_str(),
-            state = s.as_str(),
-            "circuit breaker changed state"
-        );
+        if previous == s as u8 {
+            return;
+        }
+        let dependency = self.dependency.as_str();
+        match s {
+            BreakerState::Open => {
+                tracing::warn!(
+                    dependency,
+                    state = s.as_str(),
+                    "circuit breaker changed state"
+                );
+            }
+            BreakerState::HalfOpen | BreakerState::Closed => {
+                tracing::info!(
+                    dependency,
+                    state = s.as_str(),
+                    "circuit breaker changed state"
+                );
+            }
+        }
     }
 }
 

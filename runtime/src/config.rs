@@ -23,6 +23,17 @@ pub const DEFAULT_PREFETCH: u16 = 8;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 /// Default largest accepted upload.
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// Default seconds a client has to send a request head (the first from
+/// the connection's accept, later ones from their first byte).
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default seconds a client has to send a whole request body.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 60;
+/// Default seconds a keep-alive connection may sit idle.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default cap on open HTTP connections (websockets included).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default cap on one user's websockets per notifier process.
+pub const DEFAULT_MAX_WEBSOCKETS_PER_USER: usize = 32;
 /// Default access token lifetime.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
 /// Default time budget of one stage run (the handler's work on one message).
@@ -77,8 +88,10 @@ impl Default for Config {
 pub struct HttpConfig {
     /// Listen address, `host:port`.
     pub listen: String,
-    /// Public base URL used in `Location` and websocket links; derived from
-    /// the request's `Host` header when empty.
+    /// Public base URL used in the upload's absolute `location` and
+    /// websocket links. When empty, the local address the request arrived
+    /// on (never the client's `Host` header); set it behind a proxy or
+    /// port mapping.
     pub public_url: String,
     /// Largest accepted request body in bytes (413 above).
     pub max_upload_bytes: usize,
@@ -93,6 +106,23 @@ pub struct HttpConfig {
     /// Admin address (`/healthz`, `/readyz`, `/metrics`) of a process that
     /// runs neither ingest nor notifier; port 0 picks a free port.
     pub admin_listen: String,
+    /// Seconds a client has to send a request head: the first from the
+    /// moment its connection is accepted, later ones from their first
+    /// byte. The connection is closed after it (slow-header clients).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body, from the first
+    /// time the server waits for it (a total, so a trickle cannot stretch
+    /// it); the request then fails with 408.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection with no request in flight and no
+    /// traffic stays open.
+    pub idle_timeout_secs: u64,
+    /// Open HTTP connections at most (websockets included); one more is
+    /// answered 503 and closed at once.
+    pub max_connections: usize,
+    /// Websockets one user may have open on one notifier process; one more
+    /// is answered 429.
+    pub max_websockets_per_user: usize,
 }
 
 impl Default for HttpConfig {
@@ -106,6 +136,11 @@ impl Default for HttpConfig {
             auth_per_minute: 60,
             max_active_jobs: 100,
             cors_origins: Vec::new(),
+            header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            body_read_timeout_secs: DEFAULT_BODY_READ_TIMEOUT_SECS,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_websockets_per_user: DEFAULT_MAX_WEBSOCKETS_PER_USER,
         }
     }
 }
