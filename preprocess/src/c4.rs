@@ -1030,7 +1030,7 @@ impl C4State {
             d.error(
                 loc,
                 format!(
-                    "too many arguments for `{name}`: it takes at most {}",
+                    "too many arguments for `{name}`: {positional} positional, it takes at most {} (PlantUML rejects the call too)",
                     m.params.len()
                 ),
             );
