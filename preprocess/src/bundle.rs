@@ -155,9 +155,15 @@ pub fn read_bundle(bytes: &[u8], limits: BundleLimits) -> Result<Vec<SourceFile>
     let mut names = HashSet::new();
     let mut total: u64 = 0;
     for i in 0..archive.len() {
-        let entry = archive
-            .by_index(i)
-            .map_err(|e| BundleError::NotZip(e.to_string()))?;
+        let listed = match archive.name_for_index(i) {
+            Some(Ok(name)) => name.into_owned(),
+            _ => format!("entry {}", i + 1),
+        };
+        // an unsupported compression method or encryption fails here
+        let entry = archive.by_index(i).map_err(|e| BundleError::Unreadable {
+            name: listed,
+            reason: e.to_string(),
+        })?;
         let name = entry
             .name()
             .map_err(|e| BundleError::NotZip(e.to_string()))?
@@ -282,6 +288,21 @@ mod tests {
         let files = read_bundle(&z, BundleLimits::default()).expect("deflated bundle");
         assert_eq!(files[0].text.as_bytes(), main);
         assert_eq!(files[1].path, "parts/common.iuml");
+    }
+
+    #[test]
+    fn names_an_entry_it_cannot_unpack() {
+        // method 12 (bzip2) in the local header and the directory
+        let mut z = zip_of(&[("a.puml", b"@startuml\n@enduml\n")]);
+        for sig in [b"PK\x03\x04".as_slice(), b"PK\x01\x02".as_slice()] {
+            let at = z.windows(4).position(|w| w == sig).expect("header");
+            let method = at + if sig[2] == 3 { 8 } else { 10 };
+            z[method] = 12;
+        }
+        match read_bundle(&z, BundleLimits::default()) {
+            Err(BundleError::Unreadable { name, .. }) => assert_eq!(name, "a.puml"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
