@@ -1,11 +1,21 @@
 //! Command-line interface definition.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// Parses the process's command line; `--help` of the program and of each
+/// command ends with the exit statuses. A bad command line exits with 2
+/// (clap's status, [`crate::exit::Exit::Usage`]).
+pub fn parse() -> Cli {
+    let matches = Cli::command()
+        .mut_subcommands(|c| c.after_help(crate::exit::HELP))
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
 
 /// Turns C4-PlantUML architecture diagrams into runnable Python service projects.
 #[derive(Debug, Parser)]
-#[command(name = "c4forge", version, about)]
+#[command(name = "c4forge", version, about, after_help = crate::exit::HELP)]
 pub struct Cli {
     /// Configuration file (default: ./c4forge.toml when it exists).
     #[arg(long, global = true, env = "C4FORGE_CONFIG")]

@@ -1,19 +1,26 @@
 //! Dispatch of the subcommands.
 
 use crate::cli::{Cli, Command, ConvertArgs, DlqCommand, Format, ParseArgs, UserCommand};
+use crate::exit::{Exit, coded, fail};
 use anyhow::{Context, Result};
 use preprocess::{IncludeResolver, SourceFile};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 // The CLI client lives in src/client/; declared here so main.rs stays the
 // thin entry point it is.
 #[path = "client/mod.rs"]
 mod client;
 
-/// Runs one command; the exit code reflects diagnostics (1 = errors found).
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    let mut cfg = crate::config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+/// The exit status of a command's error (see [`crate::exit`]).
+pub fn exit_of(e: &anyhow::Error) -> Exit {
+    crate::exit::of(e, client::exit_of)
+}
+
+/// Runs one command; the [`Exit`] says how it went (an error carries its
+/// own, see [`exit_of`]).
+pub fn run(cli: Cli) -> Result<Exit> {
+    let mut cfg = crate::config::load(cli.config.as_deref(), |k| std::env::var(k).ok())
+        .map_err(|e| coded(Exit::Usage, e))?;
     if let Some(dir) = cli.data_dir {
         cfg.data_dir = dir;
     }
@@ -25,7 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 toml::to_string_pretty(&cfg.masked()).context("rendering the configuration")?
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
         Command::Migrate => {
             runtime::telemetry::init_tracing();
@@ -35,7 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "migrations applied to {}",
                     runtime::config::mask_url_password(&cfg.database_url())
                 );
-                Ok(ExitCode::SUCCESS)
+                Ok(Exit::Ok)
             })
         }
         Command::User(cmd) => tokio_runtime()?.block_on(user(&cfg, cmd)),
@@ -52,14 +59,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(listen) = args.listen {
                 cfg.http.listen = listen;
             }
-            let stages = crate::serve::parse_stages(&args.stages)?;
+            let stages =
+                crate::serve::parse_stages(&args.stages).map_err(|e| coded(Exit::Usage, e))?;
             let rt = tokio_runtime()?;
             let served = rt.block_on(crate::serve::run(cfg, stages));
             // A stage run abandoned at its time budget may still occupy a
             // blocking thread: do not wait for it (dropping would).
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             served?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
     }
 }
@@ -112,10 +120,13 @@ fn read_sources(
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not UTF-8 text (invalid byte at offset {})",
-                f.display(),
-                e.utf8_error().valid_up_to()
+            fail(
+                Exit::InvalidInput,
+                format!(
+                    "{}: not UTF-8 text (invalid byte at offset {})",
+                    f.display(),
+                    e.utf8_error().valid_up_to()
+                ),
             )
         })?;
         sources.push(SourceFile {
@@ -132,7 +143,7 @@ fn read_sources(
     Ok((sources, FsResolver { root }))
 }
 
-fn parse(args: &ParseArgs) -> Result<ExitCode> {
+fn parse(args: &ParseArgs) -> Result<Exit> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     match args.format {
@@ -140,9 +151,9 @@ fn parse(args: &ParseArgs) -> Result<ExitCode> {
         Format::Text => print!("{}", preprocess::render_text(&model, &sources)),
     }
     Ok(if model.has_errors() {
-        ExitCode::from(1)
+        Exit::InvalidInput
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok
     })
 }
 
@@ -180,12 +191,12 @@ fn named_sources(
     (model, names.join(", "))
 }
 
-fn convert(args: &ConvertArgs) -> Result<ExitCode> {
+fn convert(args: &ConvertArgs) -> Result<Exit> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     if model.has_errors() {
         eprint!("{}", preprocess::render_diagnostics(&model, &sources));
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::InvalidInput);
     }
     let (model, source_name) = named_sources(model, &sources, resolver.root.as_deref());
     let opts = infer::GenerateOptions {
@@ -199,7 +210,7 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
         println!("{line}");
     }
     if args.dry_run {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Ok);
     }
     let report = infer::regen::apply(&args.output, &plan, &files)
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -214,10 +225,10 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
         report.deleted.len(),
         report.unchanged
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
-async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<ExitCode> {
+async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<Exit> {
     let UserCommand::Create {
         email,
         password,
@@ -233,8 +244,9 @@ async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<ExitCode> {
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    let email = ingest::auth::valid_email(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    ingest::auth::check_password_policy(&password, &email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email = ingest::auth::valid_email(&email).map_err(|e| fail(Exit::InvalidInput, e))?;
+    ingest::auth::check_password_policy(&password, &email)
+        .map_err(|e| fail(Exit::InvalidInput, e))?;
     let ledger = crate::serve::open_database(cfg).await?;
     let hash = ingest::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let user = ledger
@@ -247,10 +259,10 @@ async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<ExitCode> {
         user.id,
         if admin { " with the admin role" } else { "" }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
-async fn dlq(cfg: &runtime::Config, cmd: DlqCommand) -> Result<ExitCode> {
+async fn dlq(cfg: &runtime::Config, cmd: DlqCommand) -> Result<Exit> {
     let ledger = crate::serve::open_database(cfg).await?;
     match cmd {
         DlqCommand::List {
@@ -297,19 +309,25 @@ async fn dlq(cfg: &runtime::Config, cmd: DlqCommand) -> Result<ExitCode> {
             let d = ledger
                 .dead_letter(id)
                 .await?
-                .with_context(|| format!("no dead letter {id}"))?;
+                .ok_or_else(|| fail(Exit::NotFound, format!("no dead letter {id}")))?;
             println!("{}", serde_json::to_string_pretty(&d)?);
         }
         DlqCommand::Replay { ids } => {
+            // every id is tried; an unknown one makes the status "not found"
+            let mut exit = Exit::Ok;
             for id in ids {
                 let outcome = match ledger.replay_dead_letter(id).await? {
                     runtime::jobs::Replay::Queued(_) => "queued (a running ingest relays it)",
                     runtime::jobs::Replay::AlreadyReplayed => "already replayed: nothing done",
-                    runtime::jobs::Replay::NotFound => "not found",
+                    runtime::jobs::Replay::NotFound => {
+                        exit = Exit::NotFound;
+                        "not found"
+                    }
                 };
                 println!("{id}: {outcome}");
             }
+            return Ok(exit);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }

@@ -4,9 +4,8 @@
 mod cli;
 mod commands;
 mod config;
+mod exit;
 mod serve;
-
-use clap::Parser;
 
 /// mimalloc rather than the system allocator: the parser builds a model of
 /// many small items, and with glibc's allocator a large diagram pays for
@@ -16,17 +15,17 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     #[cfg(feature = "failpoints")]
     if let Err(e) = runtime::failpoints::arm_from_env() {
         eprintln!("error: {e}");
-        return std::process::ExitCode::from(2);
+        return exit::Exit::Usage.into();
     }
     match commands::run(cli) {
-        Ok(code) => code,
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(2)
+            commands::exit_of(&e).into()
         }
     }
 }

@@ -406,3 +406,91 @@ async fn job_list_pages_and_filters_by_status() {
         .expect("bad");
     assert_eq!(bad.status(), 400);
 }
+
+/// Writes a zip with Python's `zipfile` (ZIP_DEFLATED, as `zip`, Finder
+/// and Explorer write them): `kind` is `plain` (a diagram and its include),
+/// `twice` (one entry name twice) or `bomb` (a diagram and 1 GiB of zeros,
+/// deflated while streamed: about 1 MB).
+fn python_zip(kind: &str, dir: &std::path::Path) -> Vec<u8> {
+    const SCRIPT: &str = r#"
+import sys, warnings, zipfile
+kind, out = sys.argv[1], sys.argv[2]
+main = ('@startuml\n!include <C4/C4_Container>\n!include parts/people.iuml\n'
+        'Container(api, "API", "Python, FastAPI", "Serves the shop")\n'
+        'Rel(customer, api, "Uses", "HTTPS")\n@enduml\n')
+warnings.simplefilter("ignore")  # zipfile warns about a duplicate name
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("main.puml", main)
+    if kind == "plain":
+        z.writestr("parts/people.iuml", 'Person(customer, "Customer", "Buys things")\n')
+    elif kind == "twice":
+        z.writestr("main.puml", "@startuml\n@enduml\n")
+    elif kind == "bomb":
+        with z.open("bomb.puml", "w") as f:
+            zeros = bytes(1 << 20)
+            for _ in range(1024):
+                f.write(zeros)
+"#;
+    let python = std::env::var("C4FORGE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = dir.join(format!("{kind}.zip"));
+    let o = std::process::Command::new(&python)
+        .args(["-c", SCRIPT, kind])
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    assert!(
+        o.status.success(),
+        "{python}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::read(&out).expect("zip written")
+}
+
+#[tokio::test]
+async fn deflated_bundles_are_read_and_bombs_and_duplicates_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &env(&dir.path().join("data"), &[]));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "deflate@example.com").await;
+
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "shop.zip",
+        python_zip("plain", dir.path()),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job").to_string();
+    assert_eq!(
+        wait_terminal(&http, &server.base, &token, &job, 30).await,
+        "done",
+        "{}",
+        server.log_text()
+    );
+    let model: serde_json::Value = http
+        .get(format!("{}/api/v1/diagrams/{job}/model", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("model")
+        .json()
+        .await
+        .expect("json");
+    let aliases = element_aliases(&model);
+    assert!(aliases.contains(&"customer"), "{aliases:?}");
+
+    for (kind, says) in [
+        ("twice", ["`main.puml`", "twice"]),
+        // 1 GiB in about 1 MB: the total unpacked size stops it
+        ("bomb", ["`bomb.puml`", "unpacks to more than"]),
+    ] {
+        let bytes = python_zip(kind, dir.path());
+        assert!(bytes.len() < 2 << 20, "{kind}: {} bytes", bytes.len());
+        let (status, problem) = upload(&http, &server.base, Some(&token), "b.zip", bytes).await;
+        assert_eq!(status, 400, "{kind}: {problem}");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(says.iter().all(|s| detail.contains(s)), "{kind}: {problem}");
+    }
+}

@@ -150,7 +150,7 @@ async fn uploads_made_while_the_server_is_down_are_delivered_once_after_restarts
         &["submit", "bank.puml", "--wait-secs", "1"],
         &[],
     );
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(6), "pending: {}", text(&o));
     assert!(
         text(&o).contains("pending") && text(&o).contains("jobs sync"),
         "{}",
@@ -307,7 +307,7 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
     // An empty file: the server's 400 detail, failed at once, not retried.
     std::fs::write(work.path().join("empty.puml"), "").expect("write");
     let o = cli(work.path(), &client, &["submit", "empty.puml"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "invalid input: {}", text(&o));
     assert!(
         text(&o).contains("rejected by the server (400): the diagram is empty"),
         "{}",
@@ -337,7 +337,7 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
         &["submit", "broken.puml", "--watch", "--timeout-secs", "60"],
         &[],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "invalid input: {}", text(&o));
     assert!(
         stdout(&o).contains("broken.puml: failed") && stdout(&o).contains("broken.puml:5:"),
         "{}",
@@ -384,7 +384,7 @@ async fn a_rejected_upload_fails_at_once_and_auth_errors_are_clear() {
     // the upload pending.
     spoil(&client, false);
     let o = cli(work.path(), &client, &["submit", "ok.puml"], &[]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(7), "denied: {}", text(&o));
     assert!(text(&o).contains("c4forge login"), "{}", text(&o));
     let o = cli(work.path(), &client, &["jobs", "list"], &[]);
     assert!(
@@ -517,4 +517,110 @@ async fn a_busy_server_is_retried_honouring_retry_after() {
         took >= std::time::Duration::from_secs(3),
         "Retry-After honoured (2 s, then 1 s): took {took:?}"
     );
+}
+
+/// Every outcome has its own documented exit status (`--help` lists them),
+/// decided by the kind of error, not its message.
+#[tokio::test]
+async fn exit_statuses_tell_the_outcomes_apart() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (data, client) = (work.path().join("data"), work.path().join("client"));
+    let dir = work.path();
+    let run = |args: &[&str], env: &[(&str, &str)]| cli(dir, &client, args, env);
+    let code = |o: &Output| o.status.code();
+
+    // --help of the program and of a command lists the statuses.
+    for args in [&["--help"][..], &["submit", "--help"]] {
+        let o = run(args, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        for line in [
+            "Exit status:",
+            "2  usage",
+            "3  invalid input",
+            "4  not found",
+            "5  unavailable",
+            "6  pending",
+            "7  denied",
+        ] {
+            assert!(
+                stdout(&o).contains(line),
+                "{args:?} lacks {line:?}: {}",
+                text(&o)
+            );
+        }
+    }
+
+    // 2: usage, from clap and from the command itself.
+    assert_eq!(code(&run(&["submit", "--no-such-flag"], &[])), Some(2));
+    let o = run(&["jobs", "list"], &[]);
+    assert_eq!(code(&o), Some(2), "not logged in: {}", text(&o));
+
+    // 3: invalid input; 4: not found (offline commands).
+    let broken = dir.join("broken.puml");
+    std::fs::write(
+        &broken,
+        "@startuml\n!include <C4/C4_Container>\nPerson()\n@enduml\n",
+    )
+    .expect("write");
+    let broken = broken.to_str().expect("utf-8 path");
+    let o = run(&["parse", broken], &[]);
+    assert_eq!(code(&o), Some(3), "{}", text(&o));
+    let out = dir.join("out");
+    let o = run(
+        &["convert", broken, "-o", out.to_str().expect("utf-8 path")],
+        &[],
+    );
+    assert_eq!(code(&o), Some(3), "{}", text(&o));
+    let o = run(&["parse", "missing.puml"], &[]);
+    assert_eq!(code(&o), Some(4), "{}", text(&o));
+    let data_dir = data.to_str().expect("utf-8 path");
+    for args in [["dlq", "replay", "999"], ["dlq", "show", "999"]] {
+        let mut full = vec!["--data-dir", data_dir];
+        full.extend(args);
+        let o = run(&full, &[]);
+        assert_eq!(code(&o), Some(4), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("999"), "{}", text(&o));
+    }
+
+    // Against a server: 7 denied, 4 not found (a job, a dead letter).
+    let o = run(
+        &[
+            "--data-dir",
+            data_dir,
+            "user",
+            "create",
+            "admin@example.com",
+            "--admin",
+        ],
+        &[("C4FORGE_USER_PASSWORD", PASSWORD)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let server = spawn(&[], &embedded_env(&data, "127.0.0.1:0"));
+    let login = |password: &str| {
+        run(
+            &[
+                "login",
+                "--server",
+                &server.base,
+                "--email",
+                "admin@example.com",
+            ],
+            &[("C4FORGE_PASSWORD", password)],
+        )
+    };
+    let o = login("not the password");
+    assert_eq!(code(&o), Some(7), "{}", text(&o));
+    let o = login(PASSWORD);
+    assert!(o.status.success(), "{}", text(&o));
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let o = run(&["jobs", "show", &unknown], &[]);
+    assert_eq!(code(&o), Some(4), "{}", text(&o));
+    let o = run(&["dlq", "--remote", "replay", "999"], &[]);
+    assert_eq!(code(&o), Some(4), "{}", text(&o));
+    assert!(stdout(&o).contains("999: not found"), "{}", text(&o));
+
+    // 5: the server is gone.
+    drop(server);
+    let o = run(&["jobs", "show", &unknown], &[]);
+    assert_eq!(code(&o), Some(5), "{}", text(&o));
 }

@@ -57,7 +57,7 @@ fn includes_from_a_sibling_directory_are_read() {
 fn include_root_confines_includes() {
     let dir = tree();
     let out = parse(&dir, &["--include-root", "docs/c4/context"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "invalid input");
     let model: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON model");
     let errors: Vec<&serde_json::Value> = model["diagnostics"]
         .as_array()

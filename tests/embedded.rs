@@ -557,3 +557,63 @@ async fn a_run_killed_mid_lease_resumes_after_a_restart() {
         "the dead run and its successor"
     );
 }
+
+/// The next JSON message of a websocket, before `deadline`.
+async fn next_json<S, E>(ws: &mut S, deadline: tokio::time::Instant) -> serde_json::Value
+where
+    S: futures_util::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a websocket message in time")
+            .expect("the websocket stays open")
+            .expect("websocket message");
+        if let Ok(text) = msg.to_text()
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+        {
+            return v;
+        }
+    }
+}
+
+/// A websocket following all of a user's jobs (no `?job=`) connected before
+/// the upload gets every status of the new job live, `queued` first.
+#[tokio::test]
+async fn a_websocket_following_all_jobs_gets_every_status_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &embedded_env(dir.path()));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "follow@example.com").await;
+    let url = format!(
+        "{}/api/v1/ws?token={token}",
+        server.base.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while next_json(&mut ws, deadline).await["type"] != "snapshot_done" {}
+
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "bigbank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job id");
+    let mut statuses = Vec::new();
+    while statuses.last().is_none_or(|s| s != "done" && s != "failed") {
+        let v = next_json(&mut ws, deadline).await;
+        if v["type"] == "event" && v["event"]["job_id"] == job {
+            assert_eq!(v["snapshot"], false, "{v}");
+            statuses.push(v["event"]["status"].as_str().unwrap_or("?").to_string());
+        }
+    }
+    assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
+}

@@ -440,7 +440,7 @@ pub(crate) async fn upload(
     );
     let routing_key = envelope.body.routing_key().to_string();
     let message = String::from_utf8_lossy(&envelope.encode()).into_owned();
-    state
+    let queued = state
         .ledger
         .create_job(&NewJob {
             id: job_id,
@@ -457,7 +457,15 @@ pub(crate) async fn upload(
             },
         })
         .await?;
-    state.relay_wake.notify_one();
+    // `queued` goes on the status bus before the relay is woken, so a
+    // websocket following the user's jobs gets it before the stages'
+    // events; in a task, as the answer must not wait for the bus (the job
+    // is committed; the relay also polls).
+    let (bus, wake) = (state.bus.clone(), state.relay_wake.clone());
+    tokio::spawn(async move {
+        runtime::stage::publish_event(&bus, &queued).await;
+        wake.notify_one();
+    });
     metrics::counter!("c4forge_uploads_total", "outcome" => "accepted").increment(1);
     tracing::info!(job_id = %job_id, file = %file_name, bytes = bytes.len(), "diagram accepted");
 

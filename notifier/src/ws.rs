@@ -39,7 +39,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use runtime::jobs::Ledger;
 use schemas::api::Problem;
-use schemas::events::{StatusEvent, WsServerMessage};
+use schemas::events::{JobStatus, StatusEvent, WsServerMessage};
 use schemas::{JobId, UserId};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -392,7 +392,16 @@ async fn serve(
     {
         let verify = state.verify.clone();
         let still_allowed = move || verify(token.clone(), TokenCheck::Recheck);
-        pump(&mut stream, &mut out, live, user, &mut seen, still_allowed).await;
+        pump(
+            &mut stream,
+            &mut out,
+            live,
+            &state.ledger,
+            user,
+            &mut seen,
+            still_allowed,
+        )
+        .await;
     }
     // The live receiver is gone now; the writer may still be delivering
     // the close frame (at most CLOSE_GRACE).
@@ -414,6 +423,27 @@ fn wanted(event: &StatusEvent, seen: &mut HashMap<JobId, i64>) -> bool {
     true
 }
 
+/// The events of `first`'s job that a connection meeting the job for the
+/// first time with `first` missed: those of the current run (from its
+/// `queued`, never across a finished run) committed before `first`.
+/// `queued` is published by ingest best effort and can arrive after the
+/// parse stage's `parsing`, or not at all; `history` (the job's events from
+/// the ledger) fills the gap, so a client sees every status in order.
+fn missed(history: &[StatusEvent], first: &StatusEvent) -> Vec<StatusEvent> {
+    let mut out = Vec::new();
+    for e in history.iter().rev().filter(|e| e.seq < first.seq) {
+        if e.status.is_terminal() {
+            break;
+        }
+        out.push(e.clone());
+        if e.status == JobStatus::Queued {
+            break;
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// Forwards live events to the outbox and reads what the client sends.
 /// Never waits for the socket: a full outbox closes the connection. At each
 /// heartbeat `still_allowed` re-checks the token's user and session; a
@@ -422,6 +452,7 @@ async fn pump<F>(
     stream: &mut SplitStream<WebSocket>,
     out: &mut Outbox,
     mut live: Subscription,
+    ledger: &Ledger,
     user: UserId,
     seen: &mut HashMap<JobId, i64>,
     still_allowed: impl Fn() -> F,
@@ -435,12 +466,25 @@ async fn pump<F>(
         tokio::select! {
             ev = live.recv() => match ev {
                 Ok(event) => {
-                    if wanted(&event, seen)
-                        && !out.push(encode(&WsServerMessage::Event { event: (*event).clone(), snapshot: false }))
-                    {
-                        tracing::info!(%user, "websocket client too slow; closing");
-                        metrics::counter!("c4forge_ws_dropped_total", "reason" => "too_slow").increment(1);
-                        return;
+                    let mut events = Vec::new();
+                    if event.status != JobStatus::Queued && !seen.contains_key(&event.job_id) {
+                        // a job new to this connection that does not start
+                        // with `queued`: fetch what was missed (rare: ingest
+                        // publishes `queued` before the job's first message)
+                        match ledger.events(event.job_id, user).await {
+                            Ok(history) => events = missed(&history, &event),
+                            Err(e) => tracing::warn!(job_id = %event.job_id, error = %e, "history of a new job unavailable"),
+                        }
+                    }
+                    events.push((*event).clone());
+                    for event in events {
+                        if wanted(&event, seen)
+                            && !out.push(encode(&WsServerMessage::Event { event, snapshot: false }))
+                        {
+                            tracing::info!(%user, "websocket client too slow; closing");
+                            metrics::counter!("c4forge_ws_dropped_total", "reason" => "too_slow").increment(1);
+                            return;
+                        }
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
@@ -473,5 +517,60 @@ async fn pump<F>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::Stage;
+    use schemas::events::EVENT_VERSION;
+
+    fn run(job: JobId, user: UserId, statuses: &[(i64, JobStatus)]) -> Vec<StatusEvent> {
+        statuses
+            .iter()
+            .map(|&(seq, status)| StatusEvent {
+                schema_version: EVENT_VERSION,
+                seq,
+                job_id: job,
+                user_id: user,
+                status,
+                stage: Stage::Ingest,
+                at: chrono::Utc::now(),
+                detail: serde_json::Value::Null,
+            })
+            .collect()
+    }
+
+    fn statuses(events: &[StatusEvent]) -> Vec<(i64, JobStatus)> {
+        events.iter().map(|e| (e.seq, e.status)).collect()
+    }
+
+    #[test]
+    fn a_new_job_met_after_its_queued_gets_its_run_so_far() {
+        use JobStatus::*;
+        let (job, user) = (JobId::new(), UserId::new());
+        let history = run(job, user, &[(3, Queued), (7, Parsing), (9, Generating)]);
+        // `parsing` arrived first: `queued` is sent before it
+        assert_eq!(statuses(&missed(&history, &history[1])), [(3, Queued)]);
+        // `generating` arrived first: both earlier statuses, in order
+        assert_eq!(
+            statuses(&missed(&history, &history[2])),
+            [(3, Queued), (7, Parsing)]
+        );
+    }
+
+    #[test]
+    fn a_finished_run_is_not_replayed() {
+        use JobStatus::*;
+        let (job, user) = (JobId::new(), UserId::new());
+        // a dead-lettered job replayed from the generate stage: its first
+        // live event is `parsing`; the old run stays in the past
+        let history = run(
+            job,
+            user,
+            &[(1, Queued), (2, Parsing), (3, DeadLettered), (8, Parsing)],
+        );
+        assert!(missed(&history, &history[3]).is_empty());
     }
 }

@@ -1010,6 +1010,13 @@ impl C4State {
     /// Binds positional and keyword arguments to `m`'s parameters,
     /// reporting arity and unknown-keyword problems.
     /// `args` is left empty (its buffer can be reused).
+    ///
+    /// As PlantUML binds the arguments of a procedure: keyword arguments
+    /// first, wherever they stand; positional ones then take the parameters
+    /// left, in order; positional ones left over when the keywords took
+    /// their parameters are dropped (a warning here, silence in PlantUML).
+    /// More positional arguments than parameters is an error, as PlantUML
+    /// rejects the call (`Function not found`).
     pub fn bind(
         &mut self,
         name: &str,
@@ -1018,6 +1025,18 @@ impl C4State {
         loc: &Loc,
         d: &mut Diags,
     ) -> Option<Bound> {
+        let positional = args.iter().filter(|(k, _)| k.is_none()).count();
+        if positional > m.params.len() {
+            d.error(
+                loc,
+                format!(
+                    "too many arguments for `{name}`: {positional} positional, it takes at most {} (PlantUML rejects the call too)",
+                    m.params.len()
+                ),
+            );
+            args.clear();
+            return None;
+        }
         let mut slots = self.slot_pool.pop().unwrap_or_default();
         slots.resize_with(m.params.len(), || (None, None));
         let mut pos = 0usize;
@@ -1038,6 +1057,8 @@ impl C4State {
                 ),
             }
         }
+        let mut dropped = 0usize;
+        let mut first_dropped = None;
         for (n, (k, v)) in args.drain(..).enumerate() {
             if k.is_some() {
                 continue;
@@ -1046,21 +1067,30 @@ impl C4State {
                 pos += 1;
             }
             if pos >= m.params.len() {
-                d.error(
-                    loc,
-                    format!(
-                        "too many arguments for `{name}`: it takes at most {}",
-                        m.params.len()
-                    ),
-                );
-                self.recycle(Bound {
-                    slots,
-                    params: m.params,
-                });
-                return None;
+                dropped += 1;
+                first_dropped.get_or_insert(n);
+                continue;
             }
             slots[pos] = (Some(v.into_text()), self.arg_cols.get(n).copied());
             pos += 1;
+        }
+        if let Some(first) = first_dropped {
+            // the caret points at the first argument dropped
+            let at = Loc {
+                column: self.arg_cols.get(first).copied().unwrap_or(loc.column),
+                ..loc.clone()
+            };
+            let keywords = m.params.len() + dropped - positional;
+            d.warning(
+                &at,
+                format!(
+                    "`{name}` takes {} arguments, {keywords} of them given by keyword: {dropped} positional argument{} left over {} ignored (PlantUML drops {} too)",
+                    m.params.len(),
+                    if dropped == 1 { "" } else { "s" },
+                    if dropped == 1 { "is" } else { "are" },
+                    if dropped == 1 { "it" } else { "them" },
+                ),
+            );
         }
         let required = match m.action {
             Action::Element { .. } | Action::Boundary(_) | Action::Node => 2,

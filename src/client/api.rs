@@ -54,6 +54,19 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The exit status of a command that ends with this error.
+    pub fn exit(&self) -> crate::exit::Exit {
+        use crate::exit::Exit;
+        match self {
+            ApiError::Rejected { status: 404, .. } => Exit::NotFound,
+            // no request was made: the server URL is unusable
+            ApiError::Rejected { status: 0, .. } => Exit::Usage,
+            ApiError::Rejected { .. } => Exit::InvalidInput,
+            ApiError::Unauthorized(_) | ApiError::Forbidden(_) => Exit::Denied,
+            ApiError::Transient { .. } => Exit::Unavailable,
+        }
+    }
+
     fn from_reqwest(e: reqwest::Error) -> Self {
         // A refused connection never carried the request; anything later
         // (timeouts, resets) might have.

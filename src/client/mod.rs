@@ -12,9 +12,11 @@
 //! Every request renews a refused token once (refresh token, else
 //! `C4FORGE_PASSWORD`) and retries (`api`).
 //!
-//! Exit status: 0 everything delivered (and, when watching, done); 1 an
-//! upload was refused or a job failed; 3 uploads are still pending (they
-//! will be retried) or a watch timed out; 2 other errors.
+//! Exit status ([`Exit`]): 0 everything delivered (and, when watching,
+//! done); 3 an upload was refused or a job failed on its diagram; 1 a job
+//! was dead-lettered; 4 no such job; 5 the server cannot be reached; 6
+//! uploads are still pending (they will be retried) or a watch ended before
+//! its jobs; 7 the login was refused. When several apply, the first met.
 
 mod api;
 mod outbox;
@@ -23,20 +25,25 @@ mod state;
 mod watch;
 
 use crate::cli::{ClientOpts, JobsArgs, JobsCommand, LoginArgs, SubmitArgs, WatchArgs};
+use crate::exit::{Exit, fail};
 use anyhow::{Context, Result};
 use api::{Api, ApiError};
 use outbox::Outbox;
 use state::{ClientDir, Session};
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Exit status: something was refused or failed for good.
-const EXIT_FAILED: u8 = 1;
-/// Exit status: not everything could be delivered yet (will be retried), or
-/// a watch ended before its jobs.
-const EXIT_PENDING: u8 = 3;
+/// The exit status of the client's own errors (an [`ApiError`] in an
+/// error's chain): see [`crate::exit::of`].
+pub fn exit_of(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
+    cause.downcast_ref::<ApiError>().map(ApiError::exit)
+}
+
+/// `a`, unless it is [`Exit::Ok`]: the first problem met decides.
+fn first(a: Exit, b: Exit) -> Exit {
+    if a == Exit::Ok { b } else { a }
+}
 
 /// The password for logins: `C4FORGE_PASSWORD`, never a flag (flags show in
 /// `ps`).
@@ -71,7 +78,7 @@ fn prompt(label: &str, secret: bool) -> Result<String> {
 }
 
 /// `c4forge login`: gets a token and stores the server, e-mail and token.
-pub async fn login(args: LoginArgs) -> Result<ExitCode> {
+pub async fn login(args: LoginArgs) -> Result<Exit> {
     let dir = ClientDir::resolve(args.client.client_dir.as_deref())?;
     let old = dir.load_session()?.unwrap_or_default();
     let server = args
@@ -79,7 +86,12 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
         .server
         .map(|s| api::normalize_server(&s))
         .or_else(|| (!old.server.is_empty()).then(|| old.server.clone()))
-        .context("no server: pass --server URL (or set C4FORGE_SERVER)")?;
+        .ok_or_else(|| {
+            fail(
+                Exit::Usage,
+                "no server: pass --server URL (or set C4FORGE_SERVER)",
+            )
+        })?;
     let email = match args.email {
         Some(e) => e,
         None if !old.email.is_empty() && old.server == server => old.email.clone(),
@@ -94,13 +106,17 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
         match api.register(&email, &password).await {
             Ok(true) => println!("registered {email} on {server}"),
             Ok(false) => println!("{email} is already registered on {server}; logging in"),
-            Err(e) => anyhow::bail!("registering {email} on {server}: {e}"),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("registering {email} on {server}"))
+                );
+            }
         }
     }
     let token = api
         .login(&email, &password)
         .await
-        .map_err(|e| anyhow::anyhow!("logging in to {server} as {email}: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context(format!("logging in to {server} as {email}")))?;
     let session = Session {
         server: server.clone(),
         email: email.clone(),
@@ -114,7 +130,7 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
         token.expires_in / 60,
         dir.session_path().display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// The client directory, the session and the API client of a command.
@@ -131,7 +147,12 @@ fn open(opts: &ClientOpts) -> Result<Client> {
         .as_deref()
         .map(api::normalize_server)
         .or_else(|| (!session.server.is_empty()).then(|| session.server.clone()))
-        .context("not logged in: run `c4forge login --server URL` first")?;
+        .ok_or_else(|| {
+            fail(
+                Exit::Usage,
+                "not logged in: run `c4forge login --server URL` first",
+            )
+        })?;
     // A token belongs to the server it came from.
     let token = if session.server == server {
         session.token.clone()
@@ -163,7 +184,7 @@ fn watch_plan(w: &WatchArgs) -> watch::WatchPlan {
 
 /// `c4forge submit`: records the files in the outbox, then sends what is
 /// pending.
-pub async fn submit(args: SubmitArgs) -> Result<ExitCode> {
+pub async fn submit(args: SubmitArgs) -> Result<Exit> {
     let ctx = open(&args.client)?;
     // Read every file before recording any, so a typo records nothing.
     let mut files = Vec::new();
@@ -197,7 +218,7 @@ async fn send_and_watch(
     outbox: &Outbox,
     wait_secs: u64,
     watching: Option<&WatchArgs>,
-) -> Result<ExitCode> {
+) -> Result<Exit> {
     let sender = sender::Sender::new(outbox, &ctx.api, Duration::from_secs(wait_secs));
     let report = sender.run().await?;
     let others = outbox
@@ -211,7 +232,7 @@ async fn send_and_watch(
             "{others} upload(s) in the outbox are for another server: `c4forge jobs sync --server URL` sends them"
         );
     }
-    if let Some(why) = &report.stopped {
+    if let Some((_, why)) = &report.stopped {
         eprintln!("stopped: {why}");
     }
     if report.pending > 0 {
@@ -224,34 +245,42 @@ async fn send_and_watch(
         println!("nothing pending");
     }
     let mut code = if !report.rejected.is_empty() {
-        EXIT_FAILED
-    } else if report.pending > 0 || report.stopped.is_some() {
-        EXIT_PENDING
+        Exit::InvalidInput
+    } else if let Some((exit, _)) = &report.stopped {
+        *exit
+    } else if report.pending > 0 {
+        Exit::Pending
     } else {
-        0
+        Exit::Ok
     };
     if let Some(w) = watching {
         let jobs: Vec<String> = report.delivered.iter().map(|(_, j)| j.clone()).collect();
         if !jobs.is_empty() {
             let endings = watch::watch(ctx.api.clone(), &jobs, watch_plan(w)).await?;
-            code = code.max(watch_code(&endings));
+            code = first(code, watch_code(&endings));
         }
     }
-    Ok(ExitCode::from(code))
+    Ok(code)
 }
 
-fn watch_code(endings: &[watch::Ending]) -> u8 {
-    if endings.contains(&watch::Ending::Failed) {
-        EXIT_FAILED
-    } else if endings.contains(&watch::Ending::Unfinished) {
-        EXIT_PENDING
-    } else {
-        0
-    }
+/// The status of watched jobs: the worst ending, in this order: a job that
+/// does not exist, one failed on its diagram, one dead-lettered, one
+/// unfinished.
+fn watch_code(endings: &[watch::Ending]) -> Exit {
+    use watch::Ending;
+    [
+        (Ending::NotFound, Exit::NotFound),
+        (Ending::Failed, Exit::InvalidInput),
+        (Ending::DeadLettered, Exit::Failed),
+        (Ending::Unfinished, Exit::Pending),
+    ]
+    .into_iter()
+    .find(|(ending, _)| endings.contains(ending))
+    .map_or(Exit::Ok, |(_, exit)| exit)
 }
 
 /// `c4forge jobs ...`.
-pub async fn jobs(args: JobsArgs) -> Result<ExitCode> {
+pub async fn jobs(args: JobsArgs) -> Result<Exit> {
     let ctx = open(&args.client)?;
     match args.command {
         JobsCommand::Sync {
@@ -279,27 +308,30 @@ pub async fn jobs(args: JobsArgs) -> Result<ExitCode> {
             };
             if ids.is_empty() {
                 println!("no job in progress");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Exit::Ok);
             }
             let endings = watch::watch(ctx.api.clone(), &ids, watch_plan(&watching)).await?;
-            Ok(ExitCode::from(watch_code(&endings)))
+            Ok(watch_code(&endings))
         }
     }
 }
 
+/// `e` with the server named; the [`ApiError`] stays in the chain (it
+/// decides the exit status).
 fn api_error(ctx: &Client, e: ApiError) -> anyhow::Error {
-    match e {
-        ApiError::Unauthorized(d) => anyhow::anyhow!(
-            "{} refused the login ({d}): run `c4forge login --server {}`",
+    let context = match &e {
+        ApiError::Unauthorized(_) => format!(
+            "{} refused the login: run `c4forge login --server {}`",
             ctx.api.base(),
             ctx.api.base()
         ),
-        other => anyhow::anyhow!("{}: {other}", ctx.api.base()),
-    }
+        _ => ctx.api.base().to_string(),
+    };
+    anyhow::Error::new(e).context(context)
 }
 
-async fn list(ctx: &Client, limit: u64) -> Result<ExitCode> {
-    let mut code = ExitCode::SUCCESS;
+async fn list(ctx: &Client, limit: u64) -> Result<Exit> {
+    let mut code = Exit::Ok;
     match ctx.api.list(limit).await {
         Ok(jobs) => {
             println!(
@@ -323,8 +355,9 @@ async fn list(ctx: &Client, limit: u64) -> Result<ExitCode> {
             );
         }
         Err(e) => {
-            eprintln!("error: {:#}", api_error(ctx, e));
-            code = ExitCode::from(EXIT_PENDING);
+            let e = api_error(ctx, e);
+            eprintln!("error: {e:#}");
+            code = crate::commands::exit_of(&e);
         }
     }
     let outbox = Outbox::open(&ctx.dir.outbox_path()).await?;
@@ -358,7 +391,7 @@ async fn list(ctx: &Client, limit: u64) -> Result<ExitCode> {
     Ok(code)
 }
 
-async fn show(ctx: &Client, id: &str) -> Result<ExitCode> {
+async fn show(ctx: &Client, id: &str) -> Result<Exit> {
     let v = ctx.api.job(id).await.map_err(|e| api_error(ctx, e))?;
     println!("job        {}", v.job_id);
     println!("file       {}", v.file_name);
@@ -400,12 +433,12 @@ async fn show(ctx: &Client, id: &str) -> Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// `c4forge dlq --remote ...`: the dead-letter queue through the server's
 /// admin API (the session's user must be an admin).
-pub async fn dlq(opts: &ClientOpts, cmd: crate::cli::DlqCommand) -> Result<ExitCode> {
+pub async fn dlq(opts: &ClientOpts, cmd: crate::cli::DlqCommand) -> Result<Exit> {
     use crate::cli::DlqCommand;
     let ctx = open(opts)?;
     match cmd {
@@ -462,15 +495,24 @@ pub async fn dlq(opts: &ClientOpts, cmd: crate::cli::DlqCommand) -> Result<ExitC
             println!("{}", serde_json::to_string_pretty(&entry)?);
         }
         DlqCommand::Replay { ids } => {
+            // every id is tried; an unknown one makes the status "not found"
+            let mut exit = Exit::Ok;
             for id in ids {
-                let answer: serde_json::Value = ctx
+                match ctx
                     .api
-                    .post_json(&format!("/api/v1/admin/dlq/{id}/replay"))
+                    .post_json::<serde_json::Value>(&format!("/api/v1/admin/dlq/{id}/replay"))
                     .await
-                    .map_err(|e| api_error(&ctx, e))?;
-                println!("{id}: {}", answer["status"].as_str().unwrap_or("?"));
+                {
+                    Ok(answer) => println!("{id}: {}", answer["status"].as_str().unwrap_or("?")),
+                    Err(ApiError::Rejected { status: 404, .. }) => {
+                        println!("{id}: not found");
+                        exit = Exit::NotFound;
+                    }
+                    Err(e) => return Err(api_error(&ctx, e)),
+                }
             }
+            return Ok(exit);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }

@@ -27,6 +27,7 @@
 
 use super::api::{Api, ApiError};
 use super::outbox::{Outbox, Row, RowStatus, now_ms};
+use crate::exit::Exit;
 use anyhow::Result;
 use backon::{ExponentialBuilder, Retryable};
 use runtime::breaker::{Breaker, Dependency, FailsafeBreaker};
@@ -95,8 +96,9 @@ pub struct Report {
     pub rejected: Vec<(String, String)>,
     /// Rows still waiting for this server after the run.
     pub pending: usize,
-    /// Why the run stopped early (server unreachable, login needed).
-    pub stopped: Option<String>,
+    /// Why the run stopped early (server unreachable, login needed), and
+    /// the exit status that says so (the rows left stay pending).
+    pub stopped: Option<(Exit, String)>,
 }
 
 /// Sends the outbox rows of one server.
@@ -163,20 +165,24 @@ impl<'a> Sender<'a> {
                     report.rejected.push((file, detail));
                 }
                 Err(SendError::Api(ApiError::Unauthorized(detail))) => {
-                    report.stopped = Some(format!(
-                        "the server refused the login ({detail}): run `c4forge login --server {server}` (or set C4FORGE_PASSWORD so an expired token renews itself)"
+                    report.stopped = Some((
+                        Exit::Denied,
+                        format!(
+                            "the server refused the login ({detail}): run `c4forge login --server {server}` (or set C4FORGE_PASSWORD so an expired token renews itself)"
+                        ),
                     ));
                     break;
                 }
                 Err(SendError::Api(ApiError::Forbidden(detail))) => {
-                    report.stopped = Some(format!(
-                        "the server forbids this account to upload: {detail}"
+                    report.stopped = Some((
+                        Exit::Denied,
+                        format!("the server forbids this account to upload: {detail}"),
                     ));
                     break;
                 }
                 Err(SendError::Local(e)) => return Err(e),
                 Err(e) => {
-                    report.stopped = Some(format!("{file}: {e}"));
+                    report.stopped = Some((Exit::Pending, format!("{file}: {e}")));
                     break;
                 }
             }

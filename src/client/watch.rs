@@ -25,8 +25,12 @@ use tokio::time::Instant;
 pub enum Ending {
     /// Finished; the project can be downloaded.
     Done,
-    /// Failed or dead-lettered.
+    /// Failed (on its diagram: a stage refused it for good).
     Failed,
+    /// Dead-lettered (retries exhausted or an undeliverable message).
+    DeadLettered,
+    /// The server has no such job (of this user).
+    NotFound,
     /// Still running when the watch timed out (or the server was lost).
     Unfinished,
 }
@@ -120,7 +124,7 @@ async fn follow(ctx: &Ctx, job: &str, pb: ProgressBar) -> (Ending, String) {
             Err(ApiError::Rejected { status: 404, .. }) => {
                 pb.abandon_with_message("not found");
                 return (
-                    Ending::Failed,
+                    Ending::NotFound,
                     format!("{job}: no such job on {}\n", ctx.api.base()),
                 );
             }
@@ -294,7 +298,12 @@ async fn finish(
                     block.push_str(&format!("  reason: {reason}\n"));
                 }
             }
-            (Ending::Failed, block)
+            let ending = if s == JobStatus::Failed {
+                Ending::Failed
+            } else {
+                Ending::DeadLettered
+            };
+            (ending, block)
         }
         other => {
             let s = other.map_or("unknown", JobStatus::as_str);
