@@ -25,6 +25,51 @@ async fn upload_to_download_with_one_process_per_stage_on_kafka() {
     upload_to_download(&iso, iso.kafka_env()).await;
 }
 
+/// A small diagram crosses the pipeline without any stage reading an object
+/// back from S3: the source and the model ride in the messages (the objects
+/// are still written, as the record users download). Each GET costs a round
+/// trip of 10 to 50 ms against S3, more than a stage's own work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_read_nothing_back_from_s3_for_a_small_diagram() {
+    let iso = Isolated::create().await;
+    let upstream = s3_endpoint().trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&upstream).await;
+    let direct = iso.env();
+    migrate(&direct);
+    let via_proxy = with(
+        direct.clone(),
+        &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
+    );
+    let api = spawn(&["--stages", "ingest,notifier"], &direct);
+    let _stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "hotpath@example.com").await;
+    let (status, body) = upload(
+        &http,
+        &api.base,
+        Some(&token),
+        "bigbank.puml",
+        BIGBANK.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job id").to_string();
+    assert_eq!(
+        wait_terminal(&http, &api.base, &token, &job, 60).await,
+        "done"
+    );
+    let requests = proxy.requests();
+    let puts: Vec<_> = requests.iter().filter(|r| r.starts_with("PUT ")).collect();
+    let reads: Vec<_> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") || r.starts_with("HEAD "))
+        .collect();
+    // model.json, code.zip and c4forge.json are written ...
+    assert!(puts.len() >= 3, "the stages wrote too little: {requests:?}");
+    // ... and nothing is read back.
+    assert!(reads.is_empty(), "the stages read objects back: {reads:?}");
+}
+
 /// Upload, watch, download and check every object and row, with one
 /// process per stage on the bus that `env` configures.
 async fn upload_to_download(iso: &Isolated, env: Vec<(String, String)>) {

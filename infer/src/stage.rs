@@ -28,10 +28,16 @@ impl StageHandler for GenerateStage {
                 "generate stage received a message for another stage",
             ));
         };
-        let bytes = ctx.objects.get(&parsed.model_key).await?;
-        let model: Model = serde_json::from_slice(&bytes).map_err(|e| {
-            StageError::permanent(format!("stored model is not valid IR JSON: {e}"))
-        })?;
+        let model: Model = match &parsed.model {
+            // The parse stage's inline copy: no read back from the object store.
+            Some(model) => model.as_ref().clone(),
+            None => {
+                let bytes = ctx.objects.get(&parsed.model_key).await?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    StageError::permanent(format!("stored model is not valid IR JSON: {e}"))
+                })?
+            }
+        };
         let generator = parsed.generator.clone();
         let opts = GenerateOptions {
             source_name: parsed.file_name.clone(),

@@ -18,7 +18,7 @@ use schemas::api::{
 };
 use schemas::events::{DoneLinks, JobStatus};
 use schemas::ids::sanitize_segment;
-use schemas::messages::{Envelope, JobUploaded, Message};
+use schemas::messages::{Envelope, INLINE_COPY_LIMIT, JobUploaded, Message};
 use schemas::{JobId, ObjectKey};
 use serde::Deserialize;
 
@@ -436,6 +436,7 @@ pub(crate) async fn upload(
             source_key: source_key.clone(),
             file_name: file_name.clone(),
             generator: generator.clone(),
+            source_text: inline_source(&file_name, &bytes),
         }),
     );
     let routing_key = envelope.body.routing_key().to_string();
@@ -483,6 +484,16 @@ pub(crate) async fn upload(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// The copy of a small text upload that rides in its `job.uploaded`
+/// message (see [`INLINE_COPY_LIMIT`]); bundles and large files are read
+/// back from the object store by the parse stage.
+fn inline_source(file_name: &str, bytes: &[u8]) -> Option<String> {
+    if bytes.len() > INLINE_COPY_LIMIT || file_name.to_ascii_lowercase().ends_with(".zip") {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
 /// Loads a job the caller owns; someone else's job is "not found".
@@ -702,4 +713,22 @@ pub fn harden(app: Router, cors_origins: &[String]) -> Router {
         );
     }
     app
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+
+    #[test]
+    fn small_text_uploads_ride_in_the_message_and_bundles_do_not() {
+        let text = "@startuml\nSystem(a, \"A\")\n@enduml\n";
+        assert_eq!(
+            inline_source("a.puml", text.as_bytes()).as_deref(),
+            Some(text)
+        );
+        assert_eq!(inline_source("a.ZIP", text.as_bytes()), None);
+        assert_eq!(inline_source("a.puml", b"\xff\xfe"), None);
+        let big = "x".repeat(INLINE_COPY_LIMIT + 1);
+        assert_eq!(inline_source("a.puml", big.as_bytes()), None);
+    }
 }

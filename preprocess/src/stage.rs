@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use runtime::jobs::ObjectRecord;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::ParsedDetail;
-use schemas::messages::{Envelope, JobParsed, Message};
+use schemas::messages::{Envelope, INLINE_COPY_LIMIT, JobParsed, Message};
 use schemas::model::v1::Severity;
 use schemas::{ObjectKey, Stage};
 
@@ -34,13 +34,20 @@ impl StageHandler for ParseStage {
                 "parse stage received a message for another stage",
             ));
         };
-        let bytes = ctx.objects.get(&up.source_key).await?;
         let is_bundle = up.file_name.to_ascii_lowercase().ends_with(".zip");
-        let input = if is_bundle {
+        let input = if let (Some(text), false) = (&up.source_text, is_bundle) {
+            // The upload's inline copy: no read back from the object store.
+            Input::File(SourceFile {
+                path: up.file_name.clone(),
+                text: text.clone(),
+            })
+        } else if is_bundle {
+            let bytes = ctx.objects.get(&up.source_key).await?;
             let files = crate::bundle::read_bundle(&bytes, crate::bundle::BundleLimits::default())
                 .map_err(|e| StageError::permanent(e.to_string()))?;
             Input::Bundle(files)
         } else {
+            let bytes = ctx.objects.get(&up.source_key).await?;
             let text = String::from_utf8(bytes.to_vec())
                 .map_err(|_| StageError::permanent("the diagram is not UTF-8 text"))?;
             Input::File(SourceFile {
@@ -79,6 +86,9 @@ impl StageHandler for ParseStage {
         let key = ObjectKey::model(env.job_id);
         let json =
             serde_json::to_vec_pretty(&model).map_err(|e| StageError::permanent(e.to_string()))?;
+        // The model's own copy rides in the message when small (the object
+        // stays: it is what `GET /diagrams/{id}/model` serves).
+        let inline_model = (json.len() <= INLINE_COPY_LIMIT).then(|| Box::new(model.clone()));
         let stored = ctx.objects.put(&key, json.into()).await?;
         ctx.ledger
             .record_object(
@@ -110,6 +120,7 @@ impl StageHandler for ParseStage {
                     relationships: relationships as u64,
                     warnings: model.diagnostics.len() as u64,
                 }),
+                model: inline_model,
             })),
             done: None,
         })

@@ -15,6 +15,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Payloads above this size travel by reference (claim check).
 pub const INLINE_LIMIT: usize = 1024 * 1024;
 
+/// A diagram source or model up to this size also travels inside the
+/// message that hands it to the next stage (beside its object, which stays
+/// the record users download), so that stage reads nothing back from the
+/// object store on the hot path: a GET costs 10 to 50 ms against S3, more
+/// than the whole stage's work. Smaller than [`INLINE_LIMIT`] because the
+/// message is also kept in the database (outbox, stage run output, DLQ).
+pub const INLINE_COPY_LIMIT: usize = 256 * 1024;
+
 /// The wrapper around every pipeline message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -83,6 +91,12 @@ pub struct JobUploaded {
     pub file_name: String,
     /// Which generator to run.
     pub generator: String,
+    /// The source text itself when it is one text file of at most
+    /// [`INLINE_COPY_LIMIT`] bytes (never for bundles), so the parse stage
+    /// needs no GET; absent in messages of older builds and for large
+    /// uploads, which are read from `source_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_text: Option<String>,
 }
 
 /// The diagram was parsed and its model stored.
@@ -98,6 +112,11 @@ pub struct JobParsed {
     /// in messages of older builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parsed: Option<crate::events::ParsedDetail>,
+    /// The model itself when its JSON is at most [`INLINE_COPY_LIMIT`]
+    /// bytes, so the generate stage needs no GET; absent in messages of
+    /// older builds and for large models, which are read from `model_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Box<crate::model::v1::Model>>,
 }
 
 /// A value that travels inline when small and by object key when large.
@@ -204,6 +223,7 @@ mod tests {
                 source_key: ObjectKey::source(job, "a.puml"),
                 file_name: "a.puml".into(),
                 generator: "python-fastapi".into(),
+                source_text: Some("@startuml\n@enduml\n".into()),
             }),
         )
     }
@@ -221,6 +241,20 @@ mod tests {
         json["schema_version"] = 99.into();
         let err = Envelope::decode(json.to_string().as_bytes()).expect_err("rejected");
         assert!(matches!(err, DecodeError::UnsupportedVersion { found: 99 }));
+    }
+
+    #[test]
+    fn messages_of_older_builds_without_inline_copies_still_decode() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().encode()).expect("json");
+        json["body"]["data"]
+            .as_object_mut()
+            .expect("payload")
+            .remove("source_text");
+        let env = Envelope::decode(json.to_string().as_bytes()).expect("decodes");
+        let Message::JobUploaded(up) = env.body else {
+            panic!("not an upload")
+        };
+        assert_eq!(up.source_text, None);
     }
 
     #[test]

@@ -183,6 +183,7 @@ fn new_job(user: UserId) -> NewJob {
             source_key: source_key.clone(),
             file_name: "bench.puml".into(),
             generator: "python-fastapi".into(),
+            source_text: None,
         }),
     );
     NewJob {

@@ -469,12 +469,54 @@ pub async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResul
 // ---- fault injection ----
 
 /// A TCP proxy the test controls: while "down" it refuses new connections
-/// and has cut every open one, like a dependency that went away.
+/// and has cut every open one, like a dependency that went away. It also
+/// notes the request line of every HTTP request that passes towards the
+/// upstream ([`Proxy::requests`]), so a test can tell what a process asked
+/// of an HTTP dependency such as S3.
 pub struct Proxy {
     /// `127.0.0.1:PORT` to point the service at.
     pub addr: std::net::SocketAddr,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     cut: tokio::sync::broadcast::Sender<()>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// HTTP methods whose request lines [`Proxy`] notes.
+const METHODS: [&[u8]; 5] = [b"GET /", b"PUT /", b"HEAD /", b"POST /", b"DELETE /"];
+
+/// Copies `from` to `to`, noting each HTTP request line that starts a line
+/// of the stream (a request line inside a body would be noted too: the
+/// tests send none).
+async fn copy_noting_requests(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    // The bytes since the last line break, to find lines that span reads.
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                if METHODS.iter().any(|m| line.starts_with(m)) {
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    seen.lock().expect("requests").push(text);
+                }
+                line.clear();
+            } else if line.len() < 512 {
+                line.push(b);
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Proxy {
@@ -485,28 +527,49 @@ impl Proxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (cut, _) = tokio::sync::broadcast::channel(4);
-        let (u, c, upstream) = (up.clone(), cut.clone(), upstream.to_string());
+        let (u, c, upstream, noted) = (up.clone(), cut.clone(), upstream.to_string(), seen.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !u.load(std::sync::atomic::Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
                 let mut cut_rx = c.subscribe();
                 let upstream = upstream.clone();
+                let noted = noted.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    let (in_read, mut in_write) = inbound.into_split();
+                    let (mut out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = async {
+                            tokio::join!(
+                                copy_noting_requests(in_read, out_write, noted),
+                                async {
+                                    let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+                                }
+                            )
+                        } => {}
                         _ = cut_rx.recv() => {}
                     }
                 });
             }
         });
-        Proxy { addr, up, cut }
+        Proxy {
+            addr,
+            up,
+            cut,
+            seen,
+        }
+    }
+
+    /// The request lines (`GET /bucket/key HTTP/1.1`) seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().expect("requests").clone()
     }
 
     /// Takes the dependency away: open connections are cut, new ones refused.
