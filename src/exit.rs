@@ -116,6 +116,8 @@ pub fn of(
             return match e {
                 runtime::db::DbError::UnsupportedUrl(_) => Exit::Usage,
                 runtime::db::DbError::Driver(e) => db(e),
+                // The data directory cannot hold a private database file.
+                runtime::db::DbError::File { .. } => Exit::Failed,
             };
         }
         if let Some(e) = cause.downcast_ref::<sea_orm::DbErr>() {
