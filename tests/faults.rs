@@ -274,10 +274,25 @@ async fn poison_dead_lettered_and_replayed_once(iso: &Isolated, env: Vec<(String
     let api = spawn(&["--stages", "ingest,notifier"], &env);
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "poison@example.com").await;
-    // The poison: a job whose source object vanished before parsing.
-    let poison = submit(&http, &api.base, &token, 1).await.remove(0);
+    // The poison: a job whose source object vanished before parsing. The
+    // diagram is larger than what rides inline in the message (a comment
+    // pads it), so the parse stage must read it from the object store.
+    let padding = format!("' {}\n", "padding ".repeat(12)).repeat(3_000);
+    let padded = BIGBANK.replacen("@startuml\n", &format!("@startuml\n{padding}"), 1);
+    assert!(padded.len() > schemas::messages::INLINE_COPY_LIMIT);
+    let (status, body) = upload(
+        &http,
+        &api.base,
+        Some(&token),
+        "poison.puml",
+        padded.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let poison = body["job_id"].as_str().expect("job").to_string();
     let s3 = iso.s3();
-    let source = object_store::path::Path::from(format!("jobs/{poison}/source/d0.puml").as_str());
+    let source =
+        object_store::path::Path::from(format!("jobs/{poison}/source/poison.puml").as_str());
     let original = s3
         .get(&source)
         .await
