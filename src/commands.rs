@@ -19,7 +19,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Parse(args) => parse(&args),
-        Command::Convert(args) => convert(&args),
+        Command::Convert(args) => convert(&args, &cfg),
         Command::Config => {
             print!(
                 "{}",
@@ -141,7 +141,7 @@ fn parse(args: &ParseArgs) -> Result<ExitCode> {
     })
 }
 
-fn convert(args: &ConvertArgs) -> Result<ExitCode> {
+fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<ExitCode> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     if model.has_errors() {
@@ -161,8 +161,13 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
     let opts = infer::GenerateOptions {
         source_name,
         templates_dir: args.templates.clone(),
+        limits: infer::GenerateLimits::from(&cfg.generate),
     };
-    let files = infer::generate(&args.model, &model, &opts)?;
+    let generated = infer::generate_with_warnings(&args.model, &model, &opts)?;
+    for w in &generated.warnings {
+        eprintln!("{}:{}:{}: warning: {}", w.file, w.line, w.column, w.message);
+    }
+    let files = generated.files;
     let plan = infer::regen::plan(&args.output, &files)
         .with_context(|| format!("reading {}", args.output.display()))?;
     for line in plan.lines() {

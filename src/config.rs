@@ -33,6 +33,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_RETRY_BASE_MS", "stages.retry_base_ms"),
     ("C4FORGE_RETRY_MAX_MS", "stages.retry_max_ms"),
     ("C4FORGE_STALE_AFTER_SECS", "stages.stale_after_secs"),
+    ("C4FORGE_GENERATE_MAX_ELEMENTS", "generate.max_elements"),
+    (
+        "C4FORGE_GENERATE_MAX_RELATIONSHIPS",
+        "generate.max_relationships",
+    ),
+    ("C4FORGE_GENERATE_MAX_TEXT_BYTES", "generate.max_text_bytes"),
+    (
+        "C4FORGE_GENERATE_MAX_OUTPUT_BYTES",
+        "generate.max_output_bytes",
+    ),
 ];
 
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
@@ -83,6 +93,12 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "stages.retry_base_ms" => cfg.stages.retry_base_ms = parse_env(name, &v)?,
             "stages.retry_max_ms" => cfg.stages.retry_max_ms = parse_env(name, &v)?,
             "stages.stale_after_secs" => cfg.stages.stale_after_secs = parse_env(name, &v)?,
+            "generate.max_elements" => cfg.generate.max_elements = parse_env(name, &v)?,
+            "generate.max_relationships" => {
+                cfg.generate.max_relationships = parse_env(name, &v)?;
+            }
+            "generate.max_text_bytes" => cfg.generate.max_text_bytes = parse_env(name, &v)?,
+            "generate.max_output_bytes" => cfg.generate.max_output_bytes = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }
@@ -131,6 +147,21 @@ mod tests {
         })
         .expect_err("rejected");
         assert!(err.to_string().contains("C4FORGE_PREFETCH"), "{err}");
+    }
+
+    /// The budget messages of `infer` name keys and variables that exist.
+    #[test]
+    fn generation_budget_hints_name_real_settings() {
+        for (key, env) in [
+            infer::limits::MAX_ELEMENTS_KEY,
+            infer::limits::MAX_RELATIONSHIPS_KEY,
+            infer::limits::MAX_TEXT_BYTES_KEY,
+            infer::limits::MAX_OUTPUT_BYTES_KEY,
+        ] {
+            assert!(ENV_VARS.contains(&(env, key)), "{env} -> {key}");
+            let cfg = load(None, |k| (k == env).then(|| "7".to_string())).expect("loads");
+            assert_eq!(infer::GenerateLimits::from(&cfg.generate).max_elements == 7, key == "generate.max_elements");
+        }
     }
 
     #[test]

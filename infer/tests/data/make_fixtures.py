@@ -269,3 +269,15 @@ d.el(INV, "container", "Inventory Reservation And Allocation Service Of Every Re
 d.r(SF, OM, "Places new wholesale orders with delivery preferences and payment details in", "JSON/HTTPS", index="1", line=7)
 d.r(OM, INV, "Reserves stock for every order line across all regional warehouses via", "gRPC", index="2", line=8)
 save("long_names", long_container, long_component, d)
+
+# trojan_source: invisible and bidirectional control characters in every kind
+# of text (issue 17); the generated project has none of them left.
+RLO, LRI, PDI, ZWSP, BOM, WJ = "\u202e", "\u2066", "\u2069", "\u200b", "\ufeff", "\u2060"
+d = D("trojan.puml", "container", BOM + "Trojan" + ZWSP + " Source Shop")
+d.el("admin", "person", "Admin" + RLO + "nimda", descr="Reviews" + ZWSP + " orders", line=3)
+d.b("shop", "system_boundary", "Shop" + LRI + " Boundary" + PDI, line=4)
+d.el("api", "container", "Order" + RLO + " API", "Python, FastAPI", "Takes orders; \"\"\" " + RLO + "# access check" + LRI + " end" + PDI, parent="shop", line=5)
+d.el("db", "container", "Orders" + WJ + " DB", "PostgreSQL", shape="database", parent="shop", line=6)
+d.r("admin", "api", "Approves" + RLO + " refunds in", "HTTPS", line=8)
+d.r("api", "db", "Reads" + LRI + "orders" + PDI + " from", "SQL" + ZWSP, line=9)
+save("trojan_source", d)
