@@ -163,7 +163,17 @@ fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<ExitCode> {
         templates_dir: args.templates.clone(),
         limits: infer::GenerateLimits::from(&cfg.generate),
     };
-    let generated = infer::generate_with_warnings(&args.model, &model, &opts)?;
+    let generated = match infer::generate_with_warnings(&args.model, &model, &opts) {
+        Ok(g) => g,
+        // Over a generation budget: the diagram's size, reported like a
+        // diagnostic (place, limit, setting), exit code 1 as for errors.
+        Err(infer::GenerateError::Budget(b)) => {
+            let d = b.diagnostic(&opts.source_name);
+            eprintln!("{}:{}:{}: error: {}", d.file, d.line, d.column, d.message);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
     for w in &generated.warnings {
         eprintln!("{}:{}:{}: warning: {}", w.file, w.line, w.column, w.message);
     }

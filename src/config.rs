@@ -160,7 +160,10 @@ mod tests {
         ] {
             assert!(ENV_VARS.contains(&(env, key)), "{env} -> {key}");
             let cfg = load(None, |k| (k == env).then(|| "7".to_string())).expect("loads");
-            assert_eq!(infer::GenerateLimits::from(&cfg.generate).max_elements == 7, key == "generate.max_elements");
+            assert_eq!(
+                infer::GenerateLimits::from(&cfg.generate).max_elements == 7,
+                key == "generate.max_elements"
+            );
         }
     }
 

@@ -430,7 +430,8 @@ async fn an_amplified_label_fails_the_job_with_the_budget_diagnostic() {
     let events = watch_events(&server.base, &token, &job).await;
     let failed = events.last().expect("events");
     assert_eq!(
-        failed["status"], "failed",
+        failed["status"],
+        "failed",
         "{events:?}\n{}",
         server.log_text()
     );
@@ -530,10 +531,18 @@ async fn trojan_source_characters_are_removed_with_warnings_on_the_job() {
         .collect();
     let lines: Vec<u64> = warnings.iter().map(|w| w.0).collect();
     assert_eq!(lines, [3, 4, 5], "{warnings:?}");
-    assert!(warnings[0].1.contains("name of element `admin`"), "{warnings:?}");
+    assert!(
+        warnings[0].1.contains("name of element `admin`"),
+        "{warnings:?}"
+    );
     assert!(
         warnings[1].1.contains("description of element `api`"),
         "{warnings:?}"
     );
-    assert!(warnings[2].1.contains("label of relationship `admin -> api`"), "{warnings:?}");
+    assert!(
+        warnings[2]
+            .1
+            .contains("label of relationship `admin -> api`"),
+        "{warnings:?}"
+    );
 }

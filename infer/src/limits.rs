@@ -317,10 +317,15 @@ mod tests {
             max_text_bytes: 10,
             ..GenerateLimits::default()
         };
-        assert_eq!(check_model(&model(3, 2, "0123456789"), "a.puml", &limits), Ok(()));
+        assert_eq!(
+            check_model(&model(3, 2, "0123456789"), "a.puml", &limits),
+            Ok(())
+        );
 
         let e = check_model(&model(5, 0, ""), "a.puml", &limits).expect_err("elements");
-        assert!(matches!(&e, BudgetError::TooManyElements { count: 5, alias, .. } if alias == "e3"));
+        assert!(
+            matches!(&e, BudgetError::TooManyElements { count: 5, alias, .. } if alias == "e3")
+        );
         let text = e.to_string();
         assert!(text.contains("a.puml:6:1"), "{text}");
         assert!(text.contains("generate.max_elements"), "{text}");
@@ -339,6 +344,10 @@ mod tests {
             "{}",
             d.message
         );
-        assert!(d.message.contains("generate.max_text_bytes"), "{}", d.message);
+        assert!(
+            d.message.contains("generate.max_text_bytes"),
+            "{}",
+            d.message
+        );
     }
 }

@@ -673,9 +673,7 @@ impl<'a> Ctx<'a> {
                 let same = if name.is_empty() {
                     None
                 } else {
-                    earlier
-                        .get(&(e.kind, e.shape, e.external, name))
-                        .copied()
+                    earlier.get(&(e.kind, e.shape, e.external, name)).copied()
                 };
                 if let Some(i) = same {
                     by_alias.insert(e.alias.as_str(), i);

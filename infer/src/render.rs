@@ -557,7 +557,7 @@ impl Renderer {
             .get_template(name)
             .map_err(|e| template_error(name, &e))?;
         let mut out = Capped::new(max_bytes);
-        let rendered = t.render_to_write(ctx, &mut out).map(|_| ());
+        let rendered = t.render_captured_to(ctx, &mut out).map(|_| ());
         if out.over() {
             return Ok(None);
         }

@@ -261,6 +261,9 @@ pub fn sanitize<'m>(model: &'m Model, source: &str) -> (Cow<'m, Model>, Vec<Diag
     if warnings.is_empty() {
         return (Cow::Borrowed(model), warnings);
     }
+    // In reading order of each file (the walk visits elements, then
+    // boundaries, then relationships).
+    warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let mut m = model.clone();
     for d in &mut m.diagrams {
         clean_string(&mut d.file);
@@ -345,7 +348,10 @@ mod tests {
         assert_eq!(clean.diagrams[0].elements[0].name, "ABC");
         assert_eq!(clean.diagrams[0].elements[0].tags[0], "t");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].message.contains("U+202E, U+200B"), "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("U+202E, U+200B"),
+            "{warnings:?}"
+        );
         assert!(warnings[0].message.contains("name of element `api`"));
         assert_eq!((warnings[0].line, warnings[0].column), (4, 1));
         assert_eq!(warnings[0].severity, Severity::Warning);

@@ -87,13 +87,15 @@ fn trojan_source_characters_are_removed_with_one_warning_per_field() {
         .iter()
         .map(|w| format!("{}:{}:{}: {}\n", w.file, w.line, w.column, w.message))
         .collect();
-    let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/trojan_source.warnings.txt");
+    let snap =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/trojan_source.warnings.txt");
     if std::env::var("C4FORGE_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(&snap, &text).unwrap();
     }
     let expected = std::fs::read_to_string(&snap).unwrap_or_default();
     assert_eq!(
-        text, expected,
+        text,
+        expected,
         "warnings differ from {} (C4FORGE_BLESS=1 to accept)",
         snap.display()
     );
@@ -140,7 +142,10 @@ fn an_oversized_text_is_refused_with_its_place_and_setting() {
     assert_eq!((at.line, at.column), (line, column));
     let message = err.to_string();
     assert!(message.contains("generate.max_text_bytes"), "{message}");
-    assert!(message.contains("C4FORGE_GENERATE_MAX_TEXT_BYTES"), "{message}");
+    assert!(
+        message.contains("C4FORGE_GENERATE_MAX_TEXT_BYTES"),
+        "{message}"
+    );
     // Raising the setting lets it through.
     let limits = GenerateLimits {
         max_text_bytes: big.len(),
@@ -189,7 +194,10 @@ fn element_and_relationship_counts_are_budgeted() {
         matches!(err, BudgetError::TooManyRelationships { count, .. } if count == rels),
         "{err}"
     );
-    assert!(err.to_string().contains("generate.max_relationships"), "{err}");
+    assert!(
+        err.to_string().contains("generate.max_relationships"),
+        "{err}"
+    );
 }
 
 /// The output budget stops generation at the file that crosses it.
@@ -209,7 +217,10 @@ fn output_budget_stops_generation() {
     };
     assert_eq!(limit, full / 2);
     assert!(!path.is_empty());
-    assert!(err.to_string().contains("generate.max_output_bytes"), "{err}");
+    assert!(
+        err.to_string().contains("generate.max_output_bytes"),
+        "{err}"
+    );
     // A budget a little over the project's size (rendering counts the
     // blanks the generator strips afterwards) lets it through.
     let o = GenerateOptions {
