@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
     }
     match cli.command {
         Command::Parse(args) => parse(&args),
-        Command::Convert(args) => convert(&args),
+        Command::Convert(args) => convert(&args, &cfg),
         Command::Config => {
             print!(
                 "{}",
@@ -191,7 +191,7 @@ fn named_sources(
     (model, names.join(", "))
 }
 
-fn convert(args: &ConvertArgs) -> Result<Exit> {
+fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<Exit> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     if model.has_errors() {
@@ -202,8 +202,23 @@ fn convert(args: &ConvertArgs) -> Result<Exit> {
     let opts = infer::GenerateOptions {
         source_name,
         templates_dir: args.templates.clone(),
+        limits: infer::GenerateLimits::from(&cfg.generate),
     };
-    let files = infer::generate(&args.model, &model, &opts)?;
+    let generated = match infer::generate_with_warnings(&args.model, &model, &opts) {
+        Ok(g) => g,
+        // Over a generation budget: the diagram's size, reported like a
+        // diagnostic (place, limit, setting), the exit status of invalid input.
+        Err(infer::GenerateError::Budget(b)) => {
+            let d = b.diagnostic(&opts.source_name);
+            eprintln!("{}:{}:{}: error: {}", d.file, d.line, d.column, d.message);
+            return Ok(Exit::InvalidInput);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for w in &generated.warnings {
+        eprintln!("{}:{}:{}: warning: {}", w.file, w.line, w.column, w.message);
+    }
+    let files = generated.files;
     let plan = infer::regen::plan(&args.output, &files)
         .with_context(|| format!("reading {}", args.output.display()))?;
     for line in plan.lines() {

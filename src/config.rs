@@ -50,6 +50,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_RUN_TIMEOUT_SECS", "stages.run_timeout_secs"),
     ("C4FORGE_LEASE_SECS", "stages.lease_secs"),
     ("C4FORGE_HEARTBEAT_SECS", "stages.heartbeat_secs"),
+    ("C4FORGE_GENERATE_MAX_ELEMENTS", "generate.max_elements"),
+    (
+        "C4FORGE_GENERATE_MAX_RELATIONSHIPS",
+        "generate.max_relationships",
+    ),
+    ("C4FORGE_GENERATE_MAX_TEXT_BYTES", "generate.max_text_bytes"),
+    (
+        "C4FORGE_GENERATE_MAX_OUTPUT_BYTES",
+        "generate.max_output_bytes",
+    ),
 ];
 
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
@@ -112,6 +122,12 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "stages.run_timeout_secs" => cfg.stages.run_timeout_secs = parse_env(name, &v)?,
             "stages.lease_secs" => cfg.stages.lease_secs = parse_env(name, &v)?,
             "stages.heartbeat_secs" => cfg.stages.heartbeat_secs = parse_env(name, &v)?,
+            "generate.max_elements" => cfg.generate.max_elements = parse_env(name, &v)?,
+            "generate.max_relationships" => {
+                cfg.generate.max_relationships = parse_env(name, &v)?;
+            }
+            "generate.max_text_bytes" => cfg.generate.max_text_bytes = parse_env(name, &v)?,
+            "generate.max_output_bytes" => cfg.generate.max_output_bytes = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }
@@ -181,6 +197,24 @@ mod tests {
         })
         .expect_err("rejected");
         assert!(err.to_string().contains("C4FORGE_PREFETCH"), "{err}");
+    }
+
+    /// The budget messages of `infer` name keys and variables that exist.
+    #[test]
+    fn generation_budget_hints_name_real_settings() {
+        for (key, env) in [
+            infer::limits::MAX_ELEMENTS_KEY,
+            infer::limits::MAX_RELATIONSHIPS_KEY,
+            infer::limits::MAX_TEXT_BYTES_KEY,
+            infer::limits::MAX_OUTPUT_BYTES_KEY,
+        ] {
+            assert!(ENV_VARS.contains(&(env, key)), "{env} -> {key}");
+            let cfg = load(None, |k| (k == env).then(|| "7".to_string())).expect("loads");
+            assert_eq!(
+                infer::GenerateLimits::from(&cfg.generate).max_elements == 7,
+                key == "generate.max_elements"
+            );
+        }
     }
 
     #[test]

@@ -131,7 +131,9 @@ pub async fn run(cfg: Config, stages: BTreeSet<Stage>) -> Result<()> {
 
     let handlers: Vec<Arc<dyn StageHandler>> = vec![
         Arc::new(preprocess::stage::ParseStage),
-        Arc::new(infer::stage::GenerateStage),
+        Arc::new(infer::stage::GenerateStage::new(
+            infer::GenerateLimits::from(&cfg.generate),
+        )),
         Arc::new(storage::StoreStage),
     ];
     for handler in handlers.into_iter().filter(|h| stages.contains(&h.stage())) {

@@ -617,3 +617,145 @@ async fn a_websocket_following_all_jobs_gets_every_status_in_order() {
     }
     assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
 }
+
+/// Issue 17, item 2: a 1.4 KB upload whose `$variables` grow a label to
+/// 256 KiB, used by 16 containers, made a 156 MB project. Now generation
+/// refuses it before rendering anything: the job ends `failed` with a reason
+/// naming the text budget and the setting that raises it, and an error
+/// diagnostic at the first container that crossed it.
+#[tokio::test]
+async fn an_amplified_label_fails_the_job_with_the_budget_diagnostic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &embedded_env(dir.path()));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "amplify@example.com").await;
+    let source = include_str!("fixtures/amplification.puml");
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "amplification.puml",
+        source.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job id").to_string();
+    let events = watch_events(&server.base, &token, &job).await;
+    let failed = events.last().expect("events");
+    assert_eq!(
+        failed["status"],
+        "failed",
+        "{events:?}\n{}",
+        server.log_text()
+    );
+    assert_eq!(failed["stage"], "generate", "{failed}");
+    let reason = failed["detail"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("generate.max_text_bytes")
+            && reason.contains("C4FORGE_GENERATE_MAX_TEXT_BYTES")
+            && reason.contains("element `c1`"),
+        "{reason}"
+    );
+    let first_container = source
+        .lines()
+        .position(|l| l.starts_with("Container(c1,"))
+        .expect("fixture line")
+        + 1;
+    let diags = failed["detail"]["diagnostics"]
+        .as_array()
+        .expect("diagnostics");
+    let budget = diags
+        .iter()
+        .find(|d| d["severity"] == "error")
+        .unwrap_or_else(|| panic!("no error diagnostic in {diags:?}"));
+    assert_eq!(budget["line"], first_container, "{budget}");
+    assert_eq!(budget["file"], "amplification.puml", "{budget}");
+    // Nothing was generated or stored.
+    let r = http
+        .get(format!("{}/api/v1/diagrams/{job}/code.zip", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("zip");
+    assert_eq!(r.status(), 409);
+    assert!(
+        !dir.path()
+            .join("objects/jobs")
+            .join(&job)
+            .join("code.zip")
+            .exists()
+    );
+}
+
+/// Issue 17, item 13: invisible and bidirectional control characters in
+/// labels are removed from the generated project, and the job's
+/// diagnostics carry one warning per cleaned field.
+#[tokio::test]
+async fn trojan_source_characters_are_removed_with_warnings_on_the_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = spawn(&[], &embedded_env(dir.path()));
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "trojan@example.com").await;
+    let source = "@startuml\n!include <C4/C4_Container>\nPerson(admin, \"Admin\u{202E}nimda\")\n\
+                  Container(api, \"Order API\", \"Python, FastAPI\", \"Checks\u{2066} access\u{2069}\u{200B}\")\n\
+                  Rel(admin, api, \"Approves\u{FEFF} refunds in\", \"HTTPS\")\n@enduml\n";
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "trojan.puml",
+        source.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().expect("job id").to_string();
+    let (statuses, _) = watch(&server.base, &token, &job).await;
+    assert_eq!(statuses, HAPPY_PATH, "log:\n{}", server.log_text());
+    let zip = http
+        .get(format!("{}/api/v1/diagrams/{job}/code.zip", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("zip")
+        .bytes()
+        .await
+        .expect("zip bytes");
+    let text = String::from_utf8_lossy(&zip);
+    for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{FEFF}'] {
+        assert!(!text.contains(c), "U+{:04X} left in code.zip", u32::from(c));
+    }
+    assert!(text.contains("Order API"));
+    let view: serde_json::Value = http
+        .get(format!("{}/api/v1/diagrams/{job}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let warnings: Vec<(u64, String)> = view["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["severity"] == "warning")
+        .filter_map(|d| Some((d["line"].as_u64()?, d["message"].as_str()?.to_string())))
+        .filter(|(_, m)| m.contains("trojan source"))
+        .collect();
+    let lines: Vec<u64> = warnings.iter().map(|w| w.0).collect();
+    assert_eq!(lines, [3, 4, 5], "{warnings:?}");
+    assert!(
+        warnings[0].1.contains("name of element `admin`"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].1.contains("description of element `api`"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2]
+            .1
+            .contains("label of relationship `admin -> api`"),
+        "{warnings:?}"
+    );
+}

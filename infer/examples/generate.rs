@@ -33,6 +33,7 @@ fn main() {
     let opts = infer::GenerateOptions {
         source_name: name,
         templates_dir: None,
+        ..Default::default()
     };
     let files = infer::generate(infer::DEFAULT_GENERATOR, &model, &opts).unwrap_or_else(|e| {
         eprintln!("{e}");

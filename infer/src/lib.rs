@@ -15,6 +15,8 @@
 //! - [`naming`]: safe Python identifiers, URL segments, host names and paths.
 //! - [`techmap`]: THE technology table (diagram technology text -> library, image).
 //! - [`verbs`]: THE verb table (relationship label -> HTTP method and path).
+//! - [`limits`]: generation budgets (elements, relationships, text, output bytes).
+//! - [`sanitize`]: trojan-source defence (hidden controls removed, with warnings).
 //! - [`project`]: analysis, IR -> [`project::Project`] (every decision and name).
 //! - [`render`]: minijinja environment, built-in templates, overlay directory.
 //! - `python_fastapi`: the `python-fastapi` generator (project -> files + manifest).
@@ -23,11 +25,13 @@
 //!   of this crate that touches the filesystem for writing.
 //! - `stage` (feature `stage`): the generate stage adapter (owned by the service wiring).
 
+pub mod limits;
 pub mod naming;
 pub mod project;
 mod python_fastapi;
 pub mod regen;
 pub mod render;
+pub mod sanitize;
 pub mod stage;
 pub mod techmap;
 pub mod verbs;
@@ -36,9 +40,10 @@ pub mod verify;
 use std::path::PathBuf;
 
 use schemas::files::FileSet;
-use schemas::model::v1::Model;
+use schemas::model::v1::{Diagnostic, Model};
 use serde::Serialize;
 
+pub use limits::{BudgetError, GenerateLimits};
 pub use verify::{VerifyError, verify_python};
 
 /// The default generator name, used when a job or the CLI names none.
@@ -53,6 +58,8 @@ pub struct GenerateOptions {
     /// `--templates` overlay: files in this directory replace built-in
     /// templates of the same name. `None` uses the built-in templates only.
     pub templates_dir: Option<PathBuf>,
+    /// Budgets of the run (defaults: [`GenerateLimits::default`]).
+    pub limits: GenerateLimits,
 }
 
 /// Information about a registered generator (served at `GET /api/v1/models`).
@@ -102,6 +109,20 @@ pub enum GenerateError {
     /// The generated Python does not parse (usually a broken template overlay).
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The model or its output is over a generation budget (the diagram's
+    /// size, not a bug; the message names the limit and how to raise it).
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+}
+
+/// A generated project and the warnings generation raised about the
+/// diagram (hidden control characters removed, see [`sanitize`]).
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The files, sorted by path, manifest included.
+    pub files: FileSet,
+    /// Warning diagnostics, at their element's place in the diagram.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// All registered generators.
@@ -113,16 +134,29 @@ pub fn generators() -> Vec<GeneratorInfo> {
     }]
 }
 
-/// Generates a project from a model.
-///
-/// Pure (no IO but reading `opts.templates_dir`) and deterministic. The files
-/// are sorted by path and include the `c4forge.json` manifest. Every `.py`
-/// file is checked with [`verify_python`] before returning.
+/// Generates a project from a model (see [`generate_with_warnings`]; the
+/// warnings are dropped).
 pub fn generate(
     generator: &str,
     model: &Model,
     opts: &GenerateOptions,
 ) -> Result<FileSet, GenerateError> {
+    generate_with_warnings(generator, model, opts).map(|g| g.files)
+}
+
+/// Generates a project from a model, with the warnings about the diagram.
+///
+/// Pure (no IO but reading `opts.templates_dir`) and deterministic. The
+/// model is first checked against `opts.limits` (elements, relationships,
+/// text length) and cleaned of hidden control characters; the output budget
+/// is checked while rendering. The files are sorted by path and include the
+/// `c4forge.json` manifest. Every `.py` file is checked with
+/// [`verify_python`] before returning.
+pub fn generate_with_warnings(
+    generator: &str,
+    model: &Model,
+    opts: &GenerateOptions,
+) -> Result<Generated, GenerateError> {
     if generator != python_fastapi::NAME {
         return Err(GenerateError::UnknownGenerator {
             name: generator.to_string(),
@@ -136,12 +170,29 @@ pub fn generate(
     if model.diagrams.iter().all(|d| d.elements.is_empty()) {
         return Err(GenerateError::EmptyModel);
     }
-    let files = python_fastapi::generate(model, opts)?;
+    let source = python_fastapi::source_name(opts);
+    limits::check_model(model, source, &opts.limits)?;
+    let (model, mut warnings) = sanitize::sanitize(model, source);
+    let clean_source = sanitize::clean(&opts.source_name);
+    if let std::borrow::Cow::Owned(clean) = &clean_source {
+        warnings.push(Diagnostic {
+            severity: schemas::model::v1::Severity::Warning,
+            message: "removed invisible or bidirectional control characters from the file name (trojan source)".to_string(),
+            file: clean.clone(),
+            line: 0,
+            column: 0,
+        });
+    }
+    let opts = GenerateOptions {
+        source_name: clean_source.into_owned(),
+        ..opts.clone()
+    };
+    let files = python_fastapi::generate(&model, &opts)?;
     for f in &files.files {
         if !naming::is_safe_relative_path(&f.path) {
             return Err(GenerateError::UnsafePath(f.path.clone()));
         }
     }
     verify_python(&files)?;
-    Ok(files)
+    Ok(Generated { files, warnings })
 }

@@ -7,7 +7,7 @@
 //! project root and generated identifiers are always valid and unique within
 //! their scope ([`Scope`]).
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 
 /// Python keywords and soft keywords, plus names that would shadow builtins
 /// in a confusing way when used as modules, attributes or functions.
@@ -207,9 +207,18 @@ pub fn is_reserved_top_level(name: &str) -> bool {
 /// a class's attributes, a settings class's fields). Collisions get `_2`,
 /// `_3`, ... in allocation order, which is deterministic because the model is
 /// walked in a fixed order.
+///
+/// Allocation is linear in the number of names: each base (with its
+/// separator) remembers the next suffix to try, so `n` allocations of one
+/// base cost `O(n)` lookups instead of `O(n^2)` (issue 17: 100,000 elements
+/// named alike took minutes). Names are never released, so every suffix
+/// below the remembered one is still taken and the result is the same first
+/// free `base_N` a probe from 2 would find.
 #[derive(Debug, Default, Clone)]
 pub struct Scope {
-    taken: BTreeSet<String>,
+    taken: HashSet<String>,
+    /// Next suffix to try per `(base, separator)`, once `base` was taken.
+    next: HashMap<(String, String), usize>,
 }
 
 impl Scope {
@@ -217,6 +226,7 @@ impl Scope {
     pub fn with_reserved(reserved: &[&str]) -> Self {
         Self {
             taken: reserved.iter().map(|s| s.to_string()).collect(),
+            next: HashMap::new(),
         }
     }
 
@@ -227,17 +237,26 @@ impl Scope {
 
     /// Takes `base`, or the first free `base{sep}N` (`-` for host names).
     pub fn alloc_sep(&mut self, base: &str, sep: &str) -> String {
-        if self.taken.insert(base.to_string()) {
+        if !self.taken.contains(base) {
+            self.taken.insert(base.to_string());
             return base.to_string();
         }
-        let mut n = 2usize;
+        let key = (base.to_string(), sep.to_string());
+        let mut n = self.next.get(&key).copied().unwrap_or(2);
+        let mut cand = String::with_capacity(base.len() + sep.len() + 4);
         loop {
-            let cand = format!("{base}{sep}{n}");
-            if self.taken.insert(cand.clone()) {
-                return cand;
-            }
+            cand.clear();
+            cand.push_str(base);
+            cand.push_str(sep);
+            cand.push_str(&n.to_string());
             n += 1;
+            if !self.taken.contains(&cand) {
+                break;
+            }
         }
+        self.next.insert(key, n);
+        self.taken.insert(cand.clone());
+        cand
     }
 }
 
@@ -278,6 +297,29 @@ mod tests {
         assert_eq!(s.alloc("app"), "app_2");
         assert_eq!(s.alloc("x"), "x");
         assert_eq!(s.alloc("x"), "x_2");
+        // A name taken directly is skipped by the counter of its base.
+        assert_eq!(s.alloc("y_2"), "y_2");
+        assert_eq!(s.alloc("y"), "y");
+        assert_eq!(s.alloc("y"), "y_3");
+        assert_eq!(s.alloc("y_3"), "y_3_2");
+        assert_eq!(s.alloc("y"), "y_4");
+        // Separators count apart: `y-2` is free although `y_2` is taken.
+        assert_eq!(s.alloc_sep("y", "-"), "y-2");
+        assert_eq!(s.alloc_sep("Y", ""), "Y");
+        assert_eq!(s.alloc_sep("Y", ""), "Y2");
+    }
+
+    /// Issue 17: 100,000 elements with one name. The names are those of
+    /// the probing allocator (base, base_2, ...), in order.
+    #[test]
+    fn many_allocations_of_one_base_are_numbered_in_order() {
+        let mut s = Scope::default();
+        let names: Vec<String> = (0..100_000).map(|_| s.alloc("svc")).collect();
+        assert_eq!(names[0], "svc");
+        for (i, name) in names.iter().enumerate().skip(1) {
+            assert_eq!(*name, format!("svc_{}", i + 1));
+        }
+        assert_eq!(names.last().map(String::as_str), Some("svc_100000"));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!   consumer, an in-process call between components of one service, or (when no
 //!   code can sensibly implement it) documentation only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use schemas::model::v1::{
     Boundary, BoundaryKind, Diagram, Element, ElementKind, Level, Model, Relationship, Shape,
@@ -651,12 +651,17 @@ struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     fn new(model: &'a Model, source: &str) -> Self {
         let mut elements: Vec<(&'a Element, Src)> = Vec::new();
-        let mut diagram_of: Vec<usize> = Vec::new();
         let mut by_alias = BTreeMap::new();
         let mut boundaries = BTreeMap::new();
         let mut synonyms = Vec::new();
-        for (k, d) in model.diagrams.iter().enumerate() {
+        // The first element of an earlier diagram per (kind, shape,
+        // externality, normalized name): one lookup per element instead of a
+        // scan of all earlier ones (quadratic on large models, issue 17).
+        type SynonymKey = (ElementKind, Shape, bool, String);
+        let mut earlier: HashMap<SynonymKey, usize> = HashMap::new();
+        for d in &model.diagrams {
             let file = diagram_file(d, source);
+            let first_of_diagram = elements.len();
             for e in &d.elements {
                 if by_alias.contains_key(e.alias.as_str()) {
                     continue;
@@ -665,14 +670,12 @@ impl<'a> Ctx<'a> {
                     file: file.clone(),
                     line: e.span.line,
                 };
-                let same = elements.iter().zip(&diagram_of).position(|((o, _), &dk)| {
-                    dk < k
-                        && o.kind == e.kind
-                        && o.shape == e.shape
-                        && o.external == e.external
-                        && !norm(&e.name).is_empty()
-                        && norm(&o.name) == norm(&e.name)
-                });
+                let name = norm(&e.name);
+                let same = if name.is_empty() {
+                    None
+                } else {
+                    earlier.get(&(e.kind, e.shape, e.external, name)).copied()
+                };
                 if let Some(i) = same {
                     by_alias.insert(e.alias.as_str(), i);
                     synonyms.push((e, src, elements[i].0.alias.to_string()));
@@ -680,7 +683,11 @@ impl<'a> Ctx<'a> {
                 }
                 by_alias.insert(e.alias.as_str(), elements.len());
                 elements.push((e, src));
-                diagram_of.push(k);
+            }
+            for (i, (o, _)) in elements.iter().enumerate().skip(first_of_diagram) {
+                earlier
+                    .entry((o.kind, o.shape, o.external, norm(&o.name)))
+                    .or_insert(i);
             }
             for b in &d.boundaries {
                 boundaries.entry(b.alias.as_str()).or_insert((
@@ -992,6 +999,24 @@ pub fn analyze(model: &Model, source: &str) -> Project {
     let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
     let mut elements_doc: Vec<ElementDoc> = Vec::new();
 
+    // System boundaries drawn with containers in them, by alias and by
+    // normalized label: a system of that alias or name is implemented by
+    // its containers (one lookup per system, not a scan of everything).
+    let container_parents: HashSet<&str> = elements
+        .iter()
+        .filter(|(c, _)| c.kind == ElementKind::Container)
+        .filter_map(|(c, _)| c.parent.as_deref())
+        .collect();
+    let (expanded_aliases, expanded_labels): (HashSet<&str>, HashSet<String>) = a
+        .ctx
+        .boundaries
+        .values()
+        .filter(|(b, _)| {
+            b.kind == BoundaryKind::SystemBoundary && container_parents.contains(b.alias.as_str())
+        })
+        .map(|(b, _)| (b.alias.as_str(), norm(&b.label)))
+        .unzip();
+
     // Pass 1: containers, systems, databases, brokers, externals, persons.
     let mut pending_components: Vec<usize> = Vec::new();
     for (i, (e, src)) in elements.iter().enumerate() {
@@ -1099,14 +1124,8 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                     role = "service".into();
                 }
                 ElementKind::System => {
-                    let expanded = a.ctx.boundaries.values().any(|(b, _)| {
-                        b.kind == BoundaryKind::SystemBoundary
-                            && (b.alias == e.alias || norm(&b.label) == norm(&e.name))
-                            && elements.iter().any(|(c, _)| {
-                                c.kind == ElementKind::Container
-                                    && c.parent.as_deref() == Some(b.alias.as_str())
-                            })
-                    });
+                    let expanded = expanded_aliases.contains(e.alias.as_str())
+                        || expanded_labels.contains(&norm(&e.name));
                     if has_containers && expanded {
                         role = "system (implemented by its containers)".into();
                     } else {
@@ -1156,19 +1175,33 @@ pub fn analyze(model: &Model, source: &str) -> Project {
             y.0.alias.as_str(),
         ))
     });
+    // The first container service per alias and per normalized name, and
+    // the boundaries that enclose a component: lookups instead of a scan of
+    // every service and component per boundary.
+    let mut container_by_alias: HashMap<String, usize> = HashMap::new();
+    let mut container_by_name: HashMap<String, usize> = HashMap::new();
+    for (i, s) in a.services.iter().enumerate() {
+        if s.origin == "container" {
+            container_by_alias.entry(s.alias.clone()).or_insert(i);
+            container_by_name.entry(norm(&s.name)).or_insert(i);
+        }
+    }
+    let component_ancestors: HashSet<&str> = pending_components
+        .iter()
+        .flat_map(|&ci| a.ctx.ancestors(elements[ci].0.parent.as_deref()))
+        .map(|x| x.alias.as_str())
+        .collect();
     for (b, src) in cb {
-        let matched = a.services.iter().position(|s| {
-            s.origin == "container" && (s.alias == b.alias || norm(&s.name) == norm(&b.label))
-        });
+        let by_alias = container_by_alias.get(b.alias.as_str()).copied();
+        let by_name = container_by_name.get(&norm(&b.label)).copied();
+        let matched = match (by_alias, by_name) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
         let idx = match matched {
             Some(i) => i,
             None => {
-                let has_comp = pending_components.iter().any(|&ci| {
-                    a.ctx
-                        .ancestors(elements[ci].0.parent.as_deref())
-                        .iter()
-                        .any(|x| x.alias == b.alias)
-                });
+                let has_comp = component_ancestors.contains(b.alias.as_str());
                 if !has_comp {
                     continue;
                 }
@@ -1275,6 +1308,8 @@ pub fn analyze(model: &Model, source: &str) -> Project {
         module_scopes: BTreeMap::new(),
         class_scopes: BTreeMap::new(),
         setting_owners: BTreeMap::new(),
+        setting_of: HashMap::new(),
+        setting_next: HashMap::new(),
         method_reqs: Vec::new(),
         techs: BTreeSet::new(),
         canon: synonyms
@@ -1309,6 +1344,9 @@ pub fn analyze(model: &Model, source: &str) -> Project {
     let mut test_scope = Scope::default();
     let mut flows: Vec<Flow> = Vec::new();
     let mut flow_scope = Scope::default();
+    // (person, interaction) pairs already listed: a person drawn with
+    // thousands of relationships must not rescan its list for each.
+    let mut interactions_seen: HashSet<(usize, String)> = HashSet::new();
     let name_of = |alias: &str| -> String {
         ctx.by_alias
             .get(alias)
@@ -1374,7 +1412,7 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 ),
             ] {
                 if let Some(Endpoint::Person(p)) = endpoints.get(who.as_str())
-                    && !persons[*p].interactions.contains(&text)
+                    && interactions_seen.insert((*p, text.clone()))
                 {
                     persons[*p].interactions.push(text);
                 }
@@ -1562,6 +1600,10 @@ struct Builder {
     /// (service, settings field) -> (target alias, kind of connection) it
     /// configures.
     setting_owners: BTreeMap<(usize, String), (String, &'static str)>,
+    /// (service, base, target, kind) -> the settings field it got.
+    setting_of: HashMap<(usize, String, String, &'static str), String>,
+    /// (service, base) -> the next suffix to try.
+    setting_next: HashMap<(usize, String), usize>,
     method_reqs: Vec<MethodReq>,
     /// Synonym alias -> canonical alias (same element in several diagrams).
     canon: BTreeMap<String, String>,
@@ -1634,8 +1676,17 @@ impl Builder {
     /// `base` already configures another target or another kind of
     /// connection (two targets of one name, or one target reached over SQL
     /// and Redis, need two URLs).
+    ///
+    /// Linear like [`Scope`]: a target's field is found by one lookup, and a
+    /// new one probes from the base's next free suffix (bases end in `_url`
+    /// or `_servers`, never in a digit, so a name belongs to one base only).
     fn setting(&mut self, svc: usize, base: &str, target: &str, family: &'static str) -> String {
-        let mut n = 1usize;
+        let owner_key = (svc, base.to_string(), target.to_string(), family);
+        if let Some(name) = self.setting_of.get(&owner_key) {
+            return name.clone();
+        }
+        let next_key = (svc, base.to_string());
+        let mut n = self.setting_next.get(&next_key).copied().unwrap_or(1);
         loop {
             let name = if n == 1 {
                 base.to_string()
@@ -1646,6 +1697,8 @@ impl Builder {
                 None => {
                     self.setting_owners
                         .insert((svc, name.clone()), (target.to_string(), family));
+                    self.setting_next.insert(next_key, n + 1);
+                    self.setting_of.insert(owner_key, name.clone());
                     return name;
                 }
                 Some((t, f)) if t == target && *f == family => return name,

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::project::{self, Project, Service, Src};
 use crate::render::Renderer;
-use crate::{GenerateError, GenerateOptions};
+use crate::{BudgetError, GenerateError, GenerateOptions};
 
 /// Generator name.
 pub(crate) const NAME: &str = "python-fastapi";
@@ -44,6 +44,10 @@ struct Out<'a> {
     renderer: &'a Renderer,
     project: Value,
     files: Vec<GeneratedFile>,
+    /// Bytes of the files so far (contents and paths, as [`FileSet::total_bytes`]).
+    bytes: usize,
+    /// The output budget ([`crate::GenerateLimits::max_output_bytes`]).
+    max_bytes: usize,
 }
 
 /// A template value from any serializable Rust value.
@@ -85,8 +89,22 @@ impl Out<'_> {
         owner: FileOwner,
         implements: Vec<String>,
     ) -> Result<(), GenerateError> {
+        // The output budget is checked while rendering: a template stops
+        // writing as soon as the project would outgrow it.
+        let over = || {
+            GenerateError::Budget(BudgetError::OutputTooLarge {
+                limit: self.max_bytes,
+                path: path.clone(),
+            })
+        };
+        let room = self
+            .max_bytes
+            .saturating_sub(self.bytes)
+            .saturating_sub(path.len());
+        let Some(rendered) = self.renderer.render_within(template, ctx, room)? else {
+            return Err(over());
+        };
         // No trailing whitespace anywhere (diagram text can end a line with a space).
-        let rendered = self.renderer.render(template, ctx)?;
         let python = path.ends_with(".py");
         let mut contents = String::with_capacity(rendered.len());
         for line in rendered.split_inclusive('\n') {
@@ -104,6 +122,7 @@ impl Out<'_> {
         let mut implements = implements;
         implements.sort();
         implements.dedup();
+        self.bytes += path.len() + contents.len();
         self.files.push(GeneratedFile {
             path,
             contents,
@@ -263,14 +282,22 @@ pub fn sha256_hex(contents: &str) -> String {
     hex::encode(Sha256::digest(contents.as_bytes()))
 }
 
-fn manifest(p: &Project, files: &[GeneratedFile]) -> Result<String, GenerateError> {
-    let files_for = |key: &str| -> Vec<&str> {
-        files
-            .iter()
-            .filter(|f| f.implements.iter().any(|i| i == key))
-            .map(|f| f.path.as_str())
-            .collect()
-    };
+/// The manifest, at most `room` bytes long (else the output budget error).
+fn manifest(
+    p: &Project,
+    files: &[GeneratedFile],
+    room: usize,
+    limit: usize,
+) -> Result<String, GenerateError> {
+    // Files per element or relationship, built in one pass over the files
+    // (a scan of every file per element was quadratic on large models).
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for f in files {
+        for i in &f.implements {
+            by_key.entry(i.as_str()).or_default().push(f.path.as_str());
+        }
+    }
+    let files_for = |key: &str| -> Vec<&str> { by_key.get(key).cloned().unwrap_or_default() };
     let m = Manifest {
         comment: format!(
             "{DO_NOT_EDIT}: the index of this project, used by `c4forge convert` to regenerate safely"
@@ -320,21 +347,36 @@ fn manifest(p: &Project, files: &[GeneratedFile]) -> Result<String, GenerateErro
             })
             .collect(),
     };
-    serde_json::to_string_pretty(&m)
+    let mut w = crate::render::Capped::new(room.saturating_sub(1));
+    let written = serde_json::to_writer_pretty(&mut w, &m);
+    if w.over() {
+        return Err(GenerateError::Budget(BudgetError::OutputTooLarge {
+            limit,
+            path: "c4forge.json".into(),
+        }));
+    }
+    written
+        .map_err(|e| e.to_string())
+        .and_then(|()| w.into_string().map_err(|e| e.to_string()))
         .map(|s| s + "\n")
-        .map_err(|e| GenerateError::Template {
+        .map_err(|message| GenerateError::Template {
             template: "c4forge.json".into(),
-            message: e.to_string(),
+            message,
         })
+}
+
+/// The source name written into headers: the run's, or `diagram.puml`.
+pub(crate) fn source_name(opts: &GenerateOptions) -> &str {
+    if opts.source_name.trim().is_empty() {
+        "diagram.puml"
+    } else {
+        opts.source_name.as_str()
+    }
 }
 
 /// Generates the project files (sorted, manifest included).
 pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet, GenerateError> {
-    let source = if opts.source_name.trim().is_empty() {
-        "diagram.puml"
-    } else {
-        opts.source_name.as_str()
-    };
+    let source = source_name(opts);
     let p = project::analyze(model, source);
     let renderer = Renderer::new(opts.templates_dir.as_deref())?;
     let pv = val(&p);
@@ -342,12 +384,28 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         renderer: &renderer,
         project: pv.clone(),
         files: Vec::new(),
+        bytes: 0,
+        max_bytes: opts.limits.max_output_bytes,
     };
     let top = Src {
         file: source.to_string(),
         line: 0,
     };
 
+    // Where the first relationship (in model order) of a set of ids was
+    // drawn: one lookup per id instead of a scan of all relationships.
+    let rel_pos: std::collections::HashMap<&str, usize> = p
+        .relations
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let first_rel_src = |ids: &[String]| -> Option<Src> {
+        ids.iter()
+            .filter_map(|id| rel_pos.get(id.as_str()).copied())
+            .min()
+            .map(|i| p.relations[i].src.clone())
+    };
     let all_elements: Vec<String> = p.elements.iter().map(|e| e.alias.clone()).collect();
     let all_rels: Vec<String> = p.relations.iter().map(|r| r.id.clone()).collect();
     let kinds: BTreeSet<&str> = p.relations.iter().map(|r| r.spec.kind).collect();
@@ -584,12 +642,7 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
             pkgs.insert(pkg);
             let mut implements = d.rel_ids.clone();
             implements.extend(d.aliases.iter().cloned());
-            let dsrc = p
-                .relations
-                .iter()
-                .find(|r| d.rel_ids.contains(&r.id))
-                .map(|r| r.src.clone())
-                .unwrap_or(s.src.clone());
+            let dsrc = first_rel_src(&d.rel_ids).unwrap_or(s.src.clone());
             out.add(
                 format!("{}/{}.py", s.dir, d.module.replace('.', "/")),
                 template,
@@ -605,12 +658,7 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
             } else {
                 "service/amqp_consumer.py.j2"
             };
-            let csrc = p
-                .relations
-                .iter()
-                .find(|r| c.rel_ids.contains(&r.id))
-                .map(|r| r.src.clone())
-                .unwrap_or(s.src.clone());
+            let csrc = first_rel_src(&c.rel_ids).unwrap_or(s.src.clone());
             out.add(
                 format!("{}/{}.py", s.dir, c.module.replace('.', "/")),
                 template,
@@ -684,9 +732,14 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         all_elements.clone(),
     )?;
 
+    let out_limit = out.max_bytes;
+    let room = out
+        .max_bytes
+        .saturating_sub(out.bytes)
+        .saturating_sub("c4forge.json".len());
     let mut files = out.files;
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let m = manifest(&p, &files)?;
+    let m = manifest(&p, &files, room, out_limit)?;
     files.push(GeneratedFile {
         path: "c4forge.json".into(),
         contents: m,

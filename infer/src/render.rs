@@ -454,6 +454,50 @@ fn assign_call(
     }
 }
 
+/// A byte buffer that refuses to grow past a budget: the write that would
+/// cross it fails, so a renderer or serializer writing into it stops there.
+pub(crate) struct Capped {
+    buf: Vec<u8>,
+    max: usize,
+    over: bool,
+}
+
+impl Capped {
+    /// An empty buffer of at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            max,
+            over: false,
+        }
+    }
+
+    /// True when a write was refused.
+    pub(crate) fn over(&self) -> bool {
+        self.over
+    }
+
+    /// The bytes written, as text.
+    pub(crate) fn into_string(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.buf)
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.over = true;
+            return Err(std::io::Error::other("output budget exceeded"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Renderer {
     /// The built-in templates, with those in `overlay` replacing built-in
     /// ones of the same name.
@@ -498,6 +542,32 @@ impl Renderer {
         Ok(Self {
             env: Cow::Owned(env),
         })
+    }
+
+    /// Renders template `name` with `ctx`, or `None` as soon as the output
+    /// grows past `max_bytes` (the rest of the template is not rendered).
+    pub fn render_within(
+        &self,
+        name: &str,
+        ctx: minijinja::Value,
+        max_bytes: usize,
+    ) -> Result<Option<String>, GenerateError> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
+        let mut out = Capped::new(max_bytes);
+        let rendered = t.render_captured_to(ctx, &mut out).map(|_| ());
+        if out.over() {
+            return Ok(None);
+        }
+        rendered.map_err(|e| template_error(name, &e))?;
+        out.into_string()
+            .map(Some)
+            .map_err(|e| GenerateError::Template {
+                template: name.to_string(),
+                message: e.to_string(),
+            })
     }
 
     /// Renders template `name` with `ctx`.

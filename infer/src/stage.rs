@@ -1,10 +1,12 @@
 //! The generate stage adapter (feature `stage`): `job.parsed` in, the
 //! generated file set out (inline, or claim-checked through the object store
 //! when larger than 1 MiB). Generation and the Python syntax check are pure
-//! and run on the blocking pool.
+//! and run on the blocking pool. A crossed generation budget fails the job
+//! permanently with a diagnostic; generation warnings (hidden control
+//! characters removed) join the parser's in the job's diagnostics.
 #![cfg(feature = "stage")]
 
-use crate::{GenerateError, GenerateOptions, generate};
+use crate::{GenerateError, GenerateLimits, GenerateOptions, generate_with_warnings};
 use async_trait::async_trait;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::GeneratedDetail;
@@ -14,7 +16,27 @@ use schemas::{ObjectKey, Stage};
 
 /// The generate stage.
 #[derive(Debug, Default, Clone)]
-pub struct GenerateStage;
+pub struct GenerateStage {
+    limits: GenerateLimits,
+}
+
+impl GenerateStage {
+    /// A generate stage with these budgets (from the `[generate]` section).
+    pub fn new(limits: GenerateLimits) -> Self {
+        Self { limits }
+    }
+}
+
+impl From<&runtime::config::GenerateConfig> for GenerateLimits {
+    fn from(c: &runtime::config::GenerateConfig) -> Self {
+        Self {
+            max_elements: c.max_elements,
+            max_relationships: c.max_relationships,
+            max_text_bytes: c.max_text_bytes,
+            max_output_bytes: c.max_output_bytes,
+        }
+    }
+}
 
 #[async_trait]
 impl StageHandler for GenerateStage {
@@ -42,15 +64,37 @@ impl StageHandler for GenerateStage {
         let opts = GenerateOptions {
             source_name: parsed.file_name.clone(),
             templates_dir: None,
+            limits: self.limits,
         };
         // `generate` checks every `.py` file with ruff's parser before it
         // returns; a failed check is a `GenerateError` (a generator bug).
-        let files = tokio::task::spawn_blocking(move || {
-            generate(&generator, &model, &opts).map_err(|e: GenerateError| e.to_string())
+        let (generated, mut diagnostics) = tokio::task::spawn_blocking(move || {
+            let result = generate_with_warnings(&generator, &model, &opts);
+            (result, model.diagnostics)
         })
         .await
-        .map_err(|e| StageError::transient(None, format!("generator task failed: {e}")))?
-        .map_err(StageError::permanent)?;
+        .map_err(|e| StageError::transient(None, format!("generator task failed: {e}")))?;
+        let generated = match generated {
+            Ok(g) => g,
+            Err(GenerateError::Budget(budget)) => {
+                tracing::warn!(error = %budget, "generation budget exceeded");
+                diagnostics.push(budget.diagnostic(&parsed.file_name));
+                return Err(StageError::Permanent {
+                    reason: budget.to_string(),
+                    diagnostics,
+                });
+            }
+            Err(e) => return Err(StageError::permanent(e.to_string())),
+        };
+        if !generated.warnings.is_empty() {
+            tracing::warn!(
+                warnings = generated.warnings.len(),
+                "hidden control characters removed from the diagram text"
+            );
+            diagnostics.extend(generated.warnings);
+            ctx.ledger.set_diagnostics(env.job_id, &diagnostics).await?;
+        }
+        let files = generated.files;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
         let total_bytes = files.total_bytes();
         let generated = GeneratedDetail {
@@ -74,5 +118,17 @@ impl StageHandler for GenerateStage {
             })),
             done: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service's defaults are the library's.
+    #[test]
+    fn configuration_defaults_are_the_library_defaults() {
+        let from_config = GenerateLimits::from(&runtime::config::GenerateConfig::default());
+        assert_eq!(from_config, GenerateLimits::default());
     }
 }

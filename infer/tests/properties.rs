@@ -18,6 +18,7 @@ fn opts(source: &str) -> GenerateOptions {
     GenerateOptions {
         source_name: source.into(),
         templates_dir: None,
+        ..Default::default()
     }
 }
 
@@ -269,6 +270,7 @@ fn a_broken_overlay_template_fails_verification() {
     let o = GenerateOptions {
         source_name: "c.puml".into(),
         templates_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     match generate(DEFAULT_GENERATOR, &fixture("container"), &o) {
         Err(GenerateError::Verify(e)) => {
@@ -294,6 +296,7 @@ fn an_overlay_replaces_a_builtin_template() {
     let o = GenerateOptions {
         source_name: "c.puml".into(),
         templates_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let files = generate(DEFAULT_GENERATOR, &fixture("container"), &o).unwrap();
     let readme = files.files.iter().find(|f| f.path == "README.md").unwrap();
@@ -325,6 +328,7 @@ fn an_overlay_replaces_a_builtin_template() {
     let missing = GenerateOptions {
         source_name: "c.puml".into(),
         templates_dir: Some(dir.path().join("nope")),
+        ..Default::default()
     };
     assert!(matches!(
         generate(DEFAULT_GENERATOR, &fixture("container"), &missing),

@@ -250,6 +250,7 @@ fn random_models_give_working_projects() {
             let opts = GenerateOptions {
                 source_name: format!("random{seed}.puml"),
                 templates_dir: None,
+                ..Default::default()
             };
             (
                 format!("random model {seed}"),
@@ -318,6 +319,7 @@ fn corpus_diagrams_generate_working_projects() {
         let opts = GenerateOptions {
             source_name: name.clone(),
             templates_dir: None,
+            ..Default::default()
         };
         match generate(DEFAULT_GENERATOR, &model, &opts) {
             Ok(files) => projects.push((format!("corpus {name}"), files)),

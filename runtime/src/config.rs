@@ -66,6 +66,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Consumer loop settings.
     pub stages: StagesConfig,
+    /// Generation budgets of the generate stage and `convert`.
+    pub generate: GenerateConfig,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             objects: ObjectsConfig::default(),
             auth: AuthConfig::default(),
             stages: StagesConfig::default(),
+            generate: GenerateConfig::default(),
         }
     }
 }
@@ -296,6 +299,47 @@ impl StagesConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// Default largest number of elements and boundaries one generation takes.
+pub const DEFAULT_GENERATE_MAX_ELEMENTS: usize = 2_000;
+/// Default largest number of relationships one generation takes.
+pub const DEFAULT_GENERATE_MAX_RELATIONSHIPS: usize = 5_000;
+/// Default largest text field of the model (label, description, ...) in bytes.
+pub const DEFAULT_GENERATE_MAX_TEXT_BYTES: usize = 8 * 1024;
+/// Default largest generated project (contents and paths) in bytes.
+pub const DEFAULT_GENERATE_MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Generation budgets (issue 17): a diagram over one of them fails
+/// (permanently in the service, with an error from `convert`) with a
+/// diagnostic naming the limit, instead of occupying the generate stage for
+/// minutes or producing a project of hundreds of megabytes. The defaults
+/// leave real architecture diagrams far below every budget; the library
+/// keeps the same defaults (`infer::limits`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateConfig {
+    /// Elements and boundaries over all diagrams of one upload.
+    pub max_elements: usize,
+    /// Relationships over all diagrams of one upload.
+    pub max_relationships: usize,
+    /// Bytes of one text field of the model (a label, technology,
+    /// description, tag or link), which templates copy into many files.
+    pub max_text_bytes: usize,
+    /// Bytes of the generated project (file contents and paths), checked
+    /// while rendering so generation stops as soon as it is crossed.
+    pub max_output_bytes: usize,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        Self {
+            max_elements: DEFAULT_GENERATE_MAX_ELEMENTS,
+            max_relationships: DEFAULT_GENERATE_MAX_RELATIONSHIPS,
+            max_text_bytes: DEFAULT_GENERATE_MAX_TEXT_BYTES,
+            max_output_bytes: DEFAULT_GENERATE_MAX_OUTPUT_BYTES,
+        }
     }
 }
 

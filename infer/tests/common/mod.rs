@@ -35,6 +35,7 @@ pub fn gen_fixture(name: &str, model: &Model) -> FileSet {
     let opts = GenerateOptions {
         source_name: format!("{name}.puml"),
         templates_dir: None,
+        ..Default::default()
     };
     generate(DEFAULT_GENERATOR, model, &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }

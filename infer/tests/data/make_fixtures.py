@@ -308,3 +308,15 @@ d.r("t", "no", "Stores things in", "JDBC", line=13)
 d.r("t", "false", "Sends things to", line=14)
 d.r("false", "o", "Sends things to", line=15)
 save("yaml_names", d)
+
+# trojan_source: invisible and bidirectional control characters in every kind
+# of text (issue 17); the generated project has none of them left.
+RLO, LRI, PDI, ZWSP, BOM, WJ = "\u202e", "\u2066", "\u2069", "\u200b", "\ufeff", "\u2060"
+d = D("trojan.puml", "container", BOM + "Trojan" + ZWSP + " Source Shop")
+d.el("admin", "person", "Admin" + RLO + "nimda", descr="Reviews" + ZWSP + " orders", line=3)
+d.b("shop", "system_boundary", "Shop" + LRI + " Boundary" + PDI, line=4)
+d.el("api", "container", "Order" + RLO + " API", "Python, FastAPI", "Takes orders; \"\"\" " + RLO + "# access check" + LRI + " end" + PDI, parent="shop", line=5)
+d.el("db", "container", "Orders" + WJ + " DB", "PostgreSQL", shape="database", parent="shop", line=6)
+d.r("admin", "api", "Approves" + RLO + " refunds in", "HTTPS", line=8)
+d.r("api", "db", "Reads" + LRI + "orders" + PDI + " from", "SQL" + ZWSP, line=9)
+save("trojan_source", d)
