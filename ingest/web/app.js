@@ -471,11 +471,13 @@ async function retryJob(job) {
   const button = job.node.querySelector('.retry');
   button.disabled = true;
   showError('');
+  const seqBefore = job.seq;
   try {
     await api(`/api/v1/diagrams/${job.id}/retry`, { method: 'POST' });
-    // The websocket brings the new events; until then the row says queued
-    // (unless an event already moved it on).
-    if (FAILED.includes(job.status)) {
+    // The websocket brings the new events; until then the row says queued,
+    // unless an event of the new run already arrived (a job can fail again
+    // before this answer does: its row then already shows the new run).
+    if (FAILED.includes(job.status) && job.seq === seqBefore) {
       job.status = 'queued';
       job.detail = { retry: true };
       job.failedAt = null;
