@@ -32,16 +32,7 @@ async fn upload_to_download_with_one_process_per_stage_on_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_read_nothing_back_from_s3_for_a_small_diagram() {
     let iso = Isolated::create().await;
-    let upstream = s3_endpoint().trim_start_matches("http://").to_string();
-    let proxy = Proxy::start(&upstream).await;
-    let direct = iso.env();
-    migrate(&direct);
-    let via_proxy = with(
-        direct.clone(),
-        &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
-    );
-    let api = spawn(&["--stages", "ingest,notifier"], &direct);
-    let _stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    let (proxy, api, _stages) = stages_behind_s3_proxy(&iso).await;
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "hotpath@example.com").await;
     let (status, body) = upload(

@@ -229,16 +229,7 @@ async fn database_outage(iso: &Isolated, direct: Vec<(String, String)>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_outage_is_ridden_out() {
     let iso = Isolated::create().await;
-    let upstream = s3_endpoint().trim_start_matches("http://").to_string();
-    let proxy = Proxy::start(&upstream).await;
-    let direct = iso.env();
-    migrate(&direct);
-    let via_proxy = with(
-        direct.clone(),
-        &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
-    );
-    let api = spawn(&["--stages", "ingest,notifier"], &direct);
-    let _stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    let (proxy, api, _stages) = stages_behind_s3_proxy(&iso).await;
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "s3@example.com").await;
     proxy.down();

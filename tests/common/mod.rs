@@ -584,6 +584,24 @@ impl Proxy {
     }
 }
 
+/// The distributed mode with its S3 traffic through a [`Proxy`] the test
+/// controls: an API process (ingest, notifier) that reaches S3 directly and
+/// one process of the parse, generate and store stages that reaches it
+/// through the proxy. Returns the proxy, the API process and the stages.
+pub async fn stages_behind_s3_proxy(iso: &Isolated) -> (Proxy, Server, Server) {
+    let upstream = s3_endpoint().trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&upstream).await;
+    let direct = iso.env();
+    migrate(&direct);
+    let via_proxy = with(
+        direct.clone(),
+        &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
+    );
+    let api = spawn(&["--stages", "ingest,notifier"], &direct);
+    let stages = spawn(&["--stages", "parse,generate,store"], &via_proxy);
+    (proxy, api, stages)
+}
+
 /// Polls a job until it reaches a terminal status (or the deadline) and
 /// returns that status.
 pub async fn wait_terminal(
