@@ -569,15 +569,6 @@ impl Renderer {
                 message: e.to_string(),
             })
     }
-
-    /// Renders template `name` with `ctx`.
-    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, GenerateError> {
-        let t = self
-            .env
-            .get_template(name)
-            .map_err(|e| template_error(name, &e))?;
-        t.render(ctx).map_err(|e| template_error(name, &e))
-    }
 }
 
 #[cfg(test)]

@@ -600,22 +600,40 @@ async fn defer(
         wait_ms,
         "another run holds this job's lease; deferring the delivery"
     );
-    let again = Outgoing {
+    send_later(ctx, env, delivery, wait, None).await;
+    "deferred"
+}
+
+/// Sends a delivery to the retry delay tier that covers `delay`, then acks
+/// it (requeues it when the publish fails, so it is never lost). With
+/// `attempt`, the copy carries that attempt number; without, its headers
+/// stay as they were (a deferral: nothing failed).
+async fn send_later(
+    ctx: &StageContext,
+    env: &Envelope,
+    delivery: Delivery,
+    delay: Duration,
+    attempt: Option<u32>,
+) {
+    let mut headers = delivery.headers.clone();
+    if let Some(attempt) = attempt {
+        headers.insert(ATTEMPT_HEADER.into(), attempt.to_string());
+    }
+    let later = Outgoing {
         destination: Destination::Retry {
-            tier_ms: retry_tier(wait),
+            tier_ms: retry_tier(delay),
             routing_key: env.body.routing_key().to_string(),
         },
         body: delivery.body.clone(),
-        headers: delivery.headers.clone(),
+        headers,
     };
-    match ctx.bus.publish(again).await {
+    match ctx.bus.publish(later).await {
         Ok(()) => settle_ack(delivery).await,
         Err(e) => {
-            tracing::warn!(error = %e, "could not defer the delivery; requeueing");
+            tracing::warn!(error = %e, "could not send the delivery to a delay tier; requeueing");
             settle_requeue(delivery).await;
         }
     }
-    "deferred"
 }
 
 async fn settle_ack(delivery: Delivery) {
@@ -642,7 +660,6 @@ async fn retry_or_dead_letter(
     reason: &str,
 ) -> &'static str {
     let attempt = attempt_of(&delivery);
-    let routing_key = env.body.routing_key().to_string();
     if attempt < settings.max_attempts {
         let delay = backoff(settings, attempt);
         tracing::warn!(
@@ -651,27 +668,8 @@ async fn retry_or_dead_letter(
             delay_ms = delay.as_millis() as u64,
             "transient failure; retrying"
         );
-        let mut headers = delivery.headers.clone();
-        headers.insert(ATTEMPT_HEADER.into(), (attempt + 1).to_string());
-        let retry = Outgoing {
-            destination: Destination::Retry {
-                tier_ms: retry_tier(delay),
-                routing_key,
-            },
-            body: delivery.body.clone(),
-            headers,
-        };
-        match ctx.bus.publish(retry).await {
-            Ok(()) => {
-                settle_ack(delivery).await;
-                "retried"
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not schedule the retry; requeueing");
-                settle_requeue(delivery).await;
-                "retried"
-            }
-        }
+        send_later(ctx, env, delivery, delay, Some(attempt + 1)).await;
+        "retried"
     } else {
         tracing::error!(reason, attempt, "attempts exhausted; dead-lettering");
         let dead = dead_letter_message(&delivery, stage, reason, attempt);
