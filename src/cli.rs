@@ -151,6 +151,10 @@ pub struct ParseArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// With `--format json`: indent the JSON for reading (the default is
+    /// compact, streamed: smaller and faster on large diagrams).
+    #[arg(long)]
+    pub pretty: bool,
     /// Confine relative includes to this directory (for diagrams from
     /// elsewhere); without it they are read wherever they point, as
     /// PlantUML reads them.

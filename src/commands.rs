@@ -147,7 +147,7 @@ fn parse(args: &ParseArgs) -> Result<Exit> {
     let (sources, resolver) = read_sources(&args.files, args.include_root.as_deref())?;
     let model = preprocess::parse_many(&sources, &resolver);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&model)?),
+        Format::Json => write_json(&model, args.pretty)?,
         Format::Text => print!("{}", preprocess::render_text(&model, &sources)),
     }
     Ok(if model.has_errors() {
@@ -155,6 +155,23 @@ fn parse(args: &ParseArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// Streams `model` as JSON to stdout through one buffered writer: compact
+/// unless `pretty`, and never built as one string first (a 10 MB diagram's
+/// model is tens of MB of JSON).
+fn write_json(model: &schemas::model::v1::Model, pretty: bool) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, model)?;
+    } else {
+        serde_json::to_writer(&mut out, model)?;
+    }
+    out.write_all(b"\n")
+        .and_then(|()| out.flush())
+        .context("writing the model to stdout")
 }
 
 /// Generated code names a source by its path relative to the include root

@@ -38,6 +38,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "C4FORGE_DATABASE_MAX_CONNECTIONS",
         "database.max_connections",
     ),
+    (
+        "C4FORGE_DATABASE_SQLITE_FULL_SYNC",
+        "database.sqlite_full_sync",
+    ),
     ("C4FORGE_OBJECTS", "objects.url"),
     ("C4FORGE_JWT_SECRET", "auth.jwt_secret"),
     ("C4FORGE_TOKEN_TTL_SECS", "auth.token_ttl_secs"),
@@ -110,6 +114,7 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "bus.prefetch" => cfg.bus.prefetch = parse_env(name, &v)?,
             "database.url" => cfg.database.url = v,
             "database.max_connections" => cfg.database.max_connections = parse_env(name, &v)?,
+            "database.sqlite_full_sync" => cfg.database.sqlite_full_sync = parse_env(name, &v)?,
             "objects.url" => cfg.objects.url = v,
             "auth.jwt_secret" => cfg.auth.jwt_secret = v,
             "auth.token_ttl_secs" => cfg.auth.token_ttl_secs = parse_env(name, &v)?,

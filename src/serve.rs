@@ -41,7 +41,13 @@ pub async fn open_database(cfg: &Config) -> Result<Ledger> {
             .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     }
     let url = cfg.database_url();
-    let db = (|| runtime::db::connect(&url, cfg.database.max_connections))
+    let db = (|| {
+        runtime::db::connect_with(
+            &url,
+            cfg.database.max_connections,
+            cfg.database.sqlite_full_sync,
+        )
+    })
         .retry(retry_policy())
         .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "database not reachable yet"))
         .await

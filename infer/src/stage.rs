@@ -8,6 +8,7 @@
 
 use crate::{GenerateError, GenerateLimits, GenerateOptions, generate_with_warnings};
 use async_trait::async_trait;
+use runtime::jobs::StageRecords;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::GeneratedDetail;
 use schemas::messages::{Carried, Envelope, INLINE_LIMIT, JobGenerated, Message};
@@ -86,13 +87,14 @@ impl StageHandler for GenerateStage {
             }
             Err(e) => return Err(StageError::permanent(e.to_string())),
         };
+        let mut records = StageRecords::default();
         if !generated.warnings.is_empty() {
             tracing::warn!(
                 warnings = generated.warnings.len(),
                 "hidden control characters removed from the diagram text"
             );
             diagnostics.extend(generated.warnings);
-            ctx.ledger.set_diagnostics(env.job_id, &diagnostics).await?;
+            records.diagnostics = Some(diagnostics);
         }
         let files = generated.files;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
@@ -117,6 +119,7 @@ impl StageHandler for GenerateStage {
                 generated: Some(generated),
             })),
             done: None,
+            records,
         })
     }
 }

@@ -11,7 +11,7 @@ enum Input {
     Bundle(Vec<SourceFile>),
 }
 use async_trait::async_trait;
-use runtime::jobs::ObjectRecord;
+use runtime::jobs::{ObjectRecord, StageRecords};
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::ParsedDetail;
 use schemas::messages::{Envelope, INLINE_COPY_LIMIT, JobParsed, Message};
@@ -90,20 +90,16 @@ impl StageHandler for ParseStage {
         // stays: it is what `GET /diagrams/{id}/model` serves).
         let inline_model = (json.len() <= INLINE_COPY_LIMIT).then(|| Box::new(model.clone()));
         let stored = ctx.objects.put(&key, json.into()).await?;
-        ctx.ledger
-            .record_object(
-                env.job_id,
-                &ObjectRecord {
-                    key: key.to_string(),
-                    kind: "model".into(),
-                    sha256: stored.sha256,
-                    size: stored.size as i64,
-                },
-            )
-            .await?;
-        ctx.ledger
-            .set_diagnostics(env.job_id, &model.diagnostics)
-            .await?;
+        let records = StageRecords {
+            objects: vec![ObjectRecord {
+                key: key.to_string(),
+                kind: "model".into(),
+                sha256: stored.sha256,
+                size: stored.size as i64,
+            }],
+            diagnostics: Some(model.diagnostics.clone()),
+            ..StageRecords::default()
+        };
         tracing::info!(
             elements,
             relationships,
@@ -123,6 +119,7 @@ impl StageHandler for ParseStage {
                 model: inline_model,
             })),
             done: None,
+            records,
         })
     }
 }

@@ -180,6 +180,12 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Largest number of pooled connections (0 = driver default).
     pub max_connections: u32,
+    /// SQLite only: make every commit durable against power loss and OS
+    /// crashes (`synchronous=FULL`, an fsync per commit). Off by default:
+    /// in WAL mode with `synchronous=NORMAL` a commit survives the process
+    /// being killed, and only a power loss or OS crash may undo the last
+    /// commits before a checkpoint (see ARCHITECTURE.md, "Durability").
+    pub sqlite_full_sync: bool,
 }
 
 /// Object store settings. S3 credentials and endpoint come from the standard

@@ -264,8 +264,23 @@ WHERE email <> LOWER(TRIM(email))
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
-/// of 0 keeps the default (10 for PostgreSQL, 4 for SQLite).
+/// of 0 keeps the default (10 for PostgreSQL, 4 for SQLite). A SQLite
+/// database runs in WAL mode with `synchronous=NORMAL`; see [`connect_with`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+    connect_with(url, max_connections, false).await
+}
+
+/// [`connect`], choosing SQLite's commit durability: with `sqlite_full_sync`
+/// every commit is fsynced (`synchronous=FULL`); without, WAL mode's
+/// `synchronous=NORMAL` fsyncs only at checkpoints, so a commit costs tens
+/// of microseconds instead of a disk flush and survives a killed process,
+/// but a power loss or OS crash may undo the last commits. Every pooled
+/// connection gets these settings (pragmas are per connection).
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    sqlite_full_sync: bool,
+) -> Result<Db, DbError> {
     let sqlite = url.starts_with("sqlite:");
     if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(DbError::UnsupportedUrl(url.to_string()));
@@ -284,12 +299,19 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    let db = Database::connect(opts).await?;
     if sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        opts.map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .synchronous(if sqlite_full_sync {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
+        });
     }
-    Ok(db)
+    Ok(Database::connect(opts).await?)
 }
 
 /// Applies every migration not applied yet, each in its own transaction.

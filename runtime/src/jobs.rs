@@ -27,9 +27,9 @@ use sea_orm::{
     Value,
 };
 
-/// Rows per multi-row INSERT of generated files (8 parameters each, far
-/// below SQLite's and PostgreSQL's parameter limits).
-const FILE_ROWS_PER_INSERT: usize = 200;
+mod records;
+
+pub use records::StageRecords;
 
 /// `count` numbered statement placeholders from `$first`: `$4, $5, $6`.
 fn placeholders(first: usize, count: usize) -> String {
@@ -720,18 +720,35 @@ impl Ledger {
         detail: serde_json::Value,
         lease: Option<(&str, i64)>,
     ) -> Result<StartOutcome> {
-        if let Some(output) = self.committed_output(&self.db, job, stage).await? {
-            return Ok(StartOutcome::AlreadyDone(output));
+        // The stage's committed run and the job's owner and status in one
+        // round trip (one row always: each column is a scalar subquery).
+        let row = self
+            .one(
+                "SELECT (SELECT COUNT(*) FROM stage_runs WHERE job_id = $1 AND stage = $2) AS committed, \
+                 (SELECT output FROM stage_runs WHERE job_id = $1 AND stage = $2) AS output, \
+                 (SELECT user_id FROM jobs WHERE id = $1) AS user_id, \
+                 (SELECT status FROM jobs WHERE id = $1) AS status",
+                vec![job.to_string().into(), stage.as_str().into()],
+            )
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt("a scalar SELECT returned no row".into()))?;
+        if get::<i64>(&row, "committed")? > 0 {
+            return Ok(StartOutcome::AlreadyDone(get(&row, "output")?));
         }
         let started_by = JobStatus::started_by(stage);
         if started_by.is_none() && lease.is_none() {
             return Ok(StartOutcome::Started(None));
         }
-        let Some(record) = self.job(job).await? else {
+        let (Some(user_id), Some(status)) = (
+            get::<Option<String>>(&row, "user_id")?,
+            get::<Option<String>>(&row, "status")?,
+        ) else {
             return Ok(StartOutcome::Missing);
         };
-        if record.status.is_terminal() {
-            return Ok(StartOutcome::Terminal(record.status));
+        let user_id: UserId = parse(&user_id, "user id")?;
+        let status: JobStatus = parse(&status, "status")?;
+        if status.is_terminal() {
+            return Ok(StartOutcome::Terminal(status));
         }
         let now = now_millis();
         let tx = self.db.begin().await?;
@@ -791,7 +808,7 @@ impl Ledger {
             .rows_affected();
         let event = if changed == 1 {
             Some(
-                self.insert_event(&tx, job, record.user_id, next, stage, detail)
+                self.insert_event(&tx, job, user_id, next, stage, detail)
                     .await?,
             )
         } else {
@@ -802,7 +819,8 @@ impl Ledger {
     }
 
     /// Records that `stage` finished `job` with `output` (the message it
-    /// publishes next) and releases the stage's lease. With `done`, also
+    /// publishes next), writes the rows its work produced (`records`) and
+    /// releases the stage's lease, in one transaction. With `done`, also
     /// moves the job to `done` with that event detail. Idempotent.
     pub async fn complete_stage(
         &self,
@@ -811,9 +829,13 @@ impl Ledger {
         stage: Stage,
         output: Option<&str>,
         done: Option<serde_json::Value>,
+        records: &StageRecords,
     ) -> Result<Option<StatusEvent>> {
         let now = now_millis();
         let tx = self.db.begin().await?;
+        // Written whether or not this run's stage row is the first: a
+        // retried run re-PUT its objects, and their rows follow the latest.
+        self.write_records(&tx, job, records).await?;
         let inserted = tx
             .execute_raw(self.stmt(
                 "INSERT INTO stage_runs (job_id, stage, output, completed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -884,40 +906,6 @@ impl Ledger {
         Ok(event)
     }
 
-    /// Stores the parse diagnostics (warnings) of a job that continues.
-    pub async fn set_diagnostics(&self, job: JobId, diagnostics: &[Diagnostic]) -> Result<()> {
-        let diag_json = serde_json::to_string(diagnostics).unwrap_or_else(|_| "[]".into());
-        self.exec(
-            "UPDATE jobs SET diagnostics = $1 WHERE id = $2",
-            vec![diag_json.into(), job.to_string().into()],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Records which generator version produced the job's code.
-    pub async fn set_generator_version(&self, job: JobId, version: &str) -> Result<()> {
-        self.exec(
-            "UPDATE jobs SET generator_version = $1 WHERE id = $2",
-            vec![version.into(), job.to_string().into()],
-        )
-        .await?;
-        Ok(())
-    }
-
-    // ---- objects and files ----
-
-    /// Links a stored object to its job (upsert: a retried PUT rewrites it).
-    pub async fn record_object(&self, job: JobId, rec: &ObjectRecord) -> Result<()> {
-        self.exec(
-            "INSERT INTO objects (object_key, job_id, kind, sha256, size, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (object_key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
-            vec![rec.key.clone().into(), job.to_string().into(), rec.kind.clone().into(), rec.sha256.clone().into(), rec.size.into(), now_millis().into()],
-        )
-        .await?;
-        Ok(())
-    }
-
     /// The objects linked to a job.
     pub async fn objects_of(&self, job: JobId) -> Result<Vec<ObjectRecord>> {
         self.all(
@@ -935,49 +923,6 @@ impl Ledger {
             })
         })
         .collect()
-    }
-
-    /// Replaces the generated-file rows of a job in one transaction.
-    pub async fn record_generated_files(
-        &self,
-        job: JobId,
-        files: &[GeneratedFileRecord],
-    ) -> Result<()> {
-        let tx = self.db.begin().await?;
-        tx.execute_raw(self.stmt(
-            "DELETE FROM generated_files WHERE job_id = $1",
-            vec![job.to_string().into()],
-        ))
-        .await?;
-        // Multi-row INSERTs: one round trip per chunk instead of per file
-        // (a project has dozens of files; PostgreSQL is a network hop away).
-        let job_id = job.to_string();
-        for chunk in files.chunks(FILE_ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO generated_files (job_id, path, object_key, sha256, size, owner, zip_offset, zip_length) VALUES ",
-            );
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
-            for (i, f) in chunk.iter().enumerate() {
-                let n = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("({})", placeholders(n + 1, 8)));
-                values.extend([
-                    job_id.clone().into(),
-                    f.path.clone().into(),
-                    f.object_key.clone().into(),
-                    f.sha256.clone().into(),
-                    f.size.into(),
-                    f.owner.clone().into(),
-                    f.zip_offset.into(),
-                    f.zip_length.into(),
-                ]);
-            }
-            tx.execute_raw(self.stmt(&sql, values)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The generated-file rows of a job, by path.
@@ -1022,9 +967,16 @@ impl Ledger {
         .collect()
     }
 
-    /// Removes a published outbox row.
-    pub async fn outbox_delete(&self, id: i64) -> Result<()> {
-        self.exec("DELETE FROM outbox WHERE id = $1", vec![id.into()])
+    /// Removes published outbox rows (one statement).
+    pub async fn outbox_delete_many(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
+        self.exec(&sql, ids.iter().map(|id| Value::from(*id)).collect())
             .await?;
         Ok(())
     }
@@ -1621,7 +1573,14 @@ mod tests {
         assert_eq!((lease.owner.as_str(), lease.runs), ("c", 2));
         // Committing releases the lease; a later delivery finds the output.
         ledger
-            .complete_stage(job, UserId::new(), Stage::Parse, Some("out"), None)
+            .complete_stage(
+                job,
+                UserId::new(),
+                Stage::Parse,
+                Some("out"),
+                None,
+                &StageRecords::default(),
+            )
             .await
             .expect("complete");
         let lease = ledger
@@ -1724,7 +1683,7 @@ mod tests {
                 .collect()
         };
         // More rows than one INSERT carries, and not a multiple of it.
-        let many = rows(2 * FILE_ROWS_PER_INSERT + 7);
+        let many = rows(2 * records::FILE_ROWS_PER_INSERT + 7);
         ledger
             .record_generated_files(job, &many)
             .await

@@ -47,27 +47,45 @@ pub async fn relay(ledger: Ledger, bus: SharedBus, wake: Arc<Notify>, shutdown: 
     }
 }
 
-/// One relay round; returns how many rows were published.
+/// One relay round; returns how many rows were published. The round's
+/// rows are published concurrently (each awaits its own confirm) and the
+/// confirmed ones deleted with one statement; a row whose publish failed
+/// stays for the next round.
 pub async fn relay_once(ledger: &Ledger, bus: &SharedBus) -> Result<usize, String> {
     let rows = ledger
         .outbox_pending(BATCH)
         .await
         .map_err(|e| e.to_string())?;
-    for row in &rows {
-        bus.publish(Outgoing {
-            destination: Destination::Work(row.routing_key.clone()),
-            body: row.body.clone().into_bytes(),
-            headers: BTreeMap::new(),
-        })
+    let results = futures_util::future::join_all(rows.iter().map(|row| async move {
+        let published = bus
+            .publish(Outgoing {
+                destination: Destination::Work(row.routing_key.clone()),
+                body: row.body.clone().into_bytes(),
+                headers: BTreeMap::new(),
+            })
+            .await;
+        (row.id, published)
+    }))
+    .await;
+    let mut confirmed = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for (id, published) in results {
+        match published {
+            Ok(()) => confirmed.push(id),
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    ledger
+        .outbox_delete_many(&confirmed)
         .await
         .map_err(|e| e.to_string())?;
-        ledger
-            .outbox_delete(row.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        metrics::counter!("c4forge_outbox_published_total").increment(1);
+    metrics::counter!("c4forge_outbox_published_total").increment(confirmed.len() as u64);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(rows.len()),
     }
-    Ok(rows.len())
 }
 
 /// How often [`maintain`] runs at most (more often when `stale_after` is shorter).

@@ -42,7 +42,7 @@
 
 use crate::breaker::{Breakers, Dependency};
 use crate::bus::{Delivery, Destination, Outgoing, SharedBus, Source, retry_tier};
-use crate::jobs::{Ledger, StartOutcome};
+use crate::jobs::{Ledger, StageRecords, StartOutcome};
 use crate::objects::Objects;
 use crate::shutdown::{DRAIN_DEADLINE, Shutdown};
 use async_trait::async_trait;
@@ -132,6 +132,10 @@ pub struct StageOutput {
     pub next: Option<Message>,
     /// For the last stage: the job is done, with this event detail.
     pub done: Option<serde_json::Value>,
+    /// The rows the work produced (objects stored, diagnostics, files),
+    /// committed in the same transaction as the stage run: one commit per
+    /// stage, and never rows without their run.
+    pub records: StageRecords,
 }
 
 /// The dependencies a stage adapter may use.
@@ -389,7 +393,7 @@ enum Settle {
 /// How a leased run ended.
 enum RunEnd {
     /// The handler returned (or ran over its time budget: a permanent error).
-    Done(Result<StageOutput, StageError>),
+    Done(Box<Result<StageOutput, StageError>>),
     /// Another run took the lease over: this one stopped.
     LeaseLost,
 }
@@ -432,13 +436,13 @@ async fn run_leased(
     };
     tokio::select! {
         ended = budgeted => match ended {
-            Ok(result) => RunEnd::Done(result),
+            Ok(result) => RunEnd::Done(Box::new(result)),
             Err(_) => {
                 let secs = settings.run_timeout.as_secs();
                 tracing::warn!(budget_secs = secs, "stage run exceeded its time budget; abandoning it");
-                RunEnd::Done(Err(StageError::permanent(format!(
+                RunEnd::Done(Box::new(Err(StageError::permanent(format!(
                     "{stage} stage run exceeded its time budget of {secs} s (stages.run_timeout_secs)"
-                ))))
+                )))))
             }
         },
         () = heartbeat => RunEnd::LeaseLost,
@@ -489,18 +493,21 @@ async fn handle_one(
                 if let Some(ev) = event {
                     publish_event(&ctx.bus, &ev).await;
                 }
-                let out = match run_leased(handler, ctx, settings, env, &owner).await {
-                    RunEnd::Done(Ok(out)) => out,
-                    RunEnd::Done(Err(e)) => {
-                        // Not committed: the retry (or nobody, after a
-                        // failure) may start a run at once.
-                        if let Err(release) =
-                            ctx.ledger.release_lease(env.job_id, stage, &owner).await
-                        {
-                            tracing::warn!(error = %release, "lease not released; it expires");
+                let ended = run_leased(handler, ctx, settings, env, &owner).await;
+                let out = match ended {
+                    RunEnd::Done(result) => match *result {
+                        Ok(out) => out,
+                        Err(e) => {
+                            // Not committed: the retry (or nobody, after a
+                            // failure) may start a run at once.
+                            if let Err(release) =
+                                ctx.ledger.release_lease(env.job_id, stage, &owner).await
+                            {
+                                tracing::warn!(error = %release, "lease not released; it expires");
+                            }
+                            return Err(e);
                         }
-                        return Err(e);
-                    }
+                    },
                     RunEnd::LeaseLost => {
                         tracing::warn!("lease taken over by another run; stopping this one");
                         return Ok(Settle::Ack("lease_lost"));
@@ -518,6 +525,7 @@ async fn handle_one(
                         stage,
                         next_body.as_deref(),
                         out.done,
+                        &out.records,
                     )
                     .await?;
                 // Fault tests kill the process here: committed, not yet

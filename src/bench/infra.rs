@@ -20,7 +20,7 @@ use super::stats::{Measured, run_closed};
 use anyhow::{Context, bail};
 use axum::body::Bytes;
 use runtime::bus::{Destination, Outgoing, SharedBus, Source};
-use runtime::jobs::{GeneratedFileRecord, Ledger, NewJob, ObjectRecord};
+use runtime::jobs::{GeneratedFileRecord, Ledger, NewJob, ObjectRecord, StageRecords};
 use runtime::objects::Objects;
 use schemas::messages::{Envelope, JobUploaded, Message, routing_key_for};
 use schemas::{JobId, ObjectKey, Stage, UserId};
@@ -232,13 +232,27 @@ async fn ledger_job_path(ledger: &Ledger, user: UserId, files: usize) -> anyhow:
         .record_object(id, &object(ObjectKey::model(id), "model"))
         .await?;
     ledger
-        .complete_stage(id, user, Stage::Parse, Some(output), None)
+        .complete_stage(
+            id,
+            user,
+            Stage::Parse,
+            Some(output),
+            None,
+            &StageRecords::default(),
+        )
         .await?;
     ledger
         .start_stage(id, Stage::Generate, serde_json::Value::Null)
         .await?;
     ledger
-        .complete_stage(id, user, Stage::Generate, Some(output), None)
+        .complete_stage(
+            id,
+            user,
+            Stage::Generate,
+            Some(output),
+            None,
+            &StageRecords::default(),
+        )
         .await?;
     ledger
         .start_stage(id, Stage::Store, serde_json::Value::Null)
@@ -270,6 +284,7 @@ async fn ledger_job_path(ledger: &Ledger, user: UserId, files: usize) -> anyhow:
             Stage::Store,
             None,
             Some(serde_json::json!({"files": files})),
+            &StageRecords::default(),
         )
         .await?;
     if done.is_none() {

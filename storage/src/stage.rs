@@ -3,7 +3,7 @@
 use crate::pack::pack;
 use async_trait::async_trait;
 use bytes::Bytes;
-use runtime::jobs::{GeneratedFileRecord, ObjectRecord};
+use runtime::jobs::{GeneratedFileRecord, ObjectRecord, StageRecords};
 use runtime::objects::{Objects, ObjectsError};
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::{DoneDetail, DoneLinks};
@@ -48,48 +48,33 @@ impl StageHandler for StoreStage {
         // PUT first, rows after: a crash in between leaves at most an object
         // that the retry overwrites under the same key.
         let stored = ctx.objects.put(&zip_key, Bytes::from(zip)).await?;
-        ctx.ledger
-            .record_object(
-                job,
-                &ObjectRecord {
-                    key: zip_key.to_string(),
-                    kind: "code_zip".into(),
-                    sha256: stored.sha256.clone(),
-                    size: stored.size as i64,
-                },
-            )
-            .await?;
+        let mut objects = vec![ObjectRecord {
+            key: zip_key.to_string(),
+            kind: "code_zip".into(),
+            sha256: stored.sha256.clone(),
+            size: stored.size as i64,
+        }];
         if let Some(manifest) = files.files.iter().find(|f| f.path == "c4forge.json") {
             let key = ObjectKey::manifest(job);
             let m = ctx
                 .objects
                 .put(&key, Bytes::from(manifest.contents.clone()))
                 .await?;
-            ctx.ledger
-                .record_object(
-                    job,
-                    &ObjectRecord {
-                        key: key.to_string(),
-                        kind: "manifest".into(),
-                        sha256: m.sha256,
-                        size: m.size as i64,
-                    },
-                )
-                .await?;
+            objects.push(ObjectRecord {
+                key: key.to_string(),
+                kind: "manifest".into(),
+                sha256: m.sha256,
+                size: m.size as i64,
+            });
         }
         if let Carried::Reference { key } = &generated.files {
             let size = ctx.objects.size(key).await.unwrap_or_default();
-            ctx.ledger
-                .record_object(
-                    job,
-                    &ObjectRecord {
-                        key: key.to_string(),
-                        kind: "staging".into(),
-                        sha256: String::new(),
-                        size: size as i64,
-                    },
-                )
-                .await?;
+            objects.push(ObjectRecord {
+                key: key.to_string(),
+                kind: "staging".into(),
+                sha256: String::new(),
+                size: size as i64,
+            });
         }
         let rows: Vec<GeneratedFileRecord> = entries
             .iter()
@@ -103,10 +88,6 @@ impl StageHandler for StoreStage {
                 zip_length: e.length as i64,
             })
             .collect();
-        ctx.ledger.record_generated_files(job, &rows).await?;
-        ctx.ledger
-            .set_generator_version(job, &files.generator_version)
-            .await?;
         tracing::info!(
             files = rows.len(),
             zip_bytes = stored.size,
@@ -121,6 +102,12 @@ impl StageHandler for StoreStage {
                 links: DoneLinks::of(job),
             })
             .ok(),
+            records: StageRecords {
+                objects,
+                generated_files: Some(rows),
+                generator_version: Some(files.generator_version.clone()),
+                ..StageRecords::default()
+            },
         })
     }
 }
