@@ -752,6 +752,7 @@ impl Ledger {
         }
         let now = now_millis();
         let tx = self.db.begin().await?;
+        self.relax_commit(&tx).await?;
         if let Some((owner, lease_ms)) = lease {
             // Taken when there is no lease row or its lease expired (or was
             // released: 0); a live lease of another run leaves the row as is.
@@ -967,7 +968,9 @@ impl Ledger {
         .collect()
     }
 
-    /// Removes published outbox rows (one statement).
+    /// Removes published outbox rows (one statement, a relaxed commit: a
+    /// delete undone by a database crash only publishes the rows again,
+    /// which the stages treat as duplicates).
     pub async fn outbox_delete_many(&self, ids: &[i64]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -976,8 +979,29 @@ impl Ledger {
             "DELETE FROM outbox WHERE id IN ({})",
             placeholders(1, ids.len())
         );
-        self.exec(&sql, ids.iter().map(|id| Value::from(*id)).collect())
+        let tx = self.db.begin().await?;
+        self.relax_commit(&tx).await?;
+        tx.execute_raw(self.stmt(&sql, ids.iter().map(|id| Value::from(*id)).collect()))
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes the commit of `tx` return before PostgreSQL flushes it to disk
+    /// (`synchronous_commit = off` for this transaction only). Used only for
+    /// transactions whose loss in a database crash recovery redoes anyway:
+    /// a stage run's start (status and lease: the run's retry starts it
+    /// again) and outbox deletes (the rows are published again). Commits
+    /// that are the only record of something (an accepted upload, a
+    /// finished stage, a failure) stay synchronous; and since PostgreSQL's
+    /// log is sequential, each synchronous commit also makes every relaxed
+    /// one before it durable, so a crash can only undo relaxed commits of
+    /// runs still in progress. No effect on SQLite (see `db`).
+    async fn relax_commit(&self, tx: &DatabaseTransaction) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            tx.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
+                .await?;
+        }
         Ok(())
     }
 
