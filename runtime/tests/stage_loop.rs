@@ -572,4 +572,3 @@ async fn work_past_the_drain_deadline_is_abandoned_for_redelivery() {
     assert_eq!(stage.finished(), 0);
     assert_eq!(h.status().await, JobStatus::Parsing, "the job moved on");
 }
-

@@ -1,20 +1,14 @@
-//! The `/api/v1` handlers and the router.
+//! Diagram jobs: upload, list, view, delete, retry, and the generators an
+//! upload can name (`/api/v1/diagrams`, `/api/v1/models`).
 
-use crate::auth::{AuthUser, hash_password};
-use crate::limits::ClientIp;
-use crate::problem::{ApiBytes, ApiError, ApiPath, ApiQuery};
-use crate::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use runtime::jobs::{JobRecord, NewJob, ObjectRecord, RefreshUse, UserRecord};
+use runtime::jobs::{JobRecord, NewJob, ObjectRecord};
 use schemas::api::{
-    Credentials, DiagramAccepted, JobLinks, JobView, Problem, TokenResponse, UserView,
+    DiagramAccepted, GeneratorList, JobLinks, JobPage, JobSummary, JobView, Problem, RetryAccepted,
 };
 use schemas::events::{DoneLinks, JobStatus};
 use schemas::ids::sanitize_segment;
@@ -22,260 +16,10 @@ use schemas::messages::{Envelope, INLINE_COPY_LIMIT, JobUploaded, Message};
 use schemas::{JobId, ObjectKey};
 use serde::Deserialize;
 
-/// Largest body of the auth endpoints (credentials or a refresh token: a
-/// few hundred bytes); larger ones get a 413 problem document.
-pub const AUTH_BODY_LIMIT: usize = 16 * 1024;
-
-/// What the health, readiness and metrics endpoints look at.
-#[derive(Clone)]
-pub struct Probes {
-    /// Database to ping.
-    pub ledger: runtime::jobs::Ledger,
-    /// Object store to check.
-    pub objects: runtime::objects::Objects,
-    /// Bus to check.
-    pub bus: runtime::bus::SharedBus,
-    /// Renders `/metrics`.
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Circuit breakers: an open breaker makes the process not ready.
-    pub breakers: runtime::breaker::Breakers,
-}
-
-impl std::fmt::Debug for Probes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Probes").finish_non_exhaustive()
-    }
-}
-
-/// `/healthz`, `/readyz` and `/metrics`: served with the API, and alone on
-/// the admin port of processes that run no HTTP stage.
-pub fn probes_router(probes: Probes) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(probes)
-}
-
-/// The API router (everything but the websocket, which the notifier serves),
-/// including the probes.
-pub fn router(state: AppState) -> Router {
-    let probes = Probes {
-        ledger: state.ledger.clone(),
-        objects: state.objects.clone(),
-        bus: state.bus.clone(),
-        metrics: state.metrics.clone(),
-        breakers: state.breakers.clone(),
-    };
-    let auth_limit = || DefaultBodyLimit::max(AUTH_BODY_LIMIT);
-    Router::new()
-        .route("/api/v1/auth/register", post(register).layer(auth_limit()))
-        .route("/api/v1/auth/token", post(token).layer(auth_limit()))
-        .route("/api/v1/auth/refresh", post(refresh).layer(auth_limit()))
-        .route("/api/v1/models", get(crate::manage::models))
-        .route("/api/v1/diagrams", post(upload).get(list))
-        .route(
-            "/api/v1/diagrams/{id}",
-            get(get_job).delete(crate::manage::delete),
-        )
-        .route("/api/v1/diagrams/{id}/retry", post(crate::manage::retry))
-        .route("/api/v1/diagrams/{id}/source", get(crate::manage::source))
-        .route(
-            "/api/v1/diagrams/{id}/code",
-            get(crate::manage::code_manifest),
-        )
-        .route("/api/v1/diagrams/{id}/code.zip", get(code_zip))
-        .route("/api/v1/diagrams/{id}/model", get(model))
-        .route("/api/v1/diagrams/{id}/code/{*path}", get(code_file))
-        .route("/api/v1/admin/dlq", get(crate::admin::list))
-        .route("/api/v1/admin/dlq/replay", post(crate::admin::replay_bulk))
-        .route("/api/v1/admin/dlq/{id}", get(crate::admin::show))
-        .route("/api/v1/admin/dlq/{id}/replay", post(crate::admin::replay))
-        .with_state(state)
-        .merge(probes_router(probes))
-        .merge(crate::openapi::router())
-        .merge(crate::web::router())
-}
-
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive", body = String)))]
-pub(crate) async fn healthz() -> &'static str {
-    "ok"
-}
-
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database, bus and object store answer; no breaker open", body = Object), (status = 503, description = "A dependency is unavailable", body = Object)))]
-pub(crate) async fn readyz(State(state): State<Probes>) -> Response {
-    let db = runtime::db::ping(state.ledger.db())
-        .await
-        .map_err(|e| e.to_string());
-    let bus = state.bus.check().await.map_err(|e| e.to_string());
-    let objects = state.objects.check().await.map_err(|e| e.to_string());
-    let states = state.breakers.states();
-    let open = states.iter().any(|(_, s)| *s == "open");
-    let breakers: serde_json::Map<String, serde_json::Value> = states
-        .into_iter()
-        .map(|(d, s)| (d.to_string(), s.into()))
-        .collect();
-    let ok = db.is_ok() && bus.is_ok() && objects.is_ok() && !open;
-    let show = |r: &Result<(), String>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(e) => e.clone(),
-    };
-    let body = serde_json::json!({
-        "database": show(&db), "bus": show(&bus), "objects": show(&objects), "breakers": breakers,
-    });
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
-}
-
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
-pub(crate) async fn metrics_text(State(state): State<Probes>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
-}
-
-fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
-    let c: Credentials = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
-    })?;
-    let email = crate::auth::valid_email(&c.email)?;
-    crate::auth::check_password_policy(&c.password, &email)?;
-    Ok(Credentials { email, ..c })
-}
-
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials, responses((status = 201, body = UserView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn register(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    ApiBytes(body): ApiBytes,
-) -> Result<Response, ApiError> {
-    state.limits.auth(&ip)?;
-    if !state.allow_register {
-        return Err(ApiError::Forbidden(
-            "self-registration is disabled on this server".into(),
-        ));
-    }
-    let c = credentials(&body)?;
-    let hash = hash_password(&c.password)?;
-    let user = state
-        .ledger
-        .create_user(&c.email, &hash, false)
-        .await
-        .map_err(|e| match e {
-            // Never names the account (README "Accounts").
-            runtime::jobs::LedgerError::Conflict => {
-                ApiError::Conflict(crate::auth::REGISTER_REFUSED.into())
-            }
-            other => other.into(),
-        })?;
-    let view = UserView {
-        id: user.id.to_string(),
-        email: user.email,
-        is_admin: user.is_admin,
-    };
-    Ok((StatusCode::CREATED, Json(view)).into_response())
-}
-
-/// Issues an access token and a new refresh token in `family`.
-async fn issue_pair(
-    state: &AppState,
-    user: &UserRecord,
-    family: &str,
-) -> Result<TokenResponse, ApiError> {
-    let refresh = hex::encode(rand::random::<[u8; 32]>());
-    let expires = runtime::now_millis()
-        + i64::try_from(state.refresh_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    state
-        .ledger
-        .store_refresh_token(
-            user.id,
-            family,
-            &runtime::objects::sha256_hex(refresh.as_bytes()),
-            expires,
-        )
-        .await?;
-    Ok(TokenResponse {
-        access_token: state.keys.issue(user.id, user.is_admin, family)?,
-        token_type: "Bearer".into(),
-        expires_in: state.keys.ttl_secs(),
-        refresh_token: Some(refresh),
-    })
-}
-
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn token(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    ApiBytes(body): ApiBytes,
-) -> Result<Json<TokenResponse>, ApiError> {
-    state.limits.auth(&ip)?;
-    let c: Credentials = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("expected JSON {{\"email\", \"password\"}}: {e}"))
-    })?;
-    let typed = c.email.trim();
-    let user = state
-        .ledger
-        .user_for_login(typed, &crate::auth::fold_email(typed))
-        .await?;
-    // The same argon2 work and answer whether or not the e-mail exists.
-    let signed_in = crate::auth::check_login(&c.password, user.as_ref());
-    let Some(user) = user.filter(|_| signed_in) else {
-        return Err(ApiError::Unauthorized(crate::auth::LOGIN_FAILED.into()));
-    };
-    if !user.is_active {
-        return Err(ApiError::Unauthorized("this account is deactivated".into()));
-    }
-    let family = uuid::Uuid::new_v4().to_string();
-    Ok(Json(issue_pair(&state, &user, &family).await?))
-}
-
-/// `POST /auth/refresh` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    /// The refresh token from the last token response.
-    refresh_token: String,
-}
-
-/// Rotates a refresh token: each works once; presenting a used one revokes
-/// its whole family (a stolen token is useless after the owner's next refresh).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = TokenResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn refresh(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    ApiBytes(body): ApiBytes,
-) -> Result<Json<TokenResponse>, ApiError> {
-    state.limits.auth(&ip)?;
-    let req: RefreshRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected JSON {{\"refresh_token\"}}: {e}")))?;
-    let hash = runtime::objects::sha256_hex(req.refresh_token.as_bytes());
-    match state.ledger.use_refresh_token(&hash).await? {
-        RefreshUse::Valid { user, family } => {
-            let user = state
-                .ledger
-                .user_by_id(user)
-                .await?
-                .filter(|u| u.is_active)
-                .ok_or_else(|| ApiError::Unauthorized("this account is deactivated".into()))?;
-            Ok(Json(issue_pair(&state, &user, &family).await?))
-        }
-        RefreshUse::Reused => {
-            tracing::warn!("refresh token reused; its family is revoked");
-            Err(ApiError::Unauthorized(
-                "refresh token already used; sign in again".into(),
-            ))
-        }
-        RefreshUse::Unknown => Err(ApiError::Unauthorized(
-            "unknown or expired refresh token".into(),
-        )),
-    }
-}
+use crate::auth::AuthUser;
+use crate::extract::{ApiPath, ApiQuery, owned_job};
+use crate::problem::ApiError;
+use crate::state::AppState;
 
 /// Query parameters of an upload.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -301,11 +45,7 @@ fn base_url(state: &AppState, local: Option<crate::server::LocalAddr>) -> String
 
 /// Checks the `generator` of an upload against the registered ones.
 fn known_generator(state: &AppState, generator: &str) -> Result<(), ApiError> {
-    let known: Vec<&str> = state
-        .models
-        .iter()
-        .filter_map(|m| m.get("name")?.as_str())
-        .collect();
+    let known: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
     if known.contains(&generator) {
         return Ok(());
     }
@@ -496,20 +236,6 @@ fn inline_source(file_name: &str, bytes: &[u8]) -> Option<String> {
     std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
-/// Loads a job the caller owns; someone else's job is "not found".
-pub(crate) async fn owned_job(
-    state: &AppState,
-    user: AuthUser,
-    id: &str,
-) -> Result<JobRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no diagram job `{id}`"));
-    let id: JobId = id.parse().map_err(|_| not_found())?;
-    match state.ledger.job(id).await? {
-        Some(job) if job.user_id == user.id => Ok(job),
-        _ => Err(not_found()),
-    }
-}
-
 fn links(job: &JobRecord) -> JobLinks {
     let paths = DoneLinks::of(job.id);
     JobLinks {
@@ -555,12 +281,12 @@ pub struct ListQuery {
     before: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/diagrams", tag = "diagrams", params(ListQuery), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = JobPage), (status = 401, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<JobPage>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let status = q
         .status
@@ -584,135 +310,82 @@ pub(crate) async fn list(
             .unwrap_or_default();
         format!("/api/v1/diagrams?limit={limit}&before={last}{filter}")
     });
-    let items: Vec<serde_json::Value> = jobs
+    let items = jobs
         .iter()
-        .map(|j| {
-            serde_json::json!({
-                "job_id": j.id, "status": j.status, "file_name": j.file_name,
-                "created_at": runtime::from_millis(j.created_at), "links": links(j),
-            })
+        .map(|j| JobSummary {
+            job_id: j.id,
+            status: j.status,
+            file_name: j.file_name.clone(),
+            created_at: runtime::from_millis(j.created_at),
+            links: links(j),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items, "next": next })).into_response())
+    Ok(Json(JobPage { items, next }))
 }
 
-pub(crate) fn require_done(job: &JobRecord) -> Result<(), ApiError> {
-    if job.status == JobStatus::Done {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(format!(
-            "the job is `{}`; its code is available once it is `done`",
+/// `GET /api/v1/models`: the registered generators with their versions.
+#[utoipa::path(get, path = "/api/v1/models", tag = "diagrams", responses((status = 200, description = "Registered generators with versions", body = GeneratorList)))]
+pub(crate) async fn models(State(state): State<AppState>) -> Json<GeneratorList> {
+    Json(GeneratorList {
+        items: state.models.clone(),
+    })
+}
+
+/// `DELETE /api/v1/diagrams/{id}`: removes the job's objects, then its rows.
+/// A job still in the pipeline cannot be deleted (409); stages drop any
+/// late message of a deleted job.
+#[utoipa::path(delete, path = "/api/v1/diagrams/{id}", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 204, description = "Deleted with its objects"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, user, &id).await?;
+    if !job.status.is_terminal() {
+        return Err(ApiError::Conflict(format!(
+            "the job is `{}`; delete it once it has finished",
             job.status
-        )))
+        )));
     }
+    for object in state.ledger.objects_of(job.id).await? {
+        state
+            .objects
+            .delete(&ObjectKey::from_stored(object.key))
+            .await?;
+    }
+    state.ledger.delete_job(job.id).await?;
+    tracing::info!(job_id = %job.id, "job deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code.zip", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, description = "The generated project", content_type = "application/zip", body = Vec<u8>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
-pub(crate) async fn code_zip(
+/// `POST /api/v1/diagrams/{id}/retry`: runs a failed or dead-lettered job
+/// again from its stored source.
+#[utoipa::path(post, path = "/api/v1/diagrams/{id}/retry", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 202, body = RetryAccepted), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
+pub(crate) async fn retry(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, user, &id).await?;
-    require_done(&job)?;
-    let bytes = state.objects.get(&ObjectKey::code_zip(job.id)).await?;
-    let stem = job
-        .file_name
-        .rsplit_once('.')
-        .map_or(job.file_name.as_str(), |(s, _)| s)
-        .to_string();
-    let disposition = format!("attachment; filename=\"{}.zip\"", sanitize_segment(&stem));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/model", tag = "diagrams", params(("id" = String, Path, description = "Job id")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, description = "The model IR (model::v1)", body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
-pub(crate) async fn model(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let job = owned_job(&state, user, &id).await?;
-    let bytes = state
-        .objects
-        .get(&ObjectKey::model(job.id))
-        .await
-        .map_err(|_| ApiError::Conflict("the diagram has not been parsed yet".into()))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
-}
-
-#[utoipa::path(get, path = "/api/v1/diagrams/{id}/code/{path}", tag = "diagrams", params(("id" = String, Path, description = "Job id"), ("path" = String, Path, description = "File path inside the project")), responses((status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"), (status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
-pub(crate) async fn code_file(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath((id, path)): ApiPath<(String, String)>,
-) -> Result<Response, ApiError> {
-    let job = owned_job(&state, user, &id).await?;
-    require_done(&job)?;
-    let files = state.ledger.generated_files_of(job.id).await?;
-    let file = files
-        .iter()
-        .find(|f| f.path == path)
-        .ok_or_else(|| ApiError::NotFound(format!("no generated file `{path}`")))?;
-    let bytes = storage::read_file(&state.objects, file).await?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
-            (header::ETAG, format!("\"{}\"", file.sha256)),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
-/// Adds the security headers every response carries and, when origins are
-/// configured, CORS for them. Applied to the whole HTTP app of a process.
-pub fn harden(app: Router, cors_origins: &[String]) -> Router {
-    use tower_http::set_header::SetResponseHeaderLayer;
-    let mut app = app
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    let origins: Vec<HeaderValue> = cors_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    if !origins.is_empty() {
-        use tower_http::cors::{AllowOrigin, CorsLayer};
-        app = app.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([
-                    axum::http::Method::GET,
-                    axum::http::Method::POST,
-                    axum::http::Method::DELETE,
-                ])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
-        );
+    let job_id: JobId = job.id;
+    match state.ledger.retry_job(job_id, user.id).await? {
+        Some(event) => {
+            runtime::stage::publish_event(&state.bus, &event).await;
+            state.relay_wake.notify_one();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(RetryAccepted {
+                    job_id,
+                    status: JobStatus::Queued,
+                }),
+            )
+                .into_response())
+        }
+        None => Err(ApiError::Conflict(format!(
+            "the job is `{}`; only failed or dead-lettered jobs can be retried",
+            job.status
+        ))),
     }
-    app
 }
 
 #[cfg(test)]
