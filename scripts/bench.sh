@@ -69,7 +69,7 @@ infra | embedded | distributed | distributed-2x | distributed-kafka | ws | all) 
 esac
 
 echo "== building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --bins --features kafka)
+(cd "$ROOT" && cargo build --release --bins -p c4forge -p c4forge-bench --features kafka)
 BIN=$CARGO_TARGET_DIR/release/c4forge
 BENCH=$CARGO_TARGET_DIR/release/c4forge-bench
 OUT=${BENCH_OUT:-$CARGO_TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}

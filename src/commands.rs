@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Migrate => {
             runtime::telemetry::init_tracing();
             tokio_runtime()?.block_on(async {
-                crate::serve::open_database(&cfg).await?;
+                server::open_database(&cfg).await?;
                 println!(
                     "migrations applied to {}",
                     runtime::config::mask_url_password(&cfg.database_url())
@@ -279,7 +279,7 @@ async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<Exit> {
     let email = ingest::auth::valid_email(&email).map_err(|e| fail(Exit::InvalidInput, e))?;
     ingest::auth::check_password_policy(&password, &email)
         .map_err(|e| fail(Exit::InvalidInput, e))?;
-    let ledger = crate::serve::open_database(cfg).await?;
+    let ledger = server::open_database(cfg).await?;
     let hash = ingest::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let user = ledger
         .create_user(&email, &hash, admin)
@@ -295,7 +295,7 @@ async fn user(cfg: &runtime::Config, cmd: UserCommand) -> Result<Exit> {
 }
 
 async fn dlq(cfg: &runtime::Config, cmd: DlqCommand) -> Result<Exit> {
-    let ledger = crate::serve::open_database(cfg).await?;
+    let ledger = server::open_database(cfg).await?;
     match cmd {
         DlqCommand::List {
             stage,

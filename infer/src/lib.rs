@@ -181,6 +181,7 @@ pub fn generate_with_warnings(
             file: clean.clone(),
             line: 0,
             column: 0,
+            bytes: None,
         });
     }
     let opts = GenerateOptions {

@@ -180,6 +180,7 @@ impl BudgetError {
             file: at.file,
             line: at.line,
             column: at.column,
+            bytes: None,
         }
     }
 }

@@ -256,6 +256,7 @@ pub fn sanitize<'m>(model: &'m Model, source: &str) -> (Cow<'m, Model>, Vec<Diag
             file: t.at.file.clone(),
             line: t.at.line,
             column: t.at.column,
+            bytes: None,
         });
     });
     if warnings.is_empty() {

@@ -17,12 +17,9 @@
 //! only a refresh-reuse revocation cannot reach them.
 
 use crate::problem::ApiError;
-use crate::state::AppState;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use runtime::jobs::{Ledger, UserAccess, UserRecord};
 use schemas::UserId;
@@ -408,25 +405,6 @@ pub struct AuthUser {
     pub id: UserId,
     /// Admin role (current, from the database).
     pub admin: bool,
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
-            })?;
-        state.keys.authorize(&state.ledger, token, true).await
-    }
 }
 
 #[cfg(test)]

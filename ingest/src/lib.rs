@@ -7,21 +7,23 @@
 //! relay and the bus.
 //!
 //! Module map:
-//! - [`admin`]: the dead-letter queue endpoints (list, show, replay, bulk replay).
-//! - [`auth`]: argon2id password hashing, JWT access tokens, the `AuthUser` extractor.
+//! - [`auth`]: argon2id password hashing, the password and e-mail policy, JWT
+//!   access tokens and the per-request check of the user's standing.
+//! - [`extract`]: the extractors handlers share (caller, body, query, path,
+//!   the caller's job), whose rejections are problem documents.
 //! - [`limits`]: per-user and per-IP rate limits (429 with `Retry-After`).
-//! - [`manage`]: source, code manifest, delete, retry, generator list.
-//! - [`openapi`]: the OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`).
+//! - [`openapi`]: what the OpenAPI document holds besides paths, and Swagger UI (`/docs`).
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
-//! - [`routes`]: the `/api/v1` handlers and the router.
+//! - [`routes`]: the route table, which is also the OpenAPI document's
+//!   paths, and one module per resource: `auth`, `diagrams`, `downloads`,
+//!   `admin`, `health`.
 //! - [`server`]: the HTTP server (accept loop, connection cap, header, body and idle timeouts).
 //! - [`state`]: the shared application state.
 //! - [`web`]: the single-page web UI at `/` (assets from `ingest/web/`, embedded).
 
-pub mod admin;
 pub mod auth;
+pub mod extract;
 pub mod limits;
-pub mod manage;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

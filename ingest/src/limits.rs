@@ -75,23 +75,3 @@ impl Limits {
         self.check(&self.auth, ip.to_string(), "sign-in attempts")
     }
 }
-
-/// The caller's IP address (from the connection; "unknown" when the server
-/// runs without connection info, as in router-level tests).
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-        Ok(ClientIp(ip))
-    }
-}

@@ -1,25 +1,17 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, and
-//! Swagger UI (assets vendored into the binary: nothing is downloaded at
-//! build or run time).
+//! The OpenAPI 3.1 document and Swagger UI (assets vendored into the binary:
+//! nothing is downloaded at build or run time). The paths come from the
+//! route table ([`crate::routes::table`]); this holds what is not a path.
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-/// The API description served at `/openapi.json`.
+/// The document's info, tags, security scheme and the schemas that no
+/// handler names (the websocket's messages); the route table adds the paths.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "c4forge", description = "Turns C4-PlantUML diagrams into runnable Python service projects. Uploads answer 202; progress streams over the websocket `GET /api/v1/ws?token=...&job=...`."),
-    paths(
-        crate::routes::healthz, crate::routes::readyz, crate::routes::metrics_text,
-        crate::routes::register, crate::routes::token, crate::routes::refresh,
-        crate::routes::upload, crate::routes::list, crate::routes::get_job, crate::routes::code_zip,
-        crate::routes::model, crate::routes::code_file,
-        crate::manage::models, crate::manage::source, crate::manage::code_manifest, crate::manage::delete,
-        crate::manage::retry,
-        crate::admin::list, crate::admin::show, crate::admin::replay, crate::admin::replay_bulk,
-    ),
     components(schemas(
         schemas::events::StatusEvent,
         schemas::events::WsServerMessage,
@@ -52,7 +44,7 @@ impl Modify for BearerAuth {
     }
 }
 
-/// `/openapi.json` and Swagger UI at `/docs`.
-pub fn router() -> Router {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+/// `doc` at `/openapi.json` and Swagger UI at `/docs`.
+pub fn router(doc: utoipa::openapi::OpenApi) -> Router {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
 }

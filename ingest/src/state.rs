@@ -33,7 +33,7 @@ pub struct AppState {
     /// Rate limits and the active-job cap.
     pub limits: crate::limits::Limits,
     /// Registered generators (`GET /models`).
-    pub models: Vec<serde_json::Value>,
+    pub models: Vec<schemas::api::GeneratorView>,
     /// Refresh token lifetime in seconds.
     pub refresh_ttl_secs: u64,
     /// The process's circuit breakers (shown by `/readyz`).

@@ -347,7 +347,7 @@ fn binary(op: &str, l: Value, r: Value) -> Result<Value, String> {
             Some((a, b)) => Value::Int(a.wrapping_add(b)),
             None => {
                 let (a, b) = (l.text(), r.text());
-                if a.len() + b.len() > crate::interp::MAX_VALUE_LEN {
+                if a.len() + b.len() > crate::bounds::MAX_VALUE_LEN {
                     return Err("text value too long".into());
                 }
                 Value::Str((a + &b).into())

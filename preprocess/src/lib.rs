@@ -27,6 +27,7 @@
 //! - `bundle`: `.zip` upload bundles read with limits (feature `bundle`).
 //! - `stage`: the pipeline stage adapter (service wiring, feature `stage`).
 
+mod bounds;
 pub mod bundle;
 mod c4;
 mod diagnostics;
@@ -134,6 +135,8 @@ struct FileResult {
     model: Model,
     /// Files read through the resolver while parsing.
     included: Vec<String>,
+    /// Their texts (where the diagnostics of `parse_many` point too).
+    loaded: Vec<SourceFile>,
     /// The file has no `@startuml` block.
     no_block: bool,
 }
@@ -193,12 +196,16 @@ fn parse_file(
         };
         d.error(&loc, "no `@startuml` ... `@enduml` block found".into());
     }
+    let mut list = d.list;
+    let sources: Vec<&SourceFile> = std::iter::once(file).chain(loaded.iter()).collect();
+    diagnostics::locate(&mut list, &sources);
     FileResult {
         model: Model {
             diagrams,
-            diagnostics: d.list,
+            diagnostics: list,
         },
         included: files.into_iter().skip(1).collect(),
+        loaded,
         no_block,
     }
 }
@@ -232,7 +239,9 @@ pub fn parse_many(files: &[SourceFile], resolver: &dyn IncludeResolver) -> Model
         .zip(results.iter())
         .map(|(f, r)| r.no_block && included.contains(f.path.as_str()))
         .collect();
+    let mut loaded = Vec::new();
     for (r, include_only) in results.into_iter().zip(include_only) {
+        loaded.extend(r.loaded);
         model.diagrams.extend(r.model.diagrams);
         model.diagnostics.extend(
             r.model
@@ -260,6 +269,7 @@ pub fn parse_many(files: &[SourceFile], resolver: &dyn IncludeResolver) -> Model
                         file: dg.file.clone(),
                         line: e.span.line,
                         column: e.span.column,
+                        bytes: None,
                     });
                 }
                 Some(_) => {}
@@ -269,6 +279,8 @@ pub fn parse_many(files: &[SourceFile], resolver: &dyn IncludeResolver) -> Model
             }
         }
     }
+    let sources: Vec<&SourceFile> = files.iter().chain(loaded.iter()).collect();
+    diagnostics::locate(&mut conflicts, &sources);
     model.diagnostics.extend(conflicts);
     model
 }

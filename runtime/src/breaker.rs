@@ -221,6 +221,14 @@ impl Breakers {
         }
     }
 
+    /// Breakers of the caller's choosing, one per dependency: for tests of
+    /// the consumer loop and embedders with their own [`Breaker`].
+    pub fn from_breakers(breakers: Vec<(Dependency, Box<dyn Breaker>)>) -> Self {
+        Self {
+            inner: Arc::new(breakers),
+        }
+    }
+
     fn get(&self, dependency: Dependency) -> Option<&dyn Breaker> {
         self.inner
             .iter()

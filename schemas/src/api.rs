@@ -101,3 +101,164 @@ pub struct Problem {
     /// What exactly went wrong.
     pub detail: String,
 }
+
+/// `GET /readyz` body: each dependency's state, `ok` or the error met.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// The database ping.
+    pub database: String,
+    /// The bus check.
+    pub bus: String,
+    /// The object store check.
+    pub objects: String,
+    /// Each circuit breaker's state (`closed`, `open`, `half_open`) by
+    /// dependency; an open one makes the process not ready.
+    pub breakers: std::collections::BTreeMap<String, String>,
+}
+
+/// One registered generator (`GET /models`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GeneratorView {
+    /// The name an upload's `generator` query names.
+    pub name: String,
+    /// Its version, recorded on each job it generates.
+    pub version: String,
+    /// What it produces.
+    pub description: String,
+}
+
+/// `GET /models` response.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GeneratorList {
+    /// Every registered generator.
+    pub items: Vec<GeneratorView>,
+}
+
+/// One job of the job list.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobSummary {
+    /// The job.
+    pub job_id: JobId,
+    /// Current status.
+    pub status: JobStatus,
+    /// The uploaded file name.
+    pub file_name: String,
+    /// When the job was accepted.
+    pub created_at: DateTime<Utc>,
+    /// Its resource and, once done, its download.
+    pub links: JobLinks,
+}
+
+/// `GET /diagrams` response: one page of the caller's jobs, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobPage {
+    /// The jobs of this page.
+    pub items: Vec<JobSummary>,
+    /// The next page, or null on the last one.
+    pub next: Option<String>,
+}
+
+/// One generated file of a job's code manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CodeFile {
+    /// Path inside the project.
+    pub path: String,
+    /// Hex SHA-256 of the contents.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// `generated` or `user`.
+    pub owner: String,
+    /// Where to download this file alone.
+    pub link: String,
+}
+
+/// `GET /diagrams/{id}/code` response.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CodeManifest {
+    /// The job.
+    pub job_id: JobId,
+    /// Generator name.
+    pub generator: String,
+    /// Generator version that produced the code.
+    pub generator_version: Option<String>,
+    /// The whole project as a zip.
+    pub code_zip: String,
+    /// Every generated file.
+    pub files: Vec<CodeFile>,
+}
+
+/// `POST /diagrams/{id}/retry` response (202 Accepted).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RetryAccepted {
+    /// The job.
+    pub job_id: JobId,
+    /// Always `queued`.
+    pub status: JobStatus,
+}
+
+/// One entry of the dead-letter queue.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeadLetterView {
+    /// Entry id (what replay takes).
+    pub id: i64,
+    /// The job.
+    pub job_id: String,
+    /// The stage that gave up.
+    pub stage: String,
+    /// Why.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// First failure.
+    pub first_failed_at: DateTime<Utc>,
+    /// Last failure.
+    pub last_failed_at: DateTime<Utc>,
+    /// When it was replayed, if it was.
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /admin/dlq` response.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeadLetterList {
+    /// The entries matching the filters.
+    pub items: Vec<DeadLetterView>,
+    /// Entries not replayed yet, in the whole queue.
+    pub unreplayed: i64,
+}
+
+/// `GET /admin/dlq/{id}` response: the entry and its message.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeadLetterDetail {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: DeadLetterView,
+    /// The message body: its JSON, or the raw text when it is not JSON.
+    pub payload: serde_json::Value,
+}
+
+/// What a replay of one dead letter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayStatus {
+    /// The message is back in the pipeline.
+    Queued,
+    /// It was replayed before: nothing done.
+    AlreadyReplayed,
+}
+
+/// `POST /admin/dlq/{id}/replay` response.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplayOutcome {
+    /// The entry.
+    pub id: i64,
+    /// What happened.
+    pub status: ReplayStatus,
+}
+
+/// `POST /admin/dlq/replay` response.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BulkReplay {
+    /// The entries put back into the pipeline.
+    pub replayed: Vec<i64>,
+}

@@ -268,5 +268,21 @@ pub mod v1 {
         pub line: u32,
         /// 1-based column.
         pub column: u32,
+        /// The same place as bytes of the file, for tools that index text by
+        /// byte (editors, `str` slicing): from the position to the end of its
+        /// line. Absent when the file's text was not at hand (generator
+        /// warnings).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bytes: Option<ByteSpan>,
+    }
+
+    /// A range of bytes of a source file: `start` inclusive, `end` exclusive,
+    /// both 0-based offsets from the start of the file.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+    pub struct ByteSpan {
+        /// Offset of the first byte.
+        pub start: u32,
+        /// Offset one past the last byte.
+        pub end: u32,
     }
 }

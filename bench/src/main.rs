@@ -12,9 +12,7 @@
 //!   fan-out: the notifier's memory per idle connection, then N clients each
 //!   following its own job, with delivery latency from commit to client.
 
-#[path = "../bench/mod.rs"]
-mod bench;
-
+use c4forge_bench as bench;
 use clap::Parser;
 use std::process::ExitCode;
 

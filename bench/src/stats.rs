@@ -29,6 +29,11 @@ impl Latencies {
         self.ms.len()
     }
 
+    /// Whether there is no sample yet.
+    pub fn is_empty(&self) -> bool {
+        self.ms.is_empty()
+    }
+
     /// The nearest-rank `p`-th percentile (0..=100) in milliseconds; 0 when empty.
     pub fn percentile(&self, p: f64) -> f64 {
         if self.ms.is_empty() {
