@@ -261,6 +261,15 @@ WHERE email <> LOWER(TRIM(email))
   )
 "#,
     },
+    Migration {
+        // 23 (issue 23), not 5: other branches add migrations at the same
+        // time, and a repeated version would be skipped as applied.
+        version: 23,
+        name: "stage leases count the runs that died unreleased (crash loop limit)",
+        sql: r#"
+ALTER TABLE stage_leases ADD COLUMN crashes BIGINT NOT NULL DEFAULT 0
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
