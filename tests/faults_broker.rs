@@ -496,3 +496,65 @@ async fn crash_loop_is_dead_lettered_while_its_window_is_processed() {
     expected.push((poison, "dead_lettered"));
     check_jobs(&iso, &expected).await;
 }
+
+/// Fault: the broker neither confirms nor refuses publishes: the test's
+/// own node raises its memory alarm (watermark 1 byte), which blocks every
+/// publishing connection. With a confirm timeout of 2 s in the bus URL the
+/// generate stage's publishes of committed output fail instead of hanging:
+/// their deliveries are not acked, the bus breaker opens, nothing is
+/// dead-lettered; once the alarm clears every job is done once.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn publish_unconfirmed_while_the_node_blocks_publishers() {
+    let iso = Isolated::create().await;
+    let node = OwnNode::start(&[]).await;
+    let url = format!("{}?confirm_timeout_ms=2000", node.url());
+    let env = with(iso.env(), &[("C4FORGE_BUS", &url)]);
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,store"], &env);
+    // Generate runs take 1.5 s, so the alarm is raised while runs are
+    // under way and their publishes come after it.
+    let generate = spawn(
+        &["--stages", "generate"],
+        &with(
+            env.clone(),
+            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(1500)")],
+        ),
+    );
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "blocked@example.com").await;
+    let jobs = submit(&http, &api.base, &token, 6).await;
+    wait_any(&http, &api.base, &token, &jobs, &["generating"], 90).await;
+    node.ctl(&["set_vm_memory_high_watermark", "absolute", "1"]);
+    let mut opened = false;
+    for _ in 0..240 {
+        let ready: serde_json::Value = http
+            .get(format!("{}/readyz", generate.base))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        if ready["breakers"]["bus"] == "open" {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        opened,
+        "the bus breaker should open:\n{}",
+        generate.log_text()
+    );
+    assert!(
+        generate.log_text().contains("no confirm within 2000 ms"),
+        "{}",
+        generate.log_text()
+    );
+    node.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    all_done(&http, &api.base, &token, &jobs, 180).await;
+    check_jobs(&iso, &done(&jobs)).await;
+    assert_eq!(dead_letters(&iso).await, 0, "nothing dead-lettered");
+}

@@ -17,13 +17,26 @@ use lapin::{
 };
 use schemas::messages::routing_key_for;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// How long a publish waits for the broker's confirm unless the bus URL
+/// says otherwise (`?confirm_timeout_ms=N`). A broker that neither confirms
+/// nor refuses (a node blocking publishers under a resource alarm, a queue
+/// without a leader) must not hold a stage's delivery, and with it a slot
+/// of its prefetch window, for ever: past this the publish fails with
+/// [`BusError::NotConfirmed`], which the stage treats like a refusal.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The query parameter of the bus URL that sets the confirm timeout.
+const CONFIRM_TIMEOUT_PARAM: &str = "confirm_timeout_ms";
 
 /// A RabbitMQ connection with a confirm-mode publishing channel.
 pub struct AmqpBus {
     conn: Connection,
     publisher: Channel,
     names: Names,
+    confirm_timeout: Duration,
 }
 
 impl std::fmt::Debug for AmqpBus {
@@ -56,6 +69,7 @@ fn durable_queue() -> QueueDeclareOptions {
 impl AmqpBus {
     /// Connects to `url` and opens the publishing channel.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let confirm_timeout = confirm_timeout(url)?;
         let conn = Connection::connect(url, ConnectionProperties::default().enable_auto_recover())
             .await
             .map_err(conn_err)?;
@@ -68,6 +82,7 @@ impl AmqpBus {
             conn,
             publisher,
             names: Names::new(prefix),
+            confirm_timeout,
         })
     }
 
@@ -78,6 +93,25 @@ impl AmqpBus {
             Source::Status => String::new(),
         }
     }
+}
+
+/// The confirm timeout of a bus URL: its `confirm_timeout_ms` query
+/// parameter, or [`DEFAULT_CONFIRM_TIMEOUT`]. (lapin ignores parameters it
+/// does not know.)
+fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some(v) = pair
+            .strip_prefix(CONFIRM_TIMEOUT_PARAM)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            let ms: u64 = v
+                .parse()
+                .map_err(|_| BusError::InvalidUrl(format!("{CONFIRM_TIMEOUT_PARAM}={v}")))?;
+            return Ok(Duration::from_millis(ms.max(1)));
+        }
+    }
+    Ok(DEFAULT_CONFIRM_TIMEOUT)
 }
 
 fn to_field_table(headers: &BTreeMap<String, String>) -> FieldTable {
@@ -253,24 +287,34 @@ impl Bus for AmqpBus {
             .await?
             .await
         };
-        let confirmation = match attempt.await {
-            Ok(c) => c,
-            Err(e) => {
-                // A lost connection: wait for lapin's recovery, then try once more.
-                ch.wait_for_recovery(e).await.map_err(conn_err)?;
-                ch.basic_publish(
-                    s(&exchange),
-                    s(&key),
-                    BasicPublishOptions::default(),
-                    &msg.body,
-                    props,
-                )
-                .await
-                .map_err(chan_err)?
-                .await
-                .map_err(chan_err)?
+        let confirmed = async {
+            match attempt.await {
+                Ok(c) => Ok(c),
+                Err(e) => {
+                    // A lost connection: wait for lapin's recovery, then try once more.
+                    ch.wait_for_recovery(e).await.map_err(conn_err)?;
+                    ch.basic_publish(
+                        s(&exchange),
+                        s(&key),
+                        BasicPublishOptions::default(),
+                        &msg.body,
+                        props,
+                    )
+                    .await
+                    .map_err(chan_err)?
+                    .await
+                    .map_err(chan_err)
+                }
             }
         };
+        let confirmation = tokio::time::timeout(self.confirm_timeout, confirmed)
+            .await
+            .map_err(|_| {
+                BusError::NotConfirmed(format!(
+                    "{exchange}/{key}: no confirm within {} ms",
+                    self.confirm_timeout.as_millis()
+                ))
+            })??;
         match confirmation {
             Confirmation::Ack(_) => Ok(()),
             Confirmation::Nack(_) => Err(BusError::NotConfirmed(format!("{exchange}/{key}"))),
@@ -390,5 +434,26 @@ impl Bus for AmqpBus {
             .map_err(chan_err)?;
         let _ = ch.close(200, "depth".into()).await;
         Ok(u64::from(q.message_count()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirm_timeout_comes_from_the_url() {
+        let cases = [
+            ("amqp://h/%2f", Some(DEFAULT_CONFIRM_TIMEOUT)),
+            ("amqp://h/v?heartbeat=10", Some(DEFAULT_CONFIRM_TIMEOUT)),
+            (
+                "amqp://h/v?heartbeat=10&confirm_timeout_ms=1500",
+                Some(Duration::from_millis(1500)),
+            ),
+            ("amqp://h/v?confirm_timeout_ms=soon", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(confirm_timeout(url).ok(), want, "{url}");
+        }
     }
 }
