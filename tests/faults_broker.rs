@@ -513,13 +513,13 @@ async fn publish_unconfirmed_while_the_node_blocks_publishers() {
     migrate(&env);
     let api = spawn(&["--stages", "ingest,notifier"], &env);
     let _rest = spawn(&["--stages", "parse,store"], &env);
-    // Generate runs take 1.5 s, so the alarm is raised while runs are
+    // Generate runs take 6 s, so the alarm is raised while runs are
     // under way and their publishes come after it.
     let generate = spawn(
         &["--stages", "generate"],
         &with(
             env.clone(),
-            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(1500)")],
+            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(6000)")],
         ),
     );
     let http = reqwest::Client::new();

@@ -33,7 +33,7 @@ const CONFIRM_TIMEOUT_PARAM: &str = "confirm_timeout_ms";
 
 /// A RabbitMQ connection with a confirm-mode publishing channel.
 pub struct AmqpBus {
-    conn: Connection,
+    conn: std::sync::Arc<Connection>,
     publisher: Channel,
     names: Names,
     confirm_timeout: Duration,
@@ -79,7 +79,7 @@ impl AmqpBus {
             .await
             .map_err(chan_err)?;
         Ok(Self {
-            conn,
+            conn: std::sync::Arc::new(conn),
             publisher,
             names: Names::new(prefix),
             confirm_timeout,
@@ -112,6 +112,28 @@ fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
         }
     }
     Ok(DEFAULT_CONFIRM_TIMEOUT)
+}
+
+/// Opens a channel on `conn` and consumes `queue` on it with `prefetch`.
+async fn reconsume(
+    conn: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), BusError> {
+    let ch = conn.create_channel().await.map_err(conn_err)?;
+    ch.basic_qos(prefetch.max(1), BasicQosOptions::default())
+        .await
+        .map_err(chan_err)?;
+    let consumer = ch
+        .basic_consume(
+            s(queue),
+            s(""),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(chan_err)?;
+    Ok((ch, consumer))
 }
 
 fn to_field_table(headers: &BTreeMap<String, String>) -> FieldTable {
@@ -298,7 +320,7 @@ impl Bus for AmqpBus {
                         s(&key),
                         BasicPublishOptions::default(),
                         &msg.body,
-                        props,
+                        props.clone(),
                     )
                     .await
                     .map_err(chan_err)?
@@ -369,7 +391,9 @@ impl Bus for AmqpBus {
             .await
             .map_err(chan_err)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let conn = self.conn.clone();
         tokio::spawn(async move {
+            let mut ch = ch;
             loop {
                 let next = tokio::select! {
                     next = inner.next() => next,
@@ -382,11 +406,28 @@ impl Bus for AmqpBus {
                         // With auto-recovery on, wait for the reconnect;
                         // the consumer is restored with the topology.
                         tracing::warn!(error = %e, "consumer channel error; waiting for recovery");
-                        if let Err(e) = ch.wait_for_recovery(e).await {
-                            tracing::error!(error = %e, "broker connection not recovered");
-                            break;
+                        let Err(e) = ch.wait_for_recovery(e).await else {
+                            continue;
+                        };
+                        // A channel the broker closed (a consumer past its
+                        // acknowledgement timeout) is not recovered by
+                        // lapin: consume on a new channel while the
+                        // connection is up. (A status queue is deleted
+                        // with its last consumer: that one ends.)
+                        if source != Source::Status && conn.status().connected() {
+                            match reconsume(&conn, &queue, prefetch).await {
+                                Ok((c, i)) => {
+                                    tracing::info!(queue = %queue, "consuming again on a new channel");
+                                    (ch, inner) = (c, i);
+                                    continue;
+                                }
+                                Err(again) => {
+                                    tracing::error!(error = %again, "cannot consume on a new channel");
+                                }
+                            }
                         }
-                        continue;
+                        tracing::error!(error = %e, "broker connection not recovered");
+                        break;
                     }
                     None => break,
                 };
