@@ -202,6 +202,42 @@ async fn all_done(http: &reqwest::Client, base: &str, token: &str, jobs: &[Strin
     }
 }
 
+/// [`all_done`], with `server`'s log in the failure message.
+async fn all_done_or_log(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    jobs: &[String],
+    secs: u64,
+    server: &Server,
+) {
+    for job in jobs {
+        let status = wait_terminal(http, base, token, job, secs).await;
+        assert_eq!(status, "done", "job {job}; log:\n{}", server.log_text());
+    }
+}
+
+/// Waits up to `secs` until every job's `stage` run is committed.
+async fn wait_committed(iso: &Isolated, stage: &str, jobs: usize, secs: u64) {
+    let db = sea_orm::Database::connect(iso.database_url())
+        .await
+        .expect("db");
+    let mut n = 0;
+    for _ in 0..secs * 4 {
+        n = rows(
+            &db,
+            &format!("SELECT job_id FROM stage_runs WHERE stage = '{stage}'"),
+        )
+        .await
+        .len();
+        if n == jobs {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{n} of {jobs} jobs passed {stage} within {secs} s");
+}
+
 fn done(jobs: &[String]) -> Vec<(String, &'static str)> {
     jobs.iter().map(|j| (j.clone(), "done")).collect()
 }
@@ -393,7 +429,7 @@ async fn consumer_ack_timeout_redelivers_without_a_second_effect() {
         "the broker should close the slow consumer's channel:\n{}",
         generate.log_text()
     );
-    all_done(&http, &api.base, &token, &jobs, 120).await;
+    all_done_or_log(&http, &api.base, &token, &jobs, 180, &generate).await;
     assert!(
         generate.running(),
         "the generate process exited:\n{}",
@@ -401,7 +437,7 @@ async fn consumer_ack_timeout_redelivers_without_a_second_effect() {
     );
     // The consumer is back: later jobs flow through the same process.
     jobs.extend(submit(&http, &api.base, &token, 3).await);
-    all_done(&http, &api.base, &token, &jobs, 90).await;
+    all_done_or_log(&http, &api.base, &token, &jobs, 120, &generate).await;
     check_jobs(&iso, &done(&jobs)).await;
     assert_eq!(dead_letters(&iso).await, 0, "nothing dead-lettered");
 }
@@ -513,20 +549,14 @@ async fn publish_unconfirmed_while_the_node_blocks_publishers() {
     migrate(&env);
     let api = spawn(&["--stages", "ingest,notifier"], &env);
     let _rest = spawn(&["--stages", "parse,store"], &env);
-    // Generate runs take 6 s, so the alarm is raised while runs are
-    // under way and their publishes come after it.
-    let generate = spawn(
-        &["--stages", "generate"],
-        &with(
-            env.clone(),
-            &[("FAILPOINTS", "stage-run-sleep-generate=sleep(6000)")],
-        ),
-    );
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "blocked@example.com").await;
     let jobs = submit(&http, &api.base, &token, 6).await;
-    wait_any(&http, &api.base, &token, &jobs, &["generating"], 90).await;
+    // Every job waits in the generate queue; then the alarm; then the
+    // generate stage starts: each of its publishes comes after the alarm.
+    wait_committed(&iso, "parse", jobs.len(), 90).await;
     node.ctl(&["set_vm_memory_high_watermark", "absolute", "1"]);
+    let generate = spawn(&["--stages", "generate"], &env);
     let mut opened = false;
     for _ in 0..240 {
         let ready: serde_json::Value = http
@@ -554,7 +584,7 @@ async fn publish_unconfirmed_while_the_node_blocks_publishers() {
         generate.log_text()
     );
     node.ctl(&["set_vm_memory_high_watermark", "0.4"]);
-    all_done(&http, &api.base, &token, &jobs, 180).await;
+    all_done_or_log(&http, &api.base, &token, &jobs, 180, &generate).await;
     check_jobs(&iso, &done(&jobs)).await;
     assert_eq!(dead_letters(&iso).await, 0, "nothing dead-lettered");
 }

@@ -114,8 +114,35 @@ fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
     Ok(DEFAULT_CONFIRM_TIMEOUT)
 }
 
-/// Opens a channel on `conn` and consumes `queue` on it with `prefetch`.
+/// Attempts of [`reconsume`]: right after the broker closed a channel,
+/// lapin may still be finishing that close and refuse a new one for a
+/// moment.
+const RECONSUME_ATTEMPTS: u32 = 20;
+
+/// Opens a channel on `conn` and consumes `queue` on it with `prefetch`,
+/// trying [`RECONSUME_ATTEMPTS`] times 250 ms apart.
 async fn reconsume(
+    conn: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), BusError> {
+    let mut attempt = 1;
+    loop {
+        match consume_on_new_channel(conn, queue, prefetch).await {
+            Ok(consuming) => return Ok(consuming),
+            Err(e) if attempt >= RECONSUME_ATTEMPTS || !conn.status().connected() => {
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "new consumer channel refused; trying again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+async fn consume_on_new_channel(
     conn: &Connection,
     queue: &str,
     prefetch: u16,
