@@ -115,12 +115,12 @@ fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
 }
 
 /// Attempts of [`reconsume`]: right after the broker closed a channel,
-/// lapin may still be finishing that close and refuse a new one for a
-/// moment.
-const RECONSUME_ATTEMPTS: u32 = 20;
+/// lapin may still be finishing that close and refuse a new one (and
+/// report the connection not connected) for a moment.
+const RECONSUME_ATTEMPTS: u32 = 10;
 
 /// Opens a channel on `conn` and consumes `queue` on it with `prefetch`,
-/// trying [`RECONSUME_ATTEMPTS`] times 250 ms apart.
+/// trying [`RECONSUME_ATTEMPTS`] times, a second apart.
 async fn reconsume(
     conn: &Connection,
     queue: &str,
@@ -128,15 +128,14 @@ async fn reconsume(
 ) -> Result<(Channel, lapin::Consumer), BusError> {
     let mut attempt = 1;
     loop {
+        // Let lapin finish the close of the old channel first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         match consume_on_new_channel(conn, queue, prefetch).await {
             Ok(consuming) => return Ok(consuming),
-            Err(e) if attempt >= RECONSUME_ATTEMPTS || !conn.status().connected() => {
-                return Err(e);
-            }
+            Err(e) if attempt >= RECONSUME_ATTEMPTS => return Err(e),
             Err(e) => {
                 tracing::debug!(error = %e, attempt, "new consumer channel refused; trying again");
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }
@@ -438,10 +437,11 @@ impl Bus for AmqpBus {
                         };
                         // A channel the broker closed (a consumer past its
                         // acknowledgement timeout) is not recovered by
-                        // lapin: consume on a new channel while the
-                        // connection is up. (A status queue is deleted
-                        // with its last consumer: that one ends.)
-                        if source != Source::Status && conn.status().connected() {
+                        // lapin: consume on a new channel (lapin may call
+                        // the connection down for a moment meanwhile; a
+                        // lost one fails every attempt). A status queue is
+                        // deleted with its last consumer: that one ends.
+                        if source != Source::Status {
                             match reconsume(&conn, &queue, prefetch).await {
                                 Ok((c, i)) => {
                                     tracing::info!(queue = %queue, "consuming again on a new channel");
