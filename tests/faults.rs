@@ -542,3 +542,74 @@ async fn a_lost_message_is_recovered_by_the_stale_job_sweep() {
         api.log_text()
     );
 }
+
+/// Waits up to `secs` until the process has handled a delivery (its log
+/// says so): it holds partitions and works on them.
+async fn has_handled(server: &Server, secs: u64) -> bool {
+    for _ in 0..secs * 4 {
+        if server.log_text().contains("delivery handled") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+/// Fault 5: a Kafka consumer group rebalances under load. Two generate
+/// processes share the stage's partitions, both with work in flight; a
+/// third joins (partitions move to it) and then one of the first two leaves
+/// by SIGTERM (its partitions move again) while 200 jobs go through. Every
+/// job is done once: deliveries of revoked partitions are redone by their
+/// new owner from the committed offset, and no offset was committed past
+/// unsettled work (a job whose message was skipped that way would never be
+/// done; the stale-job sweep is far away at its default of 15 min).
+#[cfg(all(feature = "kafka", feature = "failpoints"))]
+#[tokio::test]
+async fn kafka_rebalance_under_load_does_every_job_once() {
+    let iso = Isolated::create().await;
+    let env = with(
+        iso.kafka_env(),
+        &[
+            ("C4FORGE_UPLOADS_PER_MINUTE", "10000"),
+            ("C4FORGE_MAX_ACTIVE_JOBS", "10000"),
+        ],
+    );
+    migrate(&env);
+    let api = spawn(&["--stages", "ingest,notifier"], &env);
+    let _rest = spawn(&["--stages", "parse,store"], &env);
+    // Runs of 100 ms keep work in flight in every member.
+    let slow = with(
+        env.clone(),
+        &[("FAILPOINTS", "stage-run-sleep-generate=sleep(100)")],
+    );
+    let first = spawn(&["--stages", "generate"], &slow);
+    let second = spawn(&["--stages", "generate"], &slow);
+    let http = reqwest::Client::new();
+    let token = login(&http, &api.base, "rebalance@example.com").await;
+    let mut jobs = submit(&http, &api.base, &token, 100).await;
+    for (name, member) in [("first", &first), ("second", &second)] {
+        assert!(
+            has_handled(member, 120).await,
+            "the {name} generate process got no work:\n{}",
+            member.log_text()
+        );
+    }
+    let third = spawn(&["--stages", "generate"], &slow);
+    jobs.extend(submit(&http, &api.base, &token, 100).await);
+    assert!(
+        has_handled(&third, 120).await,
+        "the joining generate process got no partition:\n{}",
+        third.log_text()
+    );
+    let status = first.terminate();
+    assert!(status.success(), "SIGTERM should drain: {status:?}");
+    all_reach(&http, &api.base, &token, &jobs, "done", 300).await;
+    check_jobs(&iso, &done(&jobs)).await;
+    let db = sea_orm::Database::connect(iso.database_url())
+        .await
+        .expect("db");
+    assert!(
+        rows(&db, "SELECT id FROM dead_letters").await.is_empty(),
+        "nothing dead-lettered"
+    );
+}

@@ -261,6 +261,13 @@ WHERE email <> LOWER(TRIM(email))
   )
 "#,
     },
+    Migration {
+        version: 5,
+        name: "stage leases count the runs that died unreleased (crash loop limit)",
+        sql: r#"
+ALTER TABLE stage_leases ADD COLUMN crashes BIGINT NOT NULL DEFAULT 0
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`

@@ -19,6 +19,12 @@ pub const AFTER_COMMIT: &str = "stage-after-commit";
 /// or stuck, for the tests of leases and of the run time budget.
 pub const RUN_SLEEP: &str = "stage-run-sleep";
 
+/// At the start of a stage run, after its lease is taken:
+/// `stage-abort-on-job-{stage}=return(JOB_ID)` aborts the process on every
+/// run of that stage for that job (a message that crashes its consumer each
+/// time: a crash loop), and on no other job.
+pub const ABORT_ON_JOB: &str = "stage-abort-on-job";
+
 /// Errors arming the fail points.
 #[derive(Debug, thiserror::Error)]
 pub enum FailpointsError {
@@ -63,6 +69,16 @@ pub fn arm(spec: &str) -> Result<(), FailpointsError> {
 pub fn hit(name: &str) {
     if fail::eval(name, |_| ()).is_some() {
         tracing::error!(failpoint = name, "fail point fired: aborting the process");
+        std::process::abort();
+    }
+}
+
+/// Evaluates [`ABORT_ON_JOB`] for `stage`: aborts the process when the
+/// point's `return` names `job`.
+pub fn abort_on_job(stage: schemas::Stage, job: &str) {
+    let name = format!("{ABORT_ON_JOB}-{stage}");
+    if fail::eval(&name, |arg| arg.as_deref() == Some(job)) == Some(true) {
+        tracing::error!(failpoint = %name, job, "fail point fired: aborting the process");
         std::process::abort();
     }
 }

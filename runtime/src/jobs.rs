@@ -10,7 +10,9 @@
 //!
 //! `stage_leases` records the running `(job, stage)`: the run's owner, its
 //! `lease_until` (renewed by the run's heartbeat), the time of the last
-//! heartbeat or release, and how many runs were started. A run starts only
+//! heartbeat or release, how many runs were started, and how many of them
+//! died holding it (`crashes`: a lease found expired but never released,
+//! by a new run or the sweep; reset by a retry or replay). A run starts only
 //! by taking the lease ([`Ledger::start_run`]), which succeeds when there is
 //! no lease row or its lease has expired; a finished run releases it
 //! (`lease_until = 0`). The recovery sweep ([`Ledger::recoverable_jobs`])
@@ -119,6 +121,15 @@ pub struct JobRecord {
 pub enum StartOutcome {
     /// The job moved to the stage's status (event returned if it changed).
     Started(Option<StatusEvent>),
+    /// Like `Started`, but earlier runs of this stage for the job died
+    /// holding their lease (their process crashed or was killed) this many
+    /// times: the stage loop runs it alone, or dead-letters it at the limit.
+    StartedAfterCrashes {
+        /// The status event, as for `Started`.
+        event: Option<StatusEvent>,
+        /// Runs of this `(job, stage)` whose lease was found unreleased.
+        crashes: i64,
+    },
     /// This stage already committed for the job; its output is attached.
     AlreadyDone(Option<String>),
     /// The job is finished or failed; nothing to do.
@@ -549,7 +560,7 @@ impl Ledger {
     /// instead of re-enqueueing it again at once. Returns how many there were.
     pub async fn settle_expired_leases(&self, job: JobId, now: i64) -> Result<u64> {
         self.exec(
-            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE job_id = $2 AND lease_until > 0 AND lease_until < $1",
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1, crashes = crashes + 1 WHERE job_id = $2 AND lease_until > 0 AND lease_until < $1",
             vec![now.into(), job.to_string().into()],
         )
         .await
@@ -560,7 +571,7 @@ impl Ledger {
     /// previous incarnation of this very process and no run is alive.
     pub async fn release_all_leases(&self) -> Result<u64> {
         self.exec(
-            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE lease_until > 0",
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1, crashes = crashes + 1 WHERE lease_until > 0",
             vec![now_millis().into()],
         )
         .await
@@ -753,15 +764,19 @@ impl Ledger {
         let now = now_millis();
         let tx = self.db.begin().await?;
         self.relax_commit(&tx).await?;
+        let mut crashes: i64 = 0;
         if let Some((owner, lease_ms)) = lease {
             // Taken when there is no lease row or its lease expired (or was
             // released: 0); a live lease of another run leaves the row as is.
+            // An expired lease that was never released (> 0) is a run
+            // that died: counted in `crashes`.
             let taken = tx
-                .execute_raw(self.stmt(
+                .query_one_raw(self.stmt(
                     "INSERT INTO stage_leases (job_id, stage, owner, lease_until, heartbeat_at, started_at, runs) VALUES ($1, $2, $3, $4, $5, $5, 1) \
                      ON CONFLICT (job_id, stage) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, \
-                     heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, runs = stage_leases.runs + 1 \
-                     WHERE stage_leases.lease_until < $5",
+                     heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, runs = stage_leases.runs + 1, \
+                     crashes = stage_leases.crashes + CASE WHEN stage_leases.lease_until > 0 THEN 1 ELSE 0 END \
+                     WHERE stage_leases.lease_until < $5 RETURNING crashes",
                     vec![
                         job.to_string().into(),
                         stage.as_str().into(),
@@ -770,9 +785,8 @@ impl Ledger {
                         now.into(),
                     ],
                 ))
-                .await?
-                .rows_affected();
-            if taken == 0 {
+                .await?;
+            let Some(taken) = taken else {
                 let holder = tx
                     .query_one_raw(self.stmt(
                         "SELECT owner, lease_until FROM stage_leases WHERE job_id = $1 AND stage = $2",
@@ -785,16 +799,24 @@ impl Ledger {
                     None => (String::new(), now),
                 };
                 return Ok(StartOutcome::Leased { owner, until });
-            }
+            };
+            crashes = get(&taken, "crashes")?;
             // A run that held the lease until just now may have committed.
             if let Some(output) = self.committed_output(&tx, job, stage).await? {
                 tx.rollback().await?;
                 return Ok(StartOutcome::AlreadyDone(output));
             }
         }
+        let started = |event| {
+            if crashes > 0 {
+                StartOutcome::StartedAfterCrashes { event, crashes }
+            } else {
+                StartOutcome::Started(event)
+            }
+        };
         let Some((next, allowed)) = started_by else {
             tx.commit().await?;
-            return Ok(StartOutcome::Started(None));
+            return Ok(started(None));
         };
         let from: Vec<&JobStatus> = allowed.iter().filter(|s| **s != next).collect();
         let sql = format!(
@@ -816,7 +838,7 @@ impl Ledger {
             None
         };
         tx.commit().await?;
-        Ok(StartOutcome::Started(event))
+        Ok(started(event))
     }
 
     /// Records that `stage` finished `job` with `output` (the message it
@@ -1058,6 +1080,12 @@ impl Ledger {
         }
         tx.execute_raw(self.stmt(
             "DELETE FROM stage_runs WHERE job_id = $1 AND stage <> 'ingest'",
+            vec![job.to_string().into()],
+        ))
+        .await?;
+        // A fresh start: crashes of earlier runs no longer count.
+        tx.execute_raw(self.stmt(
+            "UPDATE stage_leases SET crashes = 0 WHERE job_id = $1",
             vec![job.to_string().into()],
         ))
         .await?;
@@ -1308,6 +1336,12 @@ impl Ledger {
                 vec![dl.job_id.clone().into()],
             ))
             .await?;
+        // The operator fixed the cause: earlier crashes no longer count.
+        tx.execute_raw(self.stmt(
+            "UPDATE stage_leases SET crashes = 0 WHERE job_id = $1 AND stage = $2",
+            vec![dl.job_id.clone().into(), stage.as_str().into()],
+        ))
+        .await?;
         let mut event = None;
         if let Some(row) = user {
             let user_id: UserId = parse(&get::<String>(&row, "user_id")?, "user id")?;
@@ -1581,7 +1615,17 @@ mod tests {
             .start_run(job, Stage::Parse, detail.clone(), "c", 60_000)
             .await
             .expect("start");
-        assert!(matches!(third, StartOutcome::Started(None)), "{third:?}");
+        // Taking over a lease that was never released counts a crash.
+        assert!(
+            matches!(
+                third,
+                StartOutcome::StartedAfterCrashes {
+                    event: None,
+                    crashes: 1
+                }
+            ),
+            "{third:?}"
+        );
         assert!(
             !ledger
                 .renew_lease(job, Stage::Parse, "a", 60_000)

@@ -6,7 +6,18 @@
 //! the stage's pure work -> commit (stage run + next message recorded) ->
 //! publish the next message and the status event with confirms -> ack.
 //! Transient errors go to a delay tier with exponential backoff and full
-//! jitter until `max_attempts`, then to the dead-letter queue.
+//! jitter until `max_attempts`, then to the dead-letter queue. A committed
+//! run whose next message the broker refuses or does not confirm is not a
+//! failed attempt: its delivery goes back to the broker unacked and its
+//! redelivery publishes the stored output (`publish_committed`).
+//!
+//! **Crash loops.** A message that kills its stage process every time is
+//! caught by its lease: a run that died leaves its lease unreleased, and
+//! the next run of the job counts it (`crashes`). A delivery that was in a
+//! consumer's hands before (redelivered, or sent round by a stage) runs
+//! alone in its process, so the runs that died alongside the culprit once
+//! succeed on their own; at `max_attempts` crashes the job is
+//! dead-lettered with a reason naming the crash loop.
 //!
 //! **Leases.** A delivery starts a run only by taking the lease of its
 //! `(job, stage)` in the same transaction as the status change (see
@@ -63,6 +74,10 @@ pub const ATTEMPT_HEADER: &str = "x-c4forge-attempt";
 pub const REASON_HEADER: &str = "x-c4forge-reason";
 /// Dead-letter header: which stage gave up.
 pub const STAGE_HEADER: &str = "x-c4forge-stage";
+/// Header of a message a stage sent round through a delay tier because of
+/// a run it found on the job (a deferral, an isolation): when it comes
+/// back, it runs alone in its process (see `Isolation`).
+pub const SUSPECT_HEADER: &str = "x-c4forge-suspect";
 
 /// How a stage failed. Decided by type, never from error text.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +276,7 @@ pub async fn run(
     let stage = handler.stage();
     let mut tasks = JoinSet::new();
     let mut ended_by_broker = false;
+    let isolation = Arc::new(tokio::sync::RwLock::new(()));
     'consuming: while !shutdown.is_cancelled() {
         if let Some(dep) = ctx.breakers.blocked() {
             tracing::warn!(stage = %stage, dependency = dep.as_str(), "breaker open; not consuming");
@@ -296,7 +312,8 @@ pub async fn run(
                 next = consumer.next() => match next {
                     Some(delivery) => {
                         let (h, c, s) = (handler.clone(), ctx.clone(), settings.clone());
-                        tasks.spawn(async move { process(h.as_ref(), &c, &s, delivery).await });
+                        let i = isolation.clone();
+                        tasks.spawn(async move { process(h.as_ref(), &c, &s, &i, delivery).await });
                     }
                     None => {
                         ended_by_broker = true;
@@ -337,10 +354,37 @@ fn attempt_of(d: &Delivery) -> u32 {
         .max(1)
 }
 
+/// Whether a delivery was in the hands of a consumer before (the broker
+/// says so, or a stage sent it round because of a run it found on the
+/// job): it may be the message that killed that consumer's process, so it
+/// runs alone (see [`Isolation`]).
+fn suspect(delivery: &Delivery) -> bool {
+    delivery.redelivered || delivery.headers.contains_key(SUSPECT_HEADER)
+}
+
+/// How a delivery holds its stage's isolation lock: a suspect delivery
+/// (see [`suspect`]) runs alone in its process, the others share it. When
+/// a message kills the process (a crash loop), the runs that died with it
+/// then count one crash each: after it they run alone and succeed, and
+/// are not dead-lettered with the culprit.
+enum Isolation {
+    /// No other delivery of this stage is handled in this process meanwhile.
+    Alone {
+        /// Held until the delivery is settled.
+        _guard: tokio::sync::OwnedRwLockWriteGuard<()>,
+    },
+    /// Handled alongside other deliveries.
+    Shared {
+        /// Held until the delivery is settled.
+        _guard: tokio::sync::OwnedRwLockReadGuard<()>,
+    },
+}
+
 async fn process(
     handler: &dyn StageHandler,
     ctx: &StageContext,
     settings: &LoopSettings,
+    isolation: &Arc<tokio::sync::RwLock<()>>,
     delivery: Delivery,
 ) {
     let stage = handler.stage();
@@ -348,11 +392,24 @@ async fn process(
         Ok(env) => env,
         Err(e) => return reject_undecodable(ctx, stage, delivery, e).await,
     };
+    // Taken before the run takes its lease: a delivery waiting here holds
+    // no lease, so a crash meanwhile does not count against its job.
+    let isolation = if suspect(&delivery) {
+        Isolation::Alone {
+            _guard: isolation.clone().write_owned().await,
+        }
+    } else {
+        Isolation::Shared {
+            _guard: isolation.clone().read_owned().await,
+        }
+    };
     let span = tracing::info_span!("stage", stage = %stage, job_id = %env.job_id, attempt = attempt_of(&delivery));
     async move {
         metrics::gauge!("c4forge_stage_in_flight", "stage" => stage.as_str()).increment(1.0);
         let started = Instant::now();
-        let outcome = handle_one(handler, ctx, settings, &env, delivery).await;
+        let alone = matches!(isolation, Isolation::Alone { .. });
+        let outcome = handle_one(handler, ctx, settings, &env, delivery, alone).await;
+        drop(isolation);
         metrics::gauge!("c4forge_stage_in_flight", "stage" => stage.as_str()).decrement(1.0);
         metrics::histogram!("c4forge_stage_duration_seconds", "stage" => stage.as_str())
             .record(started.elapsed().as_secs_f64());
@@ -388,6 +445,34 @@ enum Settle {
         /// Its lease's expiry (ms).
         until: i64,
     },
+    /// The stage is committed but the broker refused or did not confirm
+    /// its next message (the reason): see [`publish_committed`].
+    Unpublished(String),
+    /// Earlier runs of the job died with their process this many times and
+    /// this delivery shares the process with other runs: send it round to
+    /// come back as a suspect and run alone.
+    Isolate(i64),
+    /// Runs of the job died with their process `max_attempts` times: a
+    /// crash loop, dead-lettered with this reason.
+    CrashLoop(String),
+}
+
+/// Publishes the committed output of a stage run. A refused or unconfirmed
+/// publish is `Ok(Err(reason))`, not a failed attempt: the work is done
+/// and its output kept in `stage_runs` (the stage's outbox), so the input
+/// is not acked but handed back to the broker, whose redelivery publishes
+/// the stored output again; the bus breaker counts the failure, so a
+/// broker that keeps refusing stops the consumer. Counting it as an
+/// attempt would dead-letter finished work while the broker is full.
+async fn publish_committed(
+    ctx: &StageContext,
+    body: &str,
+) -> Result<Result<(), String>, StageError> {
+    match publish_next(ctx, body).await {
+        Ok(()) => Ok(Ok(())),
+        Err(StageError::Transient { reason, .. }) => Ok(Err(reason)),
+        Err(permanent) => Err(permanent),
+    }
 }
 
 /// How a leased run ended.
@@ -409,6 +494,8 @@ async fn run_leased(
 ) -> RunEnd {
     let stage = handler.stage();
     let work = async {
+        #[cfg(feature = "failpoints")]
+        crate::failpoints::abort_on_job(stage, &env.job_id.to_string());
         #[cfg(feature = "failpoints")]
         crate::failpoints::run_sleep(stage).await;
         handler.handle(ctx, env).await
@@ -456,11 +543,12 @@ async fn handle_one(
     settings: &LoopSettings,
     env: &Envelope,
     delivery: Delivery,
+    alone: bool,
 ) -> &'static str {
     let stage = handler.stage();
     let owner = run_owner();
     let result: Result<Settle, StageError> = async {
-        match ctx
+        let outcome = ctx
             .ledger
             .start_run(
                 env.job_id,
@@ -469,8 +557,28 @@ async fn handle_one(
                 &owner,
                 millis(settings.lease),
             )
-            .await?
-        {
+            .await?;
+        let outcome = match outcome {
+            StartOutcome::StartedAfterCrashes { event, crashes } => {
+                let limit = i64::from(settings.max_attempts);
+                if crashes >= limit || !alone {
+                    if let Err(e) = ctx.ledger.release_lease(env.job_id, stage, &owner).await {
+                        tracing::warn!(error = %e, "lease not released; it expires");
+                    }
+                    return Ok(if crashes >= limit {
+                        Settle::CrashLoop(format!(
+                            "crash loop: the {stage} stage's process died during {crashes} runs of this job (limit stages.max_attempts = {limit})"
+                        ))
+                    } else {
+                        Settle::Isolate(crashes)
+                    });
+                }
+                tracing::warn!(crashes, "earlier runs of this job died with their process; running it alone");
+                StartOutcome::Started(event)
+            }
+            other => other,
+        };
+        match outcome {
             StartOutcome::Missing => {
                 tracing::info!("job deleted; dropping message");
                 Ok(Settle::Ack("duplicate"))
@@ -480,8 +588,10 @@ async fn handle_one(
                 Ok(Settle::Ack("duplicate"))
             }
             StartOutcome::AlreadyDone(output) => {
-                if let Some(body) = output {
-                    publish_next(ctx, &body).await?;
+                if let Some(body) = output
+                    && let Err(reason) = publish_committed(ctx, &body).await?
+                {
+                    return Ok(Settle::Unpublished(reason));
                 }
                 Ok(Settle::Ack("duplicate"))
             }
@@ -489,6 +599,8 @@ async fn handle_one(
                 owner: holder,
                 until,
             } => Ok(Settle::Defer { holder, until }),
+            // Turned into `Started` or settled just above.
+            StartOutcome::StartedAfterCrashes { crashes, .. } => Ok(Settle::Isolate(crashes)),
             StartOutcome::Started(event) => {
                 if let Some(ev) = event {
                     publish_event(&ctx.bus, &ev).await;
@@ -532,8 +644,10 @@ async fn handle_one(
                 // published or acked (the redelivery must finish the job once).
                 #[cfg(feature = "failpoints")]
                 crate::failpoints::hit(crate::failpoints::AFTER_COMMIT);
-                if let Some(body) = &next_body {
-                    publish_next(ctx, body).await?;
+                if let Some(body) = &next_body
+                    && let Err(reason) = publish_committed(ctx, body).await?
+                {
+                    return Ok(Settle::Unpublished(reason));
                 }
                 if let Some(ev) = done {
                     publish_event(&ctx.bus, &ev).await;
@@ -548,6 +662,27 @@ async fn handle_one(
             ctx.breakers.succeeded();
             settle_ack(delivery).await;
             label
+        }
+        Ok(Settle::Unpublished(reason)) => {
+            ctx.breakers.failed(Dependency::Bus);
+            tracing::warn!(
+                reason = %reason,
+                "committed, but the next message was not published; handing the delivery back"
+            );
+            settle_requeue(delivery).await;
+            "unpublished"
+        }
+        Ok(Settle::CrashLoop(reason)) => {
+            let attempt = attempt_of(&delivery);
+            dead_letter(ctx, stage, env, delivery, &reason, attempt).await
+        }
+        Ok(Settle::Isolate(crashes)) => {
+            tracing::warn!(
+                crashes,
+                "earlier runs of this job died with their process; sending it round to run alone"
+            );
+            send_later(ctx, env, delivery, Duration::ZERO, None, true).await;
+            "isolated"
         }
         Ok(Settle::Defer { holder, until }) => {
             ctx.breakers.succeeded();
@@ -608,24 +743,29 @@ async fn defer(
         wait_ms,
         "another run holds this job's lease; deferring the delivery"
     );
-    send_later(ctx, env, delivery, wait, None).await;
+    send_later(ctx, env, delivery, wait, None, true).await;
     "deferred"
 }
 
 /// Sends a delivery to the retry delay tier that covers `delay`, then acks
 /// it (requeues it when the publish fails, so it is never lost). With
 /// `attempt`, the copy carries that attempt number; without, its headers
-/// stay as they were (a deferral: nothing failed).
+/// stay as they were (a deferral: nothing failed). A `suspect` copy
+/// carries [`SUSPECT_HEADER`].
 async fn send_later(
     ctx: &StageContext,
     env: &Envelope,
     delivery: Delivery,
     delay: Duration,
     attempt: Option<u32>,
+    suspect: bool,
 ) {
     let mut headers = delivery.headers.clone();
     if let Some(attempt) = attempt {
         headers.insert(ATTEMPT_HEADER.into(), attempt.to_string());
+    }
+    if suspect {
+        headers.insert(SUSPECT_HEADER.into(), "true".into());
     }
     let later = Outgoing {
         destination: Destination::Retry {
@@ -676,10 +816,26 @@ async fn retry_or_dead_letter(
             delay_ms = delay.as_millis() as u64,
             "transient failure; retrying"
         );
-        send_later(ctx, env, delivery, delay, Some(attempt + 1)).await;
+        send_later(ctx, env, delivery, delay, Some(attempt + 1), false).await;
         "retried"
     } else {
         tracing::error!(reason, attempt, "attempts exhausted; dead-lettering");
+        dead_letter(ctx, stage, env, delivery, reason, attempt).await
+    }
+}
+
+/// Publishes the delivery to the dead-letter queue with its reason, records
+/// it and dead-letters its job, then acks it (requeues it when the DLQ
+/// publish fails).
+async fn dead_letter(
+    ctx: &StageContext,
+    stage: Stage,
+    env: &Envelope,
+    delivery: Delivery,
+    reason: &str,
+    attempt: u32,
+) -> &'static str {
+    {
         let dead = dead_letter_message(&delivery, stage, reason, attempt);
         let payload = String::from_utf8_lossy(&delivery.body).into_owned();
         if ctx.bus.publish(dead).await.is_err() {

@@ -55,6 +55,11 @@ impl Server {
         None
     }
 
+    /// Whether the process still runs (it did not exit or die).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

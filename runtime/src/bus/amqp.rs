@@ -17,13 +17,26 @@ use lapin::{
 };
 use schemas::messages::routing_key_for;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// How long a publish waits for the broker's confirm unless the bus URL
+/// says otherwise (`?confirm_timeout_ms=N`). A broker that neither confirms
+/// nor refuses (a node blocking publishers under a resource alarm, a queue
+/// without a leader) must not hold a stage's delivery, and with it a slot
+/// of its prefetch window, for ever: past this the publish fails with
+/// [`BusError::NotConfirmed`], which the stage treats like a refusal.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The query parameter of the bus URL that sets the confirm timeout.
+const CONFIRM_TIMEOUT_PARAM: &str = "confirm_timeout_ms";
 
 /// A RabbitMQ connection with a confirm-mode publishing channel.
 pub struct AmqpBus {
-    conn: Connection,
+    conn: std::sync::Arc<Connection>,
     publisher: Channel,
     names: Names,
+    confirm_timeout: Duration,
 }
 
 impl std::fmt::Debug for AmqpBus {
@@ -56,6 +69,7 @@ fn durable_queue() -> QueueDeclareOptions {
 impl AmqpBus {
     /// Connects to `url` and opens the publishing channel.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let confirm_timeout = confirm_timeout(url)?;
         let conn = Connection::connect(url, ConnectionProperties::default().enable_auto_recover())
             .await
             .map_err(conn_err)?;
@@ -65,9 +79,10 @@ impl AmqpBus {
             .await
             .map_err(chan_err)?;
         Ok(Self {
-            conn,
+            conn: std::sync::Arc::new(conn),
             publisher,
             names: Names::new(prefix),
+            confirm_timeout,
         })
     }
 
@@ -78,6 +93,73 @@ impl AmqpBus {
             Source::Status => String::new(),
         }
     }
+}
+
+/// The confirm timeout of a bus URL: its `confirm_timeout_ms` query
+/// parameter, or [`DEFAULT_CONFIRM_TIMEOUT`]. (lapin ignores parameters it
+/// does not know.)
+fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some(v) = pair
+            .strip_prefix(CONFIRM_TIMEOUT_PARAM)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            let ms: u64 = v
+                .parse()
+                .map_err(|_| BusError::InvalidUrl(format!("{CONFIRM_TIMEOUT_PARAM}={v}")))?;
+            return Ok(Duration::from_millis(ms.max(1)));
+        }
+    }
+    Ok(DEFAULT_CONFIRM_TIMEOUT)
+}
+
+/// Attempts of [`reconsume`]: right after the broker closed a channel,
+/// lapin may still be finishing that close and refuse a new one (and
+/// report the connection not connected) for a moment.
+const RECONSUME_ATTEMPTS: u32 = 10;
+
+/// Opens a channel on `conn` and consumes `queue` on it with `prefetch`,
+/// trying [`RECONSUME_ATTEMPTS`] times, a second apart.
+async fn reconsume(
+    conn: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), BusError> {
+    let mut attempt = 1;
+    loop {
+        // Let lapin finish the close of the old channel first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match consume_on_new_channel(conn, queue, prefetch).await {
+            Ok(consuming) => return Ok(consuming),
+            Err(e) if attempt >= RECONSUME_ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "new consumer channel refused; trying again");
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn consume_on_new_channel(
+    conn: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), BusError> {
+    let ch = conn.create_channel().await.map_err(conn_err)?;
+    ch.basic_qos(prefetch.max(1), BasicQosOptions::default())
+        .await
+        .map_err(chan_err)?;
+    let consumer = ch
+        .basic_consume(
+            s(queue),
+            s(""),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(chan_err)?;
+    Ok((ch, consumer))
 }
 
 fn to_field_table(headers: &BTreeMap<String, String>) -> FieldTable {
@@ -253,24 +335,34 @@ impl Bus for AmqpBus {
             .await?
             .await
         };
-        let confirmation = match attempt.await {
-            Ok(c) => c,
-            Err(e) => {
-                // A lost connection: wait for lapin's recovery, then try once more.
-                ch.wait_for_recovery(e).await.map_err(conn_err)?;
-                ch.basic_publish(
-                    s(&exchange),
-                    s(&key),
-                    BasicPublishOptions::default(),
-                    &msg.body,
-                    props,
-                )
-                .await
-                .map_err(chan_err)?
-                .await
-                .map_err(chan_err)?
+        let confirmed = async {
+            match attempt.await {
+                Ok(c) => Ok(c),
+                Err(e) => {
+                    // A lost connection: wait for lapin's recovery, then try once more.
+                    ch.wait_for_recovery(e).await.map_err(conn_err)?;
+                    ch.basic_publish(
+                        s(&exchange),
+                        s(&key),
+                        BasicPublishOptions::default(),
+                        &msg.body,
+                        props.clone(),
+                    )
+                    .await
+                    .map_err(chan_err)?
+                    .await
+                    .map_err(chan_err)
+                }
             }
         };
+        let confirmation = tokio::time::timeout(self.confirm_timeout, confirmed)
+            .await
+            .map_err(|_| {
+                BusError::NotConfirmed(format!(
+                    "{exchange}/{key}: no confirm within {} ms",
+                    self.confirm_timeout.as_millis()
+                ))
+            })??;
         match confirmation {
             Confirmation::Ack(_) => Ok(()),
             Confirmation::Nack(_) => Err(BusError::NotConfirmed(format!("{exchange}/{key}"))),
@@ -325,7 +417,9 @@ impl Bus for AmqpBus {
             .await
             .map_err(chan_err)?;
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
+        let conn = self.conn.clone();
         tokio::spawn(async move {
+            let mut ch = ch;
             loop {
                 let next = tokio::select! {
                     next = inner.next() => next,
@@ -338,11 +432,29 @@ impl Bus for AmqpBus {
                         // With auto-recovery on, wait for the reconnect;
                         // the consumer is restored with the topology.
                         tracing::warn!(error = %e, "consumer channel error; waiting for recovery");
-                        if let Err(e) = ch.wait_for_recovery(e).await {
-                            tracing::error!(error = %e, "broker connection not recovered");
-                            break;
+                        let Err(e) = ch.wait_for_recovery(e).await else {
+                            continue;
+                        };
+                        // A channel the broker closed (a consumer past its
+                        // acknowledgement timeout) is not recovered by
+                        // lapin: consume on a new channel (lapin may call
+                        // the connection down for a moment meanwhile; a
+                        // lost one fails every attempt). A status queue is
+                        // deleted with its last consumer: that one ends.
+                        if source != Source::Status {
+                            match reconsume(&conn, &queue, prefetch).await {
+                                Ok((c, i)) => {
+                                    tracing::info!(queue = %queue, "consuming again on a new channel");
+                                    (ch, inner) = (c, i);
+                                    continue;
+                                }
+                                Err(again) => {
+                                    tracing::error!(error = %again, "cannot consume on a new channel");
+                                }
+                            }
                         }
-                        continue;
+                        tracing::error!(error = %e, "broker connection not recovered");
+                        break;
                     }
                     None => break,
                 };
@@ -390,5 +502,26 @@ impl Bus for AmqpBus {
             .map_err(chan_err)?;
         let _ = ch.close(200, "depth".into()).await;
         Ok(u64::from(q.message_count()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirm_timeout_comes_from_the_url() {
+        let cases = [
+            ("amqp://h/%2f", Some(DEFAULT_CONFIRM_TIMEOUT)),
+            ("amqp://h/v?heartbeat=10", Some(DEFAULT_CONFIRM_TIMEOUT)),
+            (
+                "amqp://h/v?heartbeat=10&confirm_timeout_ms=1500",
+                Some(Duration::from_millis(1500)),
+            ),
+            ("amqp://h/v?confirm_timeout_ms=soon", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(confirm_timeout(url).ok(), want, "{url}");
+        }
     }
 }
