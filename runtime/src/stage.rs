@@ -392,6 +392,21 @@ async fn process(
         Ok(env) => env,
         Err(e) => return reject_undecodable(ctx, stage, delivery, e).await,
     };
+    // A suspect delivery whose job another run is working on right now (a
+    // redelivery after a connection loss) is deferred at once: waiting for
+    // the isolation lock would hold it, and every delivery behind it, until
+    // that run ends.
+    if suspect(&delivery)
+        && let Ok(Some(lease)) = ctx.ledger.lease(env.job_id, stage).await
+        && lease.lease_until > crate::now_millis()
+    {
+        let span = tracing::info_span!("stage", stage = %stage, job_id = %env.job_id, attempt = attempt_of(&delivery));
+        let outcome = defer(ctx, &env, delivery, &lease.owner, lease.lease_until)
+            .instrument(span)
+            .await;
+        metrics::counter!("c4forge_stage_messages_total", "stage" => stage.as_str(), "outcome" => outcome).increment(1);
+        return;
+    }
     // Taken before the run takes its lease: a delivery waiting here holds
     // no lease, so a crash meanwhile does not count against its job.
     let isolation = if suspect(&delivery) {
