@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod deploy;
 pub mod limits;
 pub mod manage;
 pub mod openapi;
