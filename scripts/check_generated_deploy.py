@@ -102,7 +102,7 @@ def main() -> int:
             for t in ("aws-ecs", "gcp-run"):
                 r = run([tf, "fmt", "-check", "-recursive", "-list=true", str(p / "deploy" / t)])
                 if r.returncode != 0:
-                    failures.append(f"terraform fmt: {name(p)}: {t}: {r.stdout.strip()} {r.stderr.strip()}")
+                    failures.append(f"terraform fmt: {name(p)}: {t}: {r.stdout.strip()}")
         print("terraform fmt -check: done")
     else:
         print("terraform not installed: fmt check skipped")
@@ -137,9 +137,14 @@ def main() -> int:
         if tree.exists():
             shutil.rmtree(tree)
         tree.mkdir(parents=True)
-        for p in projects:
-            shutil.copytree(p / "deploy" / t, tree / p.name, ignore=shutil.ignore_patterns("overrides"))
-        config = tree / projects[0].name / ".checkov.yaml"
+        if t == "k8s":
+            # What the overlays render (namespace, replicas, images applied), not the
+            # base and patch files, which are not complete objects on their own.
+            shutil.copytree(rendered, tree / "rendered")
+        else:
+            for p in projects:
+                shutil.copytree(p / "deploy" / t, tree / p.name, ignore=shutil.ignore_patterns("overrides"))
+        config = projects[0] / "deploy" / t / ".checkov.yaml"
         r = run(
             [a.checkov, "-d", str(tree), "--config-file", str(config), "--compact", "--quiet",
              "--skip-download", "--output", "json"],

@@ -7,8 +7,19 @@
 use serde::{Deserialize, Serialize};
 
 /// A deployment target: the generator writes `deploy/<name>/` for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum DeployTarget {
     /// Kubernetes: a Kustomize base with `dev` and `prod` overlays.
     #[serde(rename = "k8s")]
@@ -81,7 +92,10 @@ mod tests {
             DeployTarget::parse_list("gcp-run, k8s,k8s").unwrap(),
             vec![DeployTarget::K8s, DeployTarget::GcpRun]
         );
-        assert_eq!(DeployTarget::parse_list("all").unwrap(), DeployTarget::ALL.to_vec());
+        assert_eq!(
+            DeployTarget::parse_list("all").unwrap(),
+            DeployTarget::ALL.to_vec()
+        );
         assert_eq!(DeployTarget::parse_list("").unwrap(), vec![]);
         assert_eq!(DeployTarget::parse_list("none").unwrap(), vec![]);
         assert!(DeployTarget::parse_list("heroku").is_err());

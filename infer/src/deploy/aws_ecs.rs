@@ -24,15 +24,30 @@ pub(super) fn files(plan: &Plan) -> Vec<FileSpec> {
         .flat_map(|w| w.aliases.iter().cloned())
         .collect();
     services.extend(rel_ids);
-    v.push(FileSpec::new("main.tf", "deploy/aws-ecs/main.tf.j2", Vec::new()));
-    v.push(FileSpec::new("network.tf", "deploy/aws-ecs/network.tf.j2", Vec::new()));
-    v.push(FileSpec::new("services.tf", "deploy/aws-ecs/services.tf.j2", services));
+    v.push(FileSpec::new(
+        "main.tf",
+        "deploy/aws-ecs/main.tf.j2",
+        Vec::new(),
+    ));
+    v.push(FileSpec::new(
+        "network.tf",
+        "deploy/aws-ecs/network.tf.j2",
+        Vec::new(),
+    ));
+    v.push(FileSpec::new(
+        "services.tf",
+        "deploy/aws-ecs/services.tf.j2",
+        services,
+    ));
     v.push(FileSpec::new("data.tf", "deploy/aws-ecs/data.tf.j2", data));
     v.push(FileSpec::new(
         "variables.tf",
         "deploy/aws-ecs/variables.tf.j2",
         Vec::new(),
     ));
-    v.push(FileSpec::user("overrides/terraform.tfvars", "deploy/tfvars.j2"));
+    v.push(FileSpec::user(
+        "overrides/terraform.tfvars",
+        "deploy/tfvars.j2",
+    ));
     v
 }

@@ -17,6 +17,9 @@ pub(super) fn files(plan: &Plan) -> Vec<FileSpec> {
         "deploy/gcp-run/variables.tf.j2",
         Vec::new(),
     ));
-    v.push(FileSpec::user("overrides/terraform.tfvars", "deploy/tfvars.j2"));
+    v.push(FileSpec::user(
+        "overrides/terraform.tfvars",
+        "deploy/tfvars.j2",
+    ));
     v
 }

@@ -21,7 +21,7 @@ pub(super) fn files(plan: &Plan) -> Vec<FileSpec> {
                 "deploy/k8s/workload.yaml.j2",
                 implements,
             )
-            .with_item(minijinja::Value::from_serialize(w)),
+            .with_item(minijinja::Value::from(minijinja::value::Serde(w))),
         );
     }
     for s in &plan.data {
@@ -33,7 +33,7 @@ pub(super) fn files(plan: &Plan) -> Vec<FileSpec> {
                 "deploy/k8s/data.yaml.j2",
                 implements,
             )
-            .with_item(minijinja::Value::from_serialize(s)),
+            .with_item(minijinja::Value::from(minijinja::value::Serde(s))),
         );
     }
     let rule_ids: Vec<String> = plan

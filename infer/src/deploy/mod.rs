@@ -191,7 +191,7 @@ pub(crate) fn add_files(
             DeployTarget::AzureAca => azure_aca::files(&plan),
             DeployTarget::GcpRun => gcp_run::files(&plan),
         };
-        let pv = minijinja::Value::from_serialize(&plan);
+        let pv = minijinja::Value::from(minijinja::value::Serde(&plan));
         for spec in specs {
             let path = format!("deploy/{}/{}", target.name(), spec.path);
             let header = header_for(&path, &plan, spec.owner);

@@ -18,7 +18,7 @@ pub(crate) fn add_files(
     if p.services.is_empty() {
         return Ok(());
     }
-    let pv = minijinja::Value::from_serialize(p);
+    let pv = minijinja::Value::from(minijinja::value::Serde(p));
     let header = format!(
         "# {}. source: {}\n",
         crate::python_fastapi::DO_NOT_EDIT,
@@ -26,7 +26,11 @@ pub(crate) fn add_files(
     );
     let all: Vec<String> = p.services.iter().map(|s| s.alias.clone()).collect();
     for (path, template, implements) in [
-        ("monitoring/prometheus.yml", "deploy/monitoring/prometheus.yml.j2", all.clone()),
+        (
+            "monitoring/prometheus.yml",
+            "deploy/monitoring/prometheus.yml.j2",
+            all.clone(),
+        ),
         (
             "monitoring/grafana/provisioning/datasources/prometheus.yml",
             "deploy/monitoring/datasource.yml.j2",
@@ -50,7 +54,7 @@ pub(crate) fn add_files(
         out.add(
             format!("monitoring/grafana/dashboards/{}.json", s.host),
             "deploy/monitoring/dashboard.json.j2",
-            context! { p => pv.clone(), s => minijinja::Value::from_serialize(s) },
+            context! { p => pv.clone(), s => minijinja::Value::from(minijinja::value::Serde(s)) },
             FileOwner::Generated,
             s.aliases.clone(),
         )?;

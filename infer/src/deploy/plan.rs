@@ -276,7 +276,9 @@ fn managed(target: DeployTarget, engine: Engine) -> bool {
     match target {
         DeployTarget::K8s => false,
         DeployTarget::AwsEcs => engine != Engine::Other,
-        DeployTarget::AzureAca => matches!(engine, Engine::Postgres | Engine::Redis | Engine::Kafka),
+        DeployTarget::AzureAca => {
+            matches!(engine, Engine::Postgres | Engine::Redis | Engine::Kafka)
+        }
         DeployTarget::GcpRun => matches!(engine, Engine::Postgres | Engine::Redis),
     }
 }
@@ -370,7 +372,10 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
             continue;
         }
         if let Some(s) = selected.iter().find(|s| s.aliases.contains(&r.to)) {
-            public.entry(s.alias.as_str()).or_default().push(r.id.clone());
+            public
+                .entry(s.alias.as_str())
+                .or_default()
+                .push(r.id.clone());
         }
     }
     let nobody_public = public.is_empty();
@@ -462,7 +467,10 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
             env.push(plain(format!("{}RUN_CONSUMERS", s.env_prefix), "true"));
         }
         if s.grpc.is_some() {
-            env.push(plain(format!("{}GRPC_ADDRESS", s.env_prefix), "0.0.0.0:50051"));
+            env.push(plain(
+                format!("{}GRPC_ADDRESS", s.env_prefix),
+                "0.0.0.0:50051",
+            ));
         }
         env.sort_by(|a, b| a.name.cmp(&b.name));
         env.dedup_by(|a, b| a.name == b.name);
@@ -557,7 +565,10 @@ mod tests {
         assert_eq!(node_target("AWS ECS"), Some(DeployTarget::AwsEcs));
         assert_eq!(node_target("Fargate"), Some(DeployTarget::AwsEcs));
         assert_eq!(node_target("Kubernetes"), Some(DeployTarget::K8s));
-        assert_eq!(node_target("Azure Container Apps"), Some(DeployTarget::AzureAca));
+        assert_eq!(
+            node_target("Azure Container Apps"),
+            Some(DeployTarget::AzureAca)
+        );
         assert_eq!(node_target("Google Cloud Run"), Some(DeployTarget::GcpRun));
         assert_eq!(node_target("Ubuntu 22.04"), None);
     }
