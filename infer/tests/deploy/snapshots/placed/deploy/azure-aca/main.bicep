@@ -143,7 +143,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: take(toLower(replace('${name}${suffix}', '-', '')), 24)
   location: location
   sku: {
-    name: 'Standard_ZRS'
+    name: 'Standard_GZRS'
   }
   kind: 'StorageV2'
   properties: {

@@ -40,6 +40,22 @@ resource "google_compute_network" "main" {
   auto_create_subnetworks = false
 }
 
+# Nothing enters the network from outside; the services reach the data
+# services from the subnet below.
+resource "google_compute_firewall" "deny_ingress" {
+  name      = "${var.name}-deny-ingress"
+  network   = google_compute_network.main.id
+  direction = "INGRESS"
+  priority  = 65534
+  deny {
+    protocol = "all"
+  }
+  source_ranges = ["0.0.0.0/0"]
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_compute_subnetwork" "run" {
   name                     = "${var.name}-run"
   network                  = google_compute_network.main.id
@@ -94,9 +110,9 @@ resource "google_cloud_run_v2_service" "svc_reports" {
       ports {
         container_port = 8000
       }
+      # no managed kafka on Google Cloud: the Cloud Run service stream (see below)
       env {
-        name = "REPORTS_STREAM_BOOTSTRAP_SERVERS"
-        # no managed kafka on Google Cloud: the Cloud Run service stream (see below)
+        name  = "REPORTS_STREAM_BOOTSTRAP_SERVERS"
         value = "${var.name}-stream-${local.run_host}:443"
       }
       env {

@@ -9,6 +9,43 @@ resource "aws_db_subnet_group" "private" {
   subnet_ids = aws_subnet.private[*].id
 }
 
+resource "aws_db_parameter_group" "postgres" {
+  name   = "${var.name}-postgres16"
+  family = "postgres16"
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+}
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name               = "${var.name}-rds-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
 # ---- Orders Database (ordersdb, shop.puml:12) [PostgreSQL]
 resource "aws_security_group" "data_orders_database" {
   name        = "${var.name}-orders-database"
@@ -37,7 +74,9 @@ resource "aws_db_instance" "data_orders_database" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   performance_insights_enabled        = true
-  monitoring_interval                 = 0
+  monitoring_interval                 = 60
+  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  parameter_group_name                = aws_db_parameter_group.postgres.name
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "${var.name}-orders-database-final"

@@ -39,6 +39,22 @@ resource "google_compute_network" "main" {
   auto_create_subnetworks = false
 }
 
+# Nothing enters the network from outside; the services reach the data
+# services from the subnet below.
+resource "google_compute_firewall" "deny_ingress" {
+  name      = "${var.name}-deny-ingress"
+  network   = google_compute_network.main.id
+  direction = "INGRESS"
+  priority  = 65534
+  deny {
+    protocol = "all"
+  }
+  source_ranges = ["0.0.0.0/0"]
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_compute_subnetwork" "run" {
   name                     = "${var.name}-run"
   network                  = google_compute_network.main.id
@@ -94,11 +110,11 @@ resource "google_cloud_run_v2_service" "svc_web_api" {
         container_port = 8000
       }
       env {
-        name = "WEB_API_CATALOG_URL"
+        name  = "WEB_API_CATALOG_URL"
         value = "https://${var.name}-catalog-${local.run_host}"
       }
       env {
-        name = "WEB_API_ORDERS_URL"
+        name  = "WEB_API_ORDERS_URL"
         value = "https://${var.name}-orders-${local.run_host}"
       }
       startup_probe {
@@ -207,7 +223,7 @@ resource "google_cloud_run_v2_service" "svc_orders" {
         }
       }
       env {
-        name = "ORDERS_PAYMENT_PROVIDER_URL"
+        name  = "ORDERS_PAYMENT_PROVIDER_URL"
         value = var.orders_payment_provider_url
       }
       startup_probe {
@@ -286,7 +302,7 @@ resource "google_cloud_run_v2_service" "svc_catalog" {
         }
       }
       env {
-        name = "CATALOG_RUN_CONSUMERS"
+        name  = "CATALOG_RUN_CONSUMERS"
         value = "true"
       }
       startup_probe {
@@ -380,6 +396,10 @@ resource "google_sql_database_instance" "data_orders_database" {
     }
     database_flags {
       name  = "log_min_messages"
+      value = "error"
+    }
+    database_flags {
+      name  = "log_min_error_statement"
       value = "error"
     }
     database_flags {
