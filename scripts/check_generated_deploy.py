@@ -26,6 +26,10 @@ import yaml
 TARGETS = ["k8s", "aws-ecs", "azure-aca", "gcp-run"]
 
 
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
@@ -75,7 +79,7 @@ def main() -> int:
             continue
         (out / ".diagram").write_text(str(d))
         projects.append(out)
-    print(f"{len(projects)} diagrams with containers generated under {work}")
+    log(f"{len(projects)} diagrams with containers generated under {work}")
     if not projects:
         print("no project generated")
         return 1
@@ -93,7 +97,7 @@ def main() -> int:
                     hcl2.load(fh)
             except Exception as e:  # noqa: BLE001 - any parse error is a failure
                 failures.append(f"hcl2: {name(p)}: {f.relative_to(p)}: {e}")
-    print(f"python-hcl2: {n} files parsed")
+    log(f"python-hcl2: {n} files parsed")
 
     # 2. terraform fmt (offline) when terraform is here.
     tf = shutil.which("terraform")
@@ -123,7 +127,7 @@ def main() -> int:
                 f = rendered / f"{p.name}-{overlay}-{j:03d}.yaml"
                 f.write_text(yaml.safe_dump(doc))
     files = sorted(str(f) for f in rendered.glob("*.yaml"))
-    print(f"kubectl kustomize: {len(files)} manifests rendered")
+    log(f"kubectl kustomize: {len(files)} manifests rendered")
     for k in range(0, len(files), 200):
         r = run([a.kubernetes_validate, "--strict", "--quiet", *files[k : k + 200]])
         if r.returncode != 0:
@@ -138,9 +142,13 @@ def main() -> int:
             shutil.rmtree(tree)
         tree.mkdir(parents=True)
         if t == "k8s":
-            # What the overlays render (namespace, replicas, images applied), not the
-            # base and patch files, which are not complete objects on their own.
-            shutil.copytree(rendered, tree / "rendered")
+            # What the prod overlay renders (namespace, replicas, images applied), not
+            # the base and patch files, which are not complete objects on their own;
+            # dev differs only in replicas and resource sizes (kubernetes-validate
+            # checks both).
+            (tree / "rendered").mkdir()
+            for f in rendered.glob("*-prod-*.yaml"):
+                shutil.copy(f, tree / "rendered" / f.name)
         else:
             for p in projects:
                 shutil.copytree(p / "deploy" / t, tree / p.name, ignore=shutil.ignore_patterns("overrides"))
@@ -164,7 +172,7 @@ def main() -> int:
             failed += s.get("failed", 0)
             for c in rep.get("results", {}).get("failed_checks", []):
                 failures.append(f"checkov {t}: {c['check_id']} {c['check_name']}: {c['file_path']} {c['resource']}")
-        print(f"checkov {t}: {passed} passed, {failed} failed")
+        log(f"checkov {t}: {passed} passed, {failed} failed")
         if passed == 0:
             failures.append(f"checkov {t}: nothing was checked ({r.stderr[-500:]})")
 
@@ -180,7 +188,7 @@ def main() -> int:
     print("docker-compose config -q" + (" and promtool check config" if a.promtool else "") + ": done")
 
     if failures:
-        print(f"\n{len(failures)} failures:")
+        log(f"\n{len(failures)} failures:")
         for f in failures[:300]:
             print("  " + f)
         return 1

@@ -314,7 +314,10 @@ fn shop_on_kubernetes_has_three_deployments_and_policies_for_exactly_the_relatio
         .split("\n---\n")
         .find(|d| d.contains("kind: Secret"))
         .unwrap();
-    assert!(secret.contains("\"ORDERS_ORDERS_DATABASE_URL\": \"\""), "{orders}");
+    assert!(
+        secret.contains("\"ORDERS_ORDERS_DATABASE_URL\": \"\""),
+        "{orders}"
+    );
 }
 
 #[test]

@@ -67,7 +67,9 @@ def create_app(
     instrumentator.add(
         metrics.requests(registry=registry), metrics.latency(registry=registry)
     )
-    instrumentator.instrument(app).expose(app, include_in_schema=False, tags=["metrics"])
+    instrumentator.instrument(app).expose(
+        app, include_in_schema=False, tags=["metrics"]
+    )
     return app
 
 
