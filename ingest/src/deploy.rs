@@ -22,8 +22,8 @@ mod tests {
 
     #[test]
     fn absent_is_none_and_unknown_is_refused() {
-        assert!(targets(None).unwrap().is_empty());
-        assert_eq!(targets(Some("all")).unwrap().len(), 4);
+        assert!(targets(None).expect("test value").is_empty());
+        assert_eq!(targets(Some("all")).expect("test value").len(), 4);
         assert!(
             matches!(targets(Some("k8s,nomad")), Err(ApiError::BadRequest(m)) if m.contains("nomad"))
         );

@@ -89,24 +89,30 @@ mod tests {
     #[test]
     fn lists_parse_sorted_and_all_expands() {
         assert_eq!(
-            DeployTarget::parse_list("gcp-run, k8s,k8s").unwrap(),
+            DeployTarget::parse_list("gcp-run, k8s,k8s").expect("test value"),
             vec![DeployTarget::K8s, DeployTarget::GcpRun]
         );
         assert_eq!(
-            DeployTarget::parse_list("all").unwrap(),
+            DeployTarget::parse_list("all").expect("test value"),
             DeployTarget::ALL.to_vec()
         );
-        assert_eq!(DeployTarget::parse_list("").unwrap(), vec![]);
-        assert_eq!(DeployTarget::parse_list("none").unwrap(), vec![]);
+        assert_eq!(DeployTarget::parse_list("").expect("test value"), vec![]);
+        assert_eq!(
+            DeployTarget::parse_list("none").expect("test value"),
+            vec![]
+        );
         assert!(DeployTarget::parse_list("heroku").is_err());
     }
 
     #[test]
     fn names_round_trip_through_json() {
         for t in DeployTarget::ALL {
-            let json = serde_json::to_string(&t).unwrap();
+            let json = serde_json::to_string(&t).expect("test value");
             assert_eq!(json, format!("\"{}\"", t.name()));
-            assert_eq!(serde_json::from_str::<DeployTarget>(&json).unwrap(), t);
+            assert_eq!(
+                serde_json::from_str::<DeployTarget>(&json).expect("test value"),
+                t
+            );
         }
     }
 }

@@ -240,13 +240,13 @@ mod tests {
     #[test]
     fn messages_without_deploy_targets_still_decode() {
         // A `job.uploaded` of a build before deploy targets existed.
-        let mut v = serde_json::to_value(sample()).unwrap();
+        let mut v = serde_json::to_value(sample()).expect("test value");
         let removed = v["body"]["data"]
             .as_object_mut()
             .and_then(|m| m.remove("deploy"));
         assert!(removed.is_some(), "the sample carries a target: {v}");
-        let bytes = serde_json::to_vec(&v).unwrap();
-        let Message::JobUploaded(up) = Envelope::decode(&bytes).unwrap().body else {
+        let bytes = serde_json::to_vec(&v).expect("test value");
+        let Message::JobUploaded(up) = Envelope::decode(&bytes).expect("test value").body else {
             panic!("not an upload");
         };
         assert!(up.deploy.is_empty());
