@@ -8,7 +8,9 @@
 #   2. promtool check config             (promtool from Debian's prometheus package,
 #                                          unpacked into the cache, no daemon installed)
 #      promtool check rules              (every Grafana panel expression, as PromQL)
-#   3. kubernetes-validate --strict      (offline Kubernetes schemas, PyPI) on compose/k8s
+#   3. kubectl kustomize                 every overlay of compose/k8s (base + dev/prod), then
+#      kubernetes-validate --strict      (offline Kubernetes schemas, PyPI) and
+#      checkov                           (own venv; skips with reasons in compose/k8s/.checkov.yaml)
 #   4. compose/check-files.py            (cross-file consistency: metrics doc vs code,
 #                                          dashboard vs docs/METRICS.md, Prometheus targets
 #                                          vs compose ports, k8s vs compose commands,
@@ -85,9 +87,23 @@ EOF
 "$promtool" check rules "$rules"
 rm -f "$rules"
 
-step "kubernetes-validate: compose/k8s"
-"$venv/bin/kubernetes-validate" --strict --quiet compose/k8s/*.yaml
-echo "core manifests valid (Kubernetes $("$venv/bin/kubernetes-validate" --version 2>&1 | tail -1) schemas); KEDA objects checked structurally below"
+step "kubectl kustomize + kubernetes-validate + checkov: compose/k8s overlays"
+command -v kubectl >/dev/null || apt_install kubernetes-client
+dvenv="$cache/deploy-venv"   # checkov's own venv (its pins clash with the test venv's)
+[ -x "$dvenv/bin/python" ] || python3 -m venv "$dvenv"
+"$dvenv/bin/checkov" --version 2>/dev/null | grep -qx 3.3.30 ||
+  "$dvenv/bin/pip" install --quiet --disable-pip-version-check checkov==3.3.30
+rendered=$(mktemp -d)
+for overlay in compose/k8s/overlays/*/; do
+  name=$(basename "$overlay")
+  kubectl kustomize "$overlay" > "$rendered/$name.yaml"
+  "$venv/bin/kubernetes-validate" --strict --quiet "$rendered/$name.yaml"
+  BC_SKIP_MAPPING=TRUE "$dvenv/bin/checkov" -f "$rendered/$name.yaml" \
+    --config-file compose/k8s/.checkov.yaml --compact --quiet
+  echo "overlay $name: builds, valid (Kubernetes $("$venv/bin/kubernetes-validate" --version 2>&1 | tail -1) schemas), checkov clean"
+done
+rm -rf "$rendered"
+echo "KEDA objects (compose/k8s/optional) checked structurally below"
 
 if [ ! -x "$bin" ]; then
   step "cargo build (no binary at $bin)"

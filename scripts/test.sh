@@ -135,6 +135,9 @@ step "web page end to end in headless Chromium"
 step "deployment files (compose, Prometheus, Grafana, k8s) and a run exactly as compose starts it"
 ./scripts/check-deploy.sh
 
+step "generated deployments (--deploy all): hcl2, kustomize, kubernetes-validate, checkov, compose"
+./scripts/check-generated-deploy.sh
+
 oracle="$root/../shared/oracle/c4oracle.py"
 corpus="$root/../shared/corpus/c4-plantuml"
 if [ -f "$oracle" ] && [ -d "$corpus" ]; then

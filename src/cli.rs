@@ -184,6 +184,21 @@ pub struct ConvertArgs {
     /// Only print what would be created, updated, deleted and kept.
     #[arg(long)]
     pub dry_run: bool,
+    /// Deployment targets to write under `deploy/<target>/` besides the code
+    /// and docker-compose: a comma-separated list of k8s, aws-ecs,
+    /// azure-aca, gcp-run, or `all` (default: none).
+    #[arg(long, value_name = "TARGETS", default_value = "", value_parser = parse_deploy)]
+    pub deploy: DeployTargets,
+}
+
+/// The targets of `--deploy`, parsed from one comma-separated value (an
+/// alias, so clap takes the list as one value rather than repeated flags).
+pub type DeployTargets = Vec<schemas::deploy::DeployTarget>;
+
+/// `--deploy`: the comma list as targets (one value, not clap's list, so
+/// `all` and repeats behave the same everywhere).
+fn parse_deploy(text: &str) -> Result<DeployTargets, String> {
+    schemas::deploy::DeployTarget::parse_list(text).map_err(|e| e.to_string())
 }
 
 /// Options shared by the client commands (`login`, `submit`, `jobs`).

@@ -220,6 +220,7 @@ fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<Exit> {
         source_name,
         templates_dir: args.templates.clone(),
         limits: infer::GenerateLimits::from(&cfg.generate),
+        deploy: args.deploy.clone(),
     };
     let generated = match infer::generate_with_warnings(&args.model, &model, &opts) {
         Ok(g) => g,

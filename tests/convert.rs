@@ -258,3 +258,49 @@ async fn uploads_name_sources_by_the_same_rule() {
         cli_bundle.keys().collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn deploy_targets_chosen_at_upload_give_the_clis_deploy_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    fs::write(d.join("sys.puml"), BIGBANK).expect("write diagram");
+    convert(d, &["sys.puml", "-o", "cli", "--deploy", "k8s,gcp-run"]);
+    let cli = tree(&d.join("cli"));
+    assert!(
+        cli.keys()
+            .any(|k| k.starts_with("deploy/k8s/overlays/prod/"))
+    );
+    assert!(cli.contains_key("deploy/gcp-run/main.tf"));
+    assert!(!cli.keys().any(|k| k.starts_with("deploy/aws-ecs/")));
+
+    let data = tempfile::tempdir().expect("data dir");
+    let env = vec![
+        ("C4FORGE_DATA_DIR".into(), data.path().display().to_string()),
+        ("C4FORGE_LISTEN".into(), "127.0.0.1:0".into()),
+    ];
+    let server = spawn(&[], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "deploy@example.com").await;
+    // An unknown target is refused before anything is stored.
+    let (status, body) = upload(
+        &http,
+        &server.base,
+        Some(&token),
+        "sys.puml&deploy=k8s,heroku",
+        BIGBANK.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("heroku"), "{body}");
+    // The choice travels with the job to the generate stage.
+    let job = upload_done(
+        &http,
+        &server,
+        &token,
+        "sys.puml&deploy=gcp-run,k8s",
+        BIGBANK.into(),
+    )
+    .await;
+    let uploaded = download(&http, &server.base, &token, &job).await;
+    assert_same(&cli, &uploaded, "upload with ?deploy=");
+}

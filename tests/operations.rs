@@ -46,13 +46,13 @@ async fn serve_exit(env: &[(String, String)]) -> (Option<i32>, String) {
 #[tokio::test]
 async fn the_placeholder_jwt_secret_of_the_deployment_files_is_refused_at_start() {
     let placeholders = [
-        // compose/k8s/11-secret.yaml
+        // compose/k8s/base/11-secret.yaml
         "CHANGE-ME-run-openssl-rand-hex-32",
         // the default an earlier compose file carried
         "compose-local-only-jwt-secret-0123456789abcdef",
     ];
     let secret_file = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/k8s/11-secret.yaml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/k8s/base/11-secret.yaml"),
     )
     .expect("read the k8s Secret");
     assert!(

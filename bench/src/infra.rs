@@ -184,6 +184,7 @@ fn new_job(user: UserId) -> NewJob {
             file_name: "bench.puml".into(),
             generator: "python-fastapi".into(),
             source_text: None,
+            deploy: Vec::new(),
         }),
     );
     NewJob {

@@ -24,7 +24,10 @@
 //! - [`regen`]: safe regeneration into an existing directory; the ONLY module
 //!   of this crate that touches the filesystem for writing.
 //! - `stage` (feature `stage`): the generate stage adapter (owned by the service wiring).
+//! - [`deploy`]: `deploy/<target>/` (Kubernetes, AWS ECS, Azure Container Apps,
+//!   Cloud Run) from the same project, when a run asks for targets.
 
+pub mod deploy;
 pub mod limits;
 pub mod naming;
 pub mod project;
@@ -60,6 +63,9 @@ pub struct GenerateOptions {
     pub templates_dir: Option<PathBuf>,
     /// Budgets of the run (defaults: [`GenerateLimits::default`]).
     pub limits: GenerateLimits,
+    /// Deployment targets to write under `deploy/<target>/` besides the
+    /// code (empty, the default: none, so a project only changes when asked).
+    pub deploy: Vec<schemas::deploy::DeployTarget>,
 }
 
 /// Information about a registered generator (served at `GET /api/v1/models`).

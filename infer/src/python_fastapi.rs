@@ -40,7 +40,8 @@ struct Setting {
     doc: String,
 }
 
-struct Out<'a> {
+/// The files of a run so far, with the renderer and the output budget.
+pub(crate) struct Out<'a> {
     renderer: &'a Renderer,
     project: Value,
     files: Vec<GeneratedFile>,
@@ -81,7 +82,8 @@ fn user_header(src: &Src, what: &str) -> String {
 }
 
 impl Out<'_> {
-    fn add(
+    /// Renders `template` into `path` within the output budget.
+    pub(crate) fn add(
         &mut self,
         path: String,
         template: &str,
@@ -731,6 +733,8 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         FileOwner::Generated,
         all_elements.clone(),
     )?;
+
+    crate::deploy::add_files(&mut out, &p, model, &opts.deploy)?;
 
     let out_limit = out.max_bytes;
     let room = out

@@ -223,7 +223,7 @@ fn builtin_environment() -> Result<Environment<'static>, GenerateError> {
     env.add_function("assign", assign);
     env.add_function("assign_call", assign_call);
     env.add_function("fits", fits);
-    for (name, text) in BUILTIN {
+    for (name, text) in BUILTIN.iter().chain(crate::deploy::TEMPLATES) {
         env.add_template(name, text)
             .map_err(|e| template_error(name, &e))?;
     }
@@ -529,7 +529,7 @@ impl Renderer {
             });
         }
         let mut env = base.clone();
-        for (name, _) in BUILTIN {
+        for (name, _) in BUILTIN.iter().chain(crate::deploy::TEMPLATES) {
             let path = dir.join(name);
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,

@@ -66,6 +66,7 @@ impl StageHandler for GenerateStage {
             source_name: parsed.file_name.clone(),
             templates_dir: None,
             limits: self.limits,
+            deploy: parsed.deploy.clone(),
         };
         // `generate` checks every `.py` file with ruff's parser before it
         // returns; a failed check is a `GenerateError` (a generator bug).

@@ -22,6 +22,7 @@
 //! - [`web`]: the single-page web UI at `/` (assets from `ingest/web/`, embedded).
 
 pub mod auth;
+pub mod deploy;
 pub mod extract;
 pub mod limits;
 pub mod openapi;

@@ -547,12 +547,19 @@ async function toggleFiles(job) {
 
 // ---- upload ---------------------------------------------------------------
 
+// The deployment targets ticked on the page, as the API's `deploy` parameter.
+function deployParam() {
+  const ticked = [...document.querySelectorAll('#deploy input[name="deploy"]:checked')].map((i) => i.value);
+  return ticked.length ? `&deploy=${encodeURIComponent(ticked.join(','))}` : '';
+}
+
 async function uploadFiles(files) {
   showError('');
+  const deploy = deployParam();
   for (const file of files) {
     try {
       const zip = /\.zip$/i.test(file.name);
-      const r = await api(`/api/v1/diagrams?name=${encodeURIComponent(file.name)}`, {
+      const r = await api(`/api/v1/diagrams?name=${encodeURIComponent(file.name)}${deploy}`, {
         method: 'POST',
         body: file,
         headers: { 'Content-Type': zip ? 'application/zip' : 'text/plain; charset=utf-8' },

@@ -117,6 +117,7 @@ impl StageHandler for ParseStage {
                     warnings: model.diagnostics.len() as u64,
                 }),
                 model: inline_model,
+                deploy: up.deploy.clone(),
             })),
             done: None,
             records,

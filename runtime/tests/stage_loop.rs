@@ -122,6 +122,7 @@ fn parsed(job: JobId) -> Message {
         generator: "python-fastapi".into(),
         parsed: None,
         model: None,
+        deploy: Vec::new(),
     })
 }
 
@@ -229,6 +230,7 @@ impl Harness {
                 file_name: "a.puml".into(),
                 generator: "python-fastapi".into(),
                 source_text: Some("@startuml\n@enduml\n".into()),
+                deploy: Vec::new(),
             }),
         );
         let message = env.encode();

@@ -12,8 +12,10 @@
 //! - [`events`]: job status values and the status events pushed to websocket clients.
 //! - [`api`]: request and response bodies of the HTTP API.
 //! - [`files`]: a generated file set, the unit the generator hands to the store stage.
+//! - [`deploy`]: the deployment targets a job asks for (`deploy/<target>/` output).
 
 pub mod api;
+pub mod deploy;
 pub mod events;
 pub mod files;
 pub mod ids;

@@ -97,6 +97,10 @@ pub struct JobUploaded {
     /// uploads, which are read from `source_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_text: Option<String>,
+    /// Deployment targets to generate besides the code (`deploy/<target>/`);
+    /// empty (and absent in messages of older builds): none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy: Vec<crate::deploy::DeployTarget>,
 }
 
 /// The diagram was parsed and its model stored.
@@ -117,6 +121,10 @@ pub struct JobParsed {
     /// older builds and for large models, which are read from `model_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<Box<crate::model::v1::Model>>,
+    /// Deployment targets, carried on from [`JobUploaded::deploy`]; empty
+    /// (and absent in messages of older builds): none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy: Vec<crate::deploy::DeployTarget>,
 }
 
 /// A value that travels inline when small and by object key when large.
@@ -224,8 +232,24 @@ mod tests {
                 file_name: "a.puml".into(),
                 generator: "python-fastapi".into(),
                 source_text: Some("@startuml\n@enduml\n".into()),
+                deploy: vec![crate::deploy::DeployTarget::K8s],
             }),
         )
+    }
+
+    #[test]
+    fn messages_without_deploy_targets_still_decode() {
+        // A `job.uploaded` of a build before deploy targets existed.
+        let mut v = serde_json::to_value(sample()).expect("test value");
+        let removed = v["body"]["data"]
+            .as_object_mut()
+            .and_then(|m| m.remove("deploy"));
+        assert!(removed.is_some(), "the sample carries a target: {v}");
+        let bytes = serde_json::to_vec(&v).expect("test value");
+        let Message::JobUploaded(up) = Envelope::decode(&bytes).expect("test value").body else {
+            panic!("not an upload");
+        };
+        assert!(up.deploy.is_empty());
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub const PLACEHOLDER_JWT_SECRETS: &[&str] = &[
     "compose-local-only-jwt-secret-0123456789abcdef",
 ];
 
-/// What marks a value of `compose/k8s/11-secret.yaml` as a placeholder.
+/// What marks a value of `compose/k8s/base/11-secret.yaml` as a placeholder.
 pub const PLACEHOLDER_MARK: &str = "CHANGE-ME";
 
 /// The JWT secret: configured, or (embedded mode) a random one kept in the data dir.

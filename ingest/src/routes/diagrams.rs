@@ -28,6 +28,8 @@ pub struct UploadQuery {
     name: Option<String>,
     /// Generator to run.
     generator: Option<String>,
+    /// Deployment targets besides the code: `k8s,aws-ecs,azure-aca,gcp-run` or `all` (default: none).
+    deploy: Option<String>,
 }
 
 /// The base of absolute links: the configured public URL, else the local
@@ -119,6 +121,7 @@ pub(crate) async fn upload(
         .generator
         .unwrap_or_else(|| state.default_generator.clone());
     known_generator(&state, &generator).map_err(reject)?;
+    let deploy = crate::deploy::targets(q.deploy.as_deref()).map_err(reject)?;
     let local = req.extensions().get::<crate::server::LocalAddr>().copied();
     let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -177,6 +180,7 @@ pub(crate) async fn upload(
             file_name: file_name.clone(),
             generator: generator.clone(),
             source_text: inline_source(&file_name, &bytes),
+            deploy,
         }),
     );
     let routing_key = envelope.body.routing_key().to_string();

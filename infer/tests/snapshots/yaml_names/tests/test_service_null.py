@@ -19,6 +19,15 @@ def test_health() -> None:
     assert response.json() == {"status": "ok", "service": name}
 
 
+def test_requests_show_up_in_the_metrics() -> None:
+    with TestClient(create_app(Settings())) as client:
+        assert client.get("/healthz").status_code == 200
+        text = client.get("/metrics").text
+    labels = '{handler="/healthz",method="GET",status="200"}'
+    assert f"http_requests_total{labels} 1.0" in text
+    assert f"http_request_duration_seconds_count{labels} 1.0" in text
+
+
 def test_routes_are_published() -> None:
     paths = set(create_app(Settings()).openapi()["paths"])
     expected = ["/healthz", "/things"]

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from .dependencies import build_dependencies
 from .routes import router
@@ -57,6 +59,17 @@ def create_app(
         return {"status": "ok", "service": settings.service_name}
 
     app.include_router(router)
+
+    # Prometheus metrics at /metrics: requests and latency by route, method
+    # and status, in a registry of this app (tests build many apps).
+    registry = CollectorRegistry()
+    instrumentator = Instrumentator(should_group_status_codes=False, registry=registry)
+    instrumentator.add(
+        metrics.requests(registry=registry), metrics.latency(registry=registry)
+    )
+    instrumentator.instrument(app).expose(
+        app, include_in_schema=False, tags=["metrics"]
+    )
     return app
 
 
