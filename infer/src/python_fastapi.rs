@@ -817,7 +817,12 @@ pub(crate) fn generate(
     out.add(
         "tests/test_system.py".into(),
         "tests/test_system.py.j2",
-        context! { p => pv2.clone(), header => header(&top, "system test: every service as a process, real infrastructure") },
+        context! {
+            p => pv2.clone(),
+            header => header(&top, "system test: every service as a process, real infrastructure"),
+            has_checks => plan.checks.iter().any(|c| c.kind != "skip"),
+            has_flows => !plan.flows.is_empty(),
+        },
         FileOwner::Generated,
         all_rels.clone(),
     )?;

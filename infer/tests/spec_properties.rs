@@ -168,9 +168,18 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
     assert_eq!(producer.routing_key, "payments.made");
     assert_eq!(typed.message_of(&producer.rel_ids).unwrap().name, "PaymentMade");
     let ledger = p.services.iter().find(|s| s.alias == "ledger").unwrap();
-    assert_eq!(ledger.consumers.len(), 1);
-    assert_eq!(ledger.consumers[0].routing_key, "payments.made");
-    assert_eq!(typed.message_of(&ledger.consumers[0].rel_ids).unwrap().name, "PaymentMade");
+    let kinds: Vec<(&str, &str, &str)> = ledger
+        .consumers
+        .iter()
+        .map(|c| (c.kind, c.routing_key.as_str(), typed.message_of(&c.rel_ids).unwrap().name.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("amqp", "payments.made", "PaymentMade"), ("kafka", "audit.entries", "AuditEntry")]
+    );
+    // gRPC: ledger calls the server of accounts.
+    let g = accounts.grpc.as_ref().unwrap();
+    assert_eq!(g.rpcs.len(), 1);
 
     // The generated files say the same.
     let g = generate_with_warnings(DEFAULT_GENERATOR, &model, &opts("bank.puml")).unwrap();
