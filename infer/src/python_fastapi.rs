@@ -386,7 +386,10 @@ fn model_imports(models: &BTreeMap<String, crate::spec::ModelDef>) -> Vec<String
             "dict[str, Any]" => ("typing", &["Any"]),
             _ => continue,
         };
-        wanted.entry(module).or_default().extend(names.iter().copied());
+        wanted
+            .entry(module)
+            .or_default()
+            .extend(names.iter().copied());
     }
     wanted
         .into_iter()

@@ -104,8 +104,8 @@ const TYPES: &[TypeRow] = &[
 
 /// Keys of the vocabulary (first cell of a row), for suggestions.
 const KEYS: &[&str] = &[
-    "GET", "POST", "PUT", "PATCH", "DELETE", "request", "response", "message", "routing",
-    "entity", "model",
+    "GET", "POST", "PUT", "PATCH", "DELETE", "request", "response", "message", "routing", "entity",
+    "model",
 ];
 
 /// Names a model must not take: what generated modules import next to it.
@@ -258,7 +258,9 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -319,7 +321,9 @@ pub fn path_params(path: &str) -> Result<Vec<String>, String> {
     for segment in path.split('/').skip(1) {
         if let Some(inner) = segment.strip_prefix('{') {
             let Some(name) = inner.strip_suffix('}') else {
-                return Err(format!("the path segment `{segment}` opens `{{` without closing it"));
+                return Err(format!(
+                    "the path segment `{segment}` opens `{{` without closing it"
+                ));
             };
             if !is_snake_ident(name) {
                 return Err(format!(
@@ -331,9 +335,10 @@ pub fn path_params(path: &str) -> Result<Vec<String>, String> {
                 return Err(format!("the path parameter `{{{name}}}` appears twice"));
             }
             out.push(name.to_string());
-        } else if !segment.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')
-        }) {
+        } else if !segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+        {
             return Err(format!(
                 "the path segment `{segment}` may hold only letters, digits, `-`, `_`, `.` and `~`, or be a `{{parameter}}`"
             ));
@@ -544,9 +549,11 @@ impl Reader {
                         format!("a relationship has one route; `{key} {value}` is a second one"),
                     )),
                     Ok(_) => spec.route = Some((m, value.trim().to_string())),
-                    Err(why) => self
-                        .diagnostics
-                        .push(diag(at, Severity::Error, format!("property `{key}`: {why}"))),
+                    Err(why) => self.diagnostics.push(diag(
+                        at,
+                        Severity::Error,
+                        format!("property `{key}`: {why}"),
+                    )),
                 }
                 continue;
             }
@@ -557,8 +564,9 @@ impl Reader {
                 "routing" => {
                     let v = value.trim();
                     if !v.is_empty()
-                        && v.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*' | '#'))
+                        && v.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*' | '#')
+                        })
                     {
                         spec.routing = Some(v.to_string());
                     } else {
@@ -681,7 +689,10 @@ fn uses_vocabulary(rows: &[Vec<String>]) -> bool {
         let (key, _) = cells(r);
         let first = key.split_whitespace().next().unwrap_or("").to_lowercase();
         method_of(key).is_some()
-            || matches!(first.as_str(), "request" | "response" | "message" | "routing")
+            || matches!(
+                first.as_str(),
+                "request" | "response" | "message" | "routing"
+            )
             || (matches!(first.as_str(), "entity" | "model") && key.split_whitespace().count() > 1)
     })
 }
@@ -700,7 +711,9 @@ mod tests {
     }
 
     fn rows(r: &[(&str, &str)]) -> Vec<Vec<String>> {
-        r.iter().map(|(a, b)| vec![a.to_string(), b.to_string()]).collect()
+        r.iter()
+            .map(|(a, b)| vec![a.to_string(), b.to_string()])
+            .collect()
     }
 
     #[test]
@@ -708,7 +721,10 @@ mod tests {
         let mut r = Reader::default();
         let e = rows(&[
             ("Property", "Value"),
-            ("entity Account", "id: uuid, owner: str, balance: decimal, opened: date"),
+            (
+                "entity Account",
+                "id: uuid, owner: str, balance: decimal, opened: date",
+            ),
         ]);
         assert_eq!(r.element("db", &at(&e)), vec!["Account".to_string()]);
         let rel = rows(&[
@@ -717,7 +733,10 @@ mod tests {
             ("response", "Account"),
         ]);
         let s = r.relationship("a->b", &at(&rel));
-        assert_eq!(s.route, Some((HttpMethod::Get, "/accounts/{account_id}".into())));
+        assert_eq!(
+            s.route,
+            Some((HttpMethod::Get, "/accounts/{account_id}".into()))
+        );
         assert_eq!(s.request.unwrap().name, "AccountQuery");
         let q = rows(&[("message", "PaymentMade"), ("routing", "payments.made")]);
         let s = r.relationship("a->q", &at(&q));
@@ -751,12 +770,21 @@ mod tests {
             (&[("GTE", "/a")], "did you mean `GET`?"),
             (&[("respons", "Account")], "did you mean `response`?"),
             (&[("GET", "accounts")], "must start with `/`"),
-            (&[("GET", "/a/{Account Id}")], "did you mean `{account_id}`?"),
+            (
+                &[("GET", "/a/{Account Id}")],
+                "did you mean `{account_id}`?",
+            ),
             (&[("response", "account")], "did you mean `Account`?"),
-            (&[("model X", "id: uuid, n: integr")], "did you mean `integer`?"),
+            (
+                &[("model X", "id: uuid, n: integr")],
+                "did you mean `integer`?",
+            ),
             (&[("model X", "id uuid")], "needs a type"),
             (&[("routing", "a b")], "not a routing key"),
-            (&[("GET", "/a"), ("Colour", "red")], "unknown property `Colour`"),
+            (
+                &[("GET", "/a"), ("Colour", "red")],
+                "unknown property `Colour`",
+            ),
         ];
         for (input, expected) in cases {
             let mut r = Reader::default();
@@ -775,7 +803,11 @@ mod tests {
     #[test]
     fn documentation_tables_are_left_alone() {
         let mut r = Reader::default();
-        let t = rows(&[("Location", "London"), ("Java Version", "8"), ("Xmx", "512M")]);
+        let t = rows(&[
+            ("Location", "London"),
+            ("Java Version", "8"),
+            ("Xmx", "512M"),
+        ]);
         assert!(r.element("node", &at(&t)).is_empty());
         assert!(r.relationship("x", &at(&t)).is_empty());
         assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);

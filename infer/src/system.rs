@@ -125,11 +125,19 @@ fn json_example(py: &str, example: &str) -> serde_json::Value {
 pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
     let mut infra = BTreeMap::new();
     for d in p.databases.iter().filter(|d| !d.external) {
-        let kind = if d.tech == Tech::Redis { "redis" } else { "sql" };
+        let kind = if d.tech == Tech::Redis {
+            "redis"
+        } else {
+            "sql"
+        };
         infra.insert(d.host.clone(), kind.to_string());
     }
     for b in p.brokers.iter().filter(|b| !b.external) {
-        let kind = if b.tech == Tech::Kafka { "kafka" } else { "amqp" };
+        let kind = if b.tech == Tech::Kafka {
+            "kafka"
+        } else {
+            "amqp"
+        };
         infra.insert(b.host.clone(), kind.to_string());
     }
     let services = p
@@ -167,7 +175,11 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
             }
             all_consumers.push(sc);
         }
-        for d in s.deps.iter().filter(|d| d.kind == "sql" || d.kind == "redis") {
+        for d in s
+            .deps
+            .iter()
+            .filter(|d| d.kind == "sql" || d.kind == "redis")
+        {
             let host = p
                 .databases
                 .iter()
@@ -196,7 +208,11 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
                 .get(t.provider.as_str())
                 .map(|h| h.to_string())
                 .unwrap_or_default(),
-            params: t.params.iter().map(|p| json_example(&p.py, &p.example)).collect(),
+            params: t
+                .params
+                .iter()
+                .map(|p| json_example(&p.py, &p.example))
+                .collect(),
             request_model: t.request_model.clone(),
             models_module: t.models_module.clone(),
             typed_request: typed.models.contains_key(&t.request_model),
@@ -226,10 +242,9 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
             consumers: consumers.get(r.id.as_str()).cloned().unwrap_or_default(),
         };
         for prm in &t.params {
-            c.path = c.path.replace(
-                &format!("{{{}}}", prm.name),
-                prm.example.trim_matches('"'),
-            );
+            c.path = c
+                .path
+                .replace(&format!("{{{}}}", prm.name), prm.example.trim_matches('"'));
         }
         let skip = |why: &str| ("skip".to_string(), why.to_string());
         let (kind, why) = match t.kind {
@@ -237,7 +252,10 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
             "http_route" => ("route".to_string(), String::new()),
             "grpc_internal" => ("grpc".to_string(), String::new()),
             "sql" if !c.database.is_empty() => {
-                let owner = p.services.iter().find(|s| s.deps.iter().any(|d| d.rel_ids.contains(&r.id)));
+                let owner = p
+                    .services
+                    .iter()
+                    .find(|s| s.deps.iter().any(|d| d.rel_ids.contains(&r.id)));
                 if let Some(s) = owner
                     && let Some(d) = s.deps.iter().find(|d| d.rel_ids.contains(&r.id))
                 {

@@ -80,7 +80,10 @@ fn param(name: &str, spec: &RelSpec, models: &BTreeMap<String, ModelDef>) -> Par
         .find(|f| f.name == name && !f.optional);
     let (py, example) = match field.map(|f| f.py.as_str()) {
         Some("int") => ("int", "1".to_string()),
-        Some("UUID") => ("str", "\"00000000-0000-4000-8000-000000000001\"".to_string()),
+        Some("UUID") => (
+            "str",
+            "\"00000000-0000-4000-8000-000000000001\"".to_string(),
+        ),
         _ => ("str", "\"example\"".to_string()),
     };
     Param {
@@ -141,7 +144,10 @@ pub fn apply(p: &mut Project, model: &Model, source: &str) -> Result<Typed, Spec
             line: r.src.line,
             column: r.column,
         };
-        let http = matches!(r.spec.kind, "http_internal" | "http_route" | "http_external");
+        let http = matches!(
+            r.spec.kind,
+            "http_internal" | "http_route" | "http_external"
+        );
         let queue = matches!(
             r.spec.kind,
             "amqp_produce" | "amqp_consume" | "kafka_produce" | "kafka_consume"
@@ -247,9 +253,9 @@ fn conflict(p: &Project, id: &str, http: &str, path: &str) -> Option<String> {
             }
             let mine = d.methods.iter().any(|m| m.rel_ids.iter().any(|x| x == id));
             if mine
-                && d.methods.iter().any(|m| {
-                    !m.rel_ids.iter().any(|x| x == id) && m.http == http && m.path == path
-                })
+                && d.methods
+                    .iter()
+                    .any(|m| !m.rel_ids.iter().any(|x| x == id) && m.http == http && m.path == path)
             {
                 return Some(format!("`{http} {path}` is already a call of {}", d.class));
             }
@@ -265,7 +271,10 @@ fn label_paths(p: &mut Project, explicit: &[String], models: &BTreeMap<String, M
     for i in 0..p.relations.len() {
         let r = &p.relations[i];
         if explicit.contains(&r.id)
-            || !matches!(r.spec.kind, "http_internal" | "http_route" | "http_external")
+            || !matches!(
+                r.spec.kind,
+                "http_internal" | "http_route" | "http_external"
+            )
         {
             continue;
         }
@@ -349,7 +358,11 @@ fn apply_http(
         return Err(err(why));
     }
     for svc in &mut p.services {
-        for r in svc.routes.iter_mut().filter(|r| r.rel_ids.iter().any(|x| x == id)) {
+        for r in svc
+            .routes
+            .iter_mut()
+            .filter(|r| r.rel_ids.iter().any(|x| x == id))
+        {
             r.http = http;
             r.path = path.clone();
             r.body = body;
@@ -380,7 +393,11 @@ fn apply_http(
             }
         }
         for d in &mut svc.deps {
-            for m in d.methods.iter_mut().filter(|m| m.rel_ids.iter().any(|x| x == id)) {
+            for m in d
+                .methods
+                .iter_mut()
+                .filter(|m| m.rel_ids.iter().any(|x| x == id))
+            {
                 m.http = http;
                 m.path = path.clone();
                 m.body = body;

@@ -127,6 +127,10 @@ const STOP: &[&str] = &[
     "with", "and", "or", "its", "their", "all",
 ];
 
+/// Words that count things rather than name them ("of *every* region"),
+/// left out of parameter names.
+const QUANTIFIERS: &[&str] = &["every", "each", "any", "some", "many", "one"];
+
 /// What a label means for HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verb {
@@ -201,13 +205,14 @@ pub fn parameterized_path(label: &str) -> Option<String> {
     let w: Vec<&str> = v.resource.split(' ').collect();
     let named = |ws: &[&str]| -> Vec<String> {
         ws.iter()
-            .filter(|t| !STOP.contains(t))
+            .filter(|t| !STOP.contains(t) && !QUANTIFIERS.contains(t))
             .map(|t| t.to_string())
             .collect()
     };
     let ident = |ws: &[String]| {
         let id = ws.join("_");
-        id.starts_with(|c: char| c.is_ascii_lowercase()).then_some(id)
+        id.starts_with(|c: char| c.is_ascii_lowercase())
+            .then_some(id)
     };
     if let Some(i) = w.iter().position(|x| *x == "by") {
         let (what, key) = (named(&w[..i]), named(&w[i + 1..]));
@@ -301,7 +306,10 @@ mod tests {
                 "Gets orders for a customer",
                 Some("/customers/{customer_id}/orders"),
             ),
-            ("Finds users by e-mail address", Some("/users/{e_mail_address}")),
+            (
+                "Finds users by e-mail address",
+                Some("/users/{e_mail_address}"),
+            ),
             ("Gets account information from", None),
             ("Lists the orders of", None),
             ("Reads by", None),

@@ -100,7 +100,11 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
     let mut routes = Vec::new();
     for s in &p.services {
         for r in &s.routes {
-            let params: Vec<String> = r.params.iter().map(|p| format!("{}: {}", p.name, p.py)).collect();
+            let params: Vec<String> = r
+                .params
+                .iter()
+                .map(|p| format!("{}: {}", p.name, p.py))
+                .collect();
             routes.push((
                 s.alias.clone(),
                 r.http,
@@ -113,16 +117,62 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
         }
     }
     routes.sort();
-    let r = |svc: &str, http: &'static str, path: &str, params: &str, body: bool, req: &str, resp: &str| {
-        (svc.to_string(), http, path.to_string(), params.to_string(), body, req.to_string(), resp.to_string())
+    let r = |svc: &str,
+             http: &'static str,
+             path: &str,
+             params: &str,
+             body: bool,
+             req: &str,
+             resp: &str| {
+        (
+            svc.to_string(),
+            http,
+            path.to_string(),
+            params.to_string(),
+            body,
+            req.to_string(),
+            resp.to_string(),
+        )
     };
     assert_eq!(
         routes,
         [
-            r("accounts", "GET", "/accounts/{account_id}", "account_id: str", false, "AccountQuery", "Account"),
-            r("payments", "POST", "/payments", "", true, "PaymentRequest", "Payment"),
-            r("web", "GET", "/accounts/{id}", "id: str", false, "", "Account"),
-            r("web", "POST", "/payments", "", true, "PaymentRequest", "Payment"),
+            r(
+                "accounts",
+                "GET",
+                "/accounts/{account_id}",
+                "account_id: str",
+                false,
+                "AccountQuery",
+                "Account"
+            ),
+            r(
+                "payments",
+                "POST",
+                "/payments",
+                "",
+                true,
+                "PaymentRequest",
+                "Payment"
+            ),
+            r(
+                "web",
+                "GET",
+                "/accounts/{id}",
+                "id: str",
+                false,
+                "",
+                "Account"
+            ),
+            r(
+                "web",
+                "POST",
+                "/payments",
+                "",
+                true,
+                "PaymentRequest",
+                "Payment"
+            ),
         ]
     );
     // The client calls of web use the same route, parameters and models.
@@ -135,7 +185,11 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
             (
                 m.http,
                 m.path.clone(),
-                m.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(","),
+                m.params
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 m.request_model.clone(),
                 m.response_model.clone(),
             )
@@ -145,37 +199,77 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
     assert_eq!(
         calls,
         [
-            ("GET", "/accounts/{account_id}".into(), "account_id".into(), "AccountQuery".into(), "Account".into()),
-            ("POST", "/payments".into(), String::new(), "PaymentRequest".into(), "Payment".into()),
+            (
+                "GET",
+                "/accounts/{account_id}".into(),
+                "account_id".into(),
+                "AccountQuery".into(),
+                "Account".into()
+            ),
+            (
+                "POST",
+                "/payments".into(),
+                String::new(),
+                "PaymentRequest".into(),
+                "Payment".into()
+            ),
         ]
     );
 
     // Tables: the entities each repository stores.
     let accounts = p.services.iter().find(|s| s.alias == "accounts").unwrap();
     let payments = p.services.iter().find(|s| s.alias == "payments").unwrap();
-    let names = |v: Vec<infer::spec::ModelDef>| v.into_iter().map(|m| (m.name, m.table, m.key)).collect::<Vec<_>>();
+    let names = |v: Vec<infer::spec::ModelDef>| {
+        v.into_iter()
+            .map(|m| (m.name, m.table, m.key))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         names(typed.entities_of("accounts_db", &accounts.aliases)),
-        [("Account".to_string(), "account".to_string(), "id".to_string())]
+        [(
+            "Account".to_string(),
+            "account".to_string(),
+            "id".to_string()
+        )]
     );
     assert_eq!(
         names(typed.entities_of("payments_db", &payments.aliases)),
-        [("Payment".to_string(), "payment".to_string(), "id".to_string())]
+        [(
+            "Payment".to_string(),
+            "payment".to_string(),
+            "id".to_string()
+        )]
     );
 
     // Messages: the producer and the consumer share the routing key and model.
-    let producer = payments.deps.iter().find(|d| d.kind == "amqp_producer").unwrap();
+    let producer = payments
+        .deps
+        .iter()
+        .find(|d| d.kind == "amqp_producer")
+        .unwrap();
     assert_eq!(producer.routing_key, "payments.made");
-    assert_eq!(typed.message_of(&producer.rel_ids).unwrap().name, "PaymentMade");
+    assert_eq!(
+        typed.message_of(&producer.rel_ids).unwrap().name,
+        "PaymentMade"
+    );
     let ledger = p.services.iter().find(|s| s.alias == "ledger").unwrap();
     let kinds: Vec<(&str, &str, &str)> = ledger
         .consumers
         .iter()
-        .map(|c| (c.kind, c.routing_key.as_str(), typed.message_of(&c.rel_ids).unwrap().name.as_str()))
+        .map(|c| {
+            (
+                c.kind,
+                c.routing_key.as_str(),
+                typed.message_of(&c.rel_ids).unwrap().name.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
-        [("amqp", "payments.made", "PaymentMade"), ("kafka", "audit.entries", "AuditEntry")]
+        [
+            ("amqp", "payments.made", "PaymentMade"),
+            ("kafka", "audit.entries", "AuditEntry")
+        ]
     );
     // gRPC: ledger calls the server of accounts.
     let g = accounts.grpc.as_ref().unwrap();
@@ -226,11 +320,16 @@ fn unreadable_properties_fail_with_place_and_suggestion() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let model = parse(&path);
         let got = match generate_with_warnings(DEFAULT_GENERATOR, &model, &opts(&name)) {
-            Err(GenerateError::Spec(e)) => e
-                .0
-                .iter()
-                .map(|d| format!("{}:{}:{}: {:?}: {}\n", d.file, d.line, d.column, d.severity, d.message))
-                .collect::<String>(),
+            Err(GenerateError::Spec(e)) => {
+                e.0.iter()
+                    .map(|d| {
+                        format!(
+                            "{}:{}:{}: {:?}: {}\n",
+                            d.file, d.line, d.column, d.severity, d.message
+                        )
+                    })
+                    .collect::<String>()
+            }
             Err(e) => format!("unexpected error: {e}\n"),
             Ok(_) => "generated without error\n".to_string(),
         };
@@ -241,7 +340,9 @@ fn unreadable_properties_fail_with_place_and_suggestion() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if got != expected {
-            failures.push(format!("{name}:\n  expected: {expected:?}\n  got:      {got:?}"));
+            failures.push(format!(
+                "{name}:\n  expected: {expected:?}\n  got:      {got:?}"
+            ));
         }
     }
     assert!(

@@ -85,7 +85,16 @@ fn generated_projects_run_as_systems_on_real_infrastructure() {
         let dir = tmp.path().join(format!("p{i}"));
         common::write(&dir, &files);
         let out = Command::new(&py)
-            .args(["-m", "pytest", "-m", "system", "-q", "-rs", "-p", "no:cacheprovider"])
+            .args([
+                "-m",
+                "pytest",
+                "-m",
+                "system",
+                "-q",
+                "-rs",
+                "-p",
+                "no:cacheprovider",
+            ])
             .current_dir(&dir)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("PYTHONPATH")
