@@ -129,6 +129,12 @@ const RESERVED_MODELS: &[&str] = &[
     "Session",
 ];
 
+/// Names a path parameter must not take: the other parameters and locals
+/// of the generated route, handler and client method.
+const RESERVED_PARAMS: &[&str] = &[
+    "self", "cls", "request", "body", "query", "deps", "response", "client", "call",
+];
+
 /// A field of a model.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FieldDef {
@@ -298,11 +304,36 @@ fn method_of(key: &str) -> Option<HttpMethod> {
     }
 }
 
+/// Python's keywords: a parameter or field must not be one.
+const PY_KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+/// Field names pydantic's `BaseModel` (or the generated `example()`) uses.
+const MODEL_ATTRIBUTES: &[&str] = &[
+    "copy",
+    "dict",
+    "json",
+    "schema",
+    "schema_json",
+    "construct",
+    "validate",
+    "example",
+    "parse_obj",
+    "parse_raw",
+    "from_orm",
+    "fields",
+    "metadata",
+    "registry",
+];
+
 fn is_snake_ident(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !crate::naming::is_reserved_top_level(s)
+        && !PY_KEYWORDS.contains(&s)
 }
 
 fn is_pascal_ident(s: &str) -> bool {
@@ -333,6 +364,11 @@ pub fn path_params(path: &str) -> Result<Vec<String>, String> {
             }
             if out.iter().any(|n| n == name) {
                 return Err(format!("the path parameter `{{{name}}}` appears twice"));
+            }
+            if RESERVED_PARAMS.contains(&name) {
+                return Err(format!(
+                    "the path parameter `{{{name}}}` is a name the generated route and client use; did you mean `{{{name}_id}}`?"
+                ));
             }
             out.push(name.to_string());
         } else if !segment
@@ -407,6 +443,17 @@ impl Reader {
                     at,
                     Severity::Error,
                     format!("model `{model}`: the field `{name}` is declared twice"),
+                ));
+                ok = false;
+                continue;
+            }
+            if MODEL_ATTRIBUTES.contains(&name) || name.starts_with("model_") {
+                self.diagnostics.push(diag(
+                    at,
+                    Severity::Error,
+                    format!(
+                        "model `{model}`: the field name `{name}` is taken by the generated model class; did you mean `{name}_value`?"
+                    ),
                 ));
                 ok = false;
                 continue;
