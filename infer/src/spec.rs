@@ -258,8 +258,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -784,7 +784,10 @@ mod tests {
             s.route,
             Some((HttpMethod::Get, "/accounts/{account_id}".into()))
         );
-        assert_eq!(s.request.unwrap().name, "AccountQuery");
+        assert_eq!(
+            s.request.as_ref().map(|r| r.name.as_str()),
+            Some("AccountQuery")
+        );
         let q = rows(&[("message", "PaymentMade"), ("routing", "payments.made")]);
         let s = r.relationship("a->q", &at(&q));
         assert_eq!(s.routing.as_deref(), Some("payments.made"));
