@@ -101,6 +101,9 @@ pub struct SysCheck {
 /// The whole plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemPlan {
+    /// The do-not-edit line and the source, as every generated file has.
+    #[serde(rename = "_comment")]
+    pub comment: String,
     /// Root package (`models` lives there).
     pub package: String,
     /// Services to start.
@@ -310,6 +313,11 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
         .map(|f| f.steps.iter().map(|s| s.rel_id.clone()).collect())
         .collect();
     SystemPlan {
+        comment: format!(
+            "{}. source: {} (system test plan, read by tests/test_system.py)",
+            crate::python_fastapi::DO_NOT_EDIT,
+            p.source
+        ),
         package: p.package.clone(),
         services,
         infra,
