@@ -117,6 +117,21 @@ if ! kafka_up; then
 fi
 kafka_up || { echo "tansu did not start; see $cache/tansu.log"; exit 1; }
 
+step "Redis (system tests of generated projects)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+# infer/tests/system_projects.rs runs `pytest -m system` of the property fixture and
+# corpus projects against these (every service a process, real infrastructure).
+export SYSTEM_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:5432/postgres"
+export SYSTEM_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/"
+export SYSTEM_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+export SYSTEM_TEST_KAFKA_BOOTSTRAP="$C4FORGE_TEST_KAFKA"
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -231,6 +231,17 @@ fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<Exit> {
             eprintln!("{}:{}:{}: error: {}", d.file, d.line, d.column, d.message);
             return Ok(Exit::InvalidInput);
         }
+        // Unreadable property rows: each a diagnostic at its place.
+        Err(infer::GenerateError::Spec(spec)) => {
+            for d in &spec.0 {
+                let level = match d.severity {
+                    schemas::model::v1::Severity::Error => "error",
+                    schemas::model::v1::Severity::Warning => "warning",
+                };
+                eprintln!("{}:{}:{}: {level}: {}", d.file, d.line, d.column, d.message);
+            }
+            return Ok(Exit::InvalidInput);
+        }
         Err(e) => return Err(e.into()),
     };
     for w in &generated.warnings {

@@ -136,7 +136,8 @@ pub fn of(
                 infer::GenerateError::UnknownGenerator { .. } => Exit::Usage,
                 infer::GenerateError::EmptyModel
                 | infer::GenerateError::Template { .. }
-                | infer::GenerateError::Verify(_) => Exit::InvalidInput,
+                | infer::GenerateError::Verify(_)
+                | infer::GenerateError::Spec(_) => Exit::InvalidInput,
                 infer::GenerateError::Overlay { source, .. }
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {

@@ -15,6 +15,8 @@
 //! - [`naming`]: safe Python identifiers, URL segments, host names and paths.
 //! - [`techmap`]: THE technology table (diagram technology text -> library, image).
 //! - [`verbs`]: THE verb table (relationship label -> HTTP method and path).
+//! - [`spec`]: the property vocabulary (`AddProperty` rows -> routes, models,
+//!   tables, messages; `docs/SPEC-PROPERTIES.md`); [`typed`] applies it.
 //! - [`limits`]: generation budgets (elements, relationships, text, output bytes).
 //! - [`sanitize`]: trojan-source defence (hidden controls removed, with warnings).
 //! - [`project`]: analysis, IR -> [`project::Project`] (every decision and name).
@@ -35,8 +37,11 @@ mod python_fastapi;
 pub mod regen;
 pub mod render;
 pub mod sanitize;
+pub mod spec;
 pub mod stage;
+pub mod system;
 pub mod techmap;
+pub mod typed;
 pub mod verbs;
 pub mod verify;
 
@@ -119,6 +124,10 @@ pub enum GenerateError {
     /// size, not a bug; the message names the limit and how to raise it).
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// Property rows (`AddProperty`) that cannot be read: the diagram's
+    /// fault, each a diagnostic at its place with a suggestion.
+    #[error(transparent)]
+    Spec(#[from] typed::SpecError),
 }
 
 /// A generated project and the warnings generation raised about the
@@ -194,7 +203,8 @@ pub fn generate_with_warnings(
         source_name: clean_source.into_owned(),
         ..opts.clone()
     };
-    let files = python_fastapi::generate(&model, &opts)?;
+    let (files, spec_warnings) = python_fastapi::generate(&model, &opts)?;
+    warnings.extend(spec_warnings);
     for f in &files.files {
         if !naming::is_safe_relative_path(&f.path) {
             return Err(GenerateError::UnsafePath(f.path.clone()));

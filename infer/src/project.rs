@@ -81,6 +81,8 @@ pub struct Method {
     pub request_model: String,
     /// Pydantic response class in the service's `schemas.py` (requests only).
     pub response_model: String,
+    /// Path parameters, passed before the request (see [`crate::spec`]).
+    pub params: Vec<crate::spec::Param>,
     /// What methods are deduplicated by (label the name derives from).
     #[serde(skip)]
     key: String,
@@ -107,6 +109,8 @@ pub struct Route {
     pub request_model: String,
     /// Response class in `schemas.py`.
     pub response_model: String,
+    /// Path parameters (`{name}` in `path`; see [`crate::spec`]).
+    pub params: Vec<crate::spec::Param>,
     /// Relationship ids.
     pub rel_ids: Vec<String>,
     /// Who calls it.
@@ -167,6 +171,8 @@ pub struct ClientMethod {
     pub request_model: String,
     /// Response class (HTTP clients), same place as `request_model`.
     pub response_model: String,
+    /// Path parameters (`{name}` in `path`; see [`crate::spec`]).
+    pub params: Vec<crate::spec::Param>,
     /// Relationship ids.
     pub rel_ids: Vec<String>,
 }
@@ -474,6 +480,10 @@ pub struct TestSpec {
     pub response_model: String,
     /// Absolute module defining `request_model`/`response_model`.
     pub models_module: String,
+    /// Path parameters of the call (see [`crate::spec`]).
+    pub params: Vec<crate::spec::Param>,
+    /// Typed message model of a queue relationship (empty: a JSON object).
+    pub message: String,
     /// Service whose client or route the test exercises (resolved after naming).
     #[serde(skip)]
     pub owner: Option<usize>,
@@ -512,6 +522,12 @@ pub struct Relation {
     pub realization: String,
     /// Contract test.
     pub spec: TestSpec,
+    /// `AddProperty` rows (read by [`crate::spec`]).
+    #[serde(skip)]
+    pub properties: Vec<Vec<String>>,
+    /// 1-based column where declared.
+    #[serde(skip)]
+    pub column: u32,
 }
 
 /// A dynamic diagram's numbered call order.
@@ -1433,6 +1449,8 @@ pub fn analyze(model: &Model, source: &str) -> Project {
                 assumed,
                 realization,
                 spec,
+                properties: r.properties.clone(),
+                column: r.span.column,
             };
             if matches!(d.level, Level::Dynamic | Level::Sequence) || r.index.is_some() {
                 let index = r
@@ -2289,6 +2307,7 @@ impl Builder {
                                         String::new()
                                     },
                                     response_model: format!("{model}Response"),
+                                    params: Vec::new(),
                                     rel_ids: Vec::new(),
                                 });
                                 dd.methods.len() - 1
@@ -2546,6 +2565,7 @@ impl Builder {
                         body: verb.method.has_body(),
                         request_model,
                         response_model,
+                        params: Vec::new(),
                     });
                     methods.len() - 1
                 }
@@ -2623,6 +2643,7 @@ impl Builder {
                             body,
                             request_model: request_model.clone(),
                             response_model: response_model.clone(),
+                            params: Vec::new(),
                             rel_ids: Vec::new(),
                             callers: Vec::new(),
                         });

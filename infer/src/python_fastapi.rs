@@ -376,10 +376,49 @@ pub(crate) fn source_name(opts: &GenerateOptions) -> &str {
     }
 }
 
-/// Generates the project files (sorted, manifest included).
-pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet, GenerateError> {
+/// The standard-library imports `models.py` needs for its field types.
+fn model_imports(models: &BTreeMap<String, crate::spec::ModelDef>) -> Vec<String> {
+    let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for f in models.values().flat_map(|m| m.fields.iter()) {
+        let (module, names): (&str, &[&str]) = match f.py.trim_end_matches(" | None") {
+            "Decimal" => ("decimal", &["Decimal"]),
+            "date" => ("datetime", &["date"]),
+            "datetime" => ("datetime", &["UTC", "datetime"]),
+            "UUID" => ("uuid", &["UUID"]),
+            "dict[str, Any]" => ("typing", &["Any"]),
+            _ => continue,
+        };
+        wanted
+            .entry(module)
+            .or_default()
+            .extend(names.iter().copied());
+    }
+    wanted
+        .into_iter()
+        .map(|(m, names)| {
+            let mut names: Vec<&str> = names.into_iter().collect();
+            // isort order: constants (UPPER), classes (Capitalized), then the rest.
+            names.sort_by_key(|n| {
+                let upper = n.chars().all(|c| !c.is_lowercase());
+                let cap = n.starts_with(|c: char| c.is_uppercase());
+                (!upper, !cap, n.to_string())
+            });
+            format!("from {m} import {}", names.join(", "))
+        })
+        .collect()
+}
+
+/// Generates the project files (sorted, manifest included) and the
+/// warnings about property rows.
+pub(crate) fn generate(
+    model: &Model,
+    opts: &GenerateOptions,
+) -> Result<(FileSet, Vec<schemas::model::v1::Diagnostic>), GenerateError> {
     let source = source_name(opts);
-    let p = project::analyze(model, source);
+    let mut p = project::analyze(model, source);
+    let typed = crate::typed::apply(&mut p, model, source)?;
+    let typed_names: Vec<String> = typed.models.keys().cloned().collect();
+    let models_module = format!("{}.models", p.package);
     let renderer = Renderer::new(opts.templates_dir.as_deref())?;
     let pv = val(&p);
     let mut out = Out {
@@ -491,6 +530,28 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         FileOwner::Generated,
         vec![],
     )?;
+    if !typed.models.is_empty() {
+        let mut implements: Vec<String> = typed
+            .models
+            .values()
+            .map(|m| m.declared_on.clone())
+            .filter(|a| !a.is_empty())
+            .collect();
+        implements.sort();
+        implements.dedup();
+        out.add(
+            format!("src/{}/models.py", p.package),
+            "models.py.j2",
+            context! {
+                p => pv2.clone(),
+                header => header(&top, "models declared by property rows"),
+                models => val(typed.models.values().collect::<Vec<_>>()),
+                std_imports => val(model_imports(&typed.models)),
+            },
+            FileOwner::Generated,
+            implements,
+        )?;
+    }
     let grpc_used = p
         .services
         .iter()
@@ -540,7 +601,8 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         imports.sort();
         imports.dedup();
         let imports = val(imports);
-        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), imports => imports.clone(), header => h.to_string() };
+        let typed_v = val(&typed_names);
+        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), imports => imports.clone(), header => h.to_string(), typed => typed_v.clone(), models_module => models_module.clone() };
         for (file, template) in [
             ("__init__.py", "package_init.py.j2"),
             ("settings.py", "service/settings.py.j2"),
@@ -645,10 +707,15 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
             let mut implements = d.rel_ids.clone();
             implements.extend(d.aliases.iter().cloned());
             let dsrc = first_rel_src(&d.rel_ids).unwrap_or(s.src.clone());
+            let entities = if d.kind == "sql" {
+                typed.entities_of(&d.target, &s.aliases)
+            } else {
+                Vec::new()
+            };
             out.add(
                 format!("{}/{}.py", s.dir, d.module.replace('.', "/")),
                 template,
-                context! { d => val(d), ..ctx(&header(&dsrc, &format!("{} -> {}", s.alias, d.target))) },
+                context! { d => val(d), entities => val(entities), message => val(typed.message_of(&d.rel_ids)), ..ctx(&header(&dsrc, &format!("{} -> {}", s.alias, d.target))) },
                 FileOwner::Generated,
                 implements,
             )?;
@@ -664,7 +731,7 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
             out.add(
                 format!("{}/{}.py", s.dir, c.module.replace('.', "/")),
                 template,
-                context! { c => val(c), ..ctx(&header(&csrc, &format!("{} -> {}", c.broker, s.alias))) },
+                context! { c => val(c), message => val(typed.message_of(&c.rel_ids)), ..ctx(&header(&csrc, &format!("{} -> {}", c.broker, s.alias))) },
                 FileOwner::Generated,
                 c.rel_ids.clone(),
             )?;
@@ -703,11 +770,24 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         vec![],
     )?;
     let kinds_v = val(&kinds);
+    // The entities each repository relationship stores (typed contract tests).
+    let mut rel_entities: BTreeMap<String, Vec<crate::spec::ModelDef>> = BTreeMap::new();
+    for s in &p.services {
+        for d in s.deps.iter().filter(|d| d.kind == "sql") {
+            let entities = typed.entities_of(&d.target, &s.aliases);
+            for id in &d.rel_ids {
+                rel_entities.insert(id.clone(), entities.clone());
+            }
+        }
+    }
+    for r in &p.relations {
+        rel_entities.entry(r.id.clone()).or_default();
+    }
     if !p.relations.is_empty() {
         out.add(
             "tests/test_relationships.py".into(),
             "tests/test_relationships.py.j2",
-            context! { p => pv2.clone(), kinds => kinds_v.clone(), header => header(&top, "one contract test per relationship") },
+            context! { p => pv2.clone(), kinds => kinds_v.clone(), header => header(&top, "one contract test per relationship"), typed => val(&typed_names), models_module => models_module.clone(), rel_entities => val(&rel_entities) },
             FileOwner::Generated,
             all_rels.clone(),
         )?;
@@ -726,6 +806,31 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
             flow_impl,
         )?;
     }
+    // The system test: static code reading the plan of this project.
+    let plan = crate::system::plan(&p, &typed);
+    let plan_json = serde_json::to_string_pretty(&plan).map_err(|e| GenerateError::Template {
+        template: "tests/system_plan.json".into(),
+        message: e.to_string(),
+    })?;
+    out.add(
+        "tests/system_plan.json".into(),
+        "tests/system_plan.json.j2",
+        context! { plan => plan_json },
+        FileOwner::Generated,
+        all_rels.clone(),
+    )?;
+    out.add(
+        "tests/test_system.py".into(),
+        "tests/test_system.py.j2",
+        context! {
+            p => pv2.clone(),
+            header => header(&top, "system test: every service as a process, real infrastructure"),
+            has_checks => plan.checks.iter().any(|c| c.kind != "skip"),
+            has_flows => !plan.flows.is_empty(),
+        },
+        FileOwner::Generated,
+        all_rels.clone(),
+    )?;
     out.add(
         "tests/test_traceability.py".into(),
         "tests/test_traceability.py.j2",
@@ -751,11 +856,14 @@ pub(crate) fn generate(model: &Model, opts: &GenerateOptions) -> Result<FileSet,
         implements: Vec::new(),
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(FileSet {
-        generator: NAME.to_string(),
-        generator_version: VERSION.to_string(),
-        files,
-    })
+    Ok((
+        FileSet {
+            generator: NAME.to_string(),
+            generator_version: VERSION.to_string(),
+            files,
+        },
+        typed.warnings,
+    ))
 }
 
 #[cfg(test)]

@@ -70,6 +70,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("templates/python-fastapi/testing.py.j2"),
     ),
     (
+        "models.py.j2",
+        include_str!("templates/python-fastapi/models.py.j2"),
+    ),
+    (
+        "tests/test_system.py.j2",
+        include_str!("templates/python-fastapi/tests/test_system.py.j2"),
+    ),
+    (
+        "tests/system_plan.json.j2",
+        include_str!("templates/python-fastapi/tests/system_plan.json.j2"),
+    ),
+    (
         "service/settings.py.j2",
         include_str!("templates/python-fastapi/service/settings.py.j2"),
     ),

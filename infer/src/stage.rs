@@ -86,6 +86,14 @@ impl StageHandler for GenerateStage {
                     diagnostics,
                 });
             }
+            Err(GenerateError::Spec(spec)) => {
+                tracing::warn!(error = %spec, "unreadable property rows");
+                diagnostics.extend(spec.0.iter().cloned());
+                return Err(StageError::Permanent {
+                    reason: spec.to_string(),
+                    diagnostics,
+                });
+            }
             Err(e) => return Err(StageError::permanent(e.to_string())),
         };
         let mut records = StageRecords::default();

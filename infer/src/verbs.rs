@@ -127,6 +127,10 @@ const STOP: &[&str] = &[
     "with", "and", "or", "its", "their", "all",
 ];
 
+/// Words that count things rather than name them ("of *every* region"),
+/// left out of parameter names.
+const QUANTIFIERS: &[&str] = &["every", "each", "any", "some", "many", "one"];
+
 /// What a label means for HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verb {
@@ -187,6 +191,50 @@ pub fn classify(label: &str) -> Verb {
     }
 }
 
+/// The path a label names with its parameters, when it names one:
+/// `"Reads account details by id"` -> `/account-details/{id}`,
+/// `"Lists transactions of an account"` -> `/accounts/{account_id}/transactions`
+/// (also `for`: `"Gets orders for a customer"`). `None` for labels without
+/// `by`, `of` or `for` between two named things; those keep the path of
+/// [`classify`].
+pub fn parameterized_path(label: &str) -> Option<String> {
+    let v = classify(label);
+    if !v.matched || v.resource.is_empty() {
+        return None;
+    }
+    let w: Vec<&str> = v.resource.split(' ').collect();
+    let named = |ws: &[&str]| -> Vec<String> {
+        ws.iter()
+            .filter(|t| !STOP.contains(t) && !QUANTIFIERS.contains(t))
+            .map(|t| t.to_string())
+            .collect()
+    };
+    let ident = |ws: &[String]| {
+        let id = ws.join("_");
+        id.starts_with(|c: char| c.is_ascii_lowercase())
+            .then_some(id)
+    };
+    if let Some(i) = w.iter().position(|x| *x == "by") {
+        let (what, key) = (named(&w[..i]), named(&w[i + 1..]));
+        if !what.is_empty() && !key.is_empty() {
+            let param = ident(&key)?;
+            return Some(format!("/{}/{{{param}}}", what.join("-")));
+        }
+    }
+    if let Some(i) = w.iter().position(|x| *x == "of" || *x == "for") {
+        let (what, owner) = (named(&w[..i]), named(&w[i + 1..]));
+        if !what.is_empty() && !owner.is_empty() {
+            let param = format!("{}_id", ident(&owner)?);
+            let mut plural = owner.join("-");
+            if !plural.ends_with('s') {
+                plural.push('s');
+            }
+            return Some(format!("/{plural}/{{{param}}}/{}", what.join("-")));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +291,33 @@ mod tests {
             assert_eq!(v.method, HttpMethod::Post, "{label:?}");
             assert!(!v.matched, "{label:?}");
             assert_eq!(v.resource, "", "{label:?}");
+        }
+    }
+
+    #[test]
+    fn labels_name_path_parameters() {
+        let cases = [
+            ("Reads account details by id", Some("/account-details/{id}")),
+            (
+                "Lists transactions of an account",
+                Some("/accounts/{account_id}/transactions"),
+            ),
+            (
+                "Gets orders for a customer",
+                Some("/customers/{customer_id}/orders"),
+            ),
+            (
+                "Finds users by e-mail address",
+                Some("/users/{e_mail_address}"),
+            ),
+            ("Gets account information from", None),
+            ("Lists the orders of", None),
+            ("Reads by", None),
+            ("Uses", None),
+            ("Reads items by 2fa", None),
+        ];
+        for (label, path) in cases {
+            assert_eq!(parameterized_path(label).as_deref(), path, "{label:?}");
         }
     }
 

@@ -525,11 +525,10 @@ def test_rel_regional_sales_manager_of_the_wholesale_distribu_to_forecast_report
         ForecastReportRenderingAndDistributionCompoResponse,
     )
 
-    path = "/forecast-report-rendering-and-distribution-compo/distribution-list-of-the-quarterly-forecast-repo"
+    path = "/forecast-report-rendering-and-distribution-compo/quarterly-forecast-reports/example/distribution-list"
     request = ForecastReportRenderingAndDistributionCompoRequest(payload=PROBE)
-    body = request.model_dump(mode="json")
     with TestClient(create_app()) as client:
-        response = client.request("PUT", path, json=body)
+        response = client.request("PUT", path, json=request.model_dump(mode="json"))
     assert response.status_code == 200, response.text
     ForecastReportRenderingAndDistributionCompoResponse.model_validate(response.json())
 
@@ -636,15 +635,16 @@ def test_rel_forecast_report_rendering_and_distribution_compo_to_external_market
     )
 
     calls: list[httpx.Request] = []
-    transport = json_responder({"status": "ok"}, calls=calls)
+    expected = FetchesConsumerTrendIndicatorsOfEveryRegioResponse(status="ok")
+    answer = {"status": "ok"}
+    transport = json_responder(answer, calls=calls)
     client = ExternalMarketResearchAndConsumerTrendsDat(
         "https://external.invalid",
         transport=transport,
     )
-    result = client.fetches_consumer_trend_indicators_of_every_regio()
-    expected = FetchesConsumerTrendIndicatorsOfEveryRegioResponse(status="ok")
+    result = client.fetches_consumer_trend_indicators_of_every_regio("example")
     assert result == expected
-    path = "/consumer-trend-indicators-of-every-region"
+    path = "/regions/example/consumer-trend-indicators"
     assert [(c.method, c.url.path) for c in calls] == [("GET", path)]
     assert calls[0].content == b""
     client.close()

@@ -39,7 +39,7 @@ def test_routes_are_published() -> None:
     expected = [
         "/healthz",
         "/quarterly-sales-forecast-calculation-component-w/requests-quarterly-sales-forecasts-of-every-regi",
-        "/forecast-report-rendering-and-distribution-compo/distribution-list-of-the-quarterly-forecast-repo",
+        "/forecast-report-rendering-and-distribution-compo/quarterly-forecast-reports/{quarterly_forecast_report_id}/distribution-list",
     ]
     for path in expected:
         assert path in paths

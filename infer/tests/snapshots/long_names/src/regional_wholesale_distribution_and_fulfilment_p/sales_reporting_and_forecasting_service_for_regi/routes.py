@@ -45,17 +45,19 @@ def quarterly_sales_forecast_calculation_component_w_requests_quarterly_sales_fo
 
 
 @router.put(
-    "/forecast-report-rendering-and-distribution-compo/distribution-list-of-the-quarterly-forecast-repo",
+    "/forecast-report-rendering-and-distribution-compo/quarterly-forecast-reports/{quarterly_forecast_report_id}/distribution-list",
     response_model=ForecastReportRenderingAndDistributionCompoResponse,
     summary="Updates the distribution list of the quarterly forecast report in",
     tags=["forecast_report_rendering_and_distribution_compo"],
 )
 def forecast_report_rendering_and_distribution_compo_updates_the_distribution_list_of_the_quarterly_f(
+    quarterly_forecast_report_id: str,
     body: ForecastReportRenderingAndDistributionCompoRequest,
     request: Request,
 ) -> ForecastReportRenderingAndDistributionCompoResponse:
     """Updates the distribution list of the quarterly forecast report in: called by Regional Sales Manager Of The Wholesale Distribution Network (regional_sales_manager_of_the_wholesale_distribution_network->forecast_report_rendering_and_distribution_component)."""
     deps = get_dependencies(request)
     return deps.forecast_report_rendering_and_distribution_compo.updates_the_distribution_list_of_the_quarterly_f(
+        quarterly_forecast_report_id,
         body,
     )

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class FetchesConsumerTrendIndicatorsOfEveryRegioResponse(BaseModel):
-    """Answer of "Fetches consumer trend indicators of every region from" (GET /consumer-trend-indicators-of-every-region)."""
+    """Answer of "Fetches consumer trend indicators of every region from" (GET /regions/{region_id}/consumer-trend-indicators)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -67,11 +67,12 @@ class ExternalMarketResearchAndConsumerTrendsDat:
 
     def fetches_consumer_trend_indicators_of_every_regio(
         self,
+        region_id: str,
     ) -> FetchesConsumerTrendIndicatorsOfEveryRegioResponse:
-        """Fetches consumer trend indicators of every region from (forecast_report_rendering_and_distribution_component->external_market_research_and_consumer_trends_data_provider): ``GET /consumer-trend-indicators-of-every-region``."""
+        """Fetches consumer trend indicators of every region from (forecast_report_rendering_and_distribution_component->external_market_research_and_consumer_trends_data_provider): ``GET /regions/{region_id}/consumer-trend-indicators``."""
         response = self._http.request(
             "GET",
-            "/consumer-trend-indicators-of-every-region",
+            f"/regions/{region_id}/consumer-trend-indicators",
         )
         response.raise_for_status()
         return FetchesConsumerTrendIndicatorsOfEveryRegioResponse.model_validate(

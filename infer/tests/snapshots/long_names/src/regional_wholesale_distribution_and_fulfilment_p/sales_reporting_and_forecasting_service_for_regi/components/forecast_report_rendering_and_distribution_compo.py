@@ -40,6 +40,7 @@ class ForecastReportRenderingAndDistributionCompoBase:
 
     def updates_the_distribution_list_of_the_quarterly_f(
         self,
+        quarterly_forecast_report_id: str,
         request: ForecastReportRenderingAndDistributionCompoRequest,
     ) -> ForecastReportRenderingAndDistributionCompoResponse:
         """Handles "Updates the distribution list of the quarterly forecast report in" (PUT) from Regional Sales Manager Of The Wholesale Distribution Network (regional_sales_manager_of_the_wholesale_distribution_network->forecast_report_rendering_and_distribution_component)."""
