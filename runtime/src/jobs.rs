@@ -619,6 +619,23 @@ impl Ledger {
         Ok(())
     }
 
+    /// Releases the lease `owner` took without running: the delivery sends
+    /// itself round to run alone (a crash suspect), so the start is not
+    /// counted as a run of the stage.
+    pub async fn return_lease(&self, job: JobId, stage: Stage, owner: &str) -> Result<()> {
+        self.exec(
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1, runs = runs - 1 WHERE job_id = $2 AND stage = $3 AND owner = $4",
+            vec![
+                now_millis().into(),
+                job.to_string().into(),
+                stage.as_str().into(),
+                owner.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The lease row of `(job, stage)`, if a run was ever started.
     pub async fn lease(&self, job: JobId, stage: Stage) -> Result<Option<LeaseRecord>> {
         self.one(

@@ -577,7 +577,12 @@ async fn handle_one(
             StartOutcome::StartedAfterCrashes { event, crashes } => {
                 let limit = i64::from(settings.max_attempts);
                 if crashes >= limit || !alone {
-                    if let Err(e) = ctx.ledger.release_lease(env.job_id, stage, &owner).await {
+                    let released = if crashes >= limit {
+                        ctx.ledger.release_lease(env.job_id, stage, &owner).await
+                    } else {
+                        ctx.ledger.return_lease(env.job_id, stage, &owner).await
+                    };
+                    if let Err(e) = released {
                         tracing::warn!(error = %e, "lease not released; it expires");
                     }
                     return Ok(if crashes >= limit {
