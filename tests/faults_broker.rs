@@ -269,7 +269,17 @@ async fn log_shows(server: &Server, secs: u64, what: &str) -> bool {
 async fn broker_node_killed_and_restarted() {
     let iso = Isolated::create().await;
     let mut node = OwnNode::start(&[]).await;
-    let env = with(iso.env(), &[("C4FORGE_BUS", &node.url())]);
+    // The no-progress sweep runs as in production, at a test's pace: one
+    // run in four left a job in `parsing` without it (the cause is not
+    // found yet, see docs/FAULTS.md), and the sweep is the pipeline's
+    // recovery for a message lost between stages.
+    let env = with(
+        iso.env(),
+        &[
+            ("C4FORGE_BUS", &node.url()),
+            ("C4FORGE_STALE_AFTER_SECS", "20"),
+        ],
+    );
     migrate(&env);
     let mut api = spawn(&["--stages", "ingest,notifier"], &env);
     let mut rest = spawn(&["--stages", "parse,store"], &env);
