@@ -359,39 +359,36 @@ fn apply_http(
     if let Some(why) = conflict(p, id, http, &path) {
         return Err(err(why));
     }
+    // The same typing on a route, a service's own call and a client call:
+    // method, body, parameters and the request/response models.
+    macro_rules! retype {
+        ($m:expr) => {{
+            $m.http = http;
+            $m.body = body;
+            $m.params = params.clone();
+            if let Some(r) = &s.request {
+                $m.request_model = r.name.clone();
+            } else if !body {
+                $m.request_model = String::new();
+            }
+            if let Some(r) = &s.response {
+                $m.response_model = r.name.clone();
+            }
+        }};
+    }
     for svc in &mut p.services {
         for r in svc
             .routes
             .iter_mut()
             .filter(|r| r.rel_ids.iter().any(|x| x == id))
         {
-            r.http = http;
             r.path = path.clone();
-            r.body = body;
-            r.params = params.clone();
-            if let Some(m) = &s.request {
-                r.request_model = m.name.clone();
-            } else if !body {
-                r.request_model = String::new();
-            }
-            if let Some(m) = &s.response {
-                r.response_model = m.name.clone();
-            }
+            retype!(r);
         }
         let comps = svc.components.iter_mut().flat_map(|c| c.methods.iter_mut());
         for m in svc.methods.iter_mut().chain(comps) {
             if m.kind == "request" && m.rel_ids.iter().any(|x| x == id) {
-                m.http = http;
-                m.body = body;
-                m.params = params.clone();
-                if let Some(r) = &s.request {
-                    m.request_model = r.name.clone();
-                } else if !body {
-                    m.request_model = String::new();
-                }
-                if let Some(r) = &s.response {
-                    m.response_model = r.name.clone();
-                }
+                retype!(m);
             }
         }
         for d in &mut svc.deps {
@@ -400,18 +397,8 @@ fn apply_http(
                 .iter_mut()
                 .filter(|m| m.rel_ids.iter().any(|x| x == id))
             {
-                m.http = http;
                 m.path = path.clone();
-                m.body = body;
-                m.params = params.clone();
-                if let Some(r) = &s.request {
-                    m.request_model = r.name.clone();
-                } else if !body {
-                    m.request_model = String::new();
-                }
-                if let Some(r) = &s.response {
-                    m.response_model = r.name.clone();
-                }
+                retype!(m);
             }
         }
     }

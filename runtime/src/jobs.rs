@@ -606,30 +606,26 @@ impl Ledger {
     /// Releases the lease of the run `owner` on `(job, stage)` (a run that
     /// ended without committing: failed, retried, timed out).
     pub async fn release_lease(&self, job: JobId, stage: Stage, owner: &str) -> Result<()> {
-        self.exec(
-            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1 WHERE job_id = $2 AND stage = $3 AND owner = $4",
-            vec![
-                now_millis().into(),
-                job.to_string().into(),
-                stage.as_str().into(),
-                owner.into(),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.end_lease(job, stage, owner, 0).await
     }
 
     /// Releases the lease `owner` took without running: the delivery sends
     /// itself round to run alone (a crash suspect), so the start is not
     /// counted as a run of the stage.
     pub async fn return_lease(&self, job: JobId, stage: Stage, owner: &str) -> Result<()> {
+        self.end_lease(job, stage, owner, 1).await
+    }
+
+    /// Releases `owner`'s lease and takes `uncount` back from its runs.
+    async fn end_lease(&self, job: JobId, stage: Stage, owner: &str, uncount: i64) -> Result<()> {
         self.exec(
-            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1, runs = runs - 1 WHERE job_id = $2 AND stage = $3 AND owner = $4",
+            "UPDATE stage_leases SET lease_until = 0, heartbeat_at = $1, runs = runs - $5 WHERE job_id = $2 AND stage = $3 AND owner = $4",
             vec![
                 now_millis().into(),
                 job.to_string().into(),
                 stage.as_str().into(),
                 owner.into(),
+                uncount.into(),
             ],
         )
         .await?;
