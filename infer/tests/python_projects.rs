@@ -47,9 +47,12 @@ fn python() -> PathBuf {
 /// every YAML file loads to the strings written in it: each key and scalar
 /// read with types (`safe_load`, YAML 1.1 as docker compose v1 and PyYAML
 /// read it: `true`, `null`, `yes`, `off` are not strings) equals the same
-/// scalar read as text (`BaseLoader`); only `retries` is an integer.
+/// scalar read as text (`BaseLoader`); only `retries` is an integer, and the typed settings of
+/// Grafana's provisioning files.
 const STRUCTURE: &str = r#"
 import json, pathlib, tomllib, yaml
+# Grafana's provisioning files have typed settings (Grafana reads them into integers and booleans).
+GRAFANA_TYPED = {"apiVersion", "disableDeletion", "allowUiUpdates", "isDefault", "editable"}
 def same(typed, text, at):
     if isinstance(typed, dict):
         assert isinstance(text, dict) and len(typed) == len(text), f"{at}: keys {list(text)} load as {list(typed)}"
@@ -62,6 +65,8 @@ def same(typed, text, at):
             same(v, tv, f"{at}[{n}]")
     elif at.endswith(".retries"):
         assert type(typed) is int and str(typed) == text, f"{at}: {text!r} loads as {typed!r}"
+    elif "/grafana/provisioning/" in at and at.rsplit(".", 1)[-1] in GRAFANA_TYPED:
+        assert type(typed) in (int, bool) and str(typed).lower() == text.lower(), f"{at}: {text!r} loads as {typed!r}"
     else:
         assert isinstance(typed, str) and typed == text, f"{at}: {text!r} loads as {typed!r}"
 for f in sorted(pathlib.Path(".").rglob("*.y*ml")):
@@ -84,7 +89,11 @@ for name, svc in services.items():
     for net in svc.get("networks") or []:
         assert net in networks, f"{name} joins unknown network {net}"
     for vol in svc.get("volumes") or []:
-        assert vol.split(":")[0] in volumes, f"{name} mounts unknown volume {vol}"
+        src = vol.split(":")[0]
+        if src.startswith("./"):
+            assert (root / src).exists(), f"{name} mounts missing file {vol}"
+        else:
+            assert src in volumes, f"{name} mounts unknown volume {vol}"
     for key, value in (svc.get("environment") or {}).items():
         assert isinstance(value, str), f"{name}: {key} is not a string"
 "#;
