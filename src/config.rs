@@ -64,6 +64,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "C4FORGE_GENERATE_MAX_OUTPUT_BYTES",
         "generate.max_output_bytes",
     ),
+    (
+        "C4FORGE_GENERATE_DEFLATE_ABOVE_BYTES",
+        "generate.deflate_above_bytes",
+    ),
 ];
 
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
@@ -133,6 +137,9 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             }
             "generate.max_text_bytes" => cfg.generate.max_text_bytes = parse_env(name, &v)?,
             "generate.max_output_bytes" => cfg.generate.max_output_bytes = parse_env(name, &v)?,
+            "generate.deflate_above_bytes" => {
+                cfg.generate.deflate_above_bytes = parse_env(name, &v)?;
+            }
             other => bail!("unhandled setting {other}"),
         }
     }

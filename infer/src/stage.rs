@@ -1,6 +1,7 @@
 //! The generate stage adapter (feature `stage`): `job.parsed` in, the
-//! generated file set out (inline, or claim-checked through the object store
-//! when larger than 1 MiB). Generation and the Python syntax check are pure
+//! generated file set out (inline, deflated inline above 16 KiB of JSON, or
+//! claim-checked through the object store when larger than 1 MiB even
+//! deflated; see `schemas::carried`). Generation and the Python syntax check are pure
 //! and run on the blocking pool. A crossed generation budget fails the job
 //! permanently with a diagnostic; generation warnings (hidden control
 //! characters removed) join the parser's in the job's diagnostics.
@@ -11,20 +12,38 @@ use async_trait::async_trait;
 use runtime::jobs::StageRecords;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
 use schemas::events::GeneratedDetail;
-use schemas::messages::{Carried, Envelope, INLINE_LIMIT, JobGenerated, Message};
+use schemas::messages::{Carried, DEFLATE_ABOVE, Envelope, INLINE_LIMIT, JobGenerated, Message};
 use schemas::model::v1::Model;
 use schemas::{ObjectKey, Stage};
 
 /// The generate stage.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct GenerateStage {
     limits: GenerateLimits,
+    deflate_above: usize,
 }
 
 impl GenerateStage {
-    /// A generate stage with these budgets (from the `[generate]` section).
+    /// A generate stage with these budgets (from the `[generate]` section),
+    /// deflating file sets above the default size.
     pub fn new(limits: GenerateLimits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            deflate_above: DEFLATE_ABOVE,
+        }
+    }
+
+    /// The same stage deflating file sets whose JSON has at least `bytes`
+    /// bytes (`generate.deflate_above_bytes`; 0: never).
+    pub fn deflate_above(mut self, bytes: usize) -> Self {
+        self.deflate_above = bytes;
+        self
+    }
+}
+
+impl Default for GenerateStage {
+    fn default() -> Self {
+        Self::new(GenerateLimits::default())
     }
 }
 
@@ -113,14 +132,16 @@ impl StageHandler for GenerateStage {
             bytes: total_bytes as u64,
             generator: files.generator.clone(),
         };
-        let carried = if total_bytes > INLINE_LIMIT {
-            let key = ObjectKey::staged_files(env.job_id);
-            let json =
-                serde_json::to_vec(&files).map_err(|e| StageError::permanent(e.to_string()))?;
-            ctx.objects.put(&key, json.into()).await?;
-            Carried::Reference { key }
-        } else {
-            Carried::Inline { value: files }
+        // Serialized once: deflated inline when large, or staged in the
+        // object store when too large even deflated (see `schemas::carried`).
+        let json = serde_json::to_vec(&files).map_err(|e| StageError::permanent(e.to_string()))?;
+        let carried = match Carried::pack(files, &json, self.deflate_above) {
+            Carried::Deflated { data, .. } if data.len() > INLINE_LIMIT => {
+                let key = ObjectKey::staged_files(env.job_id);
+                ctx.objects.put(&key, json.into()).await?;
+                Carried::Reference { key }
+            }
+            carried => carried,
         };
         Ok(StageOutput {
             next: Some(Message::JobGenerated(JobGenerated {

@@ -112,7 +112,8 @@ pub struct Migration {
     pub version: i64,
     /// What it does.
     pub name: &'static str,
-    /// Statements separated by `;` on their own line ends.
+    /// Statements separated by `;` on their own line ends; one that starts
+    /// with `{postgres} ` runs on PostgreSQL only.
     pub sql: &'static str,
 }
 
@@ -120,6 +121,10 @@ pub struct Migration {
 /// the API and `c4forge user create`). 4 because main's version 3 (stage
 /// leases) precedes it once merged; versions need not be contiguous.
 pub const EMAIL_FOLD_VERSION: i64 = 4;
+
+/// Marks a migration statement that runs on PostgreSQL only (a storage
+/// setting SQLite has no counterpart for); SQLite skips it.
+const POSTGRES_ONLY: &str = "{postgres} ";
 
 /// Every migration of the schema, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
@@ -268,6 +273,23 @@ WHERE email <> LOWER(TRIM(email))
 ALTER TABLE stage_leases ADD COLUMN crashes BIGINT NOT NULL DEFAULT 0
 "#,
     },
+    Migration {
+        version: 6,
+        name: "unfinished jobs indexed apart (per user and by age); stage outputs compressed with lz4",
+        // The upload's per-user limit counted every job the user ever had
+        // (an index scan of all of them on each upload) and the sweeps read
+        // the whole `status` index; both now read only unfinished jobs.
+        // PostgreSQL only: a stage's recorded output (the generated file
+        // set, ~200 KB) is compressed with lz4 instead of pglz, several times
+        // cheaper in CPU; a server built without lz4 keeps pglz (the DO
+        // block swallows the error, as a NOTICE).
+        sql: r#"
+CREATE INDEX jobs_unfinished_user ON jobs (user_id) WHERE status NOT IN ('done', 'failed', 'dead_lettered');
+CREATE INDEX jobs_unfinished_age ON jobs (created_at) WHERE status NOT IN ('done', 'failed', 'dead_lettered');
+DROP INDEX jobs_status;
+{postgres} DO $$ BEGIN ALTER TABLE stage_runs ALTER COLUMN output SET COMPRESSION lz4; EXCEPTION WHEN others THEN RAISE NOTICE 'stage_runs.output keeps pglz: %', SQLERRM; END $$
+"#,
+    },
 ];
 
 /// Connects to `url` (`postgres://...` or `sqlite://...`). `max_connections`
@@ -354,6 +376,11 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, DbError> {
             _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
         };
         for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            let stmt = match stmt.strip_prefix(POSTGRES_ONLY) {
+                Some(pg) if backend == DbBackend::Postgres => pg,
+                Some(_) => continue,
+                None => stmt,
+            };
             tx.execute_unprepared(&stmt.replace("{serial}", serial))
                 .await?;
         }

@@ -435,12 +435,25 @@ async fn process(
     .await;
 }
 
-async fn publish_next(ctx: &StageContext, body: &str) -> Result<(), StageError> {
-    let env = Envelope::decode(body.as_bytes())
-        .map_err(|e| StageError::permanent(format!("recorded output is undecodable: {e}")))?;
+/// Publishes a stage's next message. `routing_key` is the message's own
+/// when the caller has it (a run that just produced it); a stored output
+/// (a redelivery of a committed run) is decoded to find it.
+async fn publish_next(
+    ctx: &StageContext,
+    routing_key: Option<&str>,
+    body: &str,
+) -> Result<(), StageError> {
+    let routing_key = match routing_key {
+        Some(key) => key.to_string(),
+        None => Envelope::decode(body.as_bytes())
+            .map_err(|e| StageError::permanent(format!("recorded output is undecodable: {e}")))?
+            .body
+            .routing_key()
+            .to_string(),
+    };
     ctx.bus
         .publish(Outgoing {
-            destination: Destination::Work(env.body.routing_key().to_string()),
+            destination: Destination::Work(routing_key),
             body: body.as_bytes().to_vec(),
             headers: BTreeMap::new(),
         })
@@ -481,9 +494,10 @@ enum Settle {
 /// attempt would dead-letter finished work while the broker is full.
 async fn publish_committed(
     ctx: &StageContext,
+    routing_key: Option<&str>,
     body: &str,
 ) -> Result<Result<(), String>, StageError> {
-    match publish_next(ctx, body).await {
+    match publish_next(ctx, routing_key, body).await {
         Ok(()) => Ok(Ok(())),
         Err(StageError::Transient { reason, .. }) => Ok(Err(reason)),
         Err(permanent) => Err(permanent),
@@ -609,7 +623,7 @@ async fn handle_one(
             }
             StartOutcome::AlreadyDone(output) => {
                 if let Some(body) = output
-                    && let Err(reason) = publish_committed(ctx, &body).await?
+                    && let Err(reason) = publish_committed(ctx, None, &body).await?
                 {
                     return Ok(Settle::Unpublished(reason));
                 }
@@ -645,17 +659,21 @@ async fn handle_one(
                         return Ok(Settle::Ack("lease_lost"));
                     }
                 };
-                let next_body = out.next.map(|m| {
-                    String::from_utf8_lossy(&Envelope::new(env.job_id, env.user_id, m).encode())
-                        .into_owned()
+                let next = out.next.map(|m| {
+                    let key = m.routing_key().to_string();
+                    let body = Envelope::new(env.job_id, env.user_id, m).encode();
+                    let body = String::from_utf8(body)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    (key, body)
                 });
+                let next_body = next.as_ref().map(|(_, body)| body.as_str());
                 let done = ctx
                     .ledger
                     .complete_stage(
                         env.job_id,
                         env.user_id,
                         stage,
-                        next_body.as_deref(),
+                        next_body,
                         out.done,
                         &out.records,
                     )
@@ -664,8 +682,8 @@ async fn handle_one(
                 // published or acked (the redelivery must finish the job once).
                 #[cfg(feature = "failpoints")]
                 crate::failpoints::hit(crate::failpoints::AFTER_COMMIT);
-                if let Some(body) = &next_body
-                    && let Err(reason) = publish_committed(ctx, body).await?
+                if let Some((key, body)) = &next
+                    && let Err(reason) = publish_committed(ctx, Some(key), body).await?
                 {
                     return Ok(Settle::Unpublished(reason));
                 }

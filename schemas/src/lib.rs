@@ -9,12 +9,14 @@
 //! - [`ids`]: newtypes for domain values (`JobId`, `UserId`, `ObjectKey`, `Stage`).
 //! - [`model`]: the C4 model IR (`model::v1`), the public JSON contract of the parser.
 //! - [`messages`]: the bus envelope and the payload of every pipeline message.
+//! - [`carried`]: how a payload travels: inline, deflated inline, or by object key.
 //! - [`events`]: job status values and the status events pushed to websocket clients.
 //! - [`api`]: request and response bodies of the HTTP API.
 //! - [`files`]: a generated file set, the unit the generator hands to the store stage.
 //! - [`deploy`]: the deployment targets a job asks for (`deploy/<target>/` output).
 
 pub mod api;
+pub mod carried;
 pub mod deploy;
 pub mod events;
 pub mod files;

@@ -127,21 +127,7 @@ pub struct JobParsed {
     pub deploy: Vec<crate::deploy::DeployTarget>,
 }
 
-/// A value that travels inline when small and by object key when large.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum Carried<T> {
-    /// The value itself.
-    Inline {
-        /// The value.
-        value: T,
-    },
-    /// A key in the object store holding the value as JSON.
-    Reference {
-        /// Where it is.
-        key: ObjectKey,
-    },
-}
+pub use crate::carried::{Carried, CarriedError, DEFLATE_ABOVE};
 
 /// The project was generated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -245,9 +245,10 @@ pub async fn run(
 
     let handlers: Vec<Arc<dyn StageHandler>> = vec![
         Arc::new(preprocess::stage::ParseStage),
-        Arc::new(infer::stage::GenerateStage::new(
-            infer::GenerateLimits::from(&cfg.generate),
-        )),
+        Arc::new(
+            infer::stage::GenerateStage::new(infer::GenerateLimits::from(&cfg.generate))
+                .deflate_above(cfg.generate.deflate_above_bytes),
+        ),
         Arc::new(storage::StoreStage),
     ];
     for handler in handlers.into_iter().filter(|h| stages.contains(&h.stage())) {

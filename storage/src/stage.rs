@@ -15,10 +15,18 @@ use schemas::{ObjectKey, Stage};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StoreStage;
 
-/// Resolves a claim-checked file set.
+/// The largest file set JSON the store stage inflates from a message: four
+/// times the generate stage's default output budget (64 MiB of files;
+/// JSON escaping adds to it), so a forged message cannot exhaust memory.
+const MAX_FILE_SET_JSON: u64 = 256 * 1024 * 1024;
+
+/// Resolves an inline, deflated or claim-checked file set.
 async fn load_files(objects: &Objects, carried: &Carried<FileSet>) -> Result<FileSet, StageError> {
     match carried {
-        Carried::Inline { value } => Ok(value.clone()),
+        Carried::Inline { .. } | Carried::Deflated { .. } => carried
+            .open(MAX_FILE_SET_JSON)
+            .map_err(|e| StageError::permanent(format!("generated file set: {e}")))?
+            .ok_or_else(|| StageError::permanent("generated file set is missing")),
         Carried::Reference { key } => {
             let bytes = objects.get(key).await?;
             serde_json::from_slice(&bytes).map_err(|e| {
