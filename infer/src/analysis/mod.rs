@@ -20,19 +20,19 @@
 
 //!
 //! The passes, one file each:
-//! - [`context`]: the diagrams merged ([`context::Ctx`]: elements, boundaries,
+//! - `context`: the diagrams merged (`context::Ctx`: elements, boundaries,
 //!   synonyms) and the text helpers;
-//! - [`elements`] (pass 1): elements and boundaries -> services, components,
+//! - `elements` (pass 1): elements and boundaries -> services, components,
 //!   system packages, databases, brokers, externals, persons, networks;
-//! - [`relations`] (pass 2): each relationship -> id, test, flow step and
-//!   [`realize::Realization`], decided in [`realize`] and built by the file
-//!   of its kind: [`storage`] (repository, cache), [`messaging`] (producer,
-//!   consumer, implied broker), [`calls`] (client, in-process call),
-//!   [`routes`] (route, rpc); [`builder`] holds the state and names
+//! - `relations` (pass 2): each relationship -> id, test, flow step and
+//!   `realize::Realization`, decided in `realize` and built by the file
+//!   of its kind: `storage` (repository, cache), `messaging` (producer,
+//!   consumer, implied broker), `calls` (client, in-process call),
+//!   `routes` (route, rpc); `builder` holds the state and names
 //!   dependencies;
-//! - [`methods`] (pass B): handler methods once every field name is known,
-//!   then routes, rpcs and client paths ([`routes`]) and the tests' targets;
-//! - [`compose`]: compose environment, `depends_on`, requirements.
+//! - `methods` (pass B): handler methods once every field name is known,
+//!   then routes, rpcs and client paths (`routes`) and the tests' targets;
+//! - `compose`: compose environment, `depends_on`, requirements.
 //!
 //! A new kind of generated code is one file here (registering a `Dep`, a
 //! method request or a route) plus its template.
