@@ -19,7 +19,11 @@
 //!   tables, messages; `docs/SPEC-PROPERTIES.md`); [`typed`] applies it.
 //! - [`limits`]: generation budgets (elements, relationships, text, output bytes).
 //! - [`sanitize`]: trojan-source defence (hidden controls removed, with warnings).
-//! - [`project`]: analysis, IR -> [`project::Project`] (every decision and name).
+//! - [`project`]: the [`project::Project`], what to build with every name
+//!   decided (services, clients, routes, kinds as enums); what generators,
+//!   templates and deployment plans read.
+//! - [`analysis`]: IR -> [`project::Project`] (every decision and name), one
+//!   file per pass and per kind of generated code.
 //! - [`render`]: minijinja environment, built-in templates, overlay directory.
 //! - `python_fastapi`: the `python-fastapi` generator (project -> files + manifest).
 //! - [`verify`]: in-process Python syntax check of generated files (ruff's parser).
@@ -29,6 +33,7 @@
 //! - [`deploy`]: `deploy/<target>/` (Kubernetes, AWS ECS, Azure Container Apps,
 //!   Cloud Run) from the same project, when a run asks for targets.
 
+pub mod analysis;
 pub mod deploy;
 pub mod limits;
 pub mod naming;

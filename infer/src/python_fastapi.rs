@@ -20,7 +20,7 @@ use schemas::model::v1::Model;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::project::{self, Project, Service, Src};
+use crate::project::{self, ConsumerKind, DepKind, Project, Service, Src};
 use crate::render::Renderer;
 use crate::{BudgetError, GenerateError, GenerateOptions};
 
@@ -176,41 +176,41 @@ fn settings_of(s: &Service) -> Vec<Setting> {
     for d in &s.deps {
         let host = crate::naming::kebab(&crate::naming::snake(&d.target_name, "target"));
         let (default, doc) = match d.kind {
-            "http" if d.external => (
+            DepKind::Http if d.external => (
                 format!("https://{host}.example.invalid"),
                 format!(
                     "Base URL of {} (external: set it per environment)",
                     d.target_name
                 ),
             ),
-            "http" => (
+            DepKind::Http => (
                 format!("http://{host}:8000"),
                 format!("Base URL of {}", d.target_name),
             ),
-            "grpc" => (
+            DepKind::Grpc => (
                 format!("{host}:50051"),
                 format!("gRPC target of {}", d.target_name),
             ),
-            "generic" => (
+            DepKind::Generic => (
                 format!("unconfigured://{host}"),
                 format!("Address of {} ({})", d.target_name, d.technology),
             ),
-            "sql" => (
+            DepKind::Sql => (
                 format!(
                     "sqlite+pysqlite:///./{}.db",
                     crate::naming::snake(&d.target_name, "db")
                 ),
                 format!("SQLAlchemy URL of {}", d.target_name),
             ),
-            "redis" => (
+            DepKind::Redis => (
                 "redis://localhost:6379/0".to_string(),
                 format!("Redis URL of {}", d.target_name),
             ),
-            "kafka_producer" => (
+            DepKind::KafkaProducer => (
                 "localhost:9092".to_string(),
                 format!("Kafka bootstrap servers of {}", d.target_name),
             ),
-            _ => (
+            DepKind::AmqpProducer => (
                 "amqp://guest:guest@localhost:5672/".to_string(),
                 format!("AMQP URL of {}", d.target_name),
             ),
@@ -218,7 +218,7 @@ fn settings_of(s: &Service) -> Vec<Setting> {
         push(&d.setting, default, doc);
     }
     for c in &s.consumers {
-        let (default, doc) = if c.kind == "kafka" {
+        let (default, doc) = if c.kind == ConsumerKind::Kafka {
             (
                 "localhost:9092".to_string(),
                 "Kafka bootstrap servers".to_string(),
@@ -449,7 +449,7 @@ pub(crate) fn generate(
     };
     let all_elements: Vec<String> = p.elements.iter().map(|e| e.alias.clone()).collect();
     let all_rels: Vec<String> = p.relations.iter().map(|r| r.id.clone()).collect();
-    let kinds: BTreeSet<&str> = p.relations.iter().map(|r| r.spec.kind).collect();
+    let kinds: BTreeSet<&str> = p.relations.iter().map(|r| r.spec.kind.as_str()).collect();
 
     // Project files.
     let mut compose_impl: Vec<String> = Vec::new();
@@ -555,7 +555,7 @@ pub(crate) fn generate(
     let grpc_used = p
         .services
         .iter()
-        .any(|s| s.grpc.is_some() || s.deps.iter().any(|d| d.kind == "grpc"));
+        .any(|s| s.grpc.is_some() || s.deps.iter().any(|d| d.kind == DepKind::Grpc));
     if grpc_used {
         out.add(
             format!("src/{}/grpc_wire.py", p.package),
@@ -695,19 +695,19 @@ pub(crate) fn generate(
         }
         for d in &s.deps {
             let (pkg, template) = match d.kind {
-                "http" => ("clients", "service/http_client.py.j2"),
-                "grpc" => ("clients", "service/grpc_client.py.j2"),
-                "generic" => ("clients", "service/gateway.py.j2"),
-                "sql" => ("db", "service/sql_repository.py.j2"),
-                "redis" => ("cache", "service/redis_cache.py.j2"),
-                "kafka_producer" => ("messaging", "service/kafka_producer.py.j2"),
-                _ => ("messaging", "service/amqp_producer.py.j2"),
+                DepKind::Http => ("clients", "service/http_client.py.j2"),
+                DepKind::Grpc => ("clients", "service/grpc_client.py.j2"),
+                DepKind::Generic => ("clients", "service/gateway.py.j2"),
+                DepKind::Sql => ("db", "service/sql_repository.py.j2"),
+                DepKind::Redis => ("cache", "service/redis_cache.py.j2"),
+                DepKind::KafkaProducer => ("messaging", "service/kafka_producer.py.j2"),
+                DepKind::AmqpProducer => ("messaging", "service/amqp_producer.py.j2"),
             };
             pkgs.insert(pkg);
             let mut implements = d.rel_ids.clone();
             implements.extend(d.aliases.iter().cloned());
             let dsrc = first_rel_src(&d.rel_ids).unwrap_or(s.src.clone());
-            let entities = if d.kind == "sql" {
+            let entities = if d.kind == DepKind::Sql {
                 typed.entities_of(&d.target, &s.aliases)
             } else {
                 Vec::new()
@@ -722,7 +722,7 @@ pub(crate) fn generate(
         }
         for c in &s.consumers {
             pkgs.insert("messaging");
-            let template = if c.kind == "kafka" {
+            let template = if c.kind == ConsumerKind::Kafka {
                 "service/kafka_consumer.py.j2"
             } else {
                 "service/amqp_consumer.py.j2"
@@ -773,7 +773,7 @@ pub(crate) fn generate(
     // The entities each repository relationship stores (typed contract tests).
     let mut rel_entities: BTreeMap<String, Vec<crate::spec::ModelDef>> = BTreeMap::new();
     for s in &p.services {
-        for d in s.deps.iter().filter(|d| d.kind == "sql") {
+        for d in s.deps.iter().filter(|d| d.kind == DepKind::Sql) {
             let entities = typed.entities_of(&d.target, &s.aliases);
             for id in &d.rel_ids {
                 rel_entities.insert(id.clone(), entities.clone());

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::project::Project;
+use crate::project::{DepKind, Project, TestKind};
 use crate::techmap::Tech;
 use crate::typed::Typed;
 
@@ -181,7 +181,7 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
         for d in s
             .deps
             .iter()
-            .filter(|d| d.kind == "sql" || d.kind == "redis")
+            .filter(|d| matches!(d.kind, DepKind::Sql | DepKind::Redis))
         {
             let host = p
                 .databases
@@ -223,8 +223,8 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
             database: db_of.get(r.id.as_str()).cloned().unwrap_or_default(),
             entities: Vec::new(),
             broker: match t.kind {
-                "amqp_produce" | "amqp_consume" => "amqp".to_string(),
-                "kafka_produce" | "kafka_consume" => "kafka".to_string(),
+                TestKind::AmqpProduce | TestKind::AmqpConsume => "amqp".to_string(),
+                TestKind::KafkaProduce | TestKind::KafkaConsume => "kafka".to_string(),
                 _ => String::new(),
             },
             handler: p
@@ -251,10 +251,10 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
         }
         let skip = |why: &str| ("skip".to_string(), why.to_string());
         let (kind, why) = match t.kind {
-            "http_internal" => ("http".to_string(), String::new()),
-            "http_route" => ("route".to_string(), String::new()),
-            "grpc_internal" => ("grpc".to_string(), String::new()),
-            "sql" if !c.database.is_empty() => {
+            TestKind::HttpInternal => ("http".to_string(), String::new()),
+            TestKind::HttpRoute => ("route".to_string(), String::new()),
+            TestKind::GrpcInternal => ("grpc".to_string(), String::new()),
+            TestKind::Sql if !c.database.is_empty() => {
                 let owner = p
                     .services
                     .iter()
@@ -273,18 +273,22 @@ pub fn plan(p: &Project, typed: &Typed) -> SystemPlan {
                 }
                 ("sql".to_string(), String::new())
             }
-            "redis" if !c.database.is_empty() => ("redis".to_string(), String::new()),
-            "amqp_produce" | "kafka_produce" => ("produce".to_string(), String::new()),
-            "amqp_consume" | "kafka_consume" if !c.consumers.is_empty() => {
+            TestKind::Redis if !c.database.is_empty() => ("redis".to_string(), String::new()),
+            TestKind::AmqpProduce | TestKind::KafkaProduce => {
+                ("produce".to_string(), String::new())
+            }
+            TestKind::AmqpConsume | TestKind::KafkaConsume if !c.consumers.is_empty() => {
                 // Broker -> ours: published straight to the broker, since the
                 // producer (if any) is another relationship's check.
                 ("consume".to_string(), String::new())
             }
-            "direct" => skip("an in-process call between components (its contract test covers it)"),
-            "http_external" | "grpc" | "generic" => {
+            TestKind::Direct => {
+                skip("an in-process call between components (its contract test covers it)")
+            }
+            TestKind::HttpExternal | TestKind::Grpc | TestKind::Generic => {
                 skip("the target is outside our systems (its contract test uses a stub)")
             }
-            "sql" | "redis" => skip("the database is outside our systems"),
+            TestKind::Sql | TestKind::Redis => skip("the database is outside our systems"),
             _ => skip("no code implements it (documentation only)"),
         };
         c.kind = kind;

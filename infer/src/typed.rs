@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use schemas::model::v1::{Diagnostic, Model, Severity};
 
-use crate::project::Project;
+use crate::project::{MethodKind, Project};
 use crate::spec::{self, ModelDef, Param, Reader, RelSpec, Rows};
 
 /// The typed parts of a project, for the templates.
@@ -145,14 +145,8 @@ pub fn apply(p: &mut Project, model: &Model, source: &str) -> Result<Typed, Spec
             column: r.column,
             bytes: None,
         };
-        let http = matches!(
-            r.spec.kind,
-            "http_internal" | "http_route" | "http_external"
-        );
-        let queue = matches!(
-            r.spec.kind,
-            "amqp_produce" | "amqp_consume" | "kafka_produce" | "kafka_consume"
-        );
+        let http = r.spec.kind.is_http();
+        let queue = r.spec.kind.is_queue();
         let has_http = s.route.is_some() || s.request.is_some() || s.response.is_some();
         let has_queue = s.message.is_some() || s.routing.is_some();
         if has_http && !http {
@@ -271,12 +265,7 @@ fn conflict(p: &Project, id: &str, http: &str, path: &str) -> Option<String> {
 fn label_paths(p: &mut Project, explicit: &[String], models: &BTreeMap<String, ModelDef>) {
     for i in 0..p.relations.len() {
         let r = &p.relations[i];
-        if explicit.contains(&r.id)
-            || !matches!(
-                r.spec.kind,
-                "http_internal" | "http_route" | "http_external"
-            )
-        {
+        if explicit.contains(&r.id) || !r.spec.kind.is_http() {
             continue;
         }
         let Some(derived) = crate::verbs::parameterized_path(&r.label) else {
@@ -387,7 +376,7 @@ fn apply_http(
         }
         let comps = svc.components.iter_mut().flat_map(|c| c.methods.iter_mut());
         for m in svc.methods.iter_mut().chain(comps) {
-            if m.kind == "request" && m.rel_ids.iter().any(|x| x == id) {
+            if m.kind == MethodKind::Request && m.rel_ids.iter().any(|x| x == id) {
                 retype!(m);
             }
         }

@@ -583,11 +583,11 @@ fn a_setting_configures_one_connection() {
             let deps = s
                 .deps
                 .iter()
-                .map(|d| (&d.setting, &d.target, family(d.kind)));
+                .map(|d| (&d.setting, &d.target, family(d.kind.as_str())));
             let consumers = s
                 .consumers
                 .iter()
-                .map(|c| (&c.setting, &c.broker, family(c.kind)));
+                .map(|c| (&c.setting, &c.broker, family(c.kind.as_str())));
             for (setting, target, family) in deps.chain(consumers) {
                 let owner = (target.clone(), family);
                 let first = owners.entry(setting).or_insert_with(|| owner.clone());

@@ -245,7 +245,7 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
     let producer = payments
         .deps
         .iter()
-        .find(|d| d.kind == "amqp_producer")
+        .find(|d| d.kind.as_str() == "amqp_producer")
         .unwrap();
     assert_eq!(producer.routing_key, "payments.made");
     assert_eq!(
@@ -258,7 +258,7 @@ fn the_fixture_gets_exactly_the_models_routes_tables_and_messages_it_declares() 
         .iter()
         .map(|c| {
             (
-                c.kind,
+                c.kind.as_str(),
                 c.routing_key.as_str(),
                 typed.message_of(&c.rel_ids).unwrap().name.as_str(),
             )

@@ -7,7 +7,7 @@ use schemas::deploy::DeployTarget;
 use schemas::model::v1::{BoundaryKind, Model};
 use serde::Serialize;
 
-use crate::project::Project;
+use crate::project::{DepKind, Project};
 use crate::techmap::Tech;
 
 /// What a data service runs, from its technology text.
@@ -410,7 +410,7 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
         for d in &s.deps {
             let name = format!("{}{}", s.env_prefix, d.setting.to_ascii_uppercase());
             if let Some(t) = svc_by_alias.get(d.target.as_str()).filter(|_| !d.external) {
-                let grpc = d.kind == "grpc";
+                let grpc = d.kind == DepKind::Grpc;
                 let port = if grpc { 50051 } else { 8000 };
                 add_rule(&s.host, &t.host, None, port, &d.rel_ids);
                 env.push(EnvVar {
@@ -427,7 +427,10 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
                 add_rule(&s.host, &ds.host, Some(ds.engine), ds.port, &d.rel_ids);
                 env.push(data_env(name, ds, &mut secrets_seen));
             } else if d.external || !inside.contains(d.target.as_str()) {
-                let secret = matches!(d.kind, "sql" | "amqp_producer" | "redis" | "kafka_producer");
+                let secret = matches!(
+                    d.kind,
+                    DepKind::Sql | DepKind::AmqpProducer | DepKind::Redis | DepKind::KafkaProducer
+                );
                 let var = format!("{}_{}", ident(&s.host), d.setting);
                 externals.push(ExternalUrl {
                     var: var.clone(),
