@@ -6,6 +6,7 @@ use super::{
     WORK_STAGES,
 };
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -114,31 +115,58 @@ fn confirm_timeout(url: &str) -> Result<Duration, BusError> {
     Ok(DEFAULT_CONFIRM_TIMEOUT)
 }
 
-/// Attempts of [`reconsume`]: right after the broker closed a channel,
-/// lapin may still be finishing that close and refuse a new one (and
-/// report the connection not connected) for a moment.
-const RECONSUME_ATTEMPTS: u32 = 10;
+/// How [`reconsume`] retries: exponential from 250 ms to 10 s between
+/// attempts, with jitter, for at most [`RECONSUME_FOR`] in all. Right after
+/// the broker closed a channel lapin may still be finishing that close and
+/// refuse a new one for a moment; a node that is restarting refuses for as
+/// long as it takes to come back.
+fn reconsume_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(Some(RECONSUME_FOR))
+}
+
+/// How long [`reconsume`] keeps trying before the consumer ends (and the
+/// stage process with it, for its supervisor to restart): longer than a
+/// broker node takes to restart, so a restart never costs the process.
+pub const RECONSUME_FOR: Duration = Duration::from_secs(300);
 
 /// Opens a channel on `conn` and consumes `queue` on it with `prefetch`,
-/// trying [`RECONSUME_ATTEMPTS`] times, a second apart.
+/// retrying with [`reconsume_backoff`] until the broker accepts, each
+/// failed attempt logged with its queue, attempt number and next delay.
 async fn reconsume(
     conn: &Connection,
     queue: &str,
     prefetch: u16,
 ) -> Result<(Channel, lapin::Consumer), BusError> {
-    let mut attempt = 1;
-    loop {
-        // Let lapin finish the close of the old channel first.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        match consume_on_new_channel(conn, queue, prefetch).await {
-            Ok(consuming) => return Ok(consuming),
-            Err(e) if attempt >= RECONSUME_ATTEMPTS => return Err(e),
-            Err(e) => {
-                tracing::debug!(error = %e, attempt, "new consumer channel refused; trying again");
-                attempt += 1;
-            }
-        }
-    }
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let started = std::time::Instant::now();
+    let consuming = (|| {
+        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        consume_on_new_channel(conn, queue, prefetch)
+    })
+    .retry(reconsume_backoff())
+    .notify(|e: &BusError, delay: Duration| {
+        tracing::warn!(
+            queue,
+            attempt = attempts.load(std::sync::atomic::Ordering::Relaxed),
+            error = %e,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            retry_in_ms = delay.as_millis() as u64,
+            "cannot consume on a new channel yet; retrying"
+        );
+    })
+    .await?;
+    tracing::info!(
+        queue,
+        attempts = attempts.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "consuming again on a new channel"
+    );
+    Ok(consuming)
 }
 
 async fn consume_on_new_channel(
@@ -281,8 +309,23 @@ impl Bus for AmqpBus {
             )
             .await
             .map_err(chan_err)?;
+            // A quorum queue that dead-letters at least once: a message
+            // that comes due while its work queue refuses it (at its
+            // `max-length` with `reject-publish`) stays here and is offered
+            // again, instead of being dropped (RabbitMQ's at-most-once
+            // dead-lettering, the only one of classic queues). RabbitMQ
+            // requires `reject-publish` on the source for that.
             let mut args = FieldTable::default();
+            args.insert(s("x-queue-type"), AMQPValue::LongString("quorum".into()));
             args.insert(s("x-message-ttl"), AMQPValue::LongLongInt(tier as i64));
+            args.insert(
+                s("x-overflow"),
+                AMQPValue::LongString("reject-publish".into()),
+            );
+            args.insert(
+                s("x-dead-letter-strategy"),
+                AMQPValue::LongString("at-least-once".into()),
+            );
             args.insert(
                 s("x-dead-letter-exchange"),
                 AMQPValue::LongString(work.clone().into()),
@@ -431,25 +474,28 @@ impl Bus for AmqpBus {
                     Some(Err(e)) => {
                         // With auto-recovery on, wait for the reconnect;
                         // the consumer is restored with the topology.
-                        tracing::warn!(error = %e, "consumer channel error; waiting for recovery");
+                        tracing::warn!(queue = %queue, error = %e, "consumer channel error; waiting for recovery");
                         let Err(e) = ch.wait_for_recovery(e).await else {
                             continue;
                         };
                         // A channel the broker closed (a consumer past its
                         // acknowledgement timeout) is not recovered by
-                        // lapin: consume on a new channel (lapin may call
-                        // the connection down for a moment meanwhile; a
-                        // lost one fails every attempt). A status queue is
-                        // deleted with its last consumer: that one ends.
+                        // lapin: consume on a new channel, with backoff
+                        // until the broker accepts (`reconsume`). A status
+                        // queue is deleted with its last consumer: that
+                        // one ends.
                         if source != Source::Status {
-                            match reconsume(&conn, &queue, prefetch).await {
+                            let again = tokio::select! {
+                                again = reconsume(&conn, &queue, prefetch) => again,
+                                _ = tx.closed() => break,
+                            };
+                            match again {
                                 Ok((c, i)) => {
-                                    tracing::info!(queue = %queue, "consuming again on a new channel");
                                     (ch, inner) = (c, i);
                                     continue;
                                 }
                                 Err(again) => {
-                                    tracing::error!(error = %again, "cannot consume on a new channel");
+                                    tracing::error!(queue = %queue, error = %again, "cannot consume on a new channel; giving up");
                                 }
                             }
                         }
