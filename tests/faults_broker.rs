@@ -487,6 +487,11 @@ async fn broker_node_killed_and_restarted() {
             "the {name} process exited:\n{}",
             server.log_text()
         );
+        assert!(
+            server.log_text().contains("connected to the broker again"),
+            "the {name} process did not open a new connection:\n{}",
+            server.log_text()
+        );
     }
     jobs.extend(submit(&http, &api.base, &token, 2).await);
     let evidence = Evidence {
@@ -604,7 +609,7 @@ async fn consumer_ack_timeout_redelivers_without_a_second_effect() {
     let token = login(&http, &api.base, "acktimeout@example.com").await;
     let mut jobs = submit(&http, &api.base, &token, 4).await;
     assert!(
-        log_shows(&generate, 60, "consumer channel error").await,
+        log_shows(&generate, 60, "consumer lost its channel").await,
         "the broker should close the slow consumer's channel:\n{}",
         generate.log_text()
     );
