@@ -853,7 +853,8 @@ async fn a_retry_refused_by_its_work_queue_waits_in_its_tier() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the parse queue kept its messages:\n{queues}"
+            "the parse queue kept its messages (did it take dead letters over its limit? \
+             the tiers must dead-letter at least once):\n{queues}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -111,18 +111,35 @@ impl Link {
 /// back as redeliveries.
 struct Links {
     url: String,
-    current: tokio::sync::Mutex<std::sync::Arc<Link>>,
+    /// The current link; read by every publish and consumer.
+    current: std::sync::RwLock<std::sync::Arc<Link>>,
+    /// Held while a new link is opened, so one caller opens it for all.
+    relink: tokio::sync::Mutex<()>,
 }
 
 impl Links {
+    /// The current link, usable or not.
+    fn current(&self) -> std::sync::Arc<Link> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// A live link: the current one, or a new one when it is lost (the
     /// callers that find it lost meanwhile wait for that one).
     async fn live(&self) -> Result<std::sync::Arc<Link>, BusError> {
-        let mut current = self.current.lock().await;
-        if current.alive() {
-            return Ok(current.clone());
+        let link = self.current();
+        if link.alive() {
+            return Ok(link);
         }
-        let lost = current.number;
+        let _one = self.relink.lock().await;
+        let link = self.current();
+        if link.alive() {
+            // Another caller opened it meanwhile.
+            return Ok(link);
+        }
+        let lost = link.number;
         tracing::warn!(
             connection = lost,
             "broker connection lost; connecting again"
@@ -145,7 +162,14 @@ impl Links {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "connected to the broker again"
         );
-        let old = std::mem::replace(&mut *current, std::sync::Arc::new(next));
+        let next = std::sync::Arc::new(next);
+        let old = std::mem::replace(
+            &mut *self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            next.clone(),
+        );
         if old.conn.status().connected() {
             // Only its publishing channel was lost: close the connection so
             // its consumers move to the new one.
@@ -153,12 +177,12 @@ impl Links {
                 let _ = old.conn.close(200, "replaced".into()).await;
             });
         }
-        Ok(current.clone())
+        Ok(next)
     }
 
     /// Whether the current link is usable, without waiting for a recovery.
     fn connected(&self) -> bool {
-        self.current.try_lock().is_ok_and(|l| l.alive())
+        self.current().alive()
     }
 }
 
@@ -170,7 +194,8 @@ impl AmqpBus {
         Ok(Self {
             links: std::sync::Arc::new(Links {
                 url: url.to_string(),
-                current: tokio::sync::Mutex::new(std::sync::Arc::new(link)),
+                current: std::sync::RwLock::new(std::sync::Arc::new(link)),
+                relink: tokio::sync::Mutex::new(()),
             }),
             names: Names::new(prefix),
             confirm_timeout,
