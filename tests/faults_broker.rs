@@ -775,15 +775,18 @@ async fn publish_unconfirmed_while_the_node_blocks_publishers() {
 
 /// Fault: a retry waits in a delay tier while its work queue refuses
 /// messages (at its `max-length`, `overflow = reject-publish`) when it
-/// comes due. The parse stage cannot reach S3 (a proxy the test holds
-/// down), so its runs fail transiently and go to the retry tiers; a policy
-/// on the test's own node caps the parse queue at 0 messages meanwhile.
-/// The tiers dead-letter at least once: a refused retry stays in its tier
-/// and is offered again (after 1 s on this node; RabbitMQ's default is
-/// 3 minutes) until the queue takes it. With the no-progress sweep at its
-/// default (15 minutes, longer than the test) every job is done, once.
+/// comes due. The jobs' source objects are gone from S3 when the parse
+/// stage starts (they are put back later), so its runs fail transiently
+/// (not an outage: no breaker stops the consumer) and go to the retry
+/// tiers; a policy on the test's own node caps the parse queue at 0
+/// messages meanwhile. The tiers dead-letter at least once: a refused
+/// retry stays in its tier and is offered again (after 1 s on this node;
+/// RabbitMQ's default is 3 minutes) until the queue takes it. With the
+/// no-progress sweep at its default (15 minutes, longer than the test)
+/// every job is done, once.
 #[tokio::test]
 async fn a_retry_refused_by_its_work_queue_waits_in_its_tier() {
+    use object_store::ObjectStoreExt;
     let iso = Isolated::create().await;
     let node = OwnNode::start(&["{dead_letter_worker_publisher_confirm_timeout, 1000}"]).await;
     let env = with(
@@ -798,19 +801,40 @@ async fn a_retry_refused_by_its_work_queue_waits_in_its_tier() {
     );
     migrate(&env);
     let api = spawn(&["--stages", "ingest,notifier"], &env);
-    let proxy = Proxy::start(s3_endpoint().trim_start_matches("http://")).await;
-    proxy.down();
-    let stages = spawn(
-        &["--stages", "parse,generate,store"],
-        &with(
-            env.clone(),
-            &[("AWS_ENDPOINT_URL", &format!("http://{}", proxy.addr))],
-        ),
-    );
     let http = reqwest::Client::new();
     let token = login(&http, &api.base, "refusedretry@example.com").await;
-    let jobs = submit(&http, &api.base, &token, 4).await;
-    // Every job's parse run started (and fails on S3): none is in the outbox.
+    // Larger than what rides inline in a message: parse reads it from S3.
+    let padding = format!("' {}\n", "padding ".repeat(12)).repeat(3_000);
+    let padded = BIGBANK.replacen("@startuml\n", &format!("@startuml\n{padding}"), 1);
+    assert!(padded.len() > schemas::messages::INLINE_COPY_LIMIT);
+    let s3 = iso.s3();
+    let (mut jobs, mut sources) = (Vec::new(), Vec::new());
+    for i in 0..4 {
+        let name = format!("r{i}.puml");
+        let (status, body) = upload(
+            &http,
+            &api.base,
+            Some(&token),
+            &name,
+            padded.clone().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        let job = body["job_id"].as_str().expect("job").to_string();
+        let path = object_store::path::Path::from(format!("jobs/{job}/source/{name}").as_str());
+        let bytes = s3
+            .get(&path)
+            .await
+            .expect("source")
+            .bytes()
+            .await
+            .expect("bytes");
+        s3.delete(&path).await.expect("delete");
+        jobs.push(job);
+        sources.push((path, bytes));
+    }
+    let stages = spawn(&["--stages", "parse,generate,store"], &env);
+    // Every job's parse run started (and fails): none is in the outbox.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let mut parsing = 0;
@@ -860,7 +884,9 @@ async fn a_retry_refused_by_its_work_queue_waits_in_its_tier() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     node.ctl(&["clear_policy", "cap-parse"]);
-    proxy.up();
+    for (path, bytes) in sources {
+        s3.put(&path, bytes.into()).await.expect("restore");
+    }
     let evidence = Evidence {
         iso: &iso,
         node: &node,
