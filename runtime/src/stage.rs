@@ -392,26 +392,31 @@ async fn process(
         Ok(env) => env,
         Err(e) => return reject_undecodable(ctx, stage, delivery, e).await,
     };
-    // A suspect delivery whose job another run is working on right now (a
-    // redelivery after a connection loss) is deferred at once: waiting for
-    // the isolation lock would hold it, and every delivery behind it, until
-    // that run ends.
-    if suspect(&delivery)
-        && let Ok(Some(lease)) = ctx.ledger.lease(env.job_id, stage).await
-        && lease.lease_until > crate::now_millis()
-    {
-        let span = tracing::info_span!("stage", stage = %stage, job_id = %env.job_id, attempt = attempt_of(&delivery));
-        let outcome = defer(ctx, &env, delivery, &lease.owner, lease.lease_until)
-            .instrument(span)
-            .await;
-        metrics::counter!("c4forge_stage_messages_total", "stage" => stage.as_str(), "outcome" => outcome).increment(1);
-        return;
-    }
     // Taken before the run takes its lease: a delivery waiting here holds
     // no lease, so a crash meanwhile does not count against its job.
     let isolation = if suspect(&delivery) {
-        Isolation::Alone {
-            _guard: isolation.clone().write_owned().await,
+        match isolation.clone().try_write_owned() {
+            Ok(guard) => Isolation::Alone { _guard: guard },
+            Err(_) => {
+                // Waiting for the lock would hold this delivery, and every
+                // one behind it, until the others end: when another run is
+                // working on its job right now (a redelivery after a
+                // connection loss), defer it at once. (With the lock free,
+                // `start_run` reads the lease: no read here.)
+                if let Ok(Some(lease)) = ctx.ledger.lease(env.job_id, stage).await
+                    && lease.lease_until > crate::now_millis()
+                {
+                    let span = tracing::info_span!("stage", stage = %stage, job_id = %env.job_id, attempt = attempt_of(&delivery));
+                    let outcome = defer(ctx, &env, delivery, &lease.owner, lease.lease_until)
+                        .instrument(span)
+                        .await;
+                    metrics::counter!("c4forge_stage_messages_total", "stage" => stage.as_str(), "outcome" => outcome).increment(1);
+                    return;
+                }
+                Isolation::Alone {
+                    _guard: isolation.clone().write_owned().await,
+                }
+            }
         }
     } else {
         Isolation::Shared {
@@ -565,6 +570,77 @@ async fn run_leased(
     }
 }
 
+/// What the start of a run decided for its delivery.
+enum Begin {
+    /// Run the stage now (the lease is taken), after publishing the event.
+    Run(Option<StatusEvent>),
+    /// Do not run it: settle the delivery so (this run holds no lease).
+    Settle(Settle),
+}
+
+/// Maps the outcome of `start_run` to a run or a settlement, in one place:
+/// an obsolete or duplicate delivery is acked (a committed run's output
+/// re-published first), one whose job another live run holds is deferred,
+/// and one whose earlier runs died with their process is run alone, sent
+/// round to run alone (its lease handed back), or, at `max_attempts`
+/// crashes, dead-lettered as a crash loop (its lease released).
+async fn begin(
+    ctx: &StageContext,
+    settings: &LoopSettings,
+    (job, stage): (JobId, Stage),
+    owner: &str,
+    outcome: StartOutcome,
+    alone: bool,
+) -> Result<Begin, StageError> {
+    let settle = match outcome {
+        StartOutcome::Started(event) => return Ok(Begin::Run(event)),
+        StartOutcome::StartedAfterCrashes { event, crashes } => {
+            let limit = i64::from(settings.max_attempts);
+            if crashes < limit && alone {
+                tracing::warn!(
+                    crashes,
+                    "earlier runs of this job died with their process; running it alone"
+                );
+                return Ok(Begin::Run(event));
+            }
+            let (settle, released) = if crashes >= limit {
+                let reason = format!(
+                    "crash loop: the {stage} stage's process died during {crashes} runs of this job (limit stages.max_attempts = {limit})"
+                );
+                let released = ctx.ledger.release_lease(job, stage, owner).await;
+                (Settle::CrashLoop(reason), released)
+            } else {
+                let returned = ctx.ledger.return_lease(job, stage, owner).await;
+                (Settle::Isolate(crashes), returned)
+            };
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "lease not released; it expires");
+            }
+            settle
+        }
+        StartOutcome::Missing => {
+            tracing::info!("job deleted; dropping message");
+            Settle::Ack("duplicate")
+        }
+        StartOutcome::Terminal(status) => {
+            tracing::info!(status = %status, "job already terminal; dropping message");
+            Settle::Ack("duplicate")
+        }
+        StartOutcome::AlreadyDone(output) => match output {
+            Some(body) => match publish_committed(ctx, None, &body).await? {
+                Ok(()) => Settle::Ack("duplicate"),
+                Err(reason) => Settle::Unpublished(reason),
+            },
+            None => Settle::Ack("duplicate"),
+        },
+        StartOutcome::Leased {
+            owner: holder,
+            until,
+        } => Settle::Defer { holder, until },
+    };
+    Ok(Begin::Settle(settle))
+}
+
 /// Handles one decoded delivery and returns the outcome label.
 async fn handle_one(
     handler: &dyn StageHandler,
@@ -587,112 +663,64 @@ async fn handle_one(
                 millis(settings.lease),
             )
             .await?;
-        let outcome = match outcome {
-            StartOutcome::StartedAfterCrashes { event, crashes } => {
-                let limit = i64::from(settings.max_attempts);
-                if crashes >= limit || !alone {
-                    let released = if crashes >= limit {
-                        ctx.ledger.release_lease(env.job_id, stage, &owner).await
-                    } else {
-                        ctx.ledger.return_lease(env.job_id, stage, &owner).await
-                    };
-                    if let Err(e) = released {
-                        tracing::warn!(error = %e, "lease not released; it expires");
-                    }
-                    return Ok(if crashes >= limit {
-                        Settle::CrashLoop(format!(
-                            "crash loop: the {stage} stage's process died during {crashes} runs of this job (limit stages.max_attempts = {limit})"
-                        ))
-                    } else {
-                        Settle::Isolate(crashes)
-                    });
-                }
-                tracing::warn!(crashes, "earlier runs of this job died with their process; running it alone");
-                StartOutcome::Started(event)
-            }
-            other => other,
+        let event = match begin(ctx, settings, (env.job_id, stage), &owner, outcome, alone).await? {
+            Begin::Run(event) => event,
+            Begin::Settle(settle) => return Ok(settle),
         };
-        match outcome {
-            StartOutcome::Missing => {
-                tracing::info!("job deleted; dropping message");
-                Ok(Settle::Ack("duplicate"))
-            }
-            StartOutcome::Terminal(status) => {
-                tracing::info!(status = %status, "job already terminal; dropping message");
-                Ok(Settle::Ack("duplicate"))
-            }
-            StartOutcome::AlreadyDone(output) => {
-                if let Some(body) = output
-                    && let Err(reason) = publish_committed(ctx, None, &body).await?
-                {
-                    return Ok(Settle::Unpublished(reason));
-                }
-                Ok(Settle::Ack("duplicate"))
-            }
-            StartOutcome::Leased {
-                owner: holder,
-                until,
-            } => Ok(Settle::Defer { holder, until }),
-            // Turned into `Started` or settled just above.
-            StartOutcome::StartedAfterCrashes { crashes, .. } => Ok(Settle::Isolate(crashes)),
-            StartOutcome::Started(event) => {
-                if let Some(ev) = event {
-                    publish_event(&ctx.bus, &ev).await;
-                }
-                let ended = run_leased(handler, ctx, settings, env, &owner).await;
-                let out = match ended {
-                    RunEnd::Done(result) => match *result {
-                        Ok(out) => out,
-                        Err(e) => {
-                            // Not committed: the retry (or nobody, after a
-                            // failure) may start a run at once.
-                            if let Err(release) =
-                                ctx.ledger.release_lease(env.job_id, stage, &owner).await
-                            {
-                                tracing::warn!(error = %release, "lease not released; it expires");
-                            }
-                            return Err(e);
-                        }
-                    },
-                    RunEnd::LeaseLost => {
-                        tracing::warn!("lease taken over by another run; stopping this one");
-                        return Ok(Settle::Ack("lease_lost"));
-                    }
-                };
-                let next = out.next.map(|m| {
-                    let key = m.routing_key().to_string();
-                    let body = Envelope::new(env.job_id, env.user_id, m).encode();
-                    let body = String::from_utf8(body)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    (key, body)
-                });
-                let next_body = next.as_ref().map(|(_, body)| body.as_str());
-                let done = ctx
-                    .ledger
-                    .complete_stage(
-                        env.job_id,
-                        env.user_id,
-                        stage,
-                        next_body,
-                        out.done,
-                        &out.records,
-                    )
-                    .await?;
-                // Fault tests kill the process here: committed, not yet
-                // published or acked (the redelivery must finish the job once).
-                #[cfg(feature = "failpoints")]
-                crate::failpoints::hit(crate::failpoints::AFTER_COMMIT);
-                if let Some((key, body)) = &next
-                    && let Err(reason) = publish_committed(ctx, Some(key), body).await?
-                {
-                    return Ok(Settle::Unpublished(reason));
-                }
-                if let Some(ev) = done {
-                    publish_event(&ctx.bus, &ev).await;
-                }
-                Ok(Settle::Ack("ok"))
-            }
+        if let Some(ev) = event {
+            publish_event(&ctx.bus, &ev).await;
         }
+        let ended = run_leased(handler, ctx, settings, env, &owner).await;
+        let out = match ended {
+            RunEnd::Done(result) => match *result {
+                Ok(out) => out,
+                Err(e) => {
+                    // Not committed: the retry (or nobody, after a
+                    // failure) may start a run at once.
+                    if let Err(release) = ctx.ledger.release_lease(env.job_id, stage, &owner).await
+                    {
+                        tracing::warn!(error = %release, "lease not released; it expires");
+                    }
+                    return Err(e);
+                }
+            },
+            RunEnd::LeaseLost => {
+                tracing::warn!("lease taken over by another run; stopping this one");
+                return Ok(Settle::Ack("lease_lost"));
+            }
+        };
+        let next = out.next.map(|m| {
+            let key = m.routing_key().to_string();
+            let body = Envelope::new(env.job_id, env.user_id, m).encode();
+            let body = String::from_utf8(body)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            (key, body)
+        });
+        let next_body = next.as_ref().map(|(_, body)| body.as_str());
+        let done = ctx
+            .ledger
+            .complete_stage(
+                env.job_id,
+                env.user_id,
+                stage,
+                next_body,
+                out.done,
+                &out.records,
+            )
+            .await?;
+        // Fault tests kill the process here: committed, not yet
+        // published or acked (the redelivery must finish the job once).
+        #[cfg(feature = "failpoints")]
+        crate::failpoints::hit(crate::failpoints::AFTER_COMMIT);
+        if let Some((key, body)) = &next
+            && let Err(reason) = publish_committed(ctx, Some(key), body).await?
+        {
+            return Ok(Settle::Unpublished(reason));
+        }
+        if let Some(ev) = done {
+            publish_event(&ctx.bus, &ev).await;
+        }
+        Ok(Settle::Ack("ok"))
     }
     .await;
     match result {
