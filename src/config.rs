@@ -54,6 +54,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_RUN_TIMEOUT_SECS", "stages.run_timeout_secs"),
     ("C4FORGE_LEASE_SECS", "stages.lease_secs"),
     ("C4FORGE_HEARTBEAT_SECS", "stages.heartbeat_secs"),
+    ("C4FORGE_FILL_URL", "fill.url"),
+    ("C4FORGE_FILL_MODEL", "fill.models"),
+    ("C4FORGE_FILL_API_KEY", "fill.api_key"),
+    ("C4FORGE_FILL_PYTHON", "fill.python"),
+    ("C4FORGE_FILL_MAX_REQUESTS", "fill.max_requests"),
+    ("C4FORGE_FILL_MAX_SECONDS", "fill.max_seconds"),
+    (
+        "C4FORGE_FILL_REQUEST_TIMEOUT_SECS",
+        "fill.request_timeout_secs",
+    ),
+    ("C4FORGE_FILL_MAX_RETRIES", "fill.max_retries"),
+    ("C4FORGE_FILL_CONCURRENCY", "fill.concurrency"),
     ("C4FORGE_GENERATE_MAX_ELEMENTS", "generate.max_elements"),
     (
         "C4FORGE_GENERATE_MAX_RELATIONSHIPS",
@@ -133,6 +145,22 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             }
             "generate.max_text_bytes" => cfg.generate.max_text_bytes = parse_env(name, &v)?,
             "generate.max_output_bytes" => cfg.generate.max_output_bytes = parse_env(name, &v)?,
+            "fill.url" => cfg.fill.url = v,
+            "fill.models" => {
+                cfg.fill.models = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+            "fill.api_key" => cfg.fill.api_key = runtime::config::ApiKey::new(v),
+            "fill.python" => cfg.fill.python = v,
+            "fill.max_requests" => cfg.fill.max_requests = parse_env(name, &v)?,
+            "fill.max_seconds" => cfg.fill.max_seconds = parse_env(name, &v)?,
+            "fill.request_timeout_secs" => cfg.fill.request_timeout_secs = parse_env(name, &v)?,
+            "fill.max_retries" => cfg.fill.max_retries = parse_env(name, &v)?,
+            "fill.concurrency" => cfg.fill.concurrency = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }
@@ -160,6 +188,10 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
         ),
         ("http.idle_timeout_secs", cfg.http.idle_timeout_secs),
         ("http.max_connections", cfg.http.max_connections as u64),
+        ("fill.concurrency", cfg.fill.concurrency as u64),
+        ("fill.max_answers", u64::from(cfg.fill.max_answers)),
+        ("fill.max_seconds", cfg.fill.max_seconds),
+        ("fill.request_timeout_secs", cfg.fill.request_timeout_secs),
         (
             "http.max_websockets_per_user",
             cfg.http.max_websockets_per_user as u64,

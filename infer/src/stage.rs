@@ -1,6 +1,7 @@
 //! The generate stage adapter (feature `stage`): `job.parsed` in, the
 //! generated file set out (inline, or claim-checked through the object store
-//! when larger than 1 MiB). Generation and the Python syntax check are pure
+//! when larger than 1 MiB), to the store stage, or to the fill stage when
+//! the job asked for model-written `impl/` bodies. Generation and the Python syntax check are pure
 //! and run on the blocking pool. A crossed generation budget fails the job
 //! permanently with a diagnostic; generation warnings (hidden control
 //! characters removed) join the parser's in the job's diagnostics.
@@ -10,8 +11,8 @@ use crate::{GenerateError, GenerateLimits, GenerateOptions, generate_with_warnin
 use async_trait::async_trait;
 use runtime::jobs::StageRecords;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
-use schemas::events::GeneratedDetail;
-use schemas::messages::{Carried, Envelope, INLINE_LIMIT, JobGenerated, Message};
+use schemas::events::{FillingDetail, GeneratedDetail};
+use schemas::messages::{Carried, Envelope, INLINE_LIMIT, JobFillRequested, JobGenerated, Message};
 use schemas::model::v1::Model;
 use schemas::{ObjectKey, Stage};
 
@@ -108,6 +109,7 @@ impl StageHandler for GenerateStage {
         let files = generated.files;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
         let total_bytes = files.total_bytes();
+        let impl_modules = files.files.iter().filter(|f| f.is_impl_module()).count();
         let generated = GeneratedDetail {
             files: files.files.len() as u64,
             bytes: total_bytes as u64,
@@ -122,11 +124,26 @@ impl StageHandler for GenerateStage {
         } else {
             Carried::Inline { value: files }
         };
-        Ok(StageOutput {
-            next: Some(Message::JobGenerated(JobGenerated {
+        let next = match &parsed.fill {
+            // The job asked for model-written bodies: to the fill stage.
+            Some(model_name) => Message::JobFillRequested(JobFillRequested {
+                filling: FillingDetail {
+                    model: model_name.clone(),
+                    modules: impl_modules as u64,
+                },
                 files: carried,
                 generated: Some(generated),
-            })),
+                model_key: parsed.model_key.clone(),
+                model: parsed.model.clone(),
+            }),
+            None => Message::JobGenerated(JobGenerated {
+                files: carried,
+                generated: Some(generated),
+                filled: None,
+            }),
+        };
+        Ok(StageOutput {
+            next: Some(next),
             done: None,
             records,
         })
