@@ -74,6 +74,9 @@ pub fn python(configured: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
+/// Builds the rejection of a failed check from its output.
+type Reject = fn(String) -> Rejection;
+
 /// A project written out for checking.
 #[derive(Debug)]
 pub struct Gate {
@@ -194,7 +197,7 @@ impl Gate {
         }
         std::fs::write(self.dir.path().join(path), contents)
             .map_err(|e| Rejection::Check(e.to_string()))?;
-        let steps: [(&[&str], fn(String) -> Rejection); 3] = [
+        let steps: [(&[&str], Reject); 3] = [
             (
                 &["-m", "ruff", "check", "--no-cache", path],
                 Rejection::Lint,
