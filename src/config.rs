@@ -228,6 +228,28 @@ mod tests {
     }
 
     #[test]
+    fn fill_settings_come_from_the_environment_and_the_key_never_shows() {
+        let cfg = load(None, |k| match k {
+            "C4FORGE_FILL_URL" => Some("http://127.0.0.1:11434/v1".into()),
+            "C4FORGE_FILL_MODEL" => Some("qwen2.5-coder:7b, tiny".into()),
+            "C4FORGE_FILL_API_KEY" => Some("sk-never-shown".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert!(cfg.fill.enabled());
+        assert_eq!(cfg.fill.models, ["qwen2.5-coder:7b", "tiny"]);
+        assert_eq!(cfg.fill.api_key.expose(), "sk-never-shown");
+        let shown = toml::to_string_pretty(&cfg.masked()).expect("renders");
+        assert!(shown.contains("[fill]"), "{shown}");
+        assert!(!shown.contains("sk-never-shown"), "{shown}");
+        assert!(!format!("{cfg:?}").contains("sk-never-shown"));
+        let zero = load(None, |k| {
+            (k == "C4FORGE_FILL_CONCURRENCY").then(|| "0".into())
+        });
+        assert!(zero.is_err_and(|e| e.to_string().contains("fill.concurrency")));
+    }
+
+    #[test]
     fn bad_environment_values_are_named() {
         let err = load(None, |k| {
             (k == "C4FORGE_PREFETCH").then(|| "many".to_string())
