@@ -189,6 +189,12 @@ pub struct ConvertArgs {
     /// azure-aca, gcp-run, or `all` (default: none).
     #[arg(long, value_name = "TARGETS", default_value = "", value_parser = parse_deploy)]
     pub deploy: DeployTargets,
+    /// Ask this model to write the bodies of the `impl/` modules, keeping
+    /// only those that pass ruff and the project's tests (the endpoint:
+    /// `C4FORGE_FILL_URL`, its key `C4FORGE_FILL_API_KEY`); modules you
+    /// edited are never touched.
+    #[arg(long, value_name = "MODEL")]
+    pub fill: Option<String>,
 }
 
 /// The targets of `--deploy`, parsed from one comma-separated value (an

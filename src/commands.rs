@@ -247,9 +247,14 @@ fn convert(args: &ConvertArgs, cfg: &runtime::Config) -> Result<Exit> {
     for w in &generated.warnings {
         eprintln!("{}:{}:{}: warning: {}", w.file, w.line, w.column, w.message);
     }
-    let files = generated.files;
-    let plan = infer::regen::plan(&args.output, &files)
+    let mut files = generated.files;
+    let mut filled = Vec::new();
+    if let Some(fill_model) = args.fill.as_deref().filter(|_| !args.dry_run) {
+        (files, filled) = crate::fill::fill(&args.output, &cfg.fill, fill_model, &model, files)?;
+    }
+    let mut plan = infer::regen::plan(&args.output, &files)
         .with_context(|| format!("reading {}", args.output.display()))?;
+    fill::local::write_filled(&mut plan, &filled);
     for line in plan.lines() {
         println!("{line}");
     }

@@ -54,6 +54,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("C4FORGE_RUN_TIMEOUT_SECS", "stages.run_timeout_secs"),
     ("C4FORGE_LEASE_SECS", "stages.lease_secs"),
     ("C4FORGE_HEARTBEAT_SECS", "stages.heartbeat_secs"),
+    ("C4FORGE_FILL_URL", "fill.url"),
+    ("C4FORGE_FILL_MODEL", "fill.models"),
+    ("C4FORGE_FILL_API_KEY", "fill.api_key"),
+    ("C4FORGE_FILL_PYTHON", "fill.python"),
+    ("C4FORGE_FILL_MAX_REQUESTS", "fill.max_requests"),
+    ("C4FORGE_FILL_MAX_SECONDS", "fill.max_seconds"),
+    (
+        "C4FORGE_FILL_REQUEST_TIMEOUT_SECS",
+        "fill.request_timeout_secs",
+    ),
+    ("C4FORGE_FILL_MAX_RETRIES", "fill.max_retries"),
+    ("C4FORGE_FILL_CONCURRENCY", "fill.concurrency"),
     ("C4FORGE_GENERATE_MAX_ELEMENTS", "generate.max_elements"),
     (
         "C4FORGE_GENERATE_MAX_RELATIONSHIPS",
@@ -140,6 +152,22 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
             "generate.deflate_above_bytes" => {
                 cfg.generate.deflate_above_bytes = parse_env(name, &v)?;
             }
+            "fill.url" => cfg.fill.url = v,
+            "fill.models" => {
+                cfg.fill.models = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+            "fill.api_key" => cfg.fill.api_key = runtime::config::ApiKey::new(v),
+            "fill.python" => cfg.fill.python = v,
+            "fill.max_requests" => cfg.fill.max_requests = parse_env(name, &v)?,
+            "fill.max_seconds" => cfg.fill.max_seconds = parse_env(name, &v)?,
+            "fill.request_timeout_secs" => cfg.fill.request_timeout_secs = parse_env(name, &v)?,
+            "fill.max_retries" => cfg.fill.max_retries = parse_env(name, &v)?,
+            "fill.concurrency" => cfg.fill.concurrency = parse_env(name, &v)?,
             other => bail!("unhandled setting {other}"),
         }
     }
@@ -167,6 +195,10 @@ pub fn load(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Res
         ),
         ("http.idle_timeout_secs", cfg.http.idle_timeout_secs),
         ("http.max_connections", cfg.http.max_connections as u64),
+        ("fill.concurrency", cfg.fill.concurrency as u64),
+        ("fill.max_answers", u64::from(cfg.fill.max_answers)),
+        ("fill.max_seconds", cfg.fill.max_seconds),
+        ("fill.request_timeout_secs", cfg.fill.request_timeout_secs),
         (
             "http.max_websockets_per_user",
             cfg.http.max_websockets_per_user as u64,
@@ -200,6 +232,28 @@ mod tests {
         assert_eq!(cfg.bus.url, "amqp://localhost");
         assert_eq!(cfg.bus.prefetch, 3);
         assert!(!cfg.is_embedded());
+    }
+
+    #[test]
+    fn fill_settings_come_from_the_environment_and_the_key_never_shows() {
+        let cfg = load(None, |k| match k {
+            "C4FORGE_FILL_URL" => Some("http://127.0.0.1:11434/v1".into()),
+            "C4FORGE_FILL_MODEL" => Some("qwen2.5-coder:7b, tiny".into()),
+            "C4FORGE_FILL_API_KEY" => Some("sk-never-shown".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert!(cfg.fill.enabled());
+        assert_eq!(cfg.fill.models, ["qwen2.5-coder:7b", "tiny"]);
+        assert_eq!(cfg.fill.api_key.expose(), "sk-never-shown");
+        let shown = toml::to_string_pretty(&cfg.masked()).expect("renders");
+        assert!(shown.contains("[fill]"), "{shown}");
+        assert!(!shown.contains("sk-never-shown"), "{shown}");
+        assert!(!format!("{cfg:?}").contains("sk-never-shown"));
+        let zero = load(None, |k| {
+            (k == "C4FORGE_FILL_CONCURRENCY").then(|| "0".into())
+        });
+        assert!(zero.is_err_and(|e| e.to_string().contains("fill.concurrency")));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod fill;
 mod serve;
 
 /// mimalloc rather than the system allocator: the parser builds a model of

@@ -185,6 +185,7 @@ fn new_job(user: UserId) -> NewJob {
             generator: "python-fastapi".into(),
             source_text: None,
             deploy: Vec::new(),
+            fill: None,
         }),
     );
     NewJob {

@@ -1,7 +1,8 @@
 //! The generate stage adapter (feature `stage`): `job.parsed` in, the
 //! generated file set out (inline, deflated inline above 16 KiB of JSON, or
 //! claim-checked through the object store when larger than 1 MiB even
-//! deflated; see `schemas::carried`). Generation and the Python syntax check are pure
+//! deflated; see `schemas::carried`), to the store stage, or to the fill
+//! stage when the job asked for model-written `impl/` bodies. Generation and the Python syntax check are pure
 //! and run on the blocking pool. A crossed generation budget fails the job
 //! permanently with a diagnostic; generation warnings (hidden control
 //! characters removed) join the parser's in the job's diagnostics.
@@ -11,8 +12,8 @@ use crate::{GenerateError, GenerateLimits, GenerateOptions, generate_with_warnin
 use async_trait::async_trait;
 use runtime::jobs::StageRecords;
 use runtime::stage::{StageContext, StageError, StageHandler, StageOutput};
-use schemas::events::GeneratedDetail;
-use schemas::messages::{Carried, DEFLATE_ABOVE, Envelope, INLINE_LIMIT, JobGenerated, Message};
+use schemas::events::{FillingDetail, GeneratedDetail};
+use schemas::messages::{DEFLATE_ABOVE, Envelope, JobFillRequested, JobGenerated, Message};
 use schemas::model::v1::Model;
 use schemas::{ObjectKey, Stage};
 
@@ -127,27 +128,39 @@ impl StageHandler for GenerateStage {
         let files = generated.files;
         tracing::info!(files = files.files.len(), generator = %files.generator, "project generated");
         let total_bytes = files.total_bytes();
+        let impl_modules = files.files.iter().filter(|f| f.is_impl_module()).count();
         let generated = GeneratedDetail {
             files: files.files.len() as u64,
             bytes: total_bytes as u64,
             generator: files.generator.clone(),
         };
-        // Serialized once: deflated inline when large, or staged in the
-        // object store when too large even deflated (see `schemas::carried`).
-        let json = serde_json::to_vec(&files).map_err(|e| StageError::permanent(e.to_string()))?;
-        let carried = match Carried::pack(files, &json, self.deflate_above) {
-            Carried::Deflated { data, .. } if data.len() > INLINE_LIMIT => {
-                let key = ObjectKey::staged_files(env.job_id);
-                ctx.objects.put(&key, json.into()).await?;
-                Carried::Reference { key }
-            }
-            carried => carried,
-        };
-        Ok(StageOutput {
-            next: Some(Message::JobGenerated(JobGenerated {
+        let carried = runtime::carry::carry(
+            &ctx.objects,
+            ObjectKey::staged_files(env.job_id),
+            files,
+            self.deflate_above,
+        )
+        .await?;
+        let next = match &parsed.fill {
+            // The job asked for model-written bodies: to the fill stage.
+            Some(model_name) => Message::JobFillRequested(JobFillRequested {
+                filling: FillingDetail {
+                    model: model_name.clone(),
+                    modules: impl_modules as u64,
+                },
                 files: carried,
                 generated: Some(generated),
-            })),
+                model_key: parsed.model_key.clone(),
+                model: parsed.model.clone(),
+            }),
+            None => Message::JobGenerated(JobGenerated {
+                files: carried,
+                generated: Some(generated),
+                filled: None,
+            }),
+        };
+        Ok(StageOutput {
+            next: Some(next),
             done: None,
             records,
         })

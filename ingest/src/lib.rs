@@ -11,6 +11,7 @@
 //!   access tokens and the per-request check of the user's standing.
 //! - [`extract`]: the extractors handlers share (caller, body, query, path,
 //!   the caller's job), whose rejections are problem documents.
+//! - [`fill`]: the upload's `fill` choice (one of the configured language models).
 //! - [`limits`]: per-user and per-IP rate limits (429 with `Retry-After`).
 //! - [`openapi`]: what the OpenAPI document holds besides paths, and Swagger UI (`/docs`).
 //! - [`problem`]: `application/problem+json` errors with a stable `type` per error.
@@ -24,6 +25,7 @@
 pub mod auth;
 pub mod deploy;
 pub mod extract;
+pub mod fill;
 pub mod limits;
 pub mod openapi;
 pub mod problem;

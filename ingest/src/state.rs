@@ -34,6 +34,9 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Registered generators (`GET /models`).
     pub models: Vec<schemas::api::GeneratorView>,
+    /// Language models an upload's `fill` may name (`GET /models`; empty:
+    /// no fill endpoint configured, a `fill` is refused).
+    pub fill_models: Vec<schemas::api::FillModelView>,
     /// Refresh token lifetime in seconds.
     pub refresh_ttl_secs: u64,
     /// The process's circuit breakers (shown by `/readyz`).

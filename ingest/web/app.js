@@ -9,7 +9,7 @@
 
 const STAGES = ['queued', 'parsing', 'generating', 'storing', 'done'];
 const FAILED = ['failed', 'dead_lettered'];
-const STAGE_STATUS = { parse: 'parsing', generate: 'generating', store: 'storing', ingest: 'queued' };
+const STAGE_STATUS = { parse: 'parsing', generate: 'generating', fill: 'filling', store: 'storing', ingest: 'queued' };
 const TOKEN_KEY = 'c4forge.token';
 const EMAIL_KEY = 'c4forge.email';
 const REFRESH_KEY = 'c4forge.refresh';
@@ -190,6 +190,7 @@ function start(tokens, email) {
   $('dlq').hidden = claims.adm !== true;
   connect();
   loadJobs();
+  loadFillModels();
   if (claims.adm === true) loadDlq();
   return true;
 }
@@ -258,7 +259,9 @@ async function onAuth(event, register) {
 // ---- jobs -----------------------------------------------------------------
 
 function stageIndex(status) {
-  return STAGES.indexOf(status);
+  // `filling` (jobs that asked for model-written bodies) is part of the
+  // generating step of the bar.
+  return STAGES.indexOf(status === 'filling' ? 'generating' : status);
 }
 
 /** The job with this id, created (and put in the list) when new. */
@@ -347,7 +350,14 @@ function describe(job) {
       return typeof d.elements === 'number'
         ? `Generating… (${d.elements} elements, ${d.relationships} relationships found)`
         : 'Generating…';
+    case 'filling':
+      return typeof d.modules === 'number'
+        ? `Asking ${d.model} for ${d.modules} implementation modules…`
+        : 'Filling…';
     case 'storing':
+      if (d.fill && typeof d.fill.accepted === 'number') {
+        return `Storing… (${d.files} files; ${d.fill.accepted} of ${d.fill.modules} modules written by ${d.fill.model} passed the checks)`;
+      }
       return typeof d.files === 'number' ? `Storing… (${d.files} files generated)` : 'Storing…';
     default:
       return `${job.status[0].toUpperCase()}${job.status.slice(1)}…`;
@@ -553,9 +563,31 @@ function deployParam() {
   return ticked.length ? `&deploy=${encodeURIComponent(ticked.join(','))}` : '';
 }
 
+// The language model chosen to write the impl/ bodies, as the API's `fill`
+// parameter (none by default).
+function fillParam() {
+  const choice = $('fill-model').value;
+  return choice ? `&fill=${encodeURIComponent(choice)}` : '';
+}
+
+// Offers the fill models the server has configured (`GET /api/v1/models`);
+// the choice stays hidden when there are none.
+async function loadFillModels() {
+  try {
+    const r = await api('/api/v1/models');
+    const models = Array.isArray(r.fill) ? r.fill : [];
+    const select = $('fill-model');
+    select.replaceChildren(new Option('none (stubs for you to fill in)', ''));
+    for (const m of models) select.append(new Option(`${m.name} (${m.version})`, m.name));
+    $('fill').hidden = models.length === 0;
+  } catch (e) {
+    $('fill').hidden = true;
+  }
+}
+
 async function uploadFiles(files) {
   showError('');
-  const deploy = deployParam();
+  const deploy = deployParam() + fillParam();
   for (const file of files) {
     try {
       const zip = /\.zip$/i.test(file.name);

@@ -118,6 +118,7 @@ impl StageHandler for ParseStage {
                 }),
                 model: inline_model,
                 deploy: up.deploy.clone(),
+                fill: up.fill.clone(),
             })),
             done: None,
             records,

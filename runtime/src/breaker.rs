@@ -23,6 +23,10 @@ pub enum Dependency {
     ObjectStore,
     /// The message broker (publishing).
     Bus,
+    /// The model endpoint of the optional `fill` step. Not in [`Self::ALL`]:
+    /// its breaker belongs to the fill step alone (an open one leaves the
+    /// stubs in place), so it never stops other stages from consuming.
+    FillEndpoint,
 }
 
 impl Dependency {
@@ -39,6 +43,7 @@ impl Dependency {
             Dependency::Database => "database",
             Dependency::ObjectStore => "object_store",
             Dependency::Bus => "bus",
+            Dependency::FillEndpoint => "fill_endpoint",
         }
     }
 }

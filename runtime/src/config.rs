@@ -68,6 +68,9 @@ pub struct Config {
     pub stages: StagesConfig,
     /// Generation budgets of the generate stage and `convert`.
     pub generate: GenerateConfig,
+    /// The optional model-written implementations (`fill` step): endpoint,
+    /// models, budgets per job and concurrency per process.
+    pub fill: FillConfig,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             stages: StagesConfig::default(),
             generate: GenerateConfig::default(),
+            fill: FillConfig::default(),
         }
     }
 }
@@ -352,6 +356,132 @@ impl Default for GenerateConfig {
             max_output_bytes: DEFAULT_GENERATE_MAX_OUTPUT_BYTES,
             deflate_above_bytes: schemas::messages::DEFLATE_ABOVE,
         }
+    }
+}
+
+/// Default requests to the model endpoint per job (answers and retries).
+pub const DEFAULT_FILL_MAX_REQUESTS: u32 = 64;
+/// Default tokens (prompt and answer, as the endpoint reports them) per job.
+pub const DEFAULT_FILL_MAX_TOKENS: u64 = 200_000;
+/// Default seconds the fill step of one job may take in all.
+pub const DEFAULT_FILL_MAX_SECONDS: u64 = 240;
+/// Default seconds one request to the endpoint may take.
+pub const DEFAULT_FILL_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Default answers asked for one module before its stub stays (the first
+/// answer and the retries after a rejection by the gate).
+pub const DEFAULT_FILL_MAX_ANSWERS: u32 = 2;
+/// Default transport retries of one request (timeouts, 429, 5xx).
+pub const DEFAULT_FILL_MAX_RETRIES: u32 = 3;
+/// Default requests in flight to the endpoint per process.
+pub const DEFAULT_FILL_CONCURRENCY: usize = 2;
+/// Default largest answer body accepted from the endpoint.
+pub const DEFAULT_FILL_MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// Default `max_tokens` asked for one answer.
+pub const DEFAULT_FILL_MAX_ANSWER_TOKENS: u32 = 4096;
+
+/// An API key that never shows: `Debug` prints asterisks and it is never
+/// serialized, so neither a log line nor `c4forge config` reveals it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key read from the environment or the configuration file.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+    /// The key, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// No key configured (local endpoints such as Ollama need none).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"********\""
+        })
+    }
+}
+
+impl Serialize for ApiKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
+    }
+}
+
+/// The `[fill]` section: an OpenAI-compatible chat-completions endpoint
+/// that may write the bodies of `impl/` modules, kept only when they pass
+/// the verification gate. Off unless a job asks for it by model name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FillConfig {
+    /// Base URL of the endpoint, up to and including `/v1` (for example
+    /// `http://127.0.0.1:11434/v1` for Ollama); empty: filling is off.
+    pub url: String,
+    /// Models a job may ask for (`GET /api/v1/models`); the first is the
+    /// default of the web page. `convert --fill MODEL` may name any.
+    pub models: Vec<String>,
+    /// Bearer key of the endpoint (`C4FORGE_FILL_API_KEY`); never logged,
+    /// printed or stored with a job.
+    pub api_key: ApiKey,
+    /// Python used by the gate (`-m ruff`, `-m pytest`); empty: the
+    /// `C4FORGE_PYTHON` environment variable, else `python3` on `PATH`.
+    pub python: String,
+    /// Requests to the endpoint per job, retries included.
+    pub max_requests: u32,
+    /// Tokens per job, as the endpoint reports them (estimated from the
+    /// text length when it does not).
+    pub max_tokens: u64,
+    /// Seconds the fill step of one job may take; modules not reached by
+    /// then keep their stubs.
+    pub max_seconds: u64,
+    /// Seconds one request may take (a timeout is retried).
+    pub request_timeout_secs: u64,
+    /// Answers asked for one module (the first and the retries after the
+    /// gate rejected one) before its stub stays.
+    pub max_answers: u32,
+    /// Transport retries of one request: timeouts, 429 (after its
+    /// `Retry-After`), 5xx.
+    pub max_retries: u32,
+    /// Requests in flight to the endpoint per process.
+    pub concurrency: usize,
+    /// Largest answer body read from the endpoint, in bytes.
+    pub max_answer_bytes: usize,
+    /// `max_tokens` asked for one answer.
+    pub max_answer_tokens: u32,
+}
+
+impl Default for FillConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            models: Vec::new(),
+            api_key: ApiKey::default(),
+            python: String::new(),
+            max_requests: DEFAULT_FILL_MAX_REQUESTS,
+            max_tokens: DEFAULT_FILL_MAX_TOKENS,
+            max_seconds: DEFAULT_FILL_MAX_SECONDS,
+            request_timeout_secs: DEFAULT_FILL_REQUEST_TIMEOUT_SECS,
+            max_answers: DEFAULT_FILL_MAX_ANSWERS,
+            max_retries: DEFAULT_FILL_MAX_RETRIES,
+            concurrency: DEFAULT_FILL_CONCURRENCY,
+            max_answer_bytes: DEFAULT_FILL_MAX_ANSWER_BYTES,
+            max_answer_tokens: DEFAULT_FILL_MAX_ANSWER_TOKENS,
+        }
+    }
+}
+
+impl FillConfig {
+    /// Whether an endpoint is configured.
+    pub fn enabled(&self) -> bool {
+        !self.url.is_empty()
     }
 }
 

@@ -1325,7 +1325,7 @@ impl Ledger {
         let stage: Stage = parse(&dl.stage, "stage")?;
         let before = match stage {
             Stage::Generate => JobStatus::Parsing,
-            Stage::Store => JobStatus::Generating,
+            Stage::Fill | Stage::Store => JobStatus::Generating,
             _ => JobStatus::Queued,
         };
         let routing_key = schemas::messages::routing_key_for(stage).unwrap_or("job.uploaded");

@@ -16,6 +16,7 @@
 //! - [`jobs`]: the job ledger: jobs, job events, stage runs, outbox, dead letters.
 //! - [`objects`]: the object store (local directory or S3) keyed by `ObjectKey`.
 //! - [`stage`]: the consumer loop and the typed stage errors.
+//! - [`carry`]: how a stage hands a payload on (inline, deflated, or by object key) and opens it.
 //! - [`outbox`]: the relay that publishes committed outbox rows, and the recovery sweep.
 //! - [`telemetry`]: tracing and Prometheus metrics setup.
 //! - [`shutdown`]: the shutdown signal shared by every task of a process.
@@ -23,6 +24,7 @@
 
 pub mod breaker;
 pub mod bus;
+pub mod carry;
 pub mod config;
 pub mod db;
 #[cfg(feature = "failpoints")]

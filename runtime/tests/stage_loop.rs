@@ -123,6 +123,7 @@ fn parsed(job: JobId) -> Message {
         parsed: None,
         model: None,
         deploy: Vec::new(),
+        fill: None,
     })
 }
 
@@ -231,6 +232,7 @@ impl Harness {
                 generator: "python-fastapi".into(),
                 source_text: Some("@startuml\n@enduml\n".into()),
                 deploy: Vec::new(),
+                fill: None,
             }),
         );
         let message = env.encode();

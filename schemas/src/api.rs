@@ -132,6 +132,42 @@ pub struct GeneratorView {
 pub struct GeneratorList {
     /// Every registered generator.
     pub items: Vec<GeneratorView>,
+    /// The language models an upload's `fill` may name (empty, and absent
+    /// from older servers: no fill endpoint configured).
+    #[serde(default)]
+    pub fill: Vec<FillModelView>,
+}
+
+/// One language model the optional fill step may ask to write the
+/// `impl/` bodies (configured by `fill.models` / `C4FORGE_FILL_MODEL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FillModelView {
+    /// The name an upload's `fill` names, sent to the endpoint as is.
+    pub name: String,
+    /// Its version: the tag after `:` (`qwen2.5-coder:7b` is `7b`), else
+    /// `latest`, as Ollama and vLLM name model versions.
+    pub version: String,
+    /// The web page's preselected choice (the first configured).
+    pub default: bool,
+}
+
+impl FillModelView {
+    /// The views of the configured model names, the first the default.
+    pub fn of(names: &[String]) -> Vec<Self> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Self {
+                name: name.clone(),
+                version: name
+                    .rsplit_once(':')
+                    .map(|(_, tag)| tag.to_string())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "latest".to_string()),
+                default: i == 0,
+            })
+            .collect()
+    }
 }
 
 /// One job of the job list.

@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a job is. Transitions only move forward:
-/// `queued -> parsing -> generating -> storing -> done`, or to `failed`
+/// `queued -> parsing -> generating [-> filling] -> storing -> done` (`filling`
+/// only for jobs that asked for model-written bodies), or to `failed`
 /// (permanent error) or `dead_lettered` (retries exhausted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +19,9 @@ pub enum JobStatus {
     Parsing,
     /// The generate stage is working on it.
     Generating,
+    /// The fill stage is asking a model for the `impl/` bodies (jobs that
+    /// asked for it only).
+    Filling,
     /// The store stage is working on it.
     Storing,
     /// Finished; the project can be downloaded.
@@ -30,10 +34,11 @@ pub enum JobStatus {
 
 impl JobStatus {
     /// Every status.
-    pub const ALL: [JobStatus; 7] = [
+    pub const ALL: [JobStatus; 8] = [
         JobStatus::Queued,
         JobStatus::Parsing,
         JobStatus::Generating,
+        JobStatus::Filling,
         JobStatus::Storing,
         JobStatus::Done,
         JobStatus::Failed,
@@ -46,6 +51,7 @@ impl JobStatus {
             JobStatus::Queued => "queued",
             JobStatus::Parsing => "parsing",
             JobStatus::Generating => "generating",
+            JobStatus::Filling => "filling",
             JobStatus::Storing => "storing",
             JobStatus::Done => "done",
             JobStatus::Failed => "failed",
@@ -71,9 +77,17 @@ impl JobStatus {
                 JobStatus::Generating,
                 &[JobStatus::Parsing, JobStatus::Generating],
             )),
+            Stage::Fill => Some((
+                JobStatus::Filling,
+                &[JobStatus::Generating, JobStatus::Filling],
+            )),
             Stage::Store => Some((
                 JobStatus::Storing,
-                &[JobStatus::Generating, JobStatus::Storing],
+                &[
+                    JobStatus::Generating,
+                    JobStatus::Filling,
+                    JobStatus::Storing,
+                ],
             )),
             Stage::Ingest | Stage::Notifier => None,
         }
@@ -124,8 +138,9 @@ pub struct StatusEvent {
     pub at: DateTime<Utc>,
     /// Progress detail, by status: `queued` has `{"file_name"}`;
     /// `generating` has a [`ParsedDetail`] (what the parse stage found);
+    /// `filling` has a [`FillingDetail`] (model and modules to ask for);
     /// `storing` has a [`GeneratedDetail`] (what the generate stage
-    /// produced); `done` has a [`DoneDetail`] (files and links); `failed`
+    /// produced, with `fill`, a [`FilledDetail`], after a fill); `done` has a [`DoneDetail`] (files and links); `failed`
     /// and `dead_lettered` have a [`FailedDetail`] (reason, diagnostics with
     /// line and column); `parsing` has none (null). A retried or replayed
     /// job's event says so (`{"retry": true}`, `{"replayed_dead_letter"}`).
@@ -155,6 +170,32 @@ pub struct GeneratedDetail {
     pub bytes: u64,
     /// The generator that produced them.
     pub generator: String,
+}
+
+/// Detail of the `filling` event: what the fill step is about to ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FillingDetail {
+    /// The model asked.
+    pub model: String,
+    /// `impl/` modules it may write.
+    pub modules: u64,
+}
+
+/// Counts of a finished fill step: in the `storing` event that follows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FilledDetail {
+    /// The model asked.
+    pub model: String,
+    /// `impl/` modules considered.
+    pub modules: u64,
+    /// Modules whose answer passed the gate and replaced the stub.
+    pub accepted: u64,
+    /// Modules whose every answer the gate rejected (stub kept).
+    pub rejected: u64,
+    /// Modules the endpoint gave no usable answer for (stub kept).
+    pub failed: u64,
+    /// Modules not asked (user edits, budget, breaker; stub kept).
+    pub skipped: u64,
 }
 
 /// Detail of the `done` event.

@@ -26,6 +26,17 @@ pub struct GeneratedFile {
     pub implements: Vec<String>,
 }
 
+impl GeneratedFile {
+    /// A user-owned module of an `impl/` package (not its `__init__.py`):
+    /// what the optional fill step may ask a model to write.
+    pub fn is_impl_module(&self) -> bool {
+        self.owner == FileOwner::User
+            && self.path.ends_with(".py")
+            && self.path.contains("/impl/")
+            && !self.path.ends_with("/__init__.py")
+    }
+}
+
 /// A whole generated project.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSet {

@@ -149,6 +149,9 @@ pub enum Stage {
     Parse,
     /// Generates the Python project from the model.
     Generate,
+    /// Asks a language model for the bodies of the `impl/` modules (only
+    /// jobs that asked for it pass here; the others go generate -> store).
+    Fill,
     /// Stores the generated project and marks the job done.
     Store,
     /// Pushes status events to websocket clients.
@@ -157,10 +160,11 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Ingest,
         Stage::Parse,
         Stage::Generate,
+        Stage::Fill,
         Stage::Store,
         Stage::Notifier,
     ];
@@ -171,6 +175,7 @@ impl Stage {
             Stage::Ingest => "ingest",
             Stage::Parse => "parse",
             Stage::Generate => "generate",
+            Stage::Fill => "fill",
             Stage::Store => "store",
             Stage::Notifier => "notifier",
         }
@@ -185,7 +190,7 @@ impl fmt::Display for Stage {
 
 /// An unknown stage name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown stage `{0}` (expected one of ingest, parse, generate, store, notifier)")]
+#[error("unknown stage `{0}` (expected one of ingest, parse, generate, fill, store, notifier)")]
 pub struct UnknownStage(pub String);
 
 impl FromStr for Stage {

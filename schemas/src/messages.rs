@@ -48,8 +48,10 @@ pub enum Message {
     JobUploaded(JobUploaded),
     /// parse -> generate.
     JobParsed(JobParsed),
-    /// generate -> store.
+    /// generate -> store, or fill -> store.
     JobGenerated(JobGenerated),
+    /// generate -> fill, for jobs that asked for model-written bodies.
+    JobFillRequested(JobFillRequested),
 }
 
 impl Message {
@@ -59,6 +61,7 @@ impl Message {
             Message::JobUploaded(_) => "job.uploaded",
             Message::JobParsed(_) => "job.parsed",
             Message::JobGenerated(_) => "job.generated",
+            Message::JobFillRequested(_) => "job.fill",
         }
     }
 
@@ -68,6 +71,7 @@ impl Message {
             Message::JobUploaded(_) => Stage::Parse,
             Message::JobParsed(_) => Stage::Generate,
             Message::JobGenerated(_) => Stage::Store,
+            Message::JobFillRequested(_) => Stage::Fill,
         }
     }
 }
@@ -77,6 +81,7 @@ pub fn routing_key_for(stage: Stage) -> Option<&'static str> {
     match stage {
         Stage::Parse => Some("job.uploaded"),
         Stage::Generate => Some("job.parsed"),
+        Stage::Fill => Some("job.fill"),
         Stage::Store => Some("job.generated"),
         Stage::Ingest | Stage::Notifier => None,
     }
@@ -101,6 +106,11 @@ pub struct JobUploaded {
     /// empty (and absent in messages of older builds): none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy: Vec<crate::deploy::DeployTarget>,
+    /// The model asked to write the `impl/` bodies (the upload's `fill`);
+    /// absent (and in messages of older builds): no fill, the job goes
+    /// generate -> store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<String>,
 }
 
 /// The diagram was parsed and its model stored.
@@ -125,6 +135,9 @@ pub struct JobParsed {
     /// (and absent in messages of older builds): none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy: Vec<crate::deploy::DeployTarget>,
+    /// Carried on from [`JobUploaded::fill`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<String>,
 }
 
 pub use crate::carried::{Carried, CarriedError, DEFLATE_ABOVE};
@@ -138,6 +151,27 @@ pub struct JobGenerated {
     /// messages of older builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated: Option<crate::events::GeneratedDetail>,
+    /// What the fill stage did, when the job passed through it (absent
+    /// otherwise and in messages of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filled: Option<crate::events::FilledDetail>,
+}
+
+/// The project was generated and the job asked for model-written bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobFillRequested {
+    /// The generated files (with their stubs).
+    pub files: Carried<FileSet>,
+    /// What was generated, handed on to the `storing` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<crate::events::GeneratedDetail>,
+    /// The model to ask and the modules to ask for (the `filling` event).
+    pub filling: crate::events::FillingDetail,
+    /// Where the model IR JSON is (the prompts quote it).
+    pub model_key: ObjectKey,
+    /// The model itself when small (see [`JobParsed::model`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Box<crate::model::v1::Model>>,
 }
 
 /// Why a message could not be decoded.
@@ -161,9 +195,17 @@ impl Message {
         let detail = match self {
             Message::JobParsed(p) => p.parsed.as_ref().map(serde_json::to_value),
             Message::JobGenerated(g) => g.generated.as_ref().map(serde_json::to_value),
+            Message::JobFillRequested(f) => Some(serde_json::to_value(&f.filling)),
             _ => None,
         };
-        detail.and_then(Result::ok).unwrap_or_default()
+        let mut detail: serde_json::Value = detail.and_then(Result::ok).unwrap_or_default();
+        if let (Message::JobGenerated(g), Some(obj)) = (self, detail.as_object_mut())
+            && let Some(filled) = &g.filled
+            && let Ok(v) = serde_json::to_value(filled)
+        {
+            obj.insert("fill".into(), v);
+        }
+        detail
     }
 }
 
@@ -219,6 +261,7 @@ mod tests {
                 generator: "python-fastapi".into(),
                 source_text: Some("@startuml\n@enduml\n".into()),
                 deploy: vec![crate::deploy::DeployTarget::K8s],
+                fill: Some("coder:7b".into()),
             }),
         )
     }
@@ -236,6 +279,41 @@ mod tests {
             panic!("not an upload");
         };
         assert!(up.deploy.is_empty());
+    }
+
+    #[test]
+    fn messages_without_a_fill_still_decode() {
+        // A `job.uploaded` of a build before the fill step existed.
+        let mut v = serde_json::to_value(sample()).expect("test value");
+        let removed = v["body"]["data"]
+            .as_object_mut()
+            .and_then(|m| m.remove("fill"));
+        assert_eq!(removed, Some("coder:7b".into()));
+        let bytes = serde_json::to_vec(&v).expect("test value");
+        let Message::JobUploaded(up) = Envelope::decode(&bytes).expect("test value").body else {
+            panic!("not an upload");
+        };
+        assert_eq!(up.fill, None);
+    }
+
+    #[test]
+    fn fill_requests_go_to_the_fill_stage() {
+        let job = JobId::new();
+        let msg = Message::JobFillRequested(JobFillRequested {
+            files: Carried::Reference {
+                key: ObjectKey::staged_files(job),
+            },
+            generated: None,
+            filling: crate::events::FillingDetail {
+                model: "m".into(),
+                modules: 3,
+            },
+            model_key: ObjectKey::model(job),
+            model: None,
+        });
+        assert_eq!(msg.consumer(), Stage::Fill);
+        assert_eq!(routing_key_for(Stage::Fill), Some(msg.routing_key()));
+        assert_eq!(msg.progress_detail()["modules"], 3);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum ServeError {
         #[source]
         source: DbError,
     },
+    /// The fill stage's endpoint client cannot be built.
+    #[error("setting up the fill stage: {0}")]
+    Fill(String),
     /// A migration failed.
     #[error("applying migrations")]
     Migrate(#[source] DbError),
@@ -249,6 +252,9 @@ pub async fn run(
             infer::stage::GenerateStage::new(infer::GenerateLimits::from(&cfg.generate))
                 .deflate_above(cfg.generate.deflate_above_bytes),
         ),
+        Arc::new(
+            fill::stage::FillStage::new(&cfg.fill).map_err(|e| ServeError::Fill(e.to_string()))?,
+        ),
         Arc::new(storage::StoreStage),
     ];
     for handler in handlers.into_iter().filter(|h| stages.contains(&h.stage())) {
@@ -344,6 +350,11 @@ pub async fn run(
                         description: g.description.to_string(),
                     })
                     .collect(),
+                fill_models: if cfg.fill.enabled() {
+                    schemas::api::FillModelView::of(&cfg.fill.models)
+                } else {
+                    Vec::new()
+                },
                 refresh_ttl_secs: cfg.auth.refresh_ttl_secs,
             }));
         } else {

@@ -40,7 +40,9 @@ fn step(status: JobStatus) -> u64 {
     match status {
         JobStatus::Queued => 1,
         JobStatus::Parsing => 2,
-        JobStatus::Generating => 3,
+        // filling (a job that asked for model-written bodies) sits between
+        // generating and storing, on the same step as generating.
+        JobStatus::Generating | JobStatus::Filling => 3,
         JobStatus::Storing => 4,
         JobStatus::Done => 5,
         JobStatus::Failed | JobStatus::DeadLettered => 0,

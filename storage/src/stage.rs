@@ -15,27 +15,6 @@ use schemas::{ObjectKey, Stage};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StoreStage;
 
-/// The largest file set JSON the store stage inflates from a message: four
-/// times the generate stage's default output budget (64 MiB of files;
-/// JSON escaping adds to it), so a forged message cannot exhaust memory.
-const MAX_FILE_SET_JSON: u64 = 256 * 1024 * 1024;
-
-/// Resolves an inline, deflated or claim-checked file set.
-async fn load_files(objects: &Objects, carried: &Carried<FileSet>) -> Result<FileSet, StageError> {
-    match carried {
-        Carried::Inline { .. } | Carried::Deflated { .. } => carried
-            .open(MAX_FILE_SET_JSON)
-            .map_err(|e| StageError::permanent(format!("generated file set: {e}")))?
-            .ok_or_else(|| StageError::permanent("generated file set is missing")),
-        Carried::Reference { key } => {
-            let bytes = objects.get(key).await?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                StageError::permanent(format!("staged file set {key} is corrupt: {e}"))
-            })
-        }
-    }
-}
-
 #[async_trait]
 impl StageHandler for StoreStage {
     fn stage(&self) -> Stage {
@@ -48,7 +27,7 @@ impl StageHandler for StoreStage {
                 "store stage received a message for another stage",
             ));
         };
-        let files = load_files(&ctx.objects, &generated.files).await?;
+        let files: FileSet = runtime::carry::open(&ctx.objects, &generated.files).await?;
         let (zip, entries) = pack(&files)
             .map_err(|e| StageError::permanent(format!("could not pack the project: {e}")))?;
         let job = env.job_id;

@@ -30,6 +30,8 @@ pub struct UploadQuery {
     generator: Option<String>,
     /// Deployment targets besides the code: `k8s,aws-ecs,azure-aca,gcp-run` or `all` (default: none).
     deploy: Option<String>,
+    /// A language model (one of `GET /api/v1/models`' `fill`) to write the `impl/` bodies; kept only when they pass ruff and the project's tests (default: none).
+    fill: Option<String>,
 }
 
 /// The base of absolute links: the configured public URL, else the local
@@ -122,6 +124,7 @@ pub(crate) async fn upload(
         .unwrap_or_else(|| state.default_generator.clone());
     known_generator(&state, &generator).map_err(reject)?;
     let deploy = crate::deploy::targets(q.deploy.as_deref()).map_err(reject)?;
+    let fill = crate::fill::model(q.fill.as_deref(), &state.fill_models).map_err(reject)?;
     let local = req.extensions().get::<crate::server::LocalAddr>().copied();
     let (part_name, bytes) = read_upload(req, state.max_upload_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -181,6 +184,7 @@ pub(crate) async fn upload(
             generator: generator.clone(),
             source_text: inline_source(&file_name, &bytes),
             deploy,
+            fill,
         }),
     );
     let routing_key = envelope.body.routing_key().to_string();
@@ -327,11 +331,13 @@ pub(crate) async fn list(
     Ok(Json(JobPage { items, next }))
 }
 
-/// `GET /api/v1/models`: the registered generators with their versions.
+/// `GET /api/v1/models`: the registered generators with their versions,
+/// and the language models an upload's `fill` may name.
 #[utoipa::path(get, path = "/api/v1/models", tag = "diagrams", responses((status = 200, description = "Registered generators with versions", body = GeneratorList)))]
 pub(crate) async fn models(State(state): State<AppState>) -> Json<GeneratorList> {
     Json(GeneratorList {
         items: state.models.clone(),
+        fill: state.fill_models.clone(),
     })
 }
 

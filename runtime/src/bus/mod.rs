@@ -35,7 +35,8 @@ use tokio::sync::mpsc;
 pub const RETRY_TIERS_MS: [u64; 6] = [250, 1_000, 5_000, 15_000, 60_000, 300_000];
 
 /// The stages that consume pipeline messages, each from its own work queue.
-pub(crate) const WORK_STAGES: [Stage; 3] = [Stage::Parse, Stage::Generate, Stage::Store];
+pub(crate) const WORK_STAGES: [Stage; 4] =
+    [Stage::Parse, Stage::Generate, Stage::Fill, Stage::Store];
 
 /// The stage whose work queue a routing key is bound to, if any.
 pub(crate) fn work_stage(routing_key: &str) -> Option<Stage> {
