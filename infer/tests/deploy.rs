@@ -304,7 +304,10 @@ fn shop_on_kubernetes_has_three_deployments_and_policies_for_exactly_the_relatio
     );
     for p in &stateful {
         let text = file(&files, p);
-        assert!(text.contains("volumeClaimTemplates:\n    - metadata:\n        name: data\n"), "{text}");
+        assert!(
+            text.contains("volumeClaimTemplates:\n    - metadata:\n        name: data\n"),
+            "{text}"
+        );
         assert!(!text.contains("- name: data\n          emptyDir"), "{text}");
     }
     for (env, size) in [("dev", "1Gi"), ("prod", "20Gi")] {
@@ -558,7 +561,10 @@ fn nesting_gives_clusters_regions_networks_and_namespaces() {
     clusters.sort();
     assert_eq!(clusters, ["cluster_back_office", "cluster_storefront"]);
     assert_eq!(
-        attr(tf_block(ecs, "aws_ecs_cluster", "cluster_back_office"), "name"),
+        attr(
+            tf_block(ecs, "aws_ecs_cluster", "cluster_back_office"),
+            "name"
+        ),
         "${var.name}-back-office"
     );
     let mut placed: BTreeMap<String, String> = BTreeMap::new();
@@ -579,7 +585,10 @@ fn nesting_gives_clusters_regions_networks_and_namespaces() {
     assert_eq!(tf_default(vars, "region"), Some("eu-central-1"));
     assert_eq!(tf_default(vars, "vpc_name"), Some("shop-vpc"));
     let network = file(&files, "deploy/aws-ecs/network.tf");
-    assert_eq!(attr(tf_block(network, "aws_vpc", "main"), "Name"), "var.vpc_name");
+    assert_eq!(
+        attr(tf_block(network, "aws_vpc", "main"), "Name"),
+        "var.vpc_name"
+    );
     // The database next to the clusters comes along as RDS.
     let data = file(&files, "deploy/aws-ecs/data.tf");
     assert_eq!(tf_resources(data, "aws_db_instance"), ["data_orders_db"]);
@@ -599,9 +608,15 @@ fn nesting_gives_clusters_regions_networks_and_namespaces() {
 
     // Azure: the region node is the location's default, the VNet node names the network.
     let bicep = file(&files, "deploy/azure-aca/main.bicep");
-    assert!(bicep.contains("\nparam location string = 'westeurope'\n"), "{bicep}");
+    assert!(
+        bicep.contains("\nparam location string = 'westeurope'\n"),
+        "{bicep}"
+    );
     assert!(bicep.contains("resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {\n  name: 'partner-vnet'\n"), "{bicep}");
-    let apps: Vec<&str> = bicep.lines().filter(|l| l.starts_with("resource app_")).collect();
+    let apps: Vec<&str> = bicep
+        .lines()
+        .filter(|l| l.starts_with("resource app_"))
+        .collect();
     assert_eq!(apps.len(), 1, "{apps:?}");
 
     // Kubernetes: only the inventory, in the namespace node's namespace.
@@ -613,10 +628,19 @@ fn nesting_gives_clusters_regions_networks_and_namespaces() {
         ["deploy/k8s/base/inventory.yaml"]
     );
     for (env, ns) in [("prod", "inventory"), ("dev", "inventory-dev")] {
-        let overlay = file(&files, &format!("deploy/k8s/overlays/{env}/kustomization.yaml"));
-        assert!(overlay.contains(&format!("\nnamespace: \"{ns}\"\n")), "{overlay}");
+        let overlay = file(
+            &files,
+            &format!("deploy/k8s/overlays/{env}/kustomization.yaml"),
+        );
+        assert!(
+            overlay.contains(&format!("\nnamespace: \"{ns}\"\n")),
+            "{overlay}"
+        );
         let namespace = file(&files, &format!("deploy/k8s/overlays/{env}/namespace.yaml"));
-        assert!(namespace.contains(&format!("  name: \"{ns}\"\n")), "{namespace}");
+        assert!(
+            namespace.contains(&format!("  name: \"{ns}\"\n")),
+            "{namespace}"
+        );
     }
 }
 
@@ -665,9 +689,24 @@ fn generated_cloud_run_project_passes_its_pytest() {
         let steps: [&[&str]; 5] = [
             &["-m", "compileall", "-q", "."],
             &["-m", "ruff", "check", "--no-cache", "."],
-            &["-m", "ruff", "format", "--check", "--diff", "--no-cache", "."],
+            &[
+                "-m",
+                "ruff",
+                "format",
+                "--check",
+                "--diff",
+                "--no-cache",
+                ".",
+            ],
             &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cloud_run.py"],
+            &[
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_cloud_run.py",
+            ],
         ];
         for args in steps {
             let out = std::process::Command::new(&py)
@@ -682,7 +721,11 @@ fn generated_cloud_run_project_passes_its_pytest() {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert!(out.status.success(), "{name}: python {}:\n{text}", args.join(" "));
+            assert!(
+                out.status.success(),
+                "{name}: python {}:\n{text}",
+                args.join(" ")
+            );
             if args.contains(&"tests/test_cloud_run.py") {
                 assert!(text.contains(&format!("{tests} passed")), "{name}: {text}");
                 assert!(!text.contains("skipped"), "{name}: {text}");

@@ -1,6 +1,11 @@
 //! Deployment output: `deploy/<target>/` for each target a run asks for
-//! ([`DeployTarget`]): Kubernetes (Kustomize), AWS ECS Fargate (Terraform),
-//! Azure Container Apps (Bicep) and Google Cloud Run (Terraform).
+//! or the diagram's deployment nodes name ([`targets`], [`DeployTarget`]):
+//! Kubernetes (Kustomize), AWS ECS Fargate (Terraform), Azure Container Apps
+//! (Bicep) and Google Cloud Run (Terraform).
+//!
+//! `nodes` reads the deployment nodes: which targets they select and the
+//! structure their nesting gives ([`Placement`]: region, network, clusters,
+//! namespace), which the plan carries to the templates.
 //!
 //! Everything here is derived from the analysed [`Project`], not boilerplate:
 //! [`plan`] turns it into a [`Plan`] (one workload per generated service with

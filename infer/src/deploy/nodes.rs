@@ -214,8 +214,7 @@ impl<'m> Nodes<'m> {
                 continue;
             };
             let mut top = first;
-            while top + 1 < chain.len() && node_target(chain[top + 1].technology) == Some(target)
-            {
+            while top + 1 < chain.len() && node_target(chain[top + 1].technology) == Some(target) {
                 top += 1;
             }
             let cluster_node = chain[top];

@@ -429,10 +429,7 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
         if target == DeployTarget::GcpRun {
             // The generated clients send a Google ID token to the services
             // they call (the `run.invoker` bindings admit nothing else).
-            env.push(plain(
-                format!("{}CLOUD_RUN_ID_TOKEN", s.env_prefix),
-                "true",
-            ));
+            env.push(plain(format!("{}CLOUD_RUN_ID_TOKEN", s.env_prefix), "true"));
         }
         env.sort_by(|a, b| a.name.cmp(&b.name));
         env.dedup_by(|a, b| a.name == b.name);
