@@ -18,6 +18,10 @@
 #   6. docker-compose config -q on the generated compose file (Prometheus + Grafana),
 #      promtool check config on its Prometheus configuration when promtool is cached
 #
+# checkov runs once for every target while kubernetes-validate runs; conversions,
+# kustomize and kubernetes-validate batches run C4FORGE_DEPLOY_CHECK_JOBS at a time
+# (default: the CPU count). The seconds of each step are printed at the end.
+#
 #   C4FORGE_CACHE     venvs and tools (default ~/.cache/c4forge)
 #   CARGO_TARGET_DIR  where the binary is (default $C4FORGE_CACHE/target)
 #   C4FORGE_BIN       the binary (default $CARGO_TARGET_DIR/debug/c4forge; built if missing)
@@ -59,7 +63,8 @@ args=()
 [ -d ../shared/corpus/c4-plantuml ] && args+=(--diagrams ../shared/corpus/c4-plantuml)
 "$venv/bin/python" scripts/check_generated_deploy.py --bin "$bin" \
   --checkov "$dvenv/bin/checkov" --kubernetes-validate "$dvenv/bin/kubernetes-validate" \
-  --promtool "$cache/prometheus/promtool" \
+  --promtool "$cache/prometheus/promtool" --timings \
+  --jobs "${C4FORGE_DEPLOY_CHECK_JOBS:-$(nproc)}" \
   --diagrams infer/tests/deploy --diagrams preprocess/tests/plantuml "${args[@]}"
 
 step "generated deploy checks passed"

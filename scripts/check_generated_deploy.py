@@ -2,11 +2,15 @@
 """Generates every diagram with `--deploy all` and checks the deploy output offline.
 
 Called by scripts/check-generated-deploy.sh (which installs the tools). Each
-diagram is converted into its own directory; the output of one target across
-all diagrams is then checked in one checkov run (checkov starts slowly), with
-the configuration the generator wrote (`deploy/<target>/.checkov.yaml`, the
-same for every project of a target). Exit status 1 on the first kind of failure
-found, with every failure listed.
+diagram is converted into its own directory; the output of every target across
+all diagrams is then checked in ONE checkov run (checkov starts slowly and runs
+its frameworks in parallel processes), with the skips of the configurations the
+generator wrote (`deploy/<target>/.checkov.yaml`, the same for every project of
+a target; their check ids are per framework, so their union skips nothing
+another target checks). Conversions, `kubectl kustomize` and kubernetes-validate
+batches run `--jobs` at a time (default: the CPU count); kubernetes-validate
+runs while checkov does. Exit status 1 when anything failed, with every failure
+listed; `--timings` prints the seconds of each step.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import hcl2
 import yaml
@@ -32,6 +38,19 @@ def log(msg: str) -> None:
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+class Timer:
+    """Seconds per step, printed at the end with `--timings`."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self.start = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps.append((name, now - self.start))
+        self.start = now
 
 
 def diagrams(roots: list[str]) -> list[pathlib.Path]:
@@ -58,13 +77,18 @@ def main() -> int:
     ap.add_argument("--promtool", default="")
     ap.add_argument("--diagrams", action="append", default=[])
     ap.add_argument("--keep", help="keep the generated projects in this directory")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="processes at a time")
+    ap.add_argument("--timings", action="store_true", help="print the seconds of each step")
     a = ap.parse_args()
+    jobs = max(1, a.jobs)
+    timer = Timer()
 
     work = pathlib.Path(a.keep or tempfile.mkdtemp(prefix="c4forge-deploy-"))
     work.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    projects: list[pathlib.Path] = []
-    for i, d in enumerate(diagrams(a.diagrams)):
+
+    def generate(item: tuple[int, pathlib.Path]) -> pathlib.Path | None:
+        i, d = item
         out = work / "projects" / f"{i:03d}"
         if out.exists():
             shutil.rmtree(out)
@@ -72,13 +96,17 @@ def main() -> int:
         if r.returncode != 0:
             # Diagrams that do not generate (no elements, parse errors) are not
             # this check's business: the generator's own tests cover them.
-            continue
+            return None
         manifest = json.loads((out / "c4forge.json").read_text())
         kinds = {e["kind"] for e in manifest["elements"]}
         if "container" not in kinds:
-            continue
+            return None
         (out / ".diagram").write_text(str(d))
-        projects.append(out)
+        return out
+
+    with ThreadPoolExecutor(jobs) as pool:
+        projects = [p for p in pool.map(generate, enumerate(diagrams(a.diagrams))) if p]
+    timer.lap("convert")
     log(f"{len(projects)} diagrams with containers generated under {work}")
     if not projects:
         print("no project generated")
@@ -98,6 +126,7 @@ def main() -> int:
             except Exception as e:  # noqa: BLE001 - any parse error is a failure
                 failures.append(f"hcl2: {name(p)}: {f.relative_to(p)}: {e}")
     log(f"python-hcl2: {n} files parsed")
+    timer.lap("python-hcl2")
 
     # 2. terraform fmt (offline) when terraform is here.
     tf = shutil.which("terraform")
@@ -110,71 +139,100 @@ def main() -> int:
         print("terraform fmt -check: done")
     else:
         print("terraform not installed: fmt check skipped")
+    timer.lap("terraform fmt")
 
-    # 3 + 4. kustomize builds every overlay; kubernetes-validate accepts what it renders.
+    # 3. kustomize builds every overlay.
     rendered = work / "rendered"
     if rendered.exists():
         shutil.rmtree(rendered)
     rendered.mkdir()
-    for p in projects:
-        for overlay in ("dev", "prod"):
-            r = run(["kubectl", "kustomize", str(p / "deploy/k8s/overlays" / overlay)])
-            if r.returncode != 0:
-                failures.append(f"kustomize: {name(p)}: {overlay}: {r.stderr.strip()}")
-                continue
-            docs = [x for x in yaml.safe_load_all(r.stdout) if x]
-            for j, doc in enumerate(docs):
-                f = rendered / f"{p.name}-{overlay}-{j:03d}.yaml"
-                f.write_text(yaml.safe_dump(doc))
+
+    def kustomize(item: tuple[pathlib.Path, str]) -> str | None:
+        p, overlay = item
+        r = run(["kubectl", "kustomize", str(p / "deploy/k8s/overlays" / overlay)])
+        if r.returncode != 0:
+            return f"kustomize: {name(p)}: {overlay}: {r.stderr.strip()}"
+        docs = [x for x in yaml.safe_load_all(r.stdout) if x]
+        for j, doc in enumerate(docs):
+            f = rendered / f"{p.name}-{overlay}-{j:03d}.yaml"
+            f.write_text(yaml.safe_dump(doc))
+        return None
+
+    with ThreadPoolExecutor(jobs) as pool:
+        overlays = [(p, o) for p in projects for o in ("dev", "prod")]
+        failures.extend(f for f in pool.map(kustomize, overlays) if f)
     files = sorted(str(f) for f in rendered.glob("*.yaml"))
     log(f"kubectl kustomize: {len(files)} manifests rendered")
-    for k in range(0, len(files), 200):
-        r = run([a.kubernetes_validate, "--strict", "--quiet", *files[k : k + 200]])
-        if r.returncode != 0:
-            failures.append(f"kubernetes-validate: {r.stdout.strip()} {r.stderr.strip()}")
-    print("kubernetes-validate: done")
+    timer.lap("kubectl kustomize")
 
-    # 5. checkov, once per target over every project's output.
-    env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
+    # 4 + 5. checkov once over every target's output, and kubernetes-validate
+    # on every rendered manifest (batches, `jobs` at a time) while it runs.
+    tree = work / "checkov"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    frameworks: list[str] = []
+    skips: list[str] = []
     for t in TARGETS:
-        tree = work / "checkov" / t
-        if tree.exists():
-            shutil.rmtree(tree)
-        tree.mkdir(parents=True)
+        (tree / t).mkdir()
         if t == "k8s":
             # What the prod overlay renders (namespace, replicas, images applied), not
             # the base and patch files, which are not complete objects on their own;
             # dev differs only in replicas and resource sizes (kubernetes-validate
             # checks both).
-            (tree / "rendered").mkdir()
             for f in rendered.glob("*-prod-*.yaml"):
-                shutil.copy(f, tree / "rendered" / f.name)
+                shutil.copy(f, tree / t / f.name)
         else:
             for p in projects:
-                shutil.copytree(p / "deploy" / t, tree / p.name, ignore=shutil.ignore_patterns("overrides"))
-        config = projects[0] / "deploy" / t / ".checkov.yaml"
-        r = run(
-            [a.checkov, "-d", str(tree), "--config-file", str(config), "--compact", "--quiet",
-             "--skip-download", "--output", "json"],
-            env=env,
-        )
-        try:
-            reports = json.loads(r.stdout or "[]")
-        except json.JSONDecodeError:
-            failures.append(f"checkov {t}: no report: {r.stdout[-2000:]} {r.stderr[-2000:]}")
-            continue
-        if isinstance(reports, dict):
-            reports = [reports]
-        passed = failed = 0
-        for rep in reports:
-            s = rep.get("summary", {})
-            passed += s.get("passed", 0)
-            failed += s.get("failed", 0)
-            for c in rep.get("results", {}).get("failed_checks", []):
-                failures.append(f"checkov {t}: {c['check_id']} {c['check_name']}: {c['file_path']} {c['resource']}")
-        log(f"checkov {t}: {passed} passed, {failed} failed")
-        if passed == 0:
-            failures.append(f"checkov {t}: nothing was checked ({r.stderr[-500:]})")
+                shutil.copytree(
+                    p / "deploy" / t,
+                    tree / t / p.name,
+                    ignore=shutil.ignore_patterns("overrides", ".checkov.yaml", "*.md"),
+                )
+        config = yaml.safe_load((projects[0] / "deploy" / t / ".checkov.yaml").read_text())
+        frameworks += [f for f in config.get("framework", []) if f not in frameworks]
+        skips += [c for c in config.get("skip-check", []) if c not in skips]
+    env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
+    checkov = subprocess.Popen(
+        [a.checkov, "-d", str(tree), "--framework", *frameworks, "--skip-check", ",".join(skips),
+         "--compact", "--quiet", "--skip-download", "--output", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+    def validate(batch: list[str]) -> str | None:
+        r = run([a.kubernetes_validate, "--strict", "--quiet", *batch])
+        if r.returncode != 0:
+            return f"kubernetes-validate: {r.stdout.strip()} {r.stderr.strip()}"
+        return None
+
+    # Batches big enough that the tool's start-up (schemas) is paid rarely,
+    # and at least one per job.
+    size = max(1, min(400, -(-len(files) // jobs)))
+    with ThreadPoolExecutor(jobs) as pool:
+        batches = [files[k : k + size] for k in range(0, len(files), size)]
+        failures.extend(f for f in pool.map(validate, batches) if f)
+    print("kubernetes-validate: done")
+    timer.lap("kubernetes-validate (checkov running)")
+
+    out, err = checkov.communicate()
+    try:
+        reports = json.loads(out or "[]")
+    except json.JSONDecodeError:
+        reports = None
+        failures.append(f"checkov: no report: {out[-2000:]} {err[-2000:]}")
+    if isinstance(reports, dict):
+        reports = [reports]
+    for rep in reports or []:
+        s = rep.get("summary", {})
+        passed, failed = s.get("passed", 0), s.get("failed", 0)
+        for c in rep.get("results", {}).get("failed_checks", []):
+            failures.append(f"checkov {rep.get('check_type')}: {c['check_id']} {c['check_name']}: {c['file_path']} {c['resource']}")
+        log(f"checkov {rep.get('check_type')}: {passed} passed, {failed} failed")
+    checked = {rep.get("check_type") for rep in reports or [] if rep.get("summary", {}).get("passed", 0)}
+    for fw in frameworks:
+        if reports is not None and fw not in checked:
+            failures.append(f"checkov {fw}: nothing was checked ({err[-500:]})")
+    timer.lap("checkov (rest)")
 
     # 6. compose with Prometheus and Grafana.
     for p in projects:
@@ -186,6 +244,10 @@ def main() -> int:
             if r.returncode != 0:
                 failures.append(f"promtool: {name(p)}: {r.stdout.strip()} {r.stderr.strip()}")
     print("docker-compose config -q" + (" and promtool check config" if a.promtool else "") + ": done")
+    timer.lap("docker-compose and promtool")
+    if a.timings:
+        for step, secs in timer.steps:
+            print(f"  {secs:7.1f} s  {step}")
 
     if failures:
         log(f"\n{len(failures)} failures:")

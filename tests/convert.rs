@@ -304,3 +304,36 @@ async fn deploy_targets_chosen_at_upload_give_the_clis_deploy_output() {
     let uploaded = download(&http, &server.base, &token, &job).await;
     assert_same(&cli, &uploaded, "upload with ?deploy=");
 }
+
+/// A diagram whose deployment nodes name stacks (ECS, Cloud Run, Container
+/// Apps, Kubernetes) gets those targets without `--deploy`, in the CLI and
+/// through the upload API alike, and the same files from both.
+#[tokio::test]
+async fn deployment_nodes_choose_the_targets_in_the_cli_and_the_api_alike() {
+    const NESTED: &str = include_str!("../infer/tests/deploy/nested.puml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    fs::write(d.join("nested.puml"), NESTED).expect("write diagram");
+    convert(d, &["nested.puml", "-o", "cli"]);
+    let cli = tree(&d.join("cli"));
+    for target in ["aws-ecs", "azure-aca", "gcp-run", "k8s"] {
+        assert!(
+            cli.keys()
+                .any(|k| k.starts_with(&format!("deploy/{target}/"))),
+            "no deploy/{target}/ in {:?}",
+            cli.keys().collect::<Vec<_>>()
+        );
+    }
+
+    let data = tempfile::tempdir().expect("data dir");
+    let env = vec![
+        ("C4FORGE_DATA_DIR".into(), data.path().display().to_string()),
+        ("C4FORGE_LISTEN".into(), "127.0.0.1:0".into()),
+    ];
+    let server = spawn(&[], &env);
+    let http = reqwest::Client::new();
+    let token = login(&http, &server.base, "nodes@example.com").await;
+    let job = upload_done(&http, &server, &token, "nested.puml", NESTED.into()).await;
+    let uploaded = download(&http, &server.base, &token, &job).await;
+    assert_same(&cli, &uploaded, "upload without ?deploy=");
+}

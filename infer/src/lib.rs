@@ -31,7 +31,8 @@
 //!   of this crate that touches the filesystem for writing.
 //! - `stage` (feature `stage`): the generate stage adapter (owned by the service wiring).
 //! - [`deploy`]: `deploy/<target>/` (Kubernetes, AWS ECS, Azure Container Apps,
-//!   Cloud Run) from the same project, when a run asks for targets.
+//!   Cloud Run) from the same project, for the targets a run asks for and
+//!   those the diagram's deployment nodes name.
 
 pub mod analysis;
 pub mod deploy;
@@ -74,7 +75,8 @@ pub struct GenerateOptions {
     /// Budgets of the run (defaults: [`GenerateLimits::default`]).
     pub limits: GenerateLimits,
     /// Deployment targets to write under `deploy/<target>/` besides the
-    /// code (empty, the default: none, so a project only changes when asked).
+    /// code (empty, the default: none, so a project only changes when asked
+    /// or when its deployment nodes name a stack: [`deploy::targets`]).
     pub deploy: Vec<schemas::deploy::DeployTarget>,
 }
 

@@ -463,10 +463,14 @@ pub(crate) fn generate(
         compose_impl.push(b.alias.clone());
     }
     let pv2 = out.project.clone();
+    // `--deploy` plus the targets the diagram's deployment nodes select.
+    let deploy_targets = crate::deploy::targets(&p, model, &opts.deploy);
+    // On Cloud Run the clients send Google ID tokens (`cloud_run.py`).
+    let cloud_run = deploy_targets.contains(&schemas::deploy::DeployTarget::GcpRun);
     out.add(
         "pyproject.toml".into(),
         "pyproject.toml.j2",
-        context! { p => pv2.clone(), header => header(&top, "project metadata") },
+        context! { p => pv2.clone(), header => header(&top, "project metadata"), cloud_run => cloud_run },
         FileOwner::Generated,
         vec![],
     )?;
@@ -530,6 +534,22 @@ pub(crate) fn generate(
         FileOwner::Generated,
         vec![],
     )?;
+    if cloud_run {
+        out.add(
+            format!("src/{}/cloud_run.py", p.package),
+            "deploy/python/cloud_run.py.j2",
+            context! { p => pv2.clone(), header => header(&top, "Cloud Run ID tokens") },
+            FileOwner::Generated,
+            vec![],
+        )?;
+        out.add(
+            "tests/test_cloud_run.py".into(),
+            "deploy/python/test_cloud_run.py.j2",
+            context! { p => pv2.clone(), header => header(&top, "Cloud Run ID tokens") },
+            FileOwner::Generated,
+            vec![],
+        )?;
+    }
     if !typed.models.is_empty() {
         let mut implements: Vec<String> = typed
             .models
@@ -602,7 +622,7 @@ pub(crate) fn generate(
         imports.dedup();
         let imports = val(imports);
         let typed_v = val(&typed_names);
-        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), imports => imports.clone(), header => h.to_string(), typed => typed_v.clone(), models_module => models_module.clone() };
+        let ctx = |h: &str| context! { p => pv2.clone(), s => sv.clone(), settings => settings.clone(), imports => imports.clone(), header => h.to_string(), typed => typed_v.clone(), models_module => models_module.clone(), cloud_run => cloud_run };
         for (file, template) in [
             ("__init__.py", "package_init.py.j2"),
             ("settings.py", "service/settings.py.j2"),
@@ -839,7 +859,7 @@ pub(crate) fn generate(
         all_elements.clone(),
     )?;
 
-    crate::deploy::add_files(&mut out, &p, model, &opts.deploy)?;
+    crate::deploy::add_files(&mut out, &p, model, &deploy_targets)?;
 
     let out_limit = out.max_bytes;
     let room = out

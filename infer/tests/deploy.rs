@@ -10,6 +10,11 @@
 //!   PostgreSQL, and network rules that are exactly the diagram's relationships.
 //! - Placement: `placed.puml`'s deployment nodes put two containers on ECS and
 //!   one on Cloud Run.
+//! - Nesting: `nested.puml`'s deployment nodes select all four targets
+//!   without `--deploy` and shape them: two ECS clusters with their own
+//!   services, region defaults, network names, a Kubernetes namespace.
+//! - Cloud Run: the generated project's own pytest shows its clients send a
+//!   Google ID token only when the setting the Terraform sets is on.
 //! - Regeneration keeps `deploy/<target>/overrides`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -279,12 +284,40 @@ fn shop_on_kubernetes_has_three_deployments_and_policies_for_exactly_the_relatio
         assert!(w.contains("runAsNonRoot: true"));
     }
     let base = file(&files, "deploy/k8s/base/kustomization.yaml");
-    let deployments = paths_under(&files, "deploy/k8s/base/")
-        .into_iter()
-        .filter(|p| file(&files, p).contains("kind: Deployment"))
-        .count();
-    // Three services, and the database and queue as workloads of their own.
-    assert_eq!(deployments, 5, "{base}");
+    let with_kind = |kind: &str| -> Vec<&str> {
+        paths_under(&files, "deploy/k8s/base/")
+            .into_iter()
+            .filter(|p| file(&files, p).contains(&format!("kind: {kind}\n")))
+            .collect()
+    };
+    // Three services, and the database and queue as StatefulSets of their
+    // own whose data is on a claim (not an emptyDir), sized per overlay.
+    assert_eq!(with_kind("Deployment").len(), 3, "{base}");
+    let mut stateful = with_kind("StatefulSet");
+    stateful.sort();
+    assert_eq!(
+        stateful,
+        [
+            "deploy/k8s/base/order-events.yaml",
+            "deploy/k8s/base/orders-database.yaml"
+        ]
+    );
+    for p in &stateful {
+        let text = file(&files, p);
+        assert!(
+            text.contains("volumeClaimTemplates:\n    - metadata:\n        name: data\n"),
+            "{text}"
+        );
+        assert!(!text.contains("- name: data\n          emptyDir"), "{text}");
+    }
+    for (env, size) in [("dev", "1Gi"), ("prod", "20Gi")] {
+        let patch = file(&files, &format!("deploy/k8s/overlays/{env}/resources.yaml"));
+        let db = patch
+            .split("\n---\n")
+            .find(|d| d.contains("kind: StatefulSet") && d.contains("name: \"orders-database\""))
+            .unwrap_or_else(|| panic!("{patch}"));
+        assert!(db.contains(&format!("storage: {size}")), "{db}");
+    }
     let policies = file(&files, "deploy/k8s/base/network-policies.yaml");
     let mut got = BTreeSet::new();
     let mut to = String::new();
@@ -463,4 +496,240 @@ fn deploy_output_is_deterministic() {
         f.files.into_iter().map(|f| (f.path, f.contents)).collect()
     };
     assert_eq!(flat(gen_all("placed")), flat(gen_all("placed")));
+}
+
+/// The target directories under `deploy/`.
+fn target_dirs(files: &FileSet) -> Vec<String> {
+    let dirs: BTreeSet<String> = paths_under(files, "deploy/")
+        .into_iter()
+        .filter_map(|p| p.split('/').nth(1).map(str::to_string))
+        .collect();
+    dirs.into_iter().collect()
+}
+
+fn read_fixture(name: &str) -> String {
+    std::fs::read_to_string(deploy_dir().join(format!("{name}.puml"))).unwrap()
+}
+
+#[test]
+fn deployment_nodes_select_their_targets_without_deploy() {
+    // Every stack named by a node, nothing asked for.
+    let files = gen_with("nested", &read_fixture("nested"), Vec::new());
+    assert_eq!(
+        target_dirs(&files),
+        ["aws-ecs", "azure-aca", "gcp-run", "k8s"]
+    );
+    // ECS and Cloud Run nodes only: those two; --deploy adds Kubernetes
+    // (with every service: no node places any there).
+    let placed = read_fixture("placed");
+    let files = gen_with("placed", &placed, Vec::new());
+    assert_eq!(target_dirs(&files), ["aws-ecs", "gcp-run"]);
+    let ecs = file(&files, "deploy/aws-ecs/services.tf");
+    let mut services = tf_resources(ecs, "aws_ecs_service");
+    services.sort();
+    assert_eq!(services, ["svc_api", "svc_worker"]);
+    let files = gen_with("placed", &placed, vec![DeployTarget::K8s]);
+    assert_eq!(target_dirs(&files), ["aws-ecs", "gcp-run", "k8s"]);
+    let k8s = file(&files, "deploy/k8s/base/kustomization.yaml");
+    for h in ["api", "worker", "reports"] {
+        assert!(k8s.contains(&format!("- \"{h}.yaml\"")), "{k8s}");
+    }
+    // No deployment nodes, no --deploy: no deploy output (as before).
+    let files = gen_with("shop", &read_fixture("shop"), Vec::new());
+    assert!(target_dirs(&files).is_empty());
+}
+
+/// The `default = "..."` of `variable "<name>"` in Terraform `text`.
+fn tf_default<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("variable \"{name}\" {{\n");
+    let start = text.find(&open)? + open.len();
+    let body = &text[start..start + text[start..].find("\n}\n")?];
+    body.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "default").then(|| v.split('#').next().unwrap().trim().trim_matches('"'))
+    })
+}
+
+#[test]
+fn nesting_gives_clusters_regions_networks_and_namespaces() {
+    let files = gen_with("nested", &read_fixture("nested"), Vec::new());
+
+    // AWS: each ECS node is a cluster with the services inside it, the
+    // region node the region's default, the VPC node the VPC's name.
+    let ecs = file(&files, "deploy/aws-ecs/services.tf");
+    let mut clusters = tf_resources(ecs, "aws_ecs_cluster");
+    clusters.sort();
+    assert_eq!(clusters, ["cluster_back_office", "cluster_storefront"]);
+    assert_eq!(
+        attr(
+            tf_block(ecs, "aws_ecs_cluster", "cluster_back_office"),
+            "name"
+        ),
+        "${var.name}-back-office"
+    );
+    let mut placed: BTreeMap<String, String> = BTreeMap::new();
+    for s in tf_resources(ecs, "aws_ecs_service") {
+        let cluster = attr(tf_block(ecs, "aws_ecs_service", &s), "cluster");
+        placed.insert(s, cluster.to_string());
+    }
+    let want: BTreeMap<String, String> = [
+        ("svc_web_api", "cluster_storefront"),
+        ("svc_orders", "cluster_back_office"),
+        ("svc_billing", "cluster_back_office"),
+    ]
+    .into_iter()
+    .map(|(s, c)| (s.to_string(), format!("aws_ecs_cluster.{c}.id")))
+    .collect();
+    assert_eq!(placed, want);
+    let vars = file(&files, "deploy/aws-ecs/variables.tf");
+    assert_eq!(tf_default(vars, "region"), Some("eu-central-1"));
+    assert_eq!(tf_default(vars, "vpc_name"), Some("shop-vpc"));
+    let network = file(&files, "deploy/aws-ecs/network.tf");
+    assert_eq!(
+        attr(tf_block(network, "aws_vpc", "main"), "Name"),
+        "var.vpc_name"
+    );
+    // The database next to the clusters comes along as RDS.
+    let data = file(&files, "deploy/aws-ecs/data.tf");
+    assert_eq!(tf_resources(data, "aws_db_instance"), ["data_orders_db"]);
+
+    // Google Cloud: both Cloud Run services, region and network from the nodes.
+    let run = file(&files, "deploy/gcp-run/main.tf");
+    let mut services = tf_resources(run, "google_cloud_run_v2_service");
+    services.sort();
+    assert_eq!(services, ["svc_exports", "svc_reports"]);
+    let vars = file(&files, "deploy/gcp-run/variables.tf");
+    assert_eq!(tf_default(vars, "region"), Some("europe-west1"));
+    assert_eq!(tf_default(vars, "network_name"), Some("analytics-network"));
+    assert_eq!(
+        attr(tf_block(run, "google_compute_network", "main"), "name"),
+        "var.network_name"
+    );
+
+    // Azure: the region node is the location's default, the VNet node names the network.
+    let bicep = file(&files, "deploy/azure-aca/main.bicep");
+    assert!(
+        bicep.contains("\nparam location string = 'westeurope'\n"),
+        "{bicep}"
+    );
+    assert!(bicep.contains("resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {\n  name: 'partner-vnet'\n"), "{bicep}");
+    let apps: Vec<&str> = bicep
+        .lines()
+        .filter(|l| l.starts_with("resource app_"))
+        .collect();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+
+    // Kubernetes: only the inventory, in the namespace node's namespace.
+    assert_eq!(
+        paths_under(&files, "deploy/k8s/base/")
+            .into_iter()
+            .filter(|p| file(&files, p).contains("kind: Deployment\n"))
+            .collect::<Vec<_>>(),
+        ["deploy/k8s/base/inventory.yaml"]
+    );
+    for (env, ns) in [("prod", "inventory"), ("dev", "inventory-dev")] {
+        let overlay = file(
+            &files,
+            &format!("deploy/k8s/overlays/{env}/kustomization.yaml"),
+        );
+        assert!(
+            overlay.contains(&format!("\nnamespace: \"{ns}\"\n")),
+            "{overlay}"
+        );
+        let namespace = file(&files, &format!("deploy/k8s/overlays/{env}/namespace.yaml"));
+        assert!(
+            namespace.contains(&format!("  name: \"{ns}\"\n")),
+            "{namespace}"
+        );
+    }
+}
+
+#[test]
+fn cloud_run_services_are_told_to_send_id_tokens() {
+    let files = gen_with("nested", &read_fixture("nested"), Vec::new());
+    let run = file(&files, "deploy/gcp-run/main.tf");
+    for s in ["svc_reports", "svc_exports"] {
+        let b = tf_block(run, "google_cloud_run_v2_service", s);
+        assert!(
+            b.contains("_CLOUD_RUN_ID_TOKEN\"\n        value = \"true\""),
+            "{b}"
+        );
+    }
+    // google-auth only where Cloud Run is generated.
+    assert!(file(&files, "pyproject.toml").contains("\"google-auth[requests]"));
+    let shop = gen_with("shop", &read_fixture("shop"), vec![DeployTarget::K8s]);
+    assert!(!file(&shop, "pyproject.toml").contains("google-auth"));
+    assert!(shop.files.iter().all(|f| !f.path.ends_with("cloud_run.py")));
+}
+
+/// The generated project's own checks (compile, ruff, pytest) with
+/// `C4FORGE_PYTHON`; its `tests/test_cloud_run.py` sends requests through
+/// the generated clients with the setting on and off (token fetch faked).
+#[test]
+fn generated_cloud_run_project_passes_its_pytest() {
+    let py = std::env::var_os("C4FORGE_PYTHON")
+        .expect("C4FORGE_PYTHON is not set (a venv python with infer/python-requirements.txt)");
+    // (fixture, targets asked for, tests of test_cloud_run.py: one of the
+    // auth itself, then on and off per call between our services).
+    for (name, deploy, tests) in [
+        ("nested", Vec::new(), 1 + 2 * 3),
+        ("shop", vec![DeployTarget::GcpRun], 1 + 2 * 2),
+    ] {
+        let files = gen_with(name, &read_fixture(name), deploy);
+        assert!(
+            file(&files, "tests/test_cloud_run.py").contains("CLIENTS"),
+            "{name}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for f in &files.files {
+            let p = dir.path().join(&f.path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, &f.contents).unwrap();
+        }
+        let steps: [&[&str]; 5] = [
+            &["-m", "compileall", "-q", "."],
+            &["-m", "ruff", "check", "--no-cache", "."],
+            &[
+                "-m",
+                "ruff",
+                "format",
+                "--check",
+                "--diff",
+                "--no-cache",
+                ".",
+            ],
+            &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            &[
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_cloud_run.py",
+            ],
+        ];
+        for args in steps {
+            let out = std::process::Command::new(&py)
+                .args(args)
+                .current_dir(dir.path())
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env_remove("PYTHONPATH")
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "{name}: python {}:\n{text}",
+                args.join(" ")
+            );
+            if args.contains(&"tests/test_cloud_run.py") {
+                assert!(text.contains(&format!("{tests} passed")), "{name}: {text}");
+                assert!(!text.contains("skipped"), "{name}: {text}");
+            }
+        }
+    }
 }

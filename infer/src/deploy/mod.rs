@@ -1,6 +1,11 @@
 //! Deployment output: `deploy/<target>/` for each target a run asks for
-//! ([`DeployTarget`]): Kubernetes (Kustomize), AWS ECS Fargate (Terraform),
-//! Azure Container Apps (Bicep) and Google Cloud Run (Terraform).
+//! or the diagram's deployment nodes name ([`targets`], [`DeployTarget`]):
+//! Kubernetes (Kustomize), AWS ECS Fargate (Terraform), Azure Container Apps
+//! (Bicep) and Google Cloud Run (Terraform).
+//!
+//! `nodes` reads the deployment nodes: which targets they select and the
+//! structure their nesting gives ([`Placement`]: region, network, clusters,
+//! namespace), which the plan carries to the templates.
 //!
 //! Everything here is derived from the analysed [`Project`], not boilerplate:
 //! [`plan`] turns it into a [`Plan`] (one workload per generated service with
@@ -22,6 +27,7 @@ mod azure_aca;
 mod gcp_run;
 mod k8s;
 mod monitoring;
+mod nodes;
 mod plan;
 
 use minijinja::context;
@@ -29,6 +35,7 @@ use schemas::deploy::DeployTarget;
 use schemas::files::FileOwner;
 use schemas::model::v1::Model;
 
+pub use nodes::{Cluster, Placement, diagram_targets, node_target, placement};
 pub use plan::{DataService, Engine, EnvVar, ExternalUrl, Plan, Rule, Workload, plan};
 
 use crate::GenerateError;
@@ -87,6 +94,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "deploy/monitoring/dashboard.json.j2",
         include_str!("../templates/deploy/monitoring/dashboard.json.j2"),
+    ),
+    (
+        "deploy/python/cloud_run.py.j2",
+        include_str!("../templates/deploy/python/cloud_run.py.j2"),
+    ),
+    (
+        "deploy/python/test_cloud_run.py.j2",
+        include_str!("../templates/deploy/python/test_cloud_run.py.j2"),
     ),
     (
         "deploy/README.md.j2",
@@ -174,8 +189,25 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The targets a run generates: those `requested` (`--deploy`, the upload's
+/// `deploy`) and those the diagram's deployment nodes select by themselves
+/// ([`diagram_targets`]), in [`DeployTarget::ALL`] order. A diagram without
+/// such nodes gets exactly what was requested.
+pub fn targets(p: &Project, model: &Model, requested: &[DeployTarget]) -> Vec<DeployTarget> {
+    let chosen = diagram_targets(
+        model,
+        p.services
+            .iter()
+            .flat_map(|s| s.aliases.iter().map(String::as_str)),
+    );
+    DeployTarget::ALL
+        .into_iter()
+        .filter(|t| requested.contains(t) || chosen.contains(t))
+        .collect()
+}
+
 /// Renders the compose monitoring files, then `deploy/<target>/` for every
-/// target of `targets`, into `out`.
+/// target of `targets` (see [`targets`]), into `out`.
 pub(crate) fn add_files(
     out: &mut crate::python_fastapi::Out<'_>,
     p: &Project,

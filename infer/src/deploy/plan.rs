@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use schemas::deploy::DeployTarget;
-use schemas::model::v1::{BoundaryKind, Model};
+use schemas::model::v1::Model;
 use serde::Serialize;
 
+use super::nodes::{Placement, placement};
 use crate::project::{DepKind, Project};
 use crate::techmap::Tech;
 
@@ -93,6 +94,9 @@ pub struct Workload {
     pub env: Vec<EnvVar>,
     /// Relationship ids touching it.
     pub rel_ids: Vec<String>,
+    /// Identifier of the cluster it runs in (`main` when no deployment
+    /// node places it; see [`Placement`]).
+    pub cluster: String,
 }
 
 /// A database or broker of our own.
@@ -121,6 +125,9 @@ pub struct DataService {
     pub source: String,
     /// Relationship ids touching it.
     pub rel_ids: Vec<String>,
+    /// Cluster it runs in when it is a workload (its node's, else the
+    /// first cluster's, else `main`).
+    pub cluster: String,
 }
 
 /// An allowed connection: exactly one per (from, to, port) the diagram's
@@ -183,81 +190,17 @@ pub struct Plan {
     /// External URLs, in workload order.
     pub externals: Vec<ExternalUrl>,
     /// Deployment nodes that selected this target (`label [technology]`),
-    /// outermost first; empty when `--deploy` chose it for every service.
+    /// sorted; empty when `--deploy` chose it for every service.
     pub nodes: Vec<String>,
+    /// The structure the deployment nodes give (region, network,
+    /// clusters); empty when `--deploy` chose the target.
+    pub placement: Placement,
+    /// Kubernetes namespace a namespace node names (the first cluster's).
+    pub namespace: Option<String>,
     /// Engines in use (for the README).
     pub engines: BTreeSet<&'static str>,
     /// Some workload reads a credential (secrets to create before applying).
     pub has_secrets: bool,
-}
-
-/// Which target a deployment node's technology names, if any.
-pub fn node_target(technology: &str) -> Option<DeployTarget> {
-    let lower = technology.to_ascii_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |w: &str| words.contains(&w);
-    let phrase = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
-    if has("ecs") || has("fargate") {
-        Some(DeployTarget::AwsEcs)
-    } else if phrase("container", "apps") || has("containerapps") {
-        Some(DeployTarget::AzureAca)
-    } else if phrase("cloud", "run") {
-        Some(DeployTarget::GcpRun)
-    } else if ["kubernetes", "k8s", "aks", "eks", "gke", "openshift"]
-        .iter()
-        .any(|w| has(w))
-    {
-        Some(DeployTarget::K8s)
-    } else {
-        None
-    }
-}
-
-/// The services placed by deployment nodes that name `target`: aliases of
-/// the elements inside such nodes, and the nodes. Empty: no node names it.
-fn placed_by_nodes(model: &Model, target: DeployTarget) -> (BTreeSet<String>, Vec<String>) {
-    let mut parents: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    let mut naming: BTreeMap<&str, String> = BTreeMap::new();
-    for d in &model.diagrams {
-        for b in &d.boundaries {
-            parents
-                .entry(b.alias.as_str())
-                .or_insert(b.parent.as_deref());
-            if b.kind == BoundaryKind::DeploymentNode && node_target(&b.technology) == Some(target)
-            {
-                naming
-                    .entry(b.alias.as_str())
-                    .or_insert_with(|| format!("{} [{}]", b.label.as_str(), b.technology.as_str()));
-            }
-        }
-    }
-    let mut aliases = BTreeSet::new();
-    let mut nodes = BTreeSet::new();
-    if naming.is_empty() {
-        return (aliases, Vec::new());
-    }
-    for d in &model.diagrams {
-        for e in &d.elements {
-            let mut cur = e.parent.as_deref();
-            let mut steps = 0;
-            while let Some(p) = cur {
-                if let Some(label) = naming.get(p) {
-                    aliases.insert(e.alias.to_string());
-                    nodes.insert(label.clone());
-                    break;
-                }
-                steps += 1;
-                if steps > 64 {
-                    break;
-                }
-                cur = parents.get(p).copied().flatten();
-            }
-        }
-    }
-    (aliases, nodes.into_iter().collect())
 }
 
 fn engine_of(tech: Tech, technology: &str) -> Engine {
@@ -293,11 +236,20 @@ fn loc(src: &crate::project::Src) -> String {
 
 /// The plan of `target` for project `p` (from `model`'s deployment nodes).
 pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
-    let (placed, nodes) = placed_by_nodes(model, target);
+    let placement = placement(model, target);
+    let placed = placement.aliases();
+    let nodes = placement.nodes();
+    let cluster_of = |aliases: &[String]| -> String {
+        aliases
+            .iter()
+            .find_map(|a| placement.cluster_of(a))
+            .or(placement.clusters.first())
+            .map_or_else(|| "main".to_string(), |c| c.ident.clone())
+    };
     let selected: Vec<&crate::project::Service> = p
         .services
         .iter()
-        .filter(|s| placed.is_empty() || s.aliases.iter().any(|a| placed.contains(a)))
+        .filter(|s| placed.is_empty() || s.aliases.iter().any(|a| placed.contains(a.as_str())))
         .collect();
     let svc_by_alias: BTreeMap<&str, &crate::project::Service> =
         selected.iter().map(|s| (s.alias.as_str(), *s)).collect();
@@ -316,7 +268,7 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
     }
     let mut data: Vec<DataService> = Vec::new();
     for d in p.databases.iter().filter(|d| !d.external) {
-        if used.contains(d.alias.as_str()) || placed.contains(&d.alias) {
+        if used.contains(d.alias.as_str()) || placed.contains(d.alias.as_str()) {
             let engine = engine_of(d.tech, &d.technology);
             data.push(DataService {
                 alias: d.alias.clone(),
@@ -330,11 +282,12 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
                 port: engine.port(),
                 source: loc(&d.src),
                 rel_ids: d.rel_ids.clone(),
+                cluster: cluster_of(std::slice::from_ref(&d.alias)),
             });
         }
     }
     for b in p.brokers.iter().filter(|b| !b.external) {
-        if used.contains(b.alias.as_str()) || placed.contains(&b.alias) {
+        if used.contains(b.alias.as_str()) || placed.contains(b.alias.as_str()) {
             let engine = engine_of(b.tech, &b.technology);
             data.push(DataService {
                 alias: b.alias.clone(),
@@ -352,6 +305,7 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
                     loc(&b.src)
                 },
                 rel_ids: b.rel_ids.clone(),
+                cluster: cluster_of(std::slice::from_ref(&b.alias)),
             });
         }
     }
@@ -475,6 +429,11 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
                 "0.0.0.0:50051",
             ));
         }
+        if target == DeployTarget::GcpRun {
+            // The generated clients send a Google ID token to the services
+            // they call (the `run.invoker` bindings admit nothing else).
+            env.push(plain(format!("{}CLOUD_RUN_ID_TOKEN", s.env_prefix), "true"));
+        }
         env.sort_by(|a, b| a.name.cmp(&b.name));
         env.dedup_by(|a, b| a.name == b.name);
         workloads.push(Workload {
@@ -489,6 +448,7 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
             public: is_public,
             env,
             rel_ids: s.rel_ids.clone(),
+            cluster: cluster_of(&s.aliases),
         });
     }
     let mut rules: Vec<Rule> = rules.into_values().collect();
@@ -518,6 +478,8 @@ pub fn plan(p: &Project, model: &Model, target: DeployTarget) -> Plan {
         externals,
         has_secrets,
         nodes,
+        namespace: placement.clusters.iter().find_map(|c| c.namespace.clone()),
+        placement,
         engines,
     }
 }
@@ -562,19 +524,6 @@ fn data_env(name: String, ds: &DataService, seen: &mut BTreeSet<String>) -> EnvV
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_technology_names_the_stack() {
-        assert_eq!(node_target("AWS ECS"), Some(DeployTarget::AwsEcs));
-        assert_eq!(node_target("Fargate"), Some(DeployTarget::AwsEcs));
-        assert_eq!(node_target("Kubernetes"), Some(DeployTarget::K8s));
-        assert_eq!(
-            node_target("Azure Container Apps"),
-            Some(DeployTarget::AzureAca)
-        );
-        assert_eq!(node_target("Google Cloud Run"), Some(DeployTarget::GcpRun));
-        assert_eq!(node_target("Ubuntu 22.04"), None);
-    }
 
     #[test]
     fn engines_follow_the_technology() {

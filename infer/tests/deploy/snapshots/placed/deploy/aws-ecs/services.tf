@@ -16,8 +16,9 @@ resource "aws_ecr_repository" "app" {
   }
 }
 
-resource "aws_ecs_cluster" "main" {
-  name = var.name
+# Cluster [AWS ECS Fargate] (deployment node): api, worker
+resource "aws_ecs_cluster" "cluster_cluster" {
+  name = "${var.name}-cluster"
   setting {
     name  = "containerInsights"
     value = "enabled"
@@ -142,7 +143,7 @@ resource "aws_ecs_task_definition" "svc_api" {
 
 resource "aws_ecs_service" "svc_api" {
   name            = "api"
-  cluster         = aws_ecs_cluster.main.id
+  cluster         = aws_ecs_cluster.cluster_cluster.id
   task_definition = aws_ecs_task_definition.svc_api.arn
   desired_count   = var.desired_count
   launch_type     = "FARGATE"
@@ -243,7 +244,7 @@ resource "aws_ecs_task_definition" "svc_worker" {
 
 resource "aws_ecs_service" "svc_worker" {
   name            = "worker"
-  cluster         = aws_ecs_cluster.main.id
+  cluster         = aws_ecs_cluster.cluster_cluster.id
   task_definition = aws_ecs_task_definition.svc_worker.arn
   desired_count   = var.desired_count
   launch_type     = "FARGATE"

@@ -9,6 +9,7 @@ variable "account_id" {
 variable "region" {
   description = "AWS region, e.g. eu-west-1"
   type        = string
+  default     = "eu-west-1" # the deployment diagram's region node
 }
 
 variable "domain" {

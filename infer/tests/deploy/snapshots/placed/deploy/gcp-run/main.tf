@@ -110,6 +110,10 @@ resource "google_cloud_run_v2_service" "svc_reports" {
       ports {
         container_port = 8000
       }
+      env {
+        name  = "REPORTS_CLOUD_RUN_ID_TOKEN"
+        value = "true"
+      }
       # no managed kafka on Google Cloud: the Cloud Run service stream (see below)
       env {
         name  = "REPORTS_STREAM_BOOTSTRAP_SERVERS"

@@ -114,6 +114,10 @@ resource "google_cloud_run_v2_service" "svc_web_api" {
         value = "https://${var.name}-catalog-${local.run_host}"
       }
       env {
+        name  = "WEB_API_CLOUD_RUN_ID_TOKEN"
+        value = "true"
+      }
+      env {
         name  = "WEB_API_ORDERS_URL"
         value = "https://${var.name}-orders-${local.run_host}"
       }
@@ -205,6 +209,10 @@ resource "google_cloud_run_v2_service" "svc_orders" {
         container_port = 8000
       }
       env {
+        name  = "ORDERS_CLOUD_RUN_ID_TOKEN"
+        value = "true"
+      }
+      env {
         name = "ORDERS_ORDERS_DATABASE_URL"
         value_source {
           secret_key_ref {
@@ -291,6 +299,10 @@ resource "google_cloud_run_v2_service" "svc_catalog" {
       args    = ["shop_three_services_a_database_and_a_queue.shop.catalog.app:app", "--host", "0.0.0.0", "--port", "8000"]
       ports {
         container_port = 8000
+      }
+      env {
+        name  = "CATALOG_CLOUD_RUN_ID_TOKEN"
+        value = "true"
       }
       env {
         name = "CATALOG_ORDER_EVENTS_URL"
