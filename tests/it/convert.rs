@@ -5,7 +5,7 @@
 //! name sources by the same rule (`?name=` keeps the file name, a bundle's
 //! entries are relative to the bundle).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
