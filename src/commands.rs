@@ -6,14 +6,11 @@ use anyhow::{Context, Result};
 use preprocess::{IncludeResolver, SourceFile};
 use std::path::{Path, PathBuf};
 
-// The CLI client lives in src/client/; declared here so main.rs stays the
-// thin entry point it is.
-#[path = "client/mod.rs"]
-mod client;
+use c4forge_client as client;
 
 /// The exit status of a command's error (see [`crate::exit`]).
 pub fn exit_of(e: &anyhow::Error) -> Exit {
-    crate::exit::of(e, client::exit_of)
+    crate::exit::of(e)
 }
 
 /// Runs one command; the [`Exit`] says how it went (an error carries its

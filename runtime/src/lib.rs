@@ -11,9 +11,15 @@
 //! Module map:
 //! - [`config`]: the configuration structs of a c4forge process (with defaults).
 //! - [`breaker`]: circuit breakers per dependency (database, object store, bus).
-//! - [`bus`]: the [`bus::Bus`] trait with an in-process and a RabbitMQ backend.
+//! - [`bus`]: the [`bus::Bus`] trait with an in-process backend (`bus/memory.rs`),
+//!   a RabbitMQ backend (`bus/amqp.rs`) and a Kafka backend (`bus/kafka.rs`,
+//!   feature `kafka`).
 //! - [`db`]: database connection (SQLite or PostgreSQL) and migrations.
-//! - [`jobs`]: the job ledger: jobs, job events, stage runs, outbox, dead letters.
+//! - [`jobs`]: the job ledger, one module per concern: `jobs/users.rs` (users,
+//!   refresh tokens), `jobs/lifecycle.rs` (create, fail, retry, delete a job),
+//!   `jobs/runs.rs` (stage runs and their leases, the sweep's queries),
+//!   `jobs/records.rs` (the rows a stage run commits with it), `jobs/queries.rs`
+//!   (read-only look-ups), `jobs/outbox.rs`, `jobs/dead_letters.rs`.
 //! - [`objects`]: the object store (local directory or S3) keyed by `ObjectKey`.
 //! - [`stage`]: the consumer loop and the typed stage errors.
 //! - [`carry`]: how a stage hands a payload on (inline, deflated, or by object key) and opens it.

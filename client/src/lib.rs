@@ -19,15 +19,17 @@
 //! its jobs; 7 the login was refused. When several apply, the first met.
 
 mod api;
+pub mod args;
+pub mod exit;
 mod outbox;
 mod sender;
 mod state;
 mod watch;
 
-use crate::cli::{ClientOpts, JobsArgs, JobsCommand, LoginArgs, SubmitArgs, WatchArgs};
-use crate::exit::{Exit, fail};
 use anyhow::{Context, Result};
 use api::{Api, ApiError};
+use args::{ClientOpts, JobsArgs, JobsCommand, LoginArgs, SubmitArgs, WatchArgs};
+use exit::{Exit, fail};
 use outbox::Outbox;
 use state::{ClientDir, Session};
 use std::io::IsTerminal;
@@ -35,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The exit status of the client's own errors (an [`ApiError`] in an
-/// error's chain): see [`crate::exit::of`].
+/// error's chain): see [`exit::of`].
 pub fn exit_of(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     cause.downcast_ref::<ApiError>().map(ApiError::exit)
 }
@@ -357,7 +359,7 @@ async fn list(ctx: &Client, limit: u64) -> Result<Exit> {
         Err(e) => {
             let e = api_error(ctx, e);
             eprintln!("error: {e:#}");
-            code = crate::commands::exit_of(&e);
+            code = exit::of(&e, |_| None);
         }
     }
     let outbox = Outbox::open(&ctx.dir.outbox_path()).await?;
@@ -438,8 +440,8 @@ async fn show(ctx: &Client, id: &str) -> Result<Exit> {
 
 /// `c4forge dlq --remote ...`: the dead-letter queue through the server's
 /// admin API (the session's user must be an admin).
-pub async fn dlq(opts: &ClientOpts, cmd: crate::cli::DlqCommand) -> Result<Exit> {
-    use crate::cli::DlqCommand;
+pub async fn dlq(opts: &ClientOpts, cmd: args::DlqCommand) -> Result<Exit> {
+    use args::DlqCommand;
     let ctx = open(opts)?;
     match cmd {
         DlqCommand::List {

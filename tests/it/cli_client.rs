@@ -3,7 +3,7 @@
 //! made while the server was down, survives restarts of the CLI without
 //! sending anything twice, and fails 4xx uploads at once.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

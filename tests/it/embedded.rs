@@ -1,7 +1,7 @@
 //! End-to-end tests of the embedded mode: one `c4forge serve` process with
 //! SQLite, a local object directory and the in-process bus.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sea_orm::{ConnectionTrait, Database, Statement};
@@ -629,7 +629,7 @@ async fn an_amplified_label_fails_the_job_with_the_budget_diagnostic() {
     let server = spawn(&[], &embedded_env(dir.path()));
     let http = reqwest::Client::new();
     let token = login(&http, &server.base, "amplify@example.com").await;
-    let source = include_str!("fixtures/amplification.puml");
+    let source = include_str!("../fixtures/amplification.puml");
     let (status, body) = upload(
         &http,
         &server.base,

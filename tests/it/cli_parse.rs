@@ -2,7 +2,7 @@
 //! a diagram including shared files from a sibling directory (`../shared`)
 //! reads them as PlantUML does, and `--include-root` confines includes.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::{Command, Output};

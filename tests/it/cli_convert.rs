@@ -3,7 +3,7 @@
 //! than 20 minutes, now stops with a diagnostic naming the limit, the first
 //! element over it and the setting that raises it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

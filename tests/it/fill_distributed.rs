@@ -6,7 +6,7 @@
 //! model endpoint is a scripted server of the test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 

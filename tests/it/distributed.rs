@@ -3,7 +3,7 @@
 //! local PostgreSQL and files in the S3 test server. Each test gets its own
 //! PostgreSQL database, RabbitMQ vhost and S3 bucket.
 
-mod common;
+use crate::common;
 
 use common::*;
 use object_store::ObjectStoreExt;

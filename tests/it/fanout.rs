@@ -2,7 +2,7 @@
 //! at once, each following its own job from upload to `done` through the
 //! public HTTP API and websocket.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::StreamExt;

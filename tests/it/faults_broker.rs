@@ -8,7 +8,7 @@
 //! present with linked hashes, no orphans, one committed run per stage.
 //! docs/FAULTS.md lists every fault test and what it proves.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::{Path, PathBuf};

@@ -19,7 +19,7 @@ pub fn bin() -> PathBuf {
 }
 
 /// The big bank container sample shipped with the project.
-pub const BIGBANK: &str = include_str!("../fixtures/bigbank_container.puml");
+pub const BIGBANK: &str = include_str!("../../fixtures/bigbank_container.puml");
 
 /// A running `c4forge serve` process, killed on drop.
 pub struct Server {

@@ -6,7 +6,7 @@
 //! upload, links never echo the client's `Host` header, and start-up logs
 //! no breaker warning.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! ruff and pytest), as `infer/tests/python_projects.rs` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! script. Needs `C4FORGE_PYTHON` (the gate's and the check's Python).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;

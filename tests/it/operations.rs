@@ -2,7 +2,7 @@
 //! at start, registration closed with the first admin created from the CLI,
 //! and the embedded mode's data files readable by the service's user only.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! name sources by the same rule (`?name=` keeps the file name, a bundle's
 //! entries are relative to the bundle).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -310,7 +310,7 @@ async fn deploy_targets_chosen_at_upload_give_the_clis_deploy_output() {
 /// through the upload API alike, and the same files from both.
 #[tokio::test]
 async fn deployment_nodes_choose_the_targets_in_the_cli_and_the_api_alike() {
-    const NESTED: &str = include_str!("../infer/tests/deploy/nested.puml");
+    const NESTED: &str = include_str!("../../infer/tests/deploy/nested.puml");
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     fs::write(d.join("nested.puml"), NESTED).expect("write diagram");

@@ -5,7 +5,7 @@
 //! duplicated or orphaned. The test of a crash between commit and ack needs
 //! the `failpoints` feature (on in the README's test command).
 
-mod common;
+use crate::common;
 
 use common::*;
 use object_store::ObjectStoreExt;

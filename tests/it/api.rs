@@ -1,7 +1,7 @@
 //! API tests through HTTP against an embedded-mode server: auth token
 //! rotation, job management endpoints, limits and security headers.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! reveal which e-mails have accounts, the password and e-mail policy, and
 //! the `Authorization` scheme in any case.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::StreamExt;
