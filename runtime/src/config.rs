@@ -188,7 +188,7 @@ pub struct DatabaseConfig {
     /// crashes (`synchronous=FULL`, an fsync per commit). Off by default:
     /// in WAL mode with `synchronous=NORMAL` a commit survives the process
     /// being killed, and only a power loss or OS crash may undo the last
-    /// commits before a checkpoint (see ARCHITECTURE.md, "Durability").
+    /// commits before a checkpoint (see docs/RUNTIME.md, "Durability of commits").
     pub sqlite_full_sync: bool,
 }
 
