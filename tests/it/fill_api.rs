@@ -36,7 +36,7 @@ Container_Boundary(api, "Broken API") {
 @enduml
 "#;
 
-const GREETER: &str = "\"\"\"Greeter.\"\"\"\n\nfrom __future__ import annotations\n\nfrom ..components.greeter import GreeterBase\n\n\nclass Greeter(GreeterBase):\n    \"\"\"Greets people by name.\"\"\"\n\n    def hello(self, name: str) -> str:\n        return f\"Hello, {name}!\"\n";
+pub(crate) const GREETER: &str = "\"\"\"Greeter.\"\"\"\n\nfrom __future__ import annotations\n\nfrom ..components.greeter import GreeterBase\n\n\nclass Greeter(GreeterBase):\n    \"\"\"Greets people by name.\"\"\"\n\n    def hello(self, name: str) -> str:\n        return f\"Hello, {name}!\"\n";
 
 const SYNTAX_ERROR: &str = "class SyntaxBreaker(:\n    pass\n";
 
@@ -90,7 +90,7 @@ async fn upload_fill(
 }
 
 /// The zip's files: path -> text.
-async fn files(
+pub(crate) async fn files(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -116,7 +116,8 @@ async fn files(
         .collect()
 }
 
-fn file<'a>(files: &'a [(String, String)], suffix: &str) -> &'a str {
+/// The text of the one file whose path ends with `suffix`.
+pub(crate) fn file<'a>(files: &'a [(String, String)], suffix: &str) -> &'a str {
     &files
         .iter()
         .find(|(p, _)| p.ends_with(suffix))
@@ -124,7 +125,8 @@ fn file<'a>(files: &'a [(String, String)], suffix: &str) -> &'a str {
         .1
 }
 
-fn record<'a>(manifest: &'a serde_json::Value, suffix: &str) -> &'a serde_json::Value {
+/// The `fill` record of the module whose path ends with `suffix`.
+pub(crate) fn record<'a>(manifest: &'a serde_json::Value, suffix: &str) -> &'a serde_json::Value {
     manifest["fill"]["modules"]
         .as_array()
         .expect("a fill section")

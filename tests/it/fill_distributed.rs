@@ -8,8 +8,7 @@
 
 use crate::common;
 
-use std::io::Read;
-
+use crate::fill_api::{GREETER, file, files, record};
 use common::*;
 use fill::fake::{FakeEndpoint, Reply};
 
@@ -20,8 +19,6 @@ Container_Boundary(api, "Greeting API") {
 }
 @enduml
 "#;
-
-const GREETER: &str = "\"\"\"Greeter.\"\"\"\n\nfrom __future__ import annotations\n\nfrom ..components.greeter import GreeterBase\n\n\nclass Greeter(GreeterBase):\n    \"\"\"Greets people by name.\"\"\"\n\n    def hello(self, name: str) -> str:\n        return f\"Hello, {name}!\"\n";
 
 async fn history(http: &reqwest::Client, base: &str, token: &str, job: &str) -> Vec<String> {
     let view: serde_json::Value = http
@@ -39,50 +36,6 @@ async fn history(http: &reqwest::Client, base: &str, token: &str, job: &str) -> 
         .iter()
         .map(|e| e["status"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// The zip's files: path -> text.
-async fn files(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    job: &str,
-) -> Vec<(String, String)> {
-    let bytes = http
-        .get(format!("{base}/api/v1/diagrams/{job}/code.zip"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).unwrap();
-            let mut text = String::new();
-            f.read_to_string(&mut text).unwrap();
-            (f.name().unwrap().to_string(), text)
-        })
-        .collect()
-}
-
-fn file<'a>(files: &'a [(String, String)], suffix: &str) -> &'a str {
-    &files
-        .iter()
-        .find(|(p, _)| p.ends_with(suffix))
-        .unwrap_or_else(|| panic!("no {suffix}"))
-        .1
-}
-
-fn record<'a>(manifest: &'a serde_json::Value, suffix: &str) -> &'a serde_json::Value {
-    manifest["fill"]["modules"]
-        .as_array()
-        .expect("a fill section")
-        .iter()
-        .find(|r| r["path"].as_str().unwrap().ends_with(suffix))
-        .unwrap_or_else(|| panic!("no record of {suffix}: {manifest}"))
 }
 
 #[tokio::test]
