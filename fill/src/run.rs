@@ -295,11 +295,24 @@ impl Filler {
                 }
             };
             let text = prompt::module_text(target, &code);
-            let verdict = gate
-                .lock()
-                .await
-                .check(&target.path, &text, &target.stub)
-                .await;
+            // The checks run within the job's time budget too: a project
+            // whose pytest is slow must not carry the fill past it (and the
+            // stage run past `stages.run_timeout_secs`). A check cut short
+            // kills its process (`kill_on_drop`) and keeps the stub.
+            let checked = tokio::time::timeout(budget.remaining(), async {
+                gate.lock()
+                    .await
+                    .check(&target.path, &text, &target.stub)
+                    .await
+            })
+            .await;
+            let Ok(verdict) = checked else {
+                rec.outcome = Outcome::Rejected;
+                rec.reason = Some(
+                    "time budget of the job spent during the checks (fill.max_seconds)".into(),
+                );
+                return (rec, None);
+            };
             match verdict {
                 Ok(()) => {
                     rec.outcome = Outcome::Accepted;

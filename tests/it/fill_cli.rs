@@ -375,3 +375,49 @@ fn fill_without_an_endpoint_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("C4FORGE_FILL_URL"));
     assert!(!dir.path().join("out").exists());
 }
+
+/// The checks count against the job's time budget (`fill.max_seconds`): a
+/// body that makes the project's pytest outlast it is cut short, keeps the
+/// stub and says why, and the conversion still succeeds.
+#[test]
+fn checks_that_outlast_the_time_budget_keep_the_stub() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("greeting.puml"), DIAGRAM).unwrap();
+    let stubs = stubs(dir.path());
+    let service = stubs["service.py"].1.clone();
+    // Ruff-clean and formatted; importing it (as the app's tests do) takes 60 s.
+    let slow_import = format!(
+        "{}\n\n_ = __import__(\"time\").sleep(60)\n",
+        good(&service, "describe")
+    );
+    let endpoint = FakeEndpoint::start(
+        vec![("/service.py", vec![Reply::Code(slow_import)])],
+        vec![Reply::Status(404, None)],
+    );
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path())
+        .args(["convert", "greeting.puml", "-o", "filled"])
+        .args(["--fill", "coder:7b"])
+        .env("C4FORGE_FILL_URL", &endpoint.url)
+        .env("C4FORGE_FILL_PYTHON", python())
+        .env("C4FORGE_FILL_API_KEY", KEY)
+        .env("C4FORGE_FILL_REQUEST_TIMEOUT_SECS", "1")
+        .env("C4FORGE_FILL_MAX_SECONDS", "8");
+    let out = cmd.output().expect("run c4forge convert");
+    assert!(out.status.success(), "{}", text(&out));
+    let project = dir.path().join("filled");
+    let m = manifest(&project);
+    let r = module(&m, "service.py");
+    assert_eq!(r["outcome"], "rejected", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("during the checks (fill.max_seconds)"),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join(&stubs["service.py"].0)).unwrap(),
+        service
+    );
+}
